@@ -1,0 +1,32 @@
+// Checkpoint files: a LibTorch archive inside a small frame (magic, length, CRC-32), written
+// atomically (temp file, fsync, rename, fsync of the folder). A torn, truncated or foreign file is
+// refused with a message saying which, never half-loaded.
+#ifndef FTL_COMMON_CHECKPOINT_CHECKPOINT_FILE_H_
+#define FTL_COMMON_CHECKPOINT_CHECKPOINT_FILE_H_
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace ftl {
+
+// Serialises `archive` to `path` atomically: after a crash, `path` is either the old file or the
+// complete new one.
+absl::Status WriteCheckpointFile(const std::string& path, torch::serialize::OutputArchive& archive);
+
+// Verifies the frame and loads the archive. DataLoss for a truncated or corrupt file,
+// InvalidArgument for a file that is not an FTL checkpoint, NotFound for a missing one.
+absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive);
+
+// Checkpoint files ("*.ftlckpt") in `dir`, oldest first by name.
+std::vector<std::string> ListCheckpoints(const std::string& dir);
+
+// Removes all but the newest `keep` checkpoints in `dir`.
+void PruneCheckpoints(const std::string& dir, int keep);
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_CHECKPOINT_CHECKPOINT_FILE_H_

@@ -1,0 +1,41 @@
+// The collective operations data-parallel training needs, behind one interface; the trainer never
+// includes mpi.h (or, later, nccl.h).
+#ifndef FTL_COMMON_COMM_COMMUNICATOR_H_
+#define FTL_COMMON_COMM_COMMUNICATOR_H_
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ftl {
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // Ranks of this job on the same node, and this rank's index among them.
+  virtual int local_rank() const = 0;
+  virtual int local_size() const = 0;
+
+  // Sums each tensor across ranks, in place; every rank gets the totals. Tensors must be
+  // contiguous, float32/float64/int64, with identical shapes and order on every rank.
+  virtual void AllReduceSum(std::vector<torch::Tensor>& tensors) = 0;
+  // Copies root's tensors into every rank's, in place (same shapes and order everywhere).
+  virtual void Broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
+  // Returns when every rank has called it.
+  virtual void Barrier() = 0;
+  // Broadcasts bytes from root (receivers' strings are replaced).
+  virtual void BroadcastBytes(std::string& bytes, int root) = 0;
+};
+
+// A one-process communicator: collectives are no-ops.
+std::unique_ptr<Communicator> CreateLocalCommunicator();
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_COMM_COMMUNICATOR_H_

@@ -1,0 +1,111 @@
+#include "common/comm/mpi_communicator.h"
+
+#include <mpi.h>
+
+#include <climits>
+
+namespace ftl {
+namespace {
+
+MPI_Datatype MpiType(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32:
+      return MPI_FLOAT;
+    case torch::kFloat64:
+      return MPI_DOUBLE;
+    case torch::kInt64:
+      return MPI_INT64_T;
+    case torch::kInt32:
+      return MPI_INT32_T;
+    case torch::kUInt8:
+      return MPI_UINT8_T;
+    default:
+      TORCH_CHECK(false, "MPI communicator: unsupported dtype ", t.scalar_type());
+  }
+}
+
+// MPI counts are int: large tensors go in chunks.
+template <typename Op>
+void Chunked(const torch::Tensor& t, Op op) {
+  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), "MPI communicator needs contiguous CPU tensors");
+  const int64_t total = t.numel();
+  const int64_t chunk = INT_MAX / 2;
+  char* base = static_cast<char*>(t.data_ptr());
+  for (int64_t offset = 0; offset < total; offset += chunk) {
+    op(base + offset * t.element_size(), static_cast<int>(std::min(chunk, total - offset)));
+  }
+}
+
+class MpiCommunicator : public Communicator {
+ public:
+  MpiCommunicator(int* argc, char*** argv) {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+      owns_mpi_ = true;
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_);
+    MPI_Comm_rank(node_, &local_rank_);
+    MPI_Comm_size(node_, &local_size_);
+  }
+  ~MpiCommunicator() override {
+    MPI_Comm_free(&node_);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owns_mpi_ && !finalized) MPI_Finalize();
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  int local_size() const override { return local_size_; }
+
+  void AllReduceSum(std::vector<torch::Tensor>& tensors) override {
+    if (size_ == 1) return;
+    for (torch::Tensor& t : tensors) {
+      const MPI_Datatype type = MpiType(t);
+      Chunked(t, [type](void* data, int count) {
+        MPI_Allreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, MPI_COMM_WORLD);
+      });
+    }
+  }
+
+  void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    if (size_ == 1) return;
+    for (torch::Tensor& t : tensors) {
+      const MPI_Datatype type = MpiType(t);
+      Chunked(t, [type, root](void* data, int count) {
+        MPI_Bcast(data, count, type, root, MPI_COMM_WORLD);
+      });
+    }
+  }
+
+  void Barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+
+  void BroadcastBytes(std::string& bytes, int root) override {
+    if (size_ == 1) return;
+    int64_t length = static_cast<int64_t>(bytes.size());
+    MPI_Bcast(&length, 1, MPI_INT64_T, root, MPI_COMM_WORLD);
+    bytes.resize(length);
+    torch::Tensor view = torch::from_blob(bytes.data(), {length}, torch::kUInt8);
+    std::vector<torch::Tensor> one = {view};
+    Broadcast(one, root);
+  }
+
+ private:
+  bool owns_mpi_ = false;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  MPI_Comm node_ = MPI_COMM_NULL;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> CreateMpiCommunicator(int* argc, char*** argv) {
+  return std::make_unique<MpiCommunicator>(argc, argv);
+}
+
+}  // namespace ftl

@@ -1,0 +1,100 @@
+// JobConfig: the validated, defaulted form of a ftl.v1.JobSpec that the core libraries take.
+//
+// A JobSpec arrives as JSON (the worker's --config file) or over gRPC; both go through
+// JobConfigFromSpec, which fills defaults and range-checks every field, naming the offending field
+// (e.g. "training.batch_size: must be in [1, 65536], got 0") in an InvalidArgument status.
+#ifndef FTL_COMMON_CONFIG_JOB_CONFIG_H_
+#define FTL_COMMON_CONFIG_JOB_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ftl/v1/job_spec.pb.h"
+
+namespace ftl {
+
+// Layer sizes of Enc/Dec/R. Built from a preset name plus overrides.
+struct ModelShape {
+  int input_size = 64;
+  int channels = 1;
+  int feature_dim = 128;
+  std::vector<int> encoder_widths;  // one entry per stride-2 stage
+  int convs_per_stage = 1;          // stride-1 convolutions before each stride-2 one
+  int filter_width = 64;            // channels of R's 4x4 deconvolution grid
+};
+
+// Returns the shape of a named preset ("small" or "paper"), or InvalidArgument.
+absl::StatusOr<ModelShape> ModelPreset(const std::string& name);
+
+enum class Method { kFtl, kSoftmax, kSoftmaxMl2 };
+const char* MethodName(Method method);
+
+struct DataConfig {
+  std::string format = "image_folder";  // "image_folder" | "idx"
+  std::string path;
+  std::string labels_path;
+  std::string yaw_csv;
+  double yaw_tau = 60.0;
+  int ur_max_images = 20;
+  int cut_classes = 0;
+  int cut_to_images = 0;
+  int max_classes = 0;
+  double center_crop = 1.0;
+  int max_images = 0;
+};
+
+struct LossWeights {
+  double sfmx = 1.0;
+  double recon = 1.0;
+  double reg = 0.25;
+};
+
+struct TrainingConfig {
+  Method method = Method::kFtl;
+  int batch_size = 32;
+  int64_t pretrain_iterations = 1000;
+  int rounds = 2;
+  int64_t stage_iterations = 500;
+  double pretrain_lr = 2e-4;
+  double stage1_lr = 1e-5;
+  double stage2_lr = 1e-5;
+  uint64_t seed = 1;
+  int pca_components = 0;
+  double pca_energy = 0.95;
+  int checkpoint_every_rounds = 1;
+  int evaluate_every_rounds = 1;
+};
+
+struct RuntimeConfig {
+  std::string output_dir = "ftl-output";
+  int threads_per_rank = 0;
+  double progress_seconds = 5.0;
+  double bucket_mb = 25.0;
+  int keep_checkpoints = 3;
+};
+
+struct JobConfig {
+  std::string name = "ftl-job";
+  std::string preset = "small";
+  ModelShape model;
+  DataConfig data;
+  LossWeights loss;
+  TrainingConfig training;
+  RuntimeConfig runtime;
+};
+
+// Fills defaults and validates. Paths are checked for existence (a missing data folder is an
+// error before any work starts); output_dir need not exist.
+absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec);
+
+// Parses a JobSpec from JSON text (unknown fields are refused, naming them).
+absl::StatusOr<v1::JobSpec> JobSpecFromJson(const std::string& json);
+
+// Reads, parses and validates a JSON config file.
+absl::StatusOr<JobConfig> LoadJobConfigFile(const std::string& path);
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_CONFIG_JOB_CONFIG_H_

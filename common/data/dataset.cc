@@ -1,0 +1,165 @@
+#include "common/data/dataset.h"
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <unordered_map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/util/status_macros.h"
+
+namespace ftl {
+namespace {
+
+// The samples at `rows`, with labels remapped by `new_label` (old label -> new, -1 = dropped
+// class, whose samples must not be in `rows`).
+Dataset Subset(const Dataset& dataset, const std::vector<int64_t>& rows,
+               const std::vector<int64_t>& new_label, std::vector<std::string> class_names) {
+  Dataset out;
+  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+  out.images = dataset.images.index_select(0, index);
+  if (dataset.yaw.defined()) out.yaw = dataset.yaw.index_select(0, index);
+  const auto old_labels = dataset.labels.accessor<int64_t, 1>();
+  std::vector<int64_t> labels;
+  labels.reserve(rows.size());
+  for (int64_t row : rows) {
+    labels.push_back(new_label[old_labels[row]]);
+    out.sample_names.push_back(dataset.sample_names[row]);
+  }
+  out.labels = torch::tensor(labels, torch::kInt64);
+  out.class_names = std::move(class_names);
+  out.skipped_images = dataset.skipped_images;
+  out.skipped_names = dataset.skipped_names;
+  return out;
+}
+
+// Class indices ordered by (image count, name), ascending.
+std::vector<int64_t> ClassesBySize(const Dataset& dataset) {
+  const torch::Tensor counts = dataset.ClassCounts();
+  const auto c = counts.accessor<int64_t, 1>();
+  std::vector<int64_t> order(dataset.num_classes());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    if (c[a] != c[b]) return c[a] < c[b];
+    return dataset.class_names[a] < dataset.class_names[b];
+  });
+  return order;
+}
+
+}  // namespace
+
+torch::Tensor Dataset::ClassCounts() const {
+  return torch::bincount(labels, /*weights=*/{}, num_classes()).to(torch::kInt64);
+}
+
+absl::Status AttachYaw(const std::string& csv_path, Dataset* dataset) {
+  std::ifstream in(csv_path);
+  if (!in) return absl::NotFoundError(absl::StrCat(csv_path, ": cannot open"));
+  std::unordered_map<std::string, int64_t> row_of;
+  for (int64_t i = 0; i < dataset->size(); ++i) row_of[dataset->sample_names[i]] = i;
+  std::vector<float> yaw(dataset->size(), 0.0f);
+  std::string line;
+  int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    const absl::string_view text = absl::StripAsciiWhitespace(line);
+    if (text.empty() || text[0] == '#') continue;
+    const std::vector<absl::string_view> fields = absl::StrSplit(text, absl::MaxSplits(',', 1));
+    double degrees = 0;
+    if (fields.size() != 2 ||
+        !absl::SimpleAtod(absl::StripAsciiWhitespace(fields[1]), &degrees)) {
+      if (line_number == 1) continue;  // a header line
+      return absl::InvalidArgumentError(
+          absl::StrCat(csv_path, ":", line_number, ": expected \"name,yaw_degrees\""));
+    }
+    auto it = row_of.find(std::string(absl::StripAsciiWhitespace(fields[0])));
+    if (it != row_of.end()) yaw[it->second] = static_cast<float>(degrees);
+  }
+  dataset->yaw = torch::tensor(yaw, torch::kFloat32);
+  return absl::OkStatus();
+}
+
+Dataset KeepLargestClasses(const Dataset& dataset, int64_t max_classes) {
+  const torch::Tensor counts = dataset.ClassCounts();
+  const auto c = counts.accessor<int64_t, 1>();
+  std::vector<int64_t> by_size = ClassesBySize(dataset);
+  std::vector<char> keep(dataset.num_classes(), 0);
+  int64_t kept = 0;
+  for (auto it = by_size.rbegin(); it != by_size.rend(); ++it) {
+    if (c[*it] == 0 || (max_classes > 0 && kept >= max_classes)) continue;
+    keep[*it] = 1;
+    ++kept;
+  }
+  // Kept classes keep their relative (name) order.
+  std::vector<int64_t> new_label(dataset.num_classes(), -1);
+  std::vector<std::string> names;
+  for (int64_t k = 0; k < dataset.num_classes(); ++k) {
+    if (!keep[k]) continue;
+    new_label[k] = static_cast<int64_t>(names.size());
+    names.push_back(dataset.class_names[k]);
+  }
+  std::vector<int64_t> rows;
+  const auto labels = dataset.labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    if (keep[labels[i]]) rows.push_back(i);
+  }
+  return Subset(dataset, rows, new_label, std::move(names));
+}
+
+Dataset CutSmallestClasses(const Dataset& dataset, int64_t cut_classes, int64_t keep_images,
+                           uint64_t seed) {
+  std::vector<int64_t> by_size = ClassesBySize(dataset);
+  std::vector<char> cut(dataset.num_classes(), 0);
+  for (int64_t i = 0; i < std::min<int64_t>(cut_classes, by_size.size()); ++i) cut[by_size[i]] = 1;
+  std::vector<std::vector<int64_t>> members(dataset.num_classes());
+  const auto labels = dataset.labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < dataset.size(); ++i) members[labels[i]].push_back(i);
+  std::vector<int64_t> rows;
+  for (int64_t k = 0; k < dataset.num_classes(); ++k) {
+    std::vector<int64_t>& m = members[k];
+    if (cut[k] && static_cast<int64_t>(m.size()) > keep_images) {
+      std::mt19937_64 rng(seed * 1000003u + static_cast<uint64_t>(k));
+      std::shuffle(m.begin(), m.end(), rng);
+      m.resize(keep_images);
+    }
+    rows.insert(rows.end(), m.begin(), m.end());
+  }
+  std::sort(rows.begin(), rows.end());
+  std::vector<int64_t> identity(dataset.num_classes());
+  std::iota(identity.begin(), identity.end(), 0);
+  return Subset(dataset, rows, identity, dataset.class_names);
+}
+
+absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& shape,
+                                    uint64_t seed, const LoadProgress& progress) {
+  ImageOptions options;
+  options.size = shape.input_size;
+  options.channels = shape.channels;
+  options.center_crop = config.center_crop;
+  Dataset dataset;
+  if (config.format == "idx") {
+    FTL_ASSIGN_OR_RETURN(dataset, LoadIdx(config.path, config.labels_path, options, config.max_images));
+  } else {
+    FTL_ASSIGN_OR_RETURN(dataset, LoadImageFolder(config.path, options, progress));
+  }
+  if (!config.yaw_csv.empty()) FTL_RETURN_IF_ERROR(AttachYaw(config.yaw_csv, &dataset));
+  if (config.max_classes > 0) dataset = KeepLargestClasses(dataset, config.max_classes);
+  if (config.cut_classes > 0) {
+    dataset = CutSmallestClasses(dataset, config.cut_classes, config.cut_to_images, seed);
+  }
+  return dataset;
+}
+
+torch::Tensor RegularClassMask(const Dataset& dataset, int ur_max_images) {
+  return dataset.ClassCounts() > ur_max_images;
+}
+
+torch::Tensor ImageBatch(const Dataset& dataset, const torch::Tensor& indices) {
+  return dataset.images.index_select(0, indices).to(torch::kFloat32).div_(255.0);
+}
+
+}  // namespace ftl

@@ -1,0 +1,84 @@
+#include "common/data/image_decode.h"
+
+#include <fstream>
+#include <sstream>
+
+#include <opencv2/core/utils/logger.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace ftl {
+namespace {
+
+// OpenCV would print its own warning per bad file; we report them ourselves, once each.
+const bool kQuietOpenCv = [] {
+  cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+  return true;
+}();
+
+}  // namespace
+
+torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options) {
+  (void)kQuietOpenCv;
+  cv::Mat converted;
+  if (options.channels == 1) {
+    if (image.channels() == 1) {
+      converted = image;
+    } else {
+      cv::cvtColor(image, converted, image.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
+    }
+  } else if (image.channels() == 1) {
+    cv::cvtColor(image, converted, cv::COLOR_GRAY2RGB);
+  } else {
+    cv::cvtColor(image, converted, image.channels() == 4 ? cv::COLOR_BGRA2RGB : cv::COLOR_BGR2RGB);
+  }
+  const int side = std::min(converted.rows, converted.cols);
+  const int crop = std::max(1, static_cast<int>(side * options.center_crop + 0.5));
+  const cv::Rect box((converted.cols - crop) / 2, (converted.rows - crop) / 2, crop, crop);
+  cv::Mat resized;
+  cv::resize(converted(box), resized, cv::Size(options.size, options.size), 0, 0,
+             crop > options.size ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::Mat packed = resized.isContinuous() ? resized : resized.clone();
+  // HWC -> CHW, owned by the tensor.
+  return torch::from_blob(packed.data, {options.size, options.size, options.channels}, torch::kUInt8)
+      .permute({2, 0, 1})
+      .contiguous();
+}
+
+absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageOptions& options) {
+  (void)kQuietOpenCv;
+  if (bytes.empty()) return absl::InvalidArgumentError("empty image data");
+  cv::Mat image;
+  try {
+    const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1,
+                      const_cast<char*>(bytes.data()));
+    image = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("not a readable image: ", e.what()));
+  }
+  if (image.empty() || image.rows < 1 || image.cols < 1) {
+    return absl::InvalidArgumentError("not a readable image");
+  }
+  if (image.depth() != CV_8U) {
+    cv::Mat eight_bit;
+    double max_value = 0;
+    cv::minMaxLoc(image.reshape(1), nullptr, &max_value);
+    image.convertTo(eight_bit, CV_8U, max_value > 255 ? 255.0 / max_value : 1.0);
+    image = eight_bit;
+  }
+  return ImageToTensor(image, options);
+}
+
+absl::StatusOr<torch::Tensor> ReadImageFile(const std::string& path, const ImageOptions& options) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  absl::StatusOr<torch::Tensor> image = DecodeImage(bytes.str(), options);
+  if (!image.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", image.status().message()));
+  return image;
+}
+
+}  // namespace ftl

@@ -1,0 +1,26 @@
+// Decoding one encoded image (any OpenCV-readable format) to a C x S x S uint8 tensor.
+#ifndef FTL_COMMON_DATA_IMAGE_DECODE_H_
+#define FTL_COMMON_DATA_IMAGE_DECODE_H_
+
+#include <torch/torch.h>
+
+#include <opencv2/core.hpp>
+
+#include "absl/status/statusor.h"
+#include "common/data/dataset.h"
+
+namespace ftl {
+
+// Crops the centre (options.center_crop of the shorter side), resizes to options.size and
+// converts to options.channels (RGB order for colour). `image` is 8-bit grey or BGR.
+torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options);
+
+// Decodes encoded bytes (JPEG, PNG, PGM, ...); InvalidArgument when they are not a readable image.
+absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageOptions& options);
+
+// Reads and decodes a file; NotFound / InvalidArgument with the path in the message.
+absl::StatusOr<torch::Tensor> ReadImageFile(const std::string& path, const ImageOptions& options);
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_DATA_IMAGE_DECODE_H_

@@ -1,0 +1,115 @@
+// LoadImageFolder: one sub-folder per identity.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+
+#include <ATen/Parallel.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/data/dataset.h"
+#include "common/data/image_decode.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsImageFile(const fs::path& path) {
+  static const char* const kExtensions[] = {".pgm", ".ppm", ".pnm", ".png", ".jpg",
+                                            ".jpeg", ".bmp", ".tif", ".tiff"};
+  const std::string ext = absl::AsciiStrToLower(path.extension().string());
+  return std::any_of(std::begin(kExtensions), std::end(kExtensions),
+                     [&ext](const char* known) { return ext == known; });
+}
+
+}  // namespace
+
+absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOptions& options,
+                                        const LoadProgress& progress) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    return absl::NotFoundError(absl::StrCat(root, ": not a folder"));
+  }
+  std::vector<fs::path> class_dirs;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    if (entry.is_directory()) class_dirs.push_back(entry.path());
+  }
+  if (ec) return absl::InternalError(absl::StrCat(root, ": cannot list: ", ec.message()));
+  std::sort(class_dirs.begin(), class_dirs.end());
+
+  std::vector<std::string> class_names;
+  std::vector<std::string> files;  // relative to root
+  std::vector<int64_t> file_labels;
+  for (const fs::path& dir : class_dirs) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.is_regular_file() && IsImageFile(entry.path())) {
+        names.push_back(entry.path().filename().string());
+      }
+    }
+    if (names.empty()) continue;
+    std::sort(names.begin(), names.end());
+    const std::string class_name = dir.filename().string();
+    for (const std::string& name : names) {
+      files.push_back(class_name + "/" + name);
+      file_labels.push_back(static_cast<int64_t>(class_names.size()));
+    }
+    class_names.push_back(class_name);
+  }
+  if (files.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(root, ": no images found (expected one sub-folder of images per identity)"));
+  }
+
+  const int64_t n = static_cast<int64_t>(files.size());
+  torch::Tensor decoded =
+      torch::empty({n, options.channels, options.size, options.size}, torch::kUInt8);
+  std::vector<char> ok(n, 0);
+  std::atomic<int64_t> done{0};
+  std::mutex progress_mutex;
+  auto last_report = std::chrono::steady_clock::now();
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      absl::StatusOr<torch::Tensor> image = ReadImageFile((fs::path(root) / files[i]).string(), options);
+      if (image.ok()) {
+        decoded[i].copy_(*image);
+        ok[i] = 1;
+      }
+      const int64_t finished = ++done;
+      if (progress) {
+        std::lock_guard<std::mutex> lock(progress_mutex);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_report > std::chrono::seconds(5)) {
+          last_report = now;
+          progress(finished, n);
+        }
+      }
+    }
+  });
+
+  Dataset dataset;
+  std::vector<int64_t> kept;
+  for (int64_t i = 0; i < n; ++i) {
+    if (ok[i]) {
+      kept.push_back(i);
+    } else {
+      dataset.skipped_names.push_back(files[i]);
+    }
+  }
+  dataset.skipped_images = static_cast<int64_t>(dataset.skipped_names.size());
+  if (kept.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(root, ": none of the ", n, " images is readable"));
+  }
+  const torch::Tensor rows = torch::tensor(kept, torch::kInt64);
+  dataset.images = decoded.index_select(0, rows);
+  dataset.labels = torch::tensor(file_labels, torch::kInt64).index_select(0, rows);
+  for (int64_t i : kept) dataset.sample_names.push_back(files[i]);
+  dataset.class_names = std::move(class_names);
+  // A class whose every image was unreadable stays as an empty class; drop it so labels stay dense.
+  return KeepLargestClasses(dataset, 0);
+}
+
+}  // namespace ftl

@@ -1,0 +1,99 @@
+#include "common/model/ftl_model.h"
+
+namespace ftl {
+namespace {
+
+namespace nn = torch::nn;
+
+nn::Conv2d Conv3x3(int in, int out, int stride) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
+}
+
+// A 3x3 stride-2 transposed convolution from side `in_size` to exactly `out_size`.
+nn::ConvTranspose2d Deconv3x3(int in, int out, int in_size, int out_size) {
+  const int output_padding = out_size - (2 * in_size - 1);
+  TORCH_CHECK(output_padding == 0 || output_padding == 1, "bad deconvolution sizes ", in_size,
+              " -> ", out_size);
+  return nn::ConvTranspose2d(
+      nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(output_padding));
+}
+
+}  // namespace
+
+std::vector<int> EncoderMapSizes(const ModelShape& shape) {
+  std::vector<int> sizes = {shape.input_size};
+  for (size_t i = 0; i < shape.encoder_widths.size(); ++i) {
+    sizes.push_back((sizes.back() - 1) / 2 + 1);
+  }
+  return sizes;
+}
+
+EncoderImpl::EncoderImpl(const ModelShape& shape) {
+  body_ = nn::Sequential();
+  int in = shape.channels;
+  for (int width : shape.encoder_widths) {
+    for (int i = 0; i < shape.convs_per_stage; ++i) {
+      body_->push_back(Conv3x3(in, width, 1));
+      body_->push_back(nn::ELU());
+      in = width;
+    }
+    body_->push_back(Conv3x3(in, width, 2));
+    body_->push_back(nn::ELU());
+    in = width;
+  }
+  body_->push_back(Conv3x3(in, shape.feature_dim, 1));
+  body_->push_back(nn::AdaptiveAvgPool2d(nn::AdaptiveAvgPool2dOptions(1)));
+  body_->push_back(nn::Flatten());
+  register_module("body", body_);
+}
+
+torch::Tensor EncoderImpl::forward(torch::Tensor x) { return body_->forward(x); }
+
+DecoderImpl::DecoderImpl(const ModelShape& shape) {
+  const std::vector<int> sizes = EncoderMapSizes(shape);
+  const std::vector<int>& widths = shape.encoder_widths;
+  base_width_ = widths.back();
+  base_size_ = sizes.back();
+  project_ = register_module(
+      "project", nn::Linear(shape.feature_dim, base_width_ * base_size_ * base_size_));
+  body_ = nn::Sequential();
+  body_->push_back(nn::ELU());
+  for (size_t stage = widths.size(); stage-- > 0;) {
+    const int out = stage > 0 ? widths[stage - 1] : widths.front();
+    body_->push_back(Deconv3x3(widths[stage], out, sizes[stage + 1], sizes[stage]));
+    body_->push_back(nn::ELU());
+  }
+  body_->push_back(Conv3x3(widths.front(), shape.channels, 1));
+  body_->push_back(nn::Sigmoid());
+  register_module("body", body_);
+}
+
+torch::Tensor DecoderImpl::forward(torch::Tensor g) {
+  torch::Tensor h = project_->forward(g).view({g.size(0), base_width_, base_size_, base_size_});
+  return body_->forward(h);
+}
+
+FeatureFilterImpl::FeatureFilterImpl(const ModelShape& shape) : width_(shape.filter_width) {
+  const int w = width_;
+  project_ = register_module("project", nn::Linear(shape.feature_dim, w * 4 * 4));
+  body_ = nn::Sequential(nn::ELU(), Deconv3x3(w, w / 2, 4, 8), nn::ELU(),
+                         Deconv3x3(w / 2, w / 4, 8, 16), nn::ELU(), Conv3x3(w / 4, w / 2, 2),
+                         nn::ELU(), Conv3x3(w / 2, w, 2), nn::ELU(), nn::Flatten());
+  register_module("body", body_);
+  out_ = register_module("out", nn::Linear(w * 4 * 4, shape.feature_dim));
+}
+
+torch::Tensor FeatureFilterImpl::forward(torch::Tensor g) {
+  torch::Tensor h = project_->forward(g).view({g.size(0), width_, 4, 4});
+  return out_->forward(body_->forward(h));
+}
+
+FtlModelImpl::FtlModelImpl(const ModelShape& shape, int num_classes) {
+  enc = register_module("enc", Encoder(shape));
+  dec = register_module("dec", Decoder(shape));
+  filter = register_module("filter", FeatureFilter(shape));
+  classifier = register_module(
+      "classifier", nn::Linear(nn::LinearOptions(shape.feature_dim, num_classes).bias(false)));
+}
+
+}  // namespace ftl

@@ -1,0 +1,79 @@
+// The paper's network (Sec. 3.2, Fig. 2): encoder Enc (x -> rich feature g), decoder Dec
+// (g -> x'), filter R (g -> identity feature f) and the bias-free linear classifier FC (f -> logits).
+//
+// No batch normalisation anywhere: every layer is per-sample, so data-parallel training with R
+// ranks of batch B computes exactly what one process computes with batch R*B.
+#ifndef FTL_COMMON_MODEL_FTL_MODEL_H_
+#define FTL_COMMON_MODEL_FTL_MODEL_H_
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "common/config/job_config.h"
+
+namespace ftl {
+
+// Enc: stride-2 convolution stages, a 3x3 convolution to D channels, global average pooling.
+class EncoderImpl : public torch::nn::Module {
+ public:
+  explicit EncoderImpl(const ModelShape& shape);
+  // x: [B, C, S, S] in [0, 1] -> g: [B, D].
+  torch::Tensor forward(torch::Tensor x);
+
+ private:
+  torch::nn::Sequential body_{nullptr};
+};
+TORCH_MODULE(Encoder);
+
+// Dec: mirror of Enc; a linear layer to the smallest map, transposed convolutions back to S x S.
+class DecoderImpl : public torch::nn::Module {
+ public:
+  explicit DecoderImpl(const ModelShape& shape);
+  // g: [B, D] -> x': [B, C, S, S] in (0, 1).
+  torch::Tensor forward(torch::Tensor g);
+
+ private:
+  int base_width_;
+  int base_size_;
+  torch::nn::Linear project_{nullptr};
+  torch::nn::Sequential body_{nullptr};
+};
+TORCH_MODULE(Decoder);
+
+// R: linear, two deconvolutions, two convolutions, linear (Sec. 4).
+class FeatureFilterImpl : public torch::nn::Module {
+ public:
+  explicit FeatureFilterImpl(const ModelShape& shape);
+  // g: [B, D] -> f: [B, D].
+  torch::Tensor forward(torch::Tensor g);
+
+ private:
+  int width_;
+  torch::nn::Linear project_{nullptr};
+  torch::nn::Sequential body_{nullptr};
+  torch::nn::Linear out_{nullptr};
+};
+TORCH_MODULE(FeatureFilter);
+
+// The four modules together. FC is a bias-free N_c x D linear layer.
+class FtlModelImpl : public torch::nn::Module {
+ public:
+  FtlModelImpl(const ModelShape& shape, int num_classes);
+
+  Encoder enc{nullptr};
+  Decoder dec{nullptr};
+  FeatureFilter filter{nullptr};
+  torch::nn::Linear classifier{nullptr};
+
+  // W of Eq. 2/3: [N_c, D].
+  torch::Tensor classifier_weight() const { return classifier->weight; }
+};
+TORCH_MODULE(FtlModel);
+
+// Spatial side after each stride-2 stage: input_size, then ceil(s / 2) per stage.
+std::vector<int> EncoderMapSizes(const ModelShape& shape);
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_MODEL_FTL_MODEL_H_

@@ -1,0 +1,473 @@
+#include "common/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/checkpoint/checkpoint_file.h"
+#include "common/ftl/class_stats.h"
+#include "common/ftl/losses.h"
+#include "common/ftl/transfer.h"
+#include "common/util/log.h"
+
+namespace ftl {
+namespace {
+
+constexpr int64_t kCheckpointFormat = 1;
+constexpr int64_t kEncodeBatch = 256;
+
+double Seconds(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
+}
+
+std::vector<torch::Tensor> Concat(std::initializer_list<std::vector<torch::Tensor>> lists) {
+  std::vector<torch::Tensor> out;
+  for (const auto& list : lists) out.insert(out.end(), list.begin(), list.end());
+  return out;
+}
+
+void SetRequiresGrad(torch::nn::Module& module, bool value) {
+  for (torch::Tensor& p : module.parameters()) p.set_requires_grad(value);
+}
+
+}  // namespace
+
+struct Trainer::Optimizers {
+  torch::optim::Adam pretrain;
+  torch::optim::Adam stage1;
+  torch::optim::Adam stage2;
+};
+
+Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm)
+    : config_(config), dataset_(dataset), comm_(comm) {
+  torch::manual_seed(config.training.seed);
+  model_ = FtlModel(config.model, static_cast<int>(dataset.num_classes()));
+  // Identical starting weights everywhere, whatever each rank's RNG did.
+  std::vector<torch::Tensor> state = model_->parameters();
+  {
+    torch::NoGradGuard no_grad;
+    comm_.Broadcast(state, 0);
+  }
+  is_regular_ = RegularClassMask(dataset, config.data.ur_max_images);
+  for (int64_t c = 0; c < dataset.num_classes(); ++c) {
+    if (!is_regular_[c].item<bool>()) ur_classes_.push_back(c);
+  }
+  const auto enc = model_->enc->parameters();
+  const auto dec = model_->dec->parameters();
+  const auto filter = model_->filter->parameters();
+  const auto fc = model_->classifier->parameters();
+  const auto all = Concat({enc, dec, filter, fc});
+  const auto stage1 = Concat({filter, fc});
+  const auto stage2 = Concat({enc, dec, filter});
+  const TrainingConfig& t = config.training;
+  optimizers_.reset(new Optimizers{
+      torch::optim::Adam(all, torch::optim::AdamOptions(t.pretrain_lr)),
+      torch::optim::Adam(stage1, torch::optim::AdamOptions(t.stage1_lr)),
+      torch::optim::Adam(stage2, torch::optim::AdamOptions(t.stage2_lr))});
+  const auto bucket_bytes = static_cast<int64_t>(config.runtime.bucket_mb * 1024 * 1024);
+  pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes);
+  stage1_averager_ = std::make_unique<GradientAverager>(stage1, bucket_bytes);
+  stage2_averager_ = std::make_unique<GradientAverager>(stage2, bucket_bytes);
+  const torch::Tensor every_sample = torch::arange(dataset.size(), torch::kInt64);
+  pretrain_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kPretrain);
+  stage2_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kStageTwo);
+  ur_samples_ = ClassBalancedSampler(dataset.labels, ur_classes_, t.seed, SampleStream::kStageOneUr);
+}
+
+Trainer::~Trainer() = default;
+
+AllReduceStats Trainer::allreduce_stats() const {
+  AllReduceStats total;
+  for (const auto* averager : {pretrain_averager_.get(), stage1_averager_.get(), stage2_averager_.get()}) {
+    total.calls += averager->stats().calls;
+    total.bytes += averager->stats().bytes;
+    total.seconds += averager->stats().seconds;
+  }
+  return total;
+}
+
+torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
+  return RankSlice(global_batch, comm_.rank(), comm_.size());
+}
+
+void Trainer::SetTrainable(PhaseKind phase) {
+  const bool pre = phase == PhaseKind::kPretrain;
+  SetRequiresGrad(*model_->enc, pre || phase == PhaseKind::kStageTwo);
+  SetRequiresGrad(*model_->dec, pre || phase == PhaseKind::kStageTwo);
+  SetRequiresGrad(*model_->filter, true);
+  SetRequiresGrad(*model_->classifier, pre || phase == PhaseKind::kStageOne);
+}
+
+void Trainer::Step(torch::optim::Optimizer& optimizer, GradientAverager& averager,
+                   const torch::Tensor& loss) {
+  optimizer.zero_grad();
+  loss.backward();
+  averager.Average(comm_);
+  optimizer.step();
+}
+
+v1::PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t iterations,
+                                      double seconds, int64_t images,
+                                      std::map<std::string, double> loss_sums) {
+  // Mean over iterations and ranks.
+  std::vector<double> values;
+  for (const auto& [name, sum] : loss_sums) values.push_back(sum);
+  if (!values.empty()) {
+    std::vector<torch::Tensor> t = {torch::tensor(values, torch::kFloat64)};
+    comm_.AllReduceSum(t);
+    values.assign(t[0].data_ptr<double>(), t[0].data_ptr<double>() + values.size());
+  }
+  v1::PhaseReport report;
+  report.set_phase(phase);
+  report.set_round(round);
+  report.set_iterations(iterations);
+  report.set_seconds(seconds);
+  report.set_images(images);
+  size_t i = 0;
+  for (const auto& [name, sum] : loss_sums) {
+    (*report.mutable_losses())[name] = values[i++] / std::max<int64_t>(1, iterations) / comm_.size();
+  }
+  return report;
+}
+
+v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
+                                        const ProgressCallback& progress) {
+  const bool pretrain = phase == PhaseKind::kPretrain;
+  torch::optim::Adam& optimizer = pretrain ? optimizers_->pretrain : optimizers_->stage2;
+  GradientAverager& averager = pretrain ? *pretrain_averager_ : *stage2_averager_;
+  EpochSampler& sampler = pretrain ? pretrain_samples_ : stage2_samples_;
+  int64_t& step = pretrain ? pretrain_step_ : stage2_step_;
+
+  SetTrainable(phase);
+  model_->train();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
+  std::map<std::string, double> sums;
+  for (int64_t it = 0; it < iterations; ++it) {
+    const torch::Tensor index = LocalSlice(sampler.Batch(step, global_batch));
+    const torch::Tensor x = ImageBatch(dataset_, index);
+    const torch::Tensor y = dataset_.labels.index_select(0, index);
+    const torch::Tensor g = model_->enc->forward(x);
+    const torch::Tensor logits = model_->classifier->forward(model_->filter->forward(g));
+    const LossTerms terms =
+        CombineLosses(config_.loss, SoftmaxLoss(logits, y),
+                      ReconstructionLoss(model_->dec->forward(g), x), MetricL2Loss(logits));
+    Step(optimizer, averager, terms.total);
+    ++step;
+    const std::map<std::string, double> losses = {{"sfmx", terms.sfmx.item<double>()},
+                                                  {"recon", terms.recon.item<double>()},
+                                                  {"reg", terms.reg.item<double>()},
+                                                  {"total", terms.total.item<double>()}};
+    for (const auto& [k, v] : losses) sums[k] += v;
+    if (progress) progress({phase, round, it + 1, iterations, losses, global_batch});
+  }
+  SetTrainable(PhaseKind::kPretrain);
+  return FinishReport(PhaseName(phase), round, iterations, Seconds(start),
+                      iterations * global_batch, sums);
+}
+
+v1::PhaseReport Trainer::Pretrain(int64_t iterations, const ProgressCallback& progress) {
+  return TrainOnAllData(PhaseKind::kPretrain, iterations, -1, progress);
+}
+
+v1::PhaseReport Trainer::StageTwo(int64_t iterations, int round, const ProgressCallback& progress) {
+  return TrainOnAllData(PhaseKind::kStageTwo, iterations, round, progress);
+}
+
+v1::PhaseReport Trainer::UpdateStats() {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t n = dataset_.size();
+  const int64_t num_classes = dataset_.num_classes();
+  const int64_t dim = config_.model.feature_dim;
+  // This rank's shard: samples rank, rank + R, rank + 2R, ...
+  const torch::Tensor local = torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64);
+  const torch::Tensor local_labels = dataset_.labels.index_select(0, local);
+  torch::Tensor local_features = torch::empty({local.size(0), dim});  // cached g, O(shard x D)
+
+  CenterAccumulator center_sums(num_classes, dim);
+  for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
+    const torch::Tensor rows = local.slice(0, begin, begin + kEncodeBatch);
+    const torch::Tensor x = ImageBatch(dataset_, rows);
+    const torch::Tensor g = model_->enc->forward(x);
+    const torch::Tensor g_flip = model_->enc->forward(x.flip({3}));
+    local_features.slice(0, begin, begin + rows.size(0)).copy_(g);
+    // Eq. 5's filter: the flipped image's yaw is -yaw, so |p| + |p_bar| = 2|p|.
+    torch::Tensor passes;
+    if (dataset_.yaw.defined()) {
+      passes = dataset_.yaw.index_select(0, rows).abs().mul(2.0) <= config_.data.yaw_tau;
+    }
+    center_sums.Add(g, g_flip, dataset_.labels.index_select(0, rows), passes);
+  }
+  std::vector<torch::Tensor> center_tensors = center_sums.tensors();
+  comm_.AllReduceSum(center_tensors);
+  const ClassCenters centers = FinishCenters(center_sums);
+
+  SpreadAccumulator spread(num_classes, dim);
+  spread.Add(local_features, local_labels, centers.centers, is_regular_);
+  std::vector<torch::Tensor> spread_tensors = spread.tensors();
+  comm_.AllReduceSum(spread_tensors);
+  const torch::Tensor mean_distances = spread.mean_distances();
+
+  torch::Tensor hard = torch::zeros({n}, torch::kFloat32);
+  hard.index_put_({local}, HardSampleMask(local_features, local_labels, centers.centers,
+                                          mean_distances, is_regular_)
+                               .to(torch::kFloat32));
+  std::vector<torch::Tensor> hard_tensor = {hard};
+  comm_.AllReduceSum(hard_tensor);
+
+  const TransferBasis basis = ComputeTransferBasis(
+      spread.covariance(), config_.training.pca_components, config_.training.pca_energy);
+  stats_.valid = true;
+  stats_.centers = centers.centers;
+  stats_.basis = basis.q;
+  stats_.eigenvalues = basis.eigenvalues;
+  stats_.mean_distances = mean_distances;
+  stats_.hard_mask = hard > 0.5;
+  stats_.energy_kept = basis.energy_kept;
+  hard_samples_ = EpochSampler(stats_.hard_mask.nonzero().squeeze(1), config_.training.seed,
+                               SampleStream::kStageOneHard);
+
+  model_->train();
+  v1::PhaseReport report = FinishReport("update_stats", -1, 0, Seconds(start), 2 * n, {});
+  auto& m = *report.mutable_metrics();
+  m["pca_components"] = static_cast<double>(basis.components);
+  m["pca_energy_kept"] = basis.energy_kept;
+  m["hard_samples"] = static_cast<double>(hard_samples_.pool_size());
+  m["yaw_fallback_classes"] = static_cast<double>(centers.yaw_fallback_classes);
+  m["regular_classes"] = static_cast<double>(num_classes - ur_classes_.size());
+  m["ur_classes"] = static_cast<double>(ur_classes_.size());
+  return report;
+}
+
+v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallback& progress) {
+  TORCH_CHECK(stats_.valid, "stage 1 needs UpdateStats first");
+  SetTrainable(PhaseKind::kStageOne);
+  model_->train();
+  const auto start = std::chrono::steady_clock::now();
+  const double ratio_before = UrToRegularWeightNormRatio();
+  const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
+  const bool have_hard = hard_samples_.pool_size() > 0;
+  const bool have_ur = !ur_samples_.empty();
+  auto classify_loss = [this](const torch::Tensor& g, const torch::Tensor& y) {
+    const torch::Tensor logits = model_->classifier->forward(model_->filter->forward(g));
+    return CombineLosses(config_.loss, SoftmaxLoss(logits, y), torch::Tensor(), MetricL2Loss(logits));
+  };
+  std::map<std::string, double> sums;
+  int64_t images = 0;
+  for (int64_t it = 0; it < iterations; ++it) {
+    std::map<std::string, double> losses;
+    int64_t step_images = 0;
+    // (1) a hard regular batch from h, so that regular classes do not degrade.
+    torch::Tensor g_regular, y_regular;
+    if (have_hard) {
+      const torch::Tensor index = LocalSlice(hard_samples_.Batch(stage1_step_, global_batch));
+      y_regular = dataset_.labels.index_select(0, index);
+      {
+        torch::NoGradGuard no_grad;  // Enc is frozen in stage 1.
+        g_regular = model_->enc->forward(ImageBatch(dataset_, index));
+      }
+      const LossTerms terms = classify_loss(g_regular, y_regular);
+      Step(optimizers_->stage1, *stage1_averager_, terms.total);
+      losses["sfmx_regular"] = terms.sfmx.item<double>();
+      losses["reg"] = terms.reg.item<double>();
+      step_images += global_batch;
+    }
+    if (have_ur) {
+      // (2) a UR batch, class-balanced.
+      const torch::Tensor index = LocalSlice(ur_samples_.Batch(stage1_step_, global_batch));
+      const torch::Tensor y_ur = dataset_.labels.index_select(0, index);
+      torch::Tensor g_ur;
+      {
+        torch::NoGradGuard no_grad;
+        g_ur = model_->enc->forward(ImageBatch(dataset_, index));
+      }
+      const LossTerms terms = classify_loss(g_ur, y_ur);
+      Step(optimizers_->stage1, *stage1_averager_, terms.total);
+      losses["sfmx_ur"] = terms.sfmx.item<double>();
+      step_images += global_batch;
+      // (3) the transferred batch: the regular batch's variation moved onto the UR centres (Eq. 7).
+      if (have_hard) {
+        const torch::Tensor g_transfer =
+            TransferFeatures(g_regular, y_regular, y_ur, stats_.centers, stats_.basis);
+        const LossTerms transfer_terms = classify_loss(g_transfer, y_ur);
+        Step(optimizers_->stage1, *stage1_averager_, transfer_terms.total);
+        losses["sfmx_transfer"] = transfer_terms.sfmx.item<double>();
+        step_images += global_batch;
+      }
+    }
+    ++stage1_step_;
+    for (const auto& [k, v] : losses) sums[k] += v;
+    images += step_images;
+    if (progress) progress({PhaseKind::kStageOne, round, it + 1, iterations, losses, step_images});
+  }
+  SetTrainable(PhaseKind::kPretrain);
+  v1::PhaseReport report =
+      FinishReport("stage1", round, iterations, Seconds(start), images, sums);
+  (*report.mutable_metrics())["ur_regular_norm_ratio_before"] = ratio_before;
+  (*report.mutable_metrics())["ur_regular_norm_ratio_after"] = UrToRegularWeightNormRatio();
+  return report;
+}
+
+double Trainer::UrToRegularWeightNormRatio() const {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor norms = model_->classifier_weight().norm(2, 1);
+  const torch::Tensor regular = is_regular_;
+  const int64_t num_regular = regular.sum().item<int64_t>();
+  const int64_t num_ur = regular.numel() - num_regular;
+  if (num_regular == 0 || num_ur == 0) return std::nan("");
+  const double ur_mean = norms.masked_select(~regular).mean().item<double>();
+  const double regular_mean = norms.masked_select(regular).mean().item<double>();
+  return ur_mean / regular_mean;
+}
+
+v1::PhaseReport Trainer::Evaluate() {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t n = dataset_.size();
+  const torch::Tensor local = torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64);
+  // [correct regular, total regular, correct UR, total UR]
+  torch::Tensor counts = torch::zeros({4}, torch::kFloat64);
+  for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
+    const torch::Tensor rows = local.slice(0, begin, begin + kEncodeBatch);
+    const torch::Tensor y = dataset_.labels.index_select(0, rows);
+    const torch::Tensor logits = model_->classifier->forward(
+        model_->filter->forward(model_->enc->forward(ImageBatch(dataset_, rows))));
+    const torch::Tensor correct = (logits.argmax(1) == y).to(torch::kFloat64);
+    const torch::Tensor regular = is_regular_.index_select(0, y).to(torch::kFloat64);
+    counts[0] += (correct * regular).sum();
+    counts[1] += regular.sum();
+    counts[2] += (correct * (1 - regular)).sum();
+    counts[3] += (1 - regular).sum();
+  }
+  std::vector<torch::Tensor> t = {counts};
+  comm_.AllReduceSum(t);
+  model_->train();
+  v1::PhaseReport report = FinishReport("evaluate", -1, 0, Seconds(start), n, {});
+  auto& m = *report.mutable_metrics();
+  const auto c = counts.accessor<double, 1>();
+  if (c[1] > 0) m["train_top1_regular"] = c[0] / c[1];
+  if (c[3] > 0) m["train_top1_ur"] = c[2] / c[3];
+  const double ratio = UrToRegularWeightNormRatio();
+  if (!std::isnan(ratio)) m["ur_regular_norm_ratio"] = ratio;
+  return report;
+}
+
+absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_position) {
+  absl::Status status;
+  if (comm_.rank() == 0) {
+    torch::serialize::OutputArchive archive;
+    archive.write("format", torch::tensor({kCheckpointFormat}));
+    archive.write("shape", torch::tensor({dataset_.num_classes(), dataset_.size(),
+                                          int64_t{config_.model.feature_dim},
+                                          int64_t{config_.model.input_size},
+                                          int64_t{config_.model.channels}}));
+    archive.write("position", torch::tensor({schedule_position}));
+    archive.write("steps", torch::tensor({pretrain_step_, stage1_step_, stage2_step_}));
+    torch::serialize::OutputArchive model_archive, pre, s1, s2;
+    model_->save(model_archive);
+    archive.write("model", model_archive);
+    optimizers_->pretrain.save(pre);
+    optimizers_->stage1.save(s1);
+    optimizers_->stage2.save(s2);
+    archive.write("optimizer_pretrain", pre);
+    archive.write("optimizer_stage1", s1);
+    archive.write("optimizer_stage2", s2);
+    archive.write("has_stats", torch::tensor({int64_t{stats_.valid}}));
+    if (stats_.valid) {
+      archive.write("centers", stats_.centers);
+      archive.write("basis", stats_.basis);
+      archive.write("eigenvalues", stats_.eigenvalues);
+      archive.write("mean_distances", stats_.mean_distances);
+      archive.write("hard_mask", stats_.hard_mask.to(torch::kUInt8));
+      archive.write("energy_kept", torch::tensor({stats_.energy_kept}, torch::kFloat64));
+    }
+    status = WriteCheckpointFile(path, archive);
+  }
+  // Every rank learns whether rank 0's write worked.
+  std::string message = status.ok() ? "" : std::string(status.message());
+  comm_.BroadcastBytes(message, 0);
+  if (!message.empty()) return absl::InternalError(message);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  absl::Status status = ReadCheckpointFile(path, &archive);
+  if (!status.ok()) return status;
+  try {
+    torch::Tensor format, shape, position, steps, has_stats;
+    archive.read("format", format);
+    if (format.item<int64_t>() != kCheckpointFormat) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint '", path, "': format ",
+                                                     format.item<int64_t>(), " is not supported"));
+    }
+    archive.read("shape", shape);
+    const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
+                                           config_.model.feature_dim, config_.model.input_size,
+                                           config_.model.channels};
+    const std::vector<int64_t> found(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
+    if (found != expected) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "checkpoint '%s' was made for another job: (classes, images, D, input, channels) = "
+          "(%d, %d, %d, %d, %d), this job has (%d, %d, %d, %d, %d)",
+          path, found[0], found[1], found[2], found[3], found[4], expected[0], expected[1],
+          expected[2], expected[3], expected[4]));
+    }
+    archive.read("position", position);
+    archive.read("steps", steps);
+    torch::serialize::InputArchive model_archive, pre, s1, s2;
+    archive.read("model", model_archive);
+    model_->load(model_archive);
+    archive.read("optimizer_pretrain", pre);
+    archive.read("optimizer_stage1", s1);
+    archive.read("optimizer_stage2", s2);
+    optimizers_->pretrain.load(pre);
+    optimizers_->stage1.load(s1);
+    optimizers_->stage2.load(s2);
+    pretrain_step_ = steps[0].item<int64_t>();
+    stage1_step_ = steps[1].item<int64_t>();
+    stage2_step_ = steps[2].item<int64_t>();
+    archive.read("has_stats", has_stats);
+    stats_ = FtlStatistics();
+    if (has_stats.item<int64_t>() != 0) {
+      torch::Tensor hard, energy;
+      archive.read("centers", stats_.centers);
+      archive.read("basis", stats_.basis);
+      archive.read("eigenvalues", stats_.eigenvalues);
+      archive.read("mean_distances", stats_.mean_distances);
+      archive.read("hard_mask", hard);
+      archive.read("energy_kept", energy);
+      stats_.hard_mask = hard.to(torch::kBool);
+      stats_.energy_kept = energy.item<double>();
+      stats_.valid = true;
+      hard_samples_ = EpochSampler(stats_.hard_mask.nonzero().squeeze(1), config_.training.seed,
+                                   SampleStream::kStageOneHard);
+    }
+    return position.item<int64_t>();
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
+  }
+}
+
+std::string DescribeReport(const v1::PhaseReport& report) {
+  std::string text = report.phase();
+  if (report.round() >= 0) absl::StrAppend(&text, " round ", report.round());
+  absl::StrAppend(&text, absl::StrFormat(": %.1f s", report.seconds()));
+  if (report.iterations() > 0) {
+    absl::StrAppend(&text, absl::StrFormat(", %d iterations, %.1f images/s", report.iterations(),
+                                           report.images() / std::max(1e-9, report.seconds())));
+  }
+  std::map<std::string, double> losses(report.losses().begin(), report.losses().end());
+  for (const auto& [k, v] : losses) absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
+  std::map<std::string, double> metrics(report.metrics().begin(), report.metrics().end());
+  for (const auto& [k, v] : metrics) absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
+  if (!report.checkpoint().empty()) absl::StrAppend(&text, ", wrote ", report.checkpoint());
+  return text;
+}
+
+}  // namespace ftl

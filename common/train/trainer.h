@@ -1,0 +1,119 @@
+// Trainer: runs the phases of Algorithm 1 data-parallel over a Communicator.
+//
+// Every rank holds the whole Dataset and draws the same global batch for each step (a pure
+// function of seed, stream and step); each keeps its slice of world/B rows, and gradients are
+// averaged across ranks, so R ranks x batch B trains exactly as 1 rank x batch R*B would.
+// UpdateStats is sharded: rank r encodes samples r, r+R, r+2R, ... and the statistics are summed
+// across ranks (see common/ftl/class_stats.h).
+#ifndef FTL_COMMON_TRAIN_TRAINER_H_
+#define FTL_COMMON_TRAIN_TRAINER_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/comm/communicator.h"
+#include "common/comm/gradient_buckets.h"
+#include "common/config/job_config.h"
+#include "common/data/dataset.h"
+#include "common/data/sampler.h"
+#include "common/model/ftl_model.h"
+#include "common/schedule/schedule.h"
+#include "ftl/v1/job_spec.pb.h"
+
+namespace ftl {
+
+// What UpdateStats produced (Algorithm 1's C, Q, h, plus d_i).
+struct FtlStatistics {
+  bool valid = false;
+  torch::Tensor centers;         // [N_c, D] float32
+  torch::Tensor basis;           // Q: [D, k] float32
+  torch::Tensor eigenvalues;     // [D] float64, descending
+  torch::Tensor mean_distances;  // [N_c] float64 (0 for UR classes)
+  torch::Tensor hard_mask;       // [N] bool over the dataset
+  double energy_kept = 0.0;
+};
+
+// Reported during training phases, once per iteration (the caller throttles printing).
+struct StepProgress {
+  PhaseKind phase;
+  int round;
+  int64_t iteration;  // 1-based within the phase
+  int64_t iterations;
+  std::map<std::string, double> losses;  // this rank's losses of this iteration
+  int64_t images;                        // images (all ranks) trained in this iteration
+};
+using ProgressCallback = std::function<void(const StepProgress&)>;
+
+class Trainer {
+ public:
+  // `dataset` and `comm` must outlive the trainer. Parameters are broadcast from rank 0.
+  Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm);
+  ~Trainer();
+
+  // Runs one phase of the schedule and reports what it did. Checkpoint phases need the
+  // position to store and the file to write; use SaveCheckpoint directly.
+  v1::PhaseReport Pretrain(int64_t iterations, const ProgressCallback& progress = nullptr);
+  v1::PhaseReport UpdateStats();
+  v1::PhaseReport StageOne(int64_t iterations, int round,
+                           const ProgressCallback& progress = nullptr);
+  v1::PhaseReport StageTwo(int64_t iterations, int round,
+                           const ProgressCallback& progress = nullptr);
+  v1::PhaseReport Evaluate();
+
+  // Saves modules, optimizers, statistics, sampler steps and `schedule_position` (rank 0 writes;
+  // every rank must call). Atomic; see checkpoint_file.h.
+  absl::Status SaveCheckpoint(const std::string& path, int64_t schedule_position);
+  // Loads a checkpoint made for this model and dataset; returns its schedule position.
+  absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path);
+
+  FtlModel& model() { return model_; }
+  const FtlStatistics& statistics() const { return stats_; }
+  const torch::Tensor& regular_classes() const { return is_regular_; }
+  // Gradient all-reduce totals over all phases so far.
+  AllReduceStats allreduce_stats() const;
+  // Mean classifier weight norm of UR classes over that of regular classes (Fig. 1b's bias);
+  // NaN when either group is empty.
+  double UrToRegularWeightNormRatio() const;
+
+ private:
+  struct Optimizers;
+
+  // One optimizer step on `loss` for the parameters of `averager`.
+  void Step(torch::optim::Optimizer& optimizer, GradientAverager& averager,
+            const torch::Tensor& loss);
+  torch::Tensor LocalSlice(const torch::Tensor& global_batch) const;
+  v1::PhaseReport FinishReport(const std::string& phase, int round, int64_t iterations,
+                               double seconds, int64_t images,
+                               std::map<std::string, double> loss_sums);
+  // Freezes what `phase` does not train (requires_grad off), unfreezes the rest.
+  void SetTrainable(PhaseKind phase);
+  // Pre-training and stage 2: Eq. 4 on ordinary batches from all of D.
+  v1::PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
+                                 const ProgressCallback& progress);
+
+  JobConfig config_;
+  const Dataset& dataset_;
+  Communicator& comm_;
+  FtlModel model_{nullptr};
+  torch::Tensor is_regular_;  // [N_c] bool
+  std::vector<int64_t> ur_classes_;
+  std::unique_ptr<Optimizers> optimizers_;
+  std::unique_ptr<GradientAverager> pretrain_averager_, stage1_averager_, stage2_averager_;
+  EpochSampler pretrain_samples_, stage2_samples_;
+  EpochSampler hard_samples_;
+  ClassBalancedSampler ur_samples_;
+  int64_t pretrain_step_ = 0, stage1_step_ = 0, stage2_step_ = 0;
+  FtlStatistics stats_;
+};
+
+// Trainer-independent summary of a PhaseReport for logs: "stage1 r0: 200 it, 12.1 s, ...".
+std::string DescribeReport(const v1::PhaseReport& report);
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_TRAIN_TRAINER_H_

@@ -1,0 +1,32 @@
+#include "common/util/log.h"
+
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+
+namespace ftl {
+namespace {
+
+int g_rank = -1;
+std::mutex g_mutex;
+
+}  // namespace
+
+void SetLogRank(int rank) { g_rank = rank; }
+
+void LogLine(const std::string& text) {
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  std::strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_rank >= 0) {
+    std::fprintf(stderr, "%s [rank %d] %s\n", stamp, g_rank, text.c_str());
+  } else {
+    std::fprintf(stderr, "%s %s\n", stamp, text.c_str());
+  }
+  std::fflush(stderr);
+}
+
+}  // namespace ftl

@@ -1,0 +1,253 @@
+#include "services/worker/worker_run.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/checkpoint/checkpoint_file.h"
+#include "common/data/dataset.h"
+#include "common/schedule/schedule.h"
+#include "common/train/trainer.h"
+#include "common/util/log.h"
+#include "common/util/status_macros.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
+
+ScheduleConfig MakeScheduleConfig(const JobConfig& config) {
+  ScheduleConfig s;
+  s.alternate = config.training.method == Method::kFtl;
+  s.pretrain_iterations = config.training.pretrain_iterations;
+  s.rounds = s.alternate ? config.training.rounds : 0;
+  s.stage_iterations = config.training.stage_iterations;
+  s.evaluate_every_rounds = config.training.evaluate_every_rounds;
+  s.checkpoint_every_rounds = config.training.checkpoint_every_rounds;
+  return s;
+}
+
+absl::Status WriteSummary(const std::string& path, const v1::RunSummary& summary) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(summary, &json, options).ok()) {
+    return absl::InternalError("cannot encode summary");
+  }
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << json << "\n";
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temp));
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+// Rank 0's periodic progress line: phase, iteration/total, losses, images/s, ETA of the job.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(const Schedule& schedule, double period_seconds)
+      : schedule_(schedule), period_(period_seconds), last_(Clock::now()) {}
+
+  void StartPhase(int64_t position) {
+    done_before_ = schedule_.IterationsBefore(position);
+    phase_start_ = Clock::now();
+    images_ = 0;
+  }
+
+  void Update(const StepProgress& p) {
+    images_ += p.images;
+    const auto now = Clock::now();
+    if (p.iteration != p.iterations &&
+        std::chrono::duration<double>(now - last_).count() < period_) {
+      return;
+    }
+    last_ = now;
+    const double elapsed = std::chrono::duration<double>(now - phase_start_).count();
+    const double per_iteration = elapsed / p.iteration;
+    const int64_t left = schedule_.total_iterations() - done_before_ - p.iteration;
+    std::string losses;
+    for (const auto& [k, v] : p.losses) absl::StrAppend(&losses, absl::StrFormat(" %s=%.4f", k, v));
+    std::string phase = PhaseName(p.phase);
+    if (p.round >= 0) absl::StrAppend(&phase, " r", p.round);
+    Log(absl::StrFormat("[%s] %d/%d (%.0f%%)%s | %.1f img/s | ETA %s", phase, p.iteration,
+                        p.iterations, 100.0 * p.iteration / p.iterations, losses,
+                        images_ / std::max(elapsed, 1e-9), FormatDuration(left * per_iteration)));
+  }
+
+ private:
+  const Schedule& schedule_;
+  double period_;
+  Clock::time_point last_, phase_start_;
+  int64_t done_before_ = 0;
+  int64_t images_ = 0;
+};
+
+// The newest checkpoint in `dir` that loads, trying older ones when the newest is damaged.
+absl::StatusOr<int64_t> ResumeFromFolder(const std::string& dir, Trainer& trainer,
+                                         std::string* used) {
+  std::vector<std::string> files = ListCheckpoints(dir);
+  if (files.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in '", dir, "'"));
+  absl::Status last_error;
+  for (auto it = files.rbegin(); it != files.rend(); ++it) {
+    absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(*it);
+    if (position.ok()) {
+      *used = *it;
+      return position;
+    }
+    Log("skipping checkpoint: ", position.status().message());
+    last_error = position.status();
+  }
+  return last_error;
+}
+
+}  // namespace
+
+absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& options,
+                              Communicator& comm) {
+  const auto job_start = Clock::now();
+  const bool leader = comm.rank() == 0;
+  const std::string& out_dir = config.runtime.output_dir;
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("runtime.output_dir: cannot create '", out_dir, "': ", ec.message()));
+
+  if (leader) Log("loading ", config.data.format, " data from ", config.data.path);
+  FTL_ASSIGN_OR_RETURN(
+      const Dataset dataset,
+      LoadDataset(config.data, config.model, config.training.seed, [leader](int64_t done, int64_t total) {
+        if (leader) Log(absl::StrFormat("decoded %d/%d images", done, total));
+      }));
+  const torch::Tensor regular = RegularClassMask(dataset, config.data.ur_max_images);
+  const int64_t num_regular = regular.sum().item<int64_t>();
+  if (leader) {
+    Log(absl::StrFormat("data: %d images of %d identities (%d regular, %d UR with <= %d images)",
+                        dataset.size(), dataset.num_classes(), num_regular,
+                        dataset.num_classes() - num_regular, config.data.ur_max_images));
+    if (dataset.skipped_images > 0) {
+      Log(dataset.skipped_images, " unreadable image(s) skipped:");
+      for (const std::string& name : dataset.skipped_names) Log("  skipped: ", config.data.path, "/", name);
+    }
+  }
+  if (dataset.num_classes() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat("data.path: '", config.data.path,
+                                                   "' has ", dataset.num_classes(),
+                                                   " identity; at least 2 are needed"));
+  }
+
+  Trainer trainer(config, dataset, comm);
+  const Schedule schedule(MakeScheduleConfig(config));
+  int64_t position = 0;
+  v1::RunSummary summary;
+  const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
+  if (!options.resume.empty()) {
+    std::string used = options.resume;
+    absl::StatusOr<int64_t> resumed = fs::is_directory(options.resume)
+                                          ? ResumeFromFolder(options.resume, trainer, &used)
+                                          : trainer.LoadCheckpoint(options.resume);
+    if (!resumed.ok()) return resumed.status();
+    position = *resumed;
+    if (leader) Log("resumed from ", used, " at schedule position ", position, "/", schedule.num_phases());
+    // Keep the phases already reported, if a summary is there.
+    std::ifstream in(summary_path);
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      if (!google::protobuf::util::JsonStringToMessage(text.str(), &summary).ok()) summary.Clear();
+    }
+    summary.set_last_checkpoint(used);
+  }
+  const double earlier_wall_seconds = summary.wall_seconds();  // runs before a resume
+  summary.set_job_name(config.name);
+  summary.set_world_size(comm.size());
+  summary.set_threads_per_rank(torch::get_num_threads());
+  summary.set_num_images(dataset.size());
+  summary.set_num_classes(static_cast<int32_t>(dataset.num_classes()));
+  summary.set_num_ur_classes(static_cast<int32_t>(dataset.num_classes() - num_regular));
+  summary.set_skipped_images(dataset.skipped_images);
+  summary.set_finished(false);
+
+  ProgressPrinter printer(schedule, options.progress_seconds);
+  const ProgressCallback progress = [&printer, leader](const StepProgress& p) {
+    if (leader) printer.Update(p);
+  };
+  if (leader) {
+    Log(absl::StrFormat("schedule: %d phases, %d training iterations, method %s, %d rank(s) x %d thread(s), batch %d per rank",
+                        schedule.num_phases(), schedule.total_iterations(),
+                        MethodName(config.training.method), comm.size(), torch::get_num_threads(),
+                        config.training.batch_size));
+  }
+  for (std::optional<Phase> phase = schedule.PhaseAt(position); phase;
+       phase = schedule.PhaseAt(++position)) {
+    printer.StartPhase(position);
+    v1::PhaseReport report;
+    switch (phase->kind) {
+      case PhaseKind::kPretrain:
+        report = trainer.Pretrain(phase->iterations, progress);
+        break;
+      case PhaseKind::kUpdateStats:
+        report = trainer.UpdateStats();
+        break;
+      case PhaseKind::kStageOne:
+        report = trainer.StageOne(phase->iterations, phase->round, progress);
+        break;
+      case PhaseKind::kStageTwo:
+        report = trainer.StageTwo(phase->iterations, phase->round, progress);
+        break;
+      case PhaseKind::kEvaluate:
+        report = trainer.Evaluate();
+        break;
+      case PhaseKind::kCheckpoint: {
+        const auto start = Clock::now();
+        const std::string path =
+            (fs::path(out_dir) / absl::StrFormat("ckpt-%06d.ftlckpt", position)).string();
+        // The stored position is the phase after this one: resuming continues from there.
+        FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(path, position + 1));
+        if (leader) PruneCheckpoints(out_dir, config.runtime.keep_checkpoints);
+        report.set_phase("checkpoint");
+        report.set_checkpoint(path);
+        report.set_seconds(std::chrono::duration<double>(Clock::now() - start).count());
+        summary.set_last_checkpoint(path);
+        break;
+      }
+    }
+    report.set_round(phase->round);
+    if (leader) {
+      Log(DescribeReport(report));
+      *summary.add_phases() = report;
+      summary.set_wall_seconds(earlier_wall_seconds +
+                               std::chrono::duration<double>(Clock::now() - job_start).count());
+      FTL_RETURN_IF_ERROR(WriteSummary(summary_path, summary));
+    }
+  }
+  const double wall = std::chrono::duration<double>(Clock::now() - job_start).count();
+  if (leader) {
+    summary.set_finished(true);
+    summary.set_wall_seconds(earlier_wall_seconds + wall);
+    FTL_RETURN_IF_ERROR(WriteSummary(summary_path, summary));
+    const AllReduceStats ar = trainer.allreduce_stats();
+    Log(absl::StrFormat("done in %s (this run %.1f s); gradient all-reduce %.1f s, %.1f MB; summary: %s",
+                        FormatDuration(summary.wall_seconds()), wall, ar.seconds, ar.bytes / 1e6,
+                        summary_path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ftl
