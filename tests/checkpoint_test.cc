@@ -1,0 +1,81 @@
+#include "common/checkpoint/checkpoint_file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string WriteSample(const std::string& name) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  torch::serialize::OutputArchive archive;
+  archive.write("weights", torch::arange(1000, torch::kFloat32));
+  EXPECT_TRUE(WriteCheckpointFile(path, archive).ok());
+  return path;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(CheckpointFileTest, RoundTrips) {
+  const std::string path = WriteSample("round.ftlckpt");
+  torch::serialize::InputArchive archive;
+  ASSERT_TRUE(ReadCheckpointFile(path, &archive).ok());
+  torch::Tensor weights;
+  archive.read("weights", weights);
+  EXPECT_TRUE(torch::equal(weights, torch::arange(1000, torch::kFloat32)));
+  EXPECT_FALSE(fs::exists(path + ".tmp." + std::to_string(::getpid())));
+}
+
+TEST(CheckpointFileTest, TruncatedFileIsRefused) {
+  const std::string path = WriteSample("truncated.ftlckpt");
+  const std::string bytes = Slurp(path);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  torch::serialize::InputArchive archive;
+  const absl::Status status = ReadCheckpointFile(path, &archive);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_NE(status.message().find("truncated"), std::string::npos);
+}
+
+TEST(CheckpointFileTest, FlippedByteIsRefused) {
+  const std::string path = WriteSample("flipped.ftlckpt");
+  std::string bytes = Slurp(path);
+  bytes[bytes.size() - 100] ^= 0x40;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  torch::serialize::InputArchive archive;
+  const absl::Status status = ReadCheckpointFile(path, &archive);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(status.message().find("checksum"), std::string::npos);
+}
+
+TEST(CheckpointFileTest, ForeignFileIsRefused) {
+  const std::string path = ::testing::TempDir() + "/foreign.ftlckpt";
+  std::ofstream(path) << "PK\x03\x04 some zip file";
+  torch::serialize::InputArchive archive;
+  const absl::Status status = ReadCheckpointFile(path, &archive);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("not an FTL checkpoint"), std::string::npos);
+  EXPECT_EQ(ReadCheckpointFile(path + ".missing", &archive).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(CheckpointFileTest, PruneKeepsTheNewest) {
+  const std::string dir = ::testing::TempDir() + "/prune";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (const char* name : {"ckpt-000001.ftlckpt", "ckpt-000005.ftlckpt", "ckpt-000009.ftlckpt"}) {
+    std::ofstream(dir + "/" + name) << "x";
+  }
+  PruneCheckpoints(dir, 2);
+  const std::vector<std::string> left = ListCheckpoints(dir);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(fs::path(left[0]).filename(), "ckpt-000005.ftlckpt");
+}
+
+}  // namespace
+}  // namespace ftl

@@ -1,0 +1,100 @@
+#include "common/config/job_config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace ftl {
+namespace {
+
+std::string DataDir() {
+  static const std::string dir = [] {
+    const std::string d = ::testing::TempDir() + "/config_test_data";
+    std::filesystem::create_directories(d + "/alice");
+    return d;
+  }();
+  return dir;
+}
+
+absl::StatusOr<JobConfig> Parse(const std::string& json) {
+  absl::StatusOr<v1::JobSpec> spec = JobSpecFromJson(json);
+  if (!spec.ok()) return spec.status();
+  return JobConfigFromSpec(*spec);
+}
+
+std::string WithData(const std::string& extra) {
+  return R"({"data": {"path": ")" + DataDir() + R"("})" + extra + "}";
+}
+
+TEST(JobConfigTest, DefaultsFollowThePaper) {
+  absl::StatusOr<JobConfig> c = Parse(WithData(""));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->loss.sfmx, 1.0);
+  EXPECT_EQ(c->loss.recon, 1.0);
+  EXPECT_EQ(c->loss.reg, 0.25);
+  EXPECT_EQ(c->data.ur_max_images, 20);
+  EXPECT_EQ(c->training.pretrain_lr, 2e-4);
+  EXPECT_EQ(c->training.stage1_lr, 1e-5);
+  EXPECT_EQ(c->training.method, Method::kFtl);
+  EXPECT_EQ(c->preset, "small");
+}
+
+TEST(JobConfigTest, PaperPresetIs100By100WithD320) {
+  absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "model": {"preset": "paper"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model.input_size, 100);
+  EXPECT_EQ(c->model.feature_dim, 320);
+}
+
+TEST(JobConfigTest, ExplicitZeroIsNotDefault) {
+  absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "loss": {"alpha_reg": 0})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->loss.reg, 0.0);
+}
+
+TEST(JobConfigTest, SoftmaxBaselineDropsMetricL2) {
+  absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "training": {"method": "softmax"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->loss.reg, 0.0);
+}
+
+void ExpectRefused(const std::string& json, const std::string& field) {
+  absl::StatusOr<JobConfig> c = Parse(json);
+  ASSERT_FALSE(c.ok()) << json;
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(c.status().message().find(field), std::string::npos)
+      << "message '" << c.status().message() << "' does not name " << field;
+}
+
+TEST(JobConfigTest, BadValuesAreRefusedNamingTheField) {
+  ExpectRefused(WithData(R"(, "training": {"batch_size": 0})"), "training.batch_size");
+  ExpectRefused(WithData(R"(, "training": {"stage_iterations": -5})"), "training.stage_iterations");
+  ExpectRefused(WithData(R"(, "training": {"method": "magic"})"), "training.method");
+  ExpectRefused(WithData(R"(, "model": {"preset": "huge"})"), "model.preset");
+  ExpectRefused(WithData(R"(, "model": {"channels": 2})"), "model.channels");
+  ExpectRefused(WithData(R"(, "loss": {"alpha_reg": -1})"), "loss.alpha_reg");
+  ExpectRefused(WithData(R"(, "training": {"pca_energy": 1.5})"), "training.pca_energy");
+  ExpectRefused(R"({"data": {"path": "/no/such/folder"}})", "data.path");
+  ExpectRefused(R"({"model": {}})", "data");
+  ExpectRefused(R"({"data": {"format": "tfrecord", "path": "x"}})", "data.format");
+}
+
+TEST(JobConfigTest, UnknownFieldsAndBrokenJsonAreRefused) {
+  ExpectRefused(WithData(R"(, "trainig": {})"), "trainig");
+  EXPECT_FALSE(Parse("{not json").ok());
+}
+
+TEST(JobConfigTest, LoadsAFileAndNamesItInErrors) {
+  const std::string path = ::testing::TempDir() + "/bad_config.json";
+  std::ofstream(path) << WithData(R"(, "training": {"rounds": -1})");
+  absl::StatusOr<JobConfig> c = LoadJobConfigFile(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find(path), std::string::npos);
+  EXPECT_NE(c.status().message().find("training.rounds"), std::string::npos);
+  EXPECT_EQ(LoadJobConfigFile("/no/such/config.json").status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace ftl

@@ -1,0 +1,193 @@
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
+
+#include "common/data/dataset.h"
+#include "common/data/sampler.h"
+#include "tests/test_util.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+void WriteImage(const std::string& path, int value, int channels = 1) {
+  cv::Mat image(20, 24, channels == 1 ? CV_8UC1 : CV_8UC3, cv::Scalar::all(value));
+  ASSERT_TRUE(cv::imwrite(path, image)) << path;
+}
+
+TEST(ImageFolderTest, ReadsIdentitiesInNameOrderAndSkipsCorruptImages) {
+  const std::string root = FreshDir("folder");
+  fs::create_directories(root + "/bob");
+  fs::create_directories(root + "/alice");
+  fs::create_directories(root + "/empty");
+  WriteImage(root + "/alice/1.png", 10);
+  WriteImage(root + "/alice/2.pgm", 20);
+  WriteImage(root + "/bob/1.jpg", 200, 3);
+  std::ofstream(root + "/bob/broken.jpg") << "this is not a jpeg";
+  std::ofstream(root + "/bob/notes.txt") << "ignored: not an image extension";
+  ImageOptions options;
+  options.size = 8;
+  absl::StatusOr<Dataset> d = LoadImageFolder(root, options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->class_names, (std::vector<std::string>{"alice", "bob"}));
+  EXPECT_EQ(d->size(), 3);
+  EXPECT_EQ(d->skipped_images, 1);
+  EXPECT_EQ(d->skipped_names, (std::vector<std::string>{"bob/broken.jpg"}));
+  EXPECT_TRUE(torch::equal(d->labels, torch::tensor({0, 0, 1}, torch::kInt64)));
+  EXPECT_EQ(d->images.sizes(), (std::vector<int64_t>{3, 1, 8, 8}));
+  EXPECT_EQ(d->images[1].max().item<int>(), 20);
+  EXPECT_NEAR(d->images[2].to(torch::kFloat32).mean().item<double>(), 200, 1.0);
+}
+
+TEST(ImageFolderTest, ColourOutputIsRgb) {
+  const std::string root = FreshDir("colour");
+  fs::create_directories(root + "/a");
+  cv::Mat bgr(10, 10, CV_8UC3, cv::Scalar(255, 0, 0));  // pure blue in OpenCV's BGR
+  cv::imwrite(root + "/a/blue.png", bgr);
+  ImageOptions options;
+  options.size = 4;
+  options.channels = 3;
+  absl::StatusOr<Dataset> d = LoadImageFolder(root, options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->images[0][2].min().item<int>(), 255);  // B plane last in RGB
+  EXPECT_EQ(d->images[0][0].max().item<int>(), 0);
+}
+
+TEST(ImageFolderTest, MissingOrEmptyFolderIsAnError) {
+  EXPECT_FALSE(LoadImageFolder("/no/such/dir", ImageOptions()).ok());
+  EXPECT_FALSE(LoadImageFolder(FreshDir("nothing"), ImageOptions()).ok());
+}
+
+void WriteIdx(const std::string& path, const std::vector<uint8_t>& header,
+              const std::vector<uint8_t>& body, bool gzip) {
+  std::string bytes(header.begin(), header.end());
+  bytes.append(body.begin(), body.end());
+  if (gzip) {
+    gzFile f = gzopen(path.c_str(), "wb");
+    gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size()));
+    gzclose(f);
+  } else {
+    std::ofstream(path, std::ios::binary) << bytes;
+  }
+}
+
+TEST(IdxTest, ReadsGzipAndRawFiles) {
+  const std::string dir = FreshDir("idx");
+  std::vector<uint8_t> pixels(3 * 2 * 2);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 20);
+  WriteIdx(dir + "/img.gz", {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2}, pixels, true);
+  WriteIdx(dir + "/lab", {0, 0, 8, 1, 0, 0, 0, 3}, {2, 0, 2}, false);
+  ImageOptions options;
+  options.size = 2;
+  absl::StatusOr<Dataset> d = LoadIdx(dir + "/img.gz", dir + "/lab", options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 3);
+  // Label 1 has no sample: dropped, labels dense (0 -> 0, 2 -> 1).
+  EXPECT_EQ(d->num_classes(), 2);
+  EXPECT_TRUE(torch::equal(d->labels, torch::tensor({1, 0, 1}, torch::kInt64)));
+  EXPECT_EQ(d->images[1][0][0][1].item<int>(), 100);
+}
+
+TEST(IdxTest, TruncatedOrForeignFilesAreClearErrors) {
+  const std::string dir = FreshDir("idx_bad");
+  WriteIdx(dir + "/short.gz", {0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 2}, {1, 2, 3}, true);
+  WriteIdx(dir + "/lab", {0, 0, 8, 1, 0, 0, 0, 3}, {0, 1, 2}, false);
+  WriteIdx(dir + "/foreign", {0x89, 'P', 'N', 'G'}, {}, false);
+  absl::StatusOr<Dataset> truncated = LoadIdx(dir + "/short.gz", dir + "/lab", ImageOptions());
+  ASSERT_FALSE(truncated.ok());
+  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos) << truncated.status();
+  EXPECT_NE(truncated.status().message().find("short.gz"), std::string::npos);
+  EXPECT_FALSE(LoadIdx(dir + "/foreign", dir + "/lab", ImageOptions()).ok());
+  EXPECT_FALSE(LoadIdx(dir + "/missing", dir + "/lab", ImageOptions()).ok());
+}
+
+TEST(IdxTest, ReadsFashionMnistFromDebian) {
+  const std::string images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+  const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+  ASSERT_TRUE(fs::exists(images)) << "install dataset-fashion-mnist (scripts/setup.sh does)";
+  ImageOptions options;
+  options.size = 28;
+  absl::StatusOr<Dataset> d = LoadIdx(images, labels, options, 500);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 500);
+  EXPECT_EQ(d->num_classes(), 10);
+}
+
+TEST(YawTest, AttachesYawByNameAndDefaultsToFrontal) {
+  Dataset d = testing::SyntheticDataset({2, 1});
+  const std::string csv = ::testing::TempDir() + "/yaw.csv";
+  std::ofstream(csv) << "name,yaw\nclass0/1.png, -35.5\nclass1/0.png,10\n";
+  ASSERT_TRUE(AttachYaw(csv, &d).ok());
+  EXPECT_TRUE(torch::allclose(d.yaw, torch::tensor({0.0f, -35.5f, 10.0f})));
+  std::ofstream(csv) << "name,yaw\nclass0/1.png,abc\n";
+  EXPECT_FALSE(AttachYaw(csv, &d).ok());
+}
+
+TEST(SplitTest, RegularAndUrByImageCount) {
+  const Dataset d = testing::SyntheticDataset({6, 5, 2});
+  EXPECT_TRUE(torch::equal(RegularClassMask(d, 5), torch::tensor({true, false, false})));
+}
+
+TEST(SplitTest, CutSmallestClassesIsDeterministic) {
+  const Dataset d = testing::SyntheticDataset({9, 7, 8});
+  const Dataset cut = CutSmallestClasses(d, 2, 3, 11);
+  EXPECT_TRUE(torch::equal(cut.ClassCounts(), torch::tensor({9, 3, 3}, torch::kInt64)));
+  EXPECT_EQ(cut.sample_names, CutSmallestClasses(d, 2, 3, 11).sample_names);
+  EXPECT_NE(cut.sample_names, CutSmallestClasses(d, 2, 3, 12).sample_names);
+  const Dataset top = KeepLargestClasses(d, 2);
+  EXPECT_EQ(top.class_names, (std::vector<std::string>{"class0", "class2"}));
+  EXPECT_TRUE(torch::equal(top.ClassCounts(), torch::tensor({9, 8}, torch::kInt64)));
+}
+
+TEST(SamplerTest, EpochSamplerVisitsEverySampleOncePerEpoch) {
+  EpochSampler sampler(torch::arange(10, torch::kInt64) * 3, 5, SampleStream::kPretrain);
+  std::vector<int64_t> seen;
+  for (int64_t step = 0; step < 5; ++step) {
+    const torch::Tensor b = sampler.Batch(step, 2);
+    seen.insert(seen.end(), b.data_ptr<int64_t>(), b.data_ptr<int64_t>() + 2);
+  }
+  std::sort(seen.begin(), seen.end());
+  std::vector<int64_t> expected;
+  for (int i = 0; i < 10; ++i) expected.push_back(3 * i);
+  EXPECT_EQ(seen, expected);
+}
+
+TEST(SamplerTest, BatchesArePureFunctionsOfSeedStreamAndStep) {
+  EpochSampler a(torch::arange(50, torch::kInt64), 1, SampleStream::kPretrain);
+  EpochSampler b(torch::arange(50, torch::kInt64), 1, SampleStream::kPretrain);
+  EpochSampler other(torch::arange(50, torch::kInt64), 1, SampleStream::kStageTwo);
+  b.Batch(40, 8);  // a different history must not matter
+  EXPECT_TRUE(torch::equal(a.Batch(3, 8), b.Batch(3, 8)));
+  EXPECT_FALSE(torch::equal(a.Batch(3, 8), other.Batch(3, 8)));
+}
+
+TEST(SamplerTest, ClassBalancedDrawsOnlyFromItsClassesAndEvenly) {
+  const Dataset d = testing::SyntheticDataset({50, 2, 8});
+  ClassBalancedSampler sampler(d.labels, {1, 2}, 3, SampleStream::kStageOneUr);
+  const torch::Tensor drawn = d.labels.index_select(0, sampler.Batch(0, 4000));
+  EXPECT_EQ((drawn == 0).sum().item<int64_t>(), 0);
+  const double share = (drawn == 1).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(share, 0.5, 0.05);  // class-balanced, not proportional (2 vs 8 images)
+  EXPECT_TRUE(ClassBalancedSampler(d.labels, {}, 3, SampleStream::kStageOneUr).empty());
+}
+
+TEST(SamplerTest, RankSlicesPartitionTheGlobalBatch) {
+  const torch::Tensor global = torch::arange(12, torch::kInt64);
+  EXPECT_TRUE(torch::equal(torch::cat({RankSlice(global, 0, 3), RankSlice(global, 1, 3),
+                                       RankSlice(global, 2, 3)}),
+                           global));
+}
+
+}  // namespace
+}  // namespace ftl

@@ -1,0 +1,263 @@
+// Each formula of Sec. 3 against a naive per-sample reference written here with loops.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "common/ftl/class_stats.h"
+#include "common/ftl/losses.h"
+#include "common/ftl/transfer.h"
+
+namespace ftl {
+namespace {
+
+using torch::indexing::Slice;
+
+constexpr int64_t kClasses = 4;
+constexpr int64_t kDim = 5;
+
+struct Samples {
+  torch::Tensor g, g_flip, labels, yaw;
+};
+
+Samples MakeSamples(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  Samples s;
+  s.labels = torch::randint(0, kClasses, {n}, torch::kInt64);
+  s.labels[0] = 0;  // every class present
+  s.labels[1] = 1;
+  s.labels[2] = 2;
+  s.labels[3] = 3;
+  s.g = torch::randn({n, kDim}) + s.labels.unsqueeze(1).to(torch::kFloat32);
+  s.g_flip = s.g + 0.1 * torch::randn({n, kDim});
+  s.yaw = torch::randn({n}) * 30;
+  return s;
+}
+
+// Eq. 5 with explicit loops.
+torch::Tensor NaiveCenters(const Samples& s, double tau, bool use_yaw) {
+  torch::Tensor centers = torch::zeros({kClasses, kDim}, torch::kFloat64);
+  for (int64_t c = 0; c < kClasses; ++c) {
+    torch::Tensor sum = torch::zeros({kDim}, torch::kFloat64);
+    int64_t members = 0;
+    for (int64_t k = 0; k < s.labels.size(0); ++k) {
+      if (s.labels[k].item<int64_t>() != c) continue;
+      const double p = s.yaw[k].item<double>();
+      if (use_yaw && std::abs(p) + std::abs(-p) > tau) continue;
+      sum += s.g[k].to(torch::kFloat64) + s.g_flip[k].to(torch::kFloat64);
+      ++members;
+    }
+    if (members == 0) {  // documented fallback: all samples of the class
+      for (int64_t k = 0; k < s.labels.size(0); ++k) {
+        if (s.labels[k].item<int64_t>() != c) continue;
+        sum += s.g[k].to(torch::kFloat64) + s.g_flip[k].to(torch::kFloat64);
+        ++members;
+      }
+    }
+    if (members > 0) centers[c] = sum / (2.0 * members);
+  }
+  return centers;
+}
+
+ClassCenters CentersOf(const Samples& s, const torch::Tensor& passes) {
+  CenterAccumulator acc(kClasses, kDim);
+  acc.Add(s.g, s.g_flip, s.labels, passes);
+  return FinishCenters(acc);
+}
+
+TEST(ClassCentersTest, FlipAveragedMeanWithoutYaw) {
+  const Samples s = MakeSamples(40, 1);
+  const ClassCenters centers = CentersOf(s, torch::Tensor());
+  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 0, false), 1e-5, 1e-6));
+  EXPECT_EQ(centers.yaw_fallback_classes, 0);
+}
+
+TEST(ClassCentersTest, YawFilterLeavesOutExtremePoses) {
+  const Samples s = MakeSamples(60, 2);
+  const double tau = 40.0;
+  const torch::Tensor passes = s.yaw.abs() * 2 <= tau;
+  const ClassCenters centers = CentersOf(s, passes);
+  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, tau, true), 1e-5, 1e-6));
+  // The filter must matter for this data, or the test proves nothing.
+  EXPECT_FALSE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 0, false), 1e-3, 1e-3));
+}
+
+TEST(ClassCentersTest, ClassWithNoPassingSampleFallsBackToAllSamples) {
+  Samples s = MakeSamples(30, 3);
+  s.yaw.masked_fill_(s.labels == 2, 80.0);  // class 2: every sample too far from frontal
+  const torch::Tensor passes = s.yaw.abs() * 2 <= 60.0;
+  const ClassCenters centers = CentersOf(s, passes);
+  EXPECT_EQ(centers.yaw_fallback_classes, 1);
+  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 60.0, true), 1e-5, 1e-6));
+}
+
+TEST(ClassCentersTest, AccumulatingInPartsEqualsOnePass) {
+  const Samples s = MakeSamples(50, 4);
+  CenterAccumulator whole(kClasses, kDim), a(kClasses, kDim), b(kClasses, kDim);
+  whole.Add(s.g, s.g_flip, s.labels, torch::Tensor());
+  a.Add(s.g.slice(0, 0, 20), s.g_flip.slice(0, 0, 20), s.labels.slice(0, 0, 20), torch::Tensor());
+  b.Add(s.g.slice(0, 20), s.g_flip.slice(0, 20), s.labels.slice(0, 20), torch::Tensor());
+  std::vector<torch::Tensor> ta = a.tensors(), tb = b.tensors();
+  for (size_t i = 0; i < ta.size(); ++i) ta[i].add_(tb[i]);  // what an all-reduce does
+  EXPECT_TRUE(torch::allclose(FinishCenters(a).centers, FinishCenters(whole).centers, 1e-6, 1e-7));
+}
+
+// Eq. 6, d_i and h with loops, over regular classes {0, 1}.
+struct NaiveSpread {
+  torch::Tensor v, d, hard;
+};
+
+NaiveSpread Naive(const Samples& s, const torch::Tensor& centers, const torch::Tensor& regular) {
+  NaiveSpread out{torch::zeros({kDim, kDim}, torch::kFloat64), torch::zeros({kClasses}, torch::kFloat64),
+                  torch::zeros({s.labels.size(0)}, torch::kBool)};
+  for (int64_t c = 0; c < kClasses; ++c) {
+    if (!regular[c].item<bool>()) continue;
+    double total = 0;
+    int64_t m = 0;
+    for (int64_t k = 0; k < s.labels.size(0); ++k) {
+      if (s.labels[k].item<int64_t>() != c) continue;
+      const torch::Tensor diff = (s.g[k] - centers[c]).to(torch::kFloat64);
+      for (int64_t i = 0; i < kDim; ++i) {
+        for (int64_t j = 0; j < kDim; ++j) {
+          out.v[i][j] += diff[i].item<double>() * diff[j].item<double>();
+        }
+      }
+      total += diff.norm().item<double>();
+      ++m;
+    }
+    out.d[c] = total / m;
+    for (int64_t k = 0; k < s.labels.size(0); ++k) {
+      if (s.labels[k].item<int64_t>() != c) continue;
+      out.hard[k] = (s.g[k] - centers[c]).to(torch::kFloat64).norm().item<double>() > total / m;
+    }
+  }
+  return out;
+}
+
+TEST(SpreadTest, CovarianceDistancesAndHardListMatchLoops) {
+  const Samples s = MakeSamples(80, 5);
+  const torch::Tensor centers = CentersOf(s, torch::Tensor()).centers;
+  const torch::Tensor regular = torch::tensor({true, true, false, false});
+  SpreadAccumulator spread(kClasses, kDim);
+  spread.Add(s.g, s.labels, centers, regular);
+  const NaiveSpread naive = Naive(s, centers, regular);
+  EXPECT_TRUE(torch::allclose(spread.covariance(), naive.v, 1e-6, 1e-6));
+  EXPECT_TRUE(torch::allclose(spread.mean_distances(), naive.d, 1e-6, 1e-6));
+  const torch::Tensor hard = HardSampleMask(s.g, s.labels, centers, spread.mean_distances(), regular);
+  EXPECT_TRUE(torch::equal(hard, naive.hard));
+  EXPECT_GT(hard.sum().item<int64_t>(), 0);
+  // UR samples are never hard.
+  EXPECT_FALSE(hard.masked_select(s.labels >= 2).any().item<bool>());
+}
+
+TEST(TransferBasisTest, OrthonormalLeadingEigenvectorsByCount) {
+  torch::manual_seed(6);
+  const torch::Tensor a = torch::randn({kDim, kDim}, torch::kFloat64);
+  const torch::Tensor v = a.mm(a.t());
+  const TransferBasis basis = ComputeTransferBasis(v, 3, 0.0);
+  ASSERT_EQ(basis.q.sizes(), (std::vector<int64_t>{kDim, 3}));
+  EXPECT_TRUE(torch::allclose(basis.q.t().mm(basis.q), torch::eye(3), 1e-5, 1e-5));
+  // Each column is an eigenvector with the next-largest eigenvalue.
+  for (int64_t j = 0; j < 3; ++j) {
+    const torch::Tensor q = basis.q.select(1, j).to(torch::kFloat64);
+    const double lambda = basis.eigenvalues[j].item<double>();
+    EXPECT_TRUE(torch::allclose(v.mv(q), lambda * q, 1e-4, 1e-4));
+    if (j > 0) {
+      EXPECT_GE(basis.eigenvalues[j - 1].item<double>(), lambda);
+    }
+  }
+}
+
+TEST(TransferBasisTest, ByEnergyKeepsTheFewestComponentsReachingIt) {
+  // Eigenvalues 50, 30, 15, 4, 1 (sum 100) in a random orthonormal frame.
+  torch::manual_seed(7);
+  const torch::Tensor frame = std::get<0>(torch::linalg_qr(torch::randn({kDim, kDim}, torch::kFloat64)));
+  const torch::Tensor lambdas = torch::tensor({50.0, 30.0, 15.0, 4.0, 1.0}, torch::kFloat64);
+  const torch::Tensor v = frame.mm(torch::diag(lambdas)).mm(frame.t());
+  const TransferBasis b95 = ComputeTransferBasis(v, 0, 0.95);
+  EXPECT_EQ(b95.components, 3);
+  EXPECT_NEAR(b95.energy_kept, 0.95, 1e-9);
+  const TransferBasis b96 = ComputeTransferBasis(v, 0, 0.96);
+  EXPECT_EQ(b96.components, 4);
+  EXPECT_NEAR(b96.energy_kept, 0.99, 1e-9);
+  // The projection keeps exactly that share of V's energy.
+  const torch::Tensor q = b95.q.to(torch::kFloat64);
+  EXPECT_NEAR((q.t().mm(v).mm(q)).trace().item<double>() / v.trace().item<double>(), 0.95, 1e-6);
+}
+
+TEST(TransferTest, MatchesEquationSevenPerSample) {
+  torch::manual_seed(8);
+  const torch::Tensor centers = torch::randn({kClasses, kDim});
+  const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({kDim, 2})));
+  const torch::Tensor g_r = torch::randn({6, kDim});
+  const torch::Tensor y_r = torch::tensor({0, 1, 0, 1, 1, 0}, torch::kInt64);
+  const torch::Tensor y_u = torch::tensor({2, 3, 3, 2, 2, 3}, torch::kInt64);
+  const torch::Tensor out = TransferFeatures(g_r, y_r, y_u, centers, q);
+  for (int64_t k = 0; k < 6; ++k) {
+    const torch::Tensor expected =
+        centers[y_u[k].item<int64_t>()] +
+        q.mm(q.t()).mv(g_r[k] - centers[y_r[k].item<int64_t>()]);
+    EXPECT_TRUE(torch::allclose(out[k], expected, 1e-5, 1e-6)) << "sample " << k;
+  }
+  // With the full basis the transfer keeps the whole offset: g~ - c_u == g_r - c_r.
+  const torch::Tensor full = torch::eye(kDim);
+  const torch::Tensor kept = TransferFeatures(g_r, y_r, y_u, centers, full);
+  EXPECT_TRUE(torch::allclose(kept - centers.index_select(0, y_u),
+                              g_r - centers.index_select(0, y_r), 1e-5, 1e-6));
+}
+
+TEST(LossTest, SoftmaxMatchesLoopAndItsGradient) {
+  torch::manual_seed(9);
+  const torch::Tensor logits = torch::randn({3, 4}, torch::requires_grad());
+  const torch::Tensor y = torch::tensor({1, 0, 3}, torch::kInt64);
+  const torch::Tensor loss = SoftmaxLoss(logits, y);
+  double expected = 0;
+  for (int64_t i = 0; i < 3; ++i) {
+    double z = 0;
+    for (int64_t j = 0; j < 4; ++j) z += std::exp(logits[i][j].item<double>());
+    expected += -std::log(std::exp(logits[i][y[i].item<int64_t>()].item<double>()) / z);
+  }
+  EXPECT_NEAR(loss.item<double>(), expected / 3, 1e-6);
+  loss.backward();
+  // d/dz = (softmax(z) - onehot(y)) / B
+  const torch::Tensor expected_grad =
+      (torch::softmax(logits.detach(), 1) - torch::one_hot(y, 4).to(torch::kFloat32)) / 3;
+  EXPECT_TRUE(torch::allclose(logits.grad(), expected_grad, 1e-5, 1e-6));
+}
+
+TEST(LossTest, MetricL2IsSquaredLogitNormAndGradientIsTwoWTWf) {
+  torch::manual_seed(10);
+  const torch::Tensor w = torch::randn({4, kDim});
+  const torch::Tensor f = torch::randn({2, kDim}, torch::requires_grad());
+  const torch::Tensor logits = f.mm(w.t());
+  const torch::Tensor loss = MetricL2Loss(logits);
+  double expected = 0;
+  for (int64_t i = 0; i < 2; ++i) {
+    for (int64_t c = 0; c < 4; ++c) {
+      double dot = 0;
+      for (int64_t d = 0; d < kDim; ++d) dot += w[c][d].item<double>() * f[i][d].item<double>();
+      expected += dot * dot;
+    }
+  }
+  EXPECT_NEAR(loss.item<double>(), expected / 2, 1e-4);
+  loss.backward();
+  // d/df ||W f||^2 / B = 2 W^T W f / B
+  EXPECT_TRUE(torch::allclose(f.grad(), 2 * f.detach().mm(w.t().mm(w).t()) / 2, 1e-4, 1e-5));
+}
+
+TEST(LossTest, ReconstructionIsMeanSquaredPixelError) {
+  const torch::Tensor x = torch::tensor({0.0, 0.5, 1.0, 0.25}).view({1, 1, 2, 2});
+  const torch::Tensor r = torch::tensor({0.5, 0.5, 0.0, 0.25}, torch::requires_grad()).view({1, 1, 2, 2});
+  EXPECT_NEAR(ReconstructionLoss(r, x).item<double>(), (0.25 + 0 + 1 + 0) / 4, 1e-7);
+}
+
+TEST(LossTest, CombineWeightsTermsAsEquationFour) {
+  const LossWeights w{1.0, 2.0, 0.25};
+  const LossTerms t = CombineLosses(w, torch::tensor(1.5), torch::tensor(0.5), torch::tensor(4.0));
+  EXPECT_NEAR(t.total.item<double>(), 1.5 + 2 * 0.5 + 0.25 * 4, 1e-6);
+  const LossTerms no_recon = CombineLosses(w, torch::tensor(1.5), torch::Tensor(), torch::tensor(4.0));
+  EXPECT_NEAR(no_recon.total.item<double>(), 2.5, 1e-6);
+}
+
+}  // namespace
+}  // namespace ftl

@@ -1,0 +1,60 @@
+// Helpers shared by the tests: a tiny model shape and synthetic datasets.
+#ifndef FTL_TESTS_TEST_UTIL_H_
+#define FTL_TESTS_TEST_UTIL_H_
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/config/job_config.h"
+#include "common/data/dataset.h"
+
+namespace ftl::testing {
+
+// A model small enough for many steps per test on one core.
+inline JobConfig TinyJobConfig() {
+  JobConfig config;
+  config.model.input_size = 16;
+  config.model.channels = 1;
+  config.model.feature_dim = 8;
+  config.model.encoder_widths = {4, 8};
+  config.model.convs_per_stage = 0;
+  config.model.filter_width = 8;
+  config.training.batch_size = 4;
+  config.training.pretrain_lr = 1e-3;
+  config.training.stage1_lr = 1e-3;
+  config.training.stage2_lr = 1e-3;
+  config.training.seed = 7;
+  config.training.pca_energy = 0.9;
+  config.data.ur_max_images = 5;
+  config.runtime.bucket_mb = 0.001;  // several buckets even for the tiny model
+  return config;
+}
+
+// Random images; class k has images_per_class[k] samples whose pixels are brighter for larger k,
+// so the classes are learnable.
+inline Dataset SyntheticDataset(const std::vector<int>& images_per_class, int size = 16,
+                                int channels = 1, uint64_t seed = 3) {
+  torch::manual_seed(seed);
+  Dataset d;
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (size_t k = 0; k < images_per_class.size(); ++k) {
+    d.class_names.push_back(absl::StrCat("class", k));
+    for (int i = 0; i < images_per_class[k]; ++i) {
+      torch::Tensor base = torch::rand({channels, size, size}) * 120 + 10.0 * k;
+      images.push_back(base.clamp(0, 255).to(torch::kUInt8));
+      labels.push_back(static_cast<int64_t>(k));
+      d.sample_names.push_back(absl::StrCat("class", k, "/", i, ".png"));
+    }
+  }
+  d.images = torch::stack(images);
+  d.labels = torch::tensor(labels, torch::kInt64);
+  return d;
+}
+
+}  // namespace ftl::testing
+
+#endif  // FTL_TESTS_TEST_UTIL_H_

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End to end: `mpirun -np 2 ftl_worker` on a Yale B split at 32x32 (27 identities, 13 cut to 5
+# images, one corrupt image added) runs every phase, writes checkpoints and summary.json, and stage 1 moves
+# the UR classifier weight norms toward the regular ones. Then: a corrupt newest checkpoint is
+# skipped on resume, and bad configs exit with code 2 naming the field.
+set -euo pipefail
+worker=$1
+mpiexec=$2
+data_root=$3
+yale="$data_root/yaleb-cropped"
+[[ -d $yale ]] || { echo "FAIL: $yale not found"; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# A copy, so the test can add a corrupt image without touching the shared data.
+mkdir -p "$work/faces"
+for id in $(ls "$yale" | grep yaleB); do cp -r "$yale/$id" "$work/faces/$id"; done
+echo "not a pgm" > "$work/faces/$(ls "$work/faces" | head -1)/zz_corrupt.pgm"
+
+cat > "$work/job.json" <<JSON
+{
+  "name": "e2e",
+  "model": {"preset": "small", "input_size": 32},
+  "data": {"path": "$work/faces", "cut_classes": 13, "cut_to_images": 5},
+  "training": {"batch_size": 16, "pretrain_iterations": 150, "rounds": 1, "stage_iterations": 30,
+               "pretrain_lr": 0.002, "stage1_lr": 0.0001, "stage2_lr": 0.0001},
+  "runtime": {"output_dir": "$work/out", "progress_seconds": 2}
+}
+JSON
+
+mpi=("$mpiexec" --oversubscribe -np 2)
+"${mpi[@]}" "$worker" --config "$work/job.json" --threads 1 > "$work/log" 2>&1 ||
+  { cat "$work/log"; fail "worker exited with $?"; }
+cat "$work/log"
+
+ls "$work/out"/ckpt-*.ftlckpt > /dev/null || fail "no checkpoint written"
+[[ $(grep -c "skipped: .*zz_corrupt.pgm" "$work/log") == 1 ]] || fail "corrupt image not reported exactly once"
+grep -q "\[pretrain\] .* img/s .* ETA" "$work/log" || fail "no progress line"
+
+python3 - "$work/out/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what); sys.exit(1)
+phases = [p["phase"] for p in s["phases"]]
+check(phases == ["pretrain", "checkpoint", "update_stats", "stage1", "stage2", "evaluate",
+                 "checkpoint"], "phases in order: %s" % phases)
+check(s["finished"] is True, "finished")
+check(s["world_size"] == 2, "two ranks")
+check(int(s["skipped_images"]) == 1, "one skipped image")
+check(s["num_classes"] == 27 and s["num_ur_classes"] == 13, "27 classes, 13 UR")
+stats = s["phases"][2]["metrics"]
+check(stats["hard_samples"] > 0 and stats["pca_components"] >= 1, "statistics computed")
+m = s["phases"][3]["metrics"]
+before, after = m["ur_regular_norm_ratio_before"], m["ur_regular_norm_ratio_after"]
+print("UR/regular classifier weight-norm ratio in stage 1: before %.3f after %.3f" % (before, after))
+check(before < 1.0, "pre-training leaves UR weight norms below the regular ones")
+check(abs(after - 1) < abs(before - 1), "stage 1 moves UR norms toward the regular ones")
+PY
+
+# Resume: the newest checkpoint is damaged, so the worker must fall back to the older one.
+newest=$(ls "$work/out"/ckpt-*.ftlckpt | tail -1)
+truncate -s 1000 "$newest"
+"${mpi[@]}" "$worker" --config "$work/job.json" --threads 1 --resume "$work/out" > "$work/resume.log" 2>&1 ||
+  { cat "$work/resume.log"; fail "resume failed"; }
+grep -q "skipping checkpoint: .*truncated" "$work/resume.log" || fail "damaged checkpoint not reported"
+grep -q "resumed from .*ckpt-000001.ftlckpt at schedule position 2" "$work/resume.log" ||
+  { cat "$work/resume.log"; fail "did not resume from the older checkpoint"; }
+grep -q "stage1 round 0" "$work/resume.log" || fail "resumed run did not train"
+
+# Bad configs: exit code 2, message naming the field, before any work.
+sed 's/"batch_size": 16/"batch_size": -3/' "$work/job.json" > "$work/bad.json"
+set +e
+"$worker" --config "$work/bad.json" > "$work/bad.log" 2>&1; code=$?
+set -e
+[[ $code == 2 ]] || fail "bad config exit code $code, want 2"
+grep -q "training.batch_size" "$work/bad.log" || fail "bad config message does not name the field"
+sed "s#$work/faces#$work/no-such-folder#" "$work/job.json" > "$work/missing.json"
+set +e
+"$worker" --config "$work/missing.json" > "$work/missing.log" 2>&1; code=$?
+set -e
+[[ $code == 2 ]] || fail "missing folder exit code $code, want 2"
+grep -q "data.path: .*does not exist" "$work/missing.log" || fail "missing folder not named"
+echo "PASS"
