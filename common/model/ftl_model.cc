@@ -5,17 +5,28 @@ namespace {
 
 namespace nn = torch::nn;
 
-nn::Conv2d Conv3x3(int in, int out, int stride) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
+nn::Conv2d Conv3x3(int in, int out, int stride, bool bias = true) {
+  return nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(bias));
+}
+
+// A convolution followed by Norm has no bias: the normalisation removes it, and a parameter with
+// a (numerically) zero gradient is one Adam would move by rounding noise.
+//
+// Group normalisation is per sample (unlike batch norm), so data-parallel training stays exactly
+// equivalent to one large batch; it makes training from scratch much faster than plain ELU stacks.
+nn::GroupNorm Norm(int channels) {
+  int groups = std::min(8, channels);
+  while (channels % groups != 0) --groups;
+  return nn::GroupNorm(nn::GroupNormOptions(groups, channels));
 }
 
 // A 3x3 stride-2 transposed convolution from side `in_size` to exactly `out_size`.
-nn::ConvTranspose2d Deconv3x3(int in, int out, int in_size, int out_size) {
+nn::ConvTranspose2d Deconv3x3(int in, int out, int in_size, int out_size, bool bias = true) {
   const int output_padding = out_size - (2 * in_size - 1);
   TORCH_CHECK(output_padding == 0 || output_padding == 1, "bad deconvolution sizes ", in_size,
               " -> ", out_size);
   return nn::ConvTranspose2d(
-      nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(output_padding));
+      nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(output_padding).bias(bias));
 }
 
 }  // namespace
@@ -33,11 +44,13 @@ EncoderImpl::EncoderImpl(const ModelShape& shape) {
   int in = shape.channels;
   for (int width : shape.encoder_widths) {
     for (int i = 0; i < shape.convs_per_stage; ++i) {
-      body_->push_back(Conv3x3(in, width, 1));
+      body_->push_back(Conv3x3(in, width, 1, /*bias=*/false));
+      body_->push_back(Norm(width));
       body_->push_back(nn::ELU());
       in = width;
     }
-    body_->push_back(Conv3x3(in, width, 2));
+    body_->push_back(Conv3x3(in, width, 2, /*bias=*/false));
+    body_->push_back(Norm(width));
     body_->push_back(nn::ELU());
     in = width;
   }
@@ -47,7 +60,8 @@ EncoderImpl::EncoderImpl(const ModelShape& shape) {
   register_module("body", body_);
 }
 
-torch::Tensor EncoderImpl::forward(torch::Tensor x) { return body_->forward(x); }
+// Inputs in [0, 1] are centred to [-1, 1] first.
+torch::Tensor EncoderImpl::forward(torch::Tensor x) { return body_->forward(x * 2.0 - 1.0); }
 
 DecoderImpl::DecoderImpl(const ModelShape& shape) {
   const std::vector<int> sizes = EncoderMapSizes(shape);
@@ -60,7 +74,9 @@ DecoderImpl::DecoderImpl(const ModelShape& shape) {
   body_->push_back(nn::ELU());
   for (size_t stage = widths.size(); stage-- > 0;) {
     const int out = stage > 0 ? widths[stage - 1] : widths.front();
-    body_->push_back(Deconv3x3(widths[stage], out, sizes[stage + 1], sizes[stage]));
+    body_->push_back(
+        Deconv3x3(widths[stage], out, sizes[stage + 1], sizes[stage], /*bias=*/false));
+    body_->push_back(Norm(out));
     body_->push_back(nn::ELU());
   }
   body_->push_back(Conv3x3(widths.front(), shape.channels, 1));
