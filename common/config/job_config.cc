@@ -164,6 +164,9 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
       Take("runtime.bucket_mb", spec.has_bucket_mb(), spec.bucket_mb(), 0.001, 4096.0, &r->bucket_mb));
   FTL_RETURN_IF_ERROR(Take("runtime.keep_checkpoints", spec.has_keep_checkpoints(),
                            spec.keep_checkpoints(), 1, 1000, &r->keep_checkpoints));
+  FTL_RETURN_IF_ERROR(Take("runtime.ranks", spec.has_ranks(), spec.ranks(), 1, 4096, &r->ranks));
+  FTL_RETURN_IF_ERROR(Take("runtime.max_restarts", spec.has_max_restarts(), spec.max_restarts(), 0,
+                           1000, &r->max_restarts));
   return absl::OkStatus();
 }
 

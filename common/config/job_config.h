@@ -73,6 +73,8 @@ struct RuntimeConfig {
   double progress_seconds = 5.0;
   double bucket_mb = 25.0;
   int keep_checkpoints = 3;
+  int ranks = 2;
+  int max_restarts = 2;
 };
 
 struct JobConfig {

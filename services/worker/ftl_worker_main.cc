@@ -3,6 +3,8 @@
 //   mpirun -np 2 ftl_worker --config configs/yaleb_demo.json
 //
 // Exit codes: 0 done, 1 the job failed while running, 2 bad flags or config.
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -11,10 +13,30 @@
 #include "common/comm/mpi_communicator.h"
 #include "common/config/job_config.h"
 #include "common/util/log.h"
+#include "services/worker/coordinator_client.h"
 #include "services/worker/worker_run.h"
 
+namespace {
+
+std::string ReadToken(std::string path) {
+  if (path.empty() && std::getenv("FTL_TOKEN_FILE") != nullptr) path = std::getenv("FTL_TOKEN_FILE");
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  return token;
+}
+
+}  // namespace
+
 ABSL_FLAG(std::string, config, "",
-          "JSON job config (a ftl.v1.JobSpec; see docs/config.md and configs/). Required.");
+          "JSON job config (a ftl.v1.JobSpec; see docs/config.md and configs/). Required unless "
+          "--coordinator is given.");
+ABSL_FLAG(std::string, coordinator, "",
+          "host:port of ftl_coordinator: take the job and its phase orders from there (with --job)");
+ABSL_FLAG(std::string, job, "", "the coordinator's job id (with --coordinator)");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding the coordinator's bearer token (default: $FTL_TOKEN_FILE, else none)");
 ABSL_FLAG(std::string, resume, "",
           "continue from this checkpoint file, or from the newest readable checkpoint in this "
           "folder (e.g. the job's output folder)");
@@ -36,13 +58,42 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 
   const std::string config_path = absl::GetFlag(FLAGS_config);
-  if (config_path.empty()) {
-    ftl::Log("error: --config is required (see --help)");
+  const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
+  if (config_path.empty() == coordinator.empty()) {
+    ftl::Log("error: give either --config FILE or --coordinator ADDR --job ID (see --help)");
     return 2;
   }
-  absl::StatusOr<ftl::JobConfig> config = ftl::LoadJobConfigFile(config_path);
+  if (!coordinator.empty() && absl::GetFlag(FLAGS_job).empty()) {
+    ftl::Log("error: --coordinator needs --job");
+    return 2;
+  }
+  // With a coordinator, rank 0 receives the spec and passes it on to the other ranks.
+  std::unique_ptr<ftl::CoordinatorSession> session;
+  absl::StatusOr<ftl::JobConfig> config;
+  if (coordinator.empty()) {
+    config = ftl::LoadJobConfigFile(config_path);
+  } else {
+    std::string spec_bytes;
+    if (comm->rank() == 0) {
+      absl::StatusOr<std::unique_ptr<ftl::CoordinatorSession>> connected =
+          ftl::CoordinatorSession::Connect(coordinator, ReadToken(absl::GetFlag(FLAGS_token_file)),
+                                           absl::GetFlag(FLAGS_job), comm->size());
+      if (connected.ok()) {
+        session = std::move(*connected);
+        spec_bytes = session->welcome().spec().SerializeAsString();
+      } else {
+        ftl::Log("error: ", connected.status().message());
+      }
+    }
+    comm->BroadcastBytes(spec_bytes, 0);
+    if (spec_bytes.empty()) return 1;
+    ftl::v1::JobSpec spec;
+    spec.ParseFromString(spec_bytes);
+    config = ftl::JobConfigFromSpec(spec);
+  }
   if (!config.ok()) {
     ftl::Log("error: ", config.status().message());
+    if (session) session->ReportFailure(std::string(config.status().message()));
     return 2;
   }
   if (!absl::GetFlag(FLAGS_output).empty()) config->runtime.output_dir = absl::GetFlag(FLAGS_output);
@@ -56,9 +107,18 @@ int main(int argc, char** argv) {
   ftl::WorkerOptions options;
   options.resume = absl::GetFlag(FLAGS_resume);
   options.progress_seconds = config->runtime.progress_seconds;
-  const absl::Status status = ftl::RunStandaloneJob(*config, options, *comm);
+  absl::Status status;
+  if (coordinator.empty()) {
+    status = ftl::RunStandaloneJob(*config, options, *comm);
+  } else {
+    std::string resume = session ? session->welcome().resume_checkpoint() : "";
+    comm->BroadcastBytes(resume, 0);
+    options.resume = resume;
+    status = ftl::RunJob(*config, options, session.get(), *comm);
+  }
   if (!status.ok()) {
     ftl::Log("error: ", status.message());
+    if (session) session->ReportFailure(std::string(status.message()));
     // Leave the other ranks no chance to hang in a collective.
     return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }

@@ -10,7 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/data/dataset.h"
-#include "common/schedule/schedule.h"
+#include "common/schedule/job_schedule.h"
 #include "common/train/trainer.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
@@ -26,17 +26,6 @@ std::string FormatDuration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const int64_t s = static_cast<int64_t>(seconds + 0.5);
   return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
-}
-
-ScheduleConfig MakeScheduleConfig(const JobConfig& config) {
-  ScheduleConfig s;
-  s.alternate = config.training.method == Method::kFtl;
-  s.pretrain_iterations = config.training.pretrain_iterations;
-  s.rounds = s.alternate ? config.training.rounds : 0;
-  s.stage_iterations = config.training.stage_iterations;
-  s.evaluate_every_rounds = config.training.evaluate_every_rounds;
-  s.checkpoint_every_rounds = config.training.checkpoint_every_rounds;
-  return s;
 }
 
 absl::Status WriteSummary(const std::string& path, const v1::RunSummary& summary) {
@@ -118,10 +107,44 @@ absl::StatusOr<int64_t> ResumeFromFolder(const std::string& dir, Trainer& traine
   return last_error;
 }
 
+// Phase orders travel from rank 0 to the others as "position\tcheckpoint_path"; "" = stop.
+std::string EncodeOrder(const std::optional<PhaseOrder>& order) {
+  if (!order) return "";
+  return absl::StrCat(order->position, "\t", order->checkpoint_path);
+}
+
+std::optional<PhaseOrder> DecodeOrder(const std::string& bytes) {
+  if (bytes.empty()) return std::nullopt;
+  const size_t tab = bytes.find('\t');
+  PhaseOrder order;
+  order.position = std::stoll(bytes.substr(0, tab));
+  order.checkpoint_path = bytes.substr(tab + 1);
+  return order;
+}
+
 }  // namespace
+
+LocalScheduleDriver::LocalScheduleDriver(const JobConfig& config, std::string output_dir)
+    : num_phases_(Schedule(ScheduleConfigFor(config)).num_phases()),
+      output_dir_(std::move(output_dir)) {}
+
+absl::StatusOr<std::optional<PhaseOrder>> LocalScheduleDriver::NextPhase() {
+  if (next_ >= num_phases_) return std::optional<PhaseOrder>();
+  PhaseOrder order;
+  order.position = next_++;
+  order.checkpoint_path =
+      (fs::path(output_dir_) / absl::StrFormat("ckpt-%06d.ftlckpt", order.position)).string();
+  return std::optional<PhaseOrder>(order);
+}
 
 absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& options,
                               Communicator& comm) {
+  LocalScheduleDriver driver(config, config.runtime.output_dir);
+  return RunJob(config, options, &driver, comm);
+}
+
+absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, PhaseDriver* driver,
+                    Communicator& comm) {
   const auto job_start = Clock::now();
   const bool leader = comm.rank() == 0;
   const std::string& out_dir = config.runtime.output_dir;
@@ -153,8 +176,8 @@ absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& opti
   }
 
   Trainer trainer(config, dataset, comm);
-  const Schedule schedule(MakeScheduleConfig(config));
-  int64_t position = 0;
+  const Schedule schedule(ScheduleConfigFor(config));
+  int64_t resumed_position = 0;
   v1::RunSummary summary;
   const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
   if (!options.resume.empty()) {
@@ -163,8 +186,10 @@ absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& opti
                                           ? ResumeFromFolder(options.resume, trainer, &used)
                                           : trainer.LoadCheckpoint(options.resume);
     if (!resumed.ok()) return resumed.status();
-    position = *resumed;
-    if (leader) Log("resumed from ", used, " at schedule position ", position, "/", schedule.num_phases());
+    resumed_position = *resumed;
+    if (leader) {
+      Log("resumed from ", used, " at schedule position ", resumed_position, "/", schedule.num_phases());
+    }
     // Keep the phases already reported, if a summary is there.
     std::ifstream in(summary_path);
     if (in) {
@@ -185,18 +210,47 @@ absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& opti
   summary.set_finished(false);
 
   ProgressPrinter printer(schedule, options.progress_seconds);
-  const ProgressCallback progress = [&printer, leader](const StepProgress& p) {
-    if (leader) printer.Update(p);
+  int64_t position = resumed_position;
+  auto last_step = Clock::now();
+  const ProgressCallback progress = [&](const StepProgress& p) {
+    if (!leader) return;
+    const auto now = Clock::now();
+    const double step_seconds = std::chrono::duration<double>(now - last_step).count();
+    last_step = now;
+    printer.Update(p);
+    driver->OnProgress(position, p, step_seconds);
   };
   if (leader) {
     Log(absl::StrFormat("schedule: %d phases, %d training iterations, method %s, %d rank(s) x %d thread(s), batch %d per rank",
                         schedule.num_phases(), schedule.total_iterations(),
                         MethodName(config.training.method), comm.size(), torch::get_num_threads(),
                         config.training.batch_size));
+    driver->Begin(resumed_position);
   }
-  for (std::optional<Phase> phase = schedule.PhaseAt(position); phase;
-       phase = schedule.PhaseAt(++position)) {
+  for (;;) {
+    std::string order_bytes;
+    absl::Status driver_status;
+    if (leader) {
+      absl::StatusOr<std::optional<PhaseOrder>> next = driver->NextPhase();
+      if (next.ok()) {
+        order_bytes = EncodeOrder(*next);
+      } else {
+        driver_status = next.status();
+      }
+    }
+    comm.BroadcastBytes(order_bytes, 0);
+    if (!driver_status.ok()) return driver_status;
+    const std::optional<PhaseOrder> order = DecodeOrder(order_bytes);
+    if (!order) break;
+    const std::optional<Phase> phase = schedule.PhaseAt(order->position);
+    if (!phase) {
+      return absl::OutOfRangeError(absl::StrCat("phase ", order->position, " is past the end of the schedule (",
+                                                schedule.num_phases(), " phases)"));
+    }
+    position = order->position;
     printer.StartPhase(position);
+    last_step = Clock::now();
+    const AllReduceStats allreduce_before = trainer.allreduce_stats();
     v1::PhaseReport report;
     switch (phase->kind) {
       case PhaseKind::kPretrain:
@@ -216,25 +270,31 @@ absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& opti
         break;
       case PhaseKind::kCheckpoint: {
         const auto start = Clock::now();
-        const std::string path =
-            (fs::path(out_dir) / absl::StrFormat("ckpt-%06d.ftlckpt", position)).string();
         // The stored position is the phase after this one: resuming continues from there.
-        FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(path, position + 1));
-        if (leader) PruneCheckpoints(out_dir, config.runtime.keep_checkpoints);
+        FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(order->checkpoint_path, position + 1));
+        if (leader) PruneCheckpoints(fs::path(order->checkpoint_path).parent_path().string(),
+                                     config.runtime.keep_checkpoints);
         report.set_phase("checkpoint");
-        report.set_checkpoint(path);
+        report.set_checkpoint(order->checkpoint_path);
         report.set_seconds(std::chrono::duration<double>(Clock::now() - start).count());
-        summary.set_last_checkpoint(path);
+        summary.set_last_checkpoint(order->checkpoint_path);
         break;
       }
     }
     report.set_round(phase->round);
+    const AllReduceStats allreduce_after = trainer.allreduce_stats();
+    if (phase->iterations > 0) {
+      (*report.mutable_metrics())["allreduce_seconds"] = allreduce_after.seconds - allreduce_before.seconds;
+      (*report.mutable_metrics())["allreduce_bytes"] =
+          static_cast<double>(allreduce_after.bytes - allreduce_before.bytes);
+    }
     if (leader) {
       Log(DescribeReport(report));
       *summary.add_phases() = report;
       summary.set_wall_seconds(earlier_wall_seconds +
                                std::chrono::duration<double>(Clock::now() - job_start).count());
       FTL_RETURN_IF_ERROR(WriteSummary(summary_path, summary));
+      driver->OnPhaseDone(position, report);
     }
   }
   const double wall = std::chrono::duration<double>(Clock::now() - job_start).count();

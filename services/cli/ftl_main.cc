@@ -1,0 +1,288 @@
+// ftl: the command-line client of ftl_coordinator.
+//
+//   ftl submit job.json        ftl status ID       ftl list [--state RUNNING]
+//   ftl cancel ID              ftl watch ID
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "common/config/job_config.h"
+#include "ftl/v1/coordinator.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+ABSL_FLAG(std::string, coordinator, "",
+          "coordinator address (default: $FTL_COORDINATOR, else 127.0.0.1:50051)");
+ABSL_FLAG(std::string, token_file, "", "bearer token file (default: $FTL_TOKEN_FILE, else none)");
+ABSL_FLAG(bool, json, false, "machine-readable JSON output");
+ABSL_FLAG(std::string, state, "", "list: only jobs in this state (QUEUED, RUNNING, ...)");
+ABSL_FLAG(int, page_size, 50, "list: jobs per request");
+
+namespace {
+
+using ftl::v1::Job;
+
+std::string Env(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
+}
+
+int Fail(const std::string& message, int code = 1) {
+  std::cerr << "ftl: error: " << message << "\n";
+  return code;
+}
+
+int FailRpc(const grpc::Status& status) {
+  return Fail(absl::StrCat(CodeName(status.error_code()), ": ", status.error_message()));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
+  return json;
+}
+
+class Client {
+ public:
+  Client() {
+    const std::string address = absl::GetFlag(FLAGS_coordinator).empty()
+                                    ? Env("FTL_COORDINATOR", "127.0.0.1:50051")
+                                    : absl::GetFlag(FLAGS_coordinator);
+    stub_ = ftl::v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    std::string path = absl::GetFlag(FLAGS_token_file);
+    if (path.empty()) path = Env("FTL_TOKEN_FILE", "");
+    if (!path.empty()) {
+      std::ifstream in(path);
+      std::getline(in, token_);
+      token_ = std::string(absl::StripAsciiWhitespace(token_));
+    }
+  }
+  std::unique_ptr<grpc::ClientContext> Context(bool deadline = true) const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
+    if (deadline) context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return context;
+  }
+  ftl::v1::JobService::Stub& stub() { return *stub_; }
+
+ private:
+  std::unique_ptr<ftl::v1::JobService::Stub> stub_;
+  std::string token_;
+};
+
+std::string Duration(double seconds) {
+  if (seconds < 0 || seconds > 1e8) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
+
+void PrintJob(const Job& job) {
+  std::cout << job.id() << "  " << ftl::v1::JobState_Name(job.state()) << "  " << job.spec().name()
+            << absl::StrFormat("  phase %d/%d", job.position(), job.num_phases())
+            << (job.phase().empty() ? "" : " (" + job.phase() + ")")
+            << absl::StrFormat("  %.0f%%", 100 * job.progress());
+  if (job.restarts() > 0) std::cout << "  restarts " << job.restarts();
+  std::cout << "\n";
+  if (!job.message().empty()) std::cout << "  " << job.message() << "\n";
+  if (!job.checkpoint().empty()) std::cout << "  checkpoint: " << job.checkpoint() << "\n";
+}
+
+int Submit(Client& client, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Fail(absl::StrCat("cannot open '", path, "'"), 2);
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<ftl::v1::JobSpec> spec = ftl::JobSpecFromJson(text.str());
+  if (!spec.ok()) return Fail(absl::StrCat(path, ": ", spec.status().message()), 2);
+  ftl::v1::SubmitJobRequest request;
+  *request.mutable_spec() = *spec;
+  Job job;
+  const grpc::Status status = client.stub().SubmitJob(client.Context().get(), request, &job);
+  if (!status.ok()) return FailRpc(status);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << "{\"id\": \"" << job.id() << "\"}\n";
+  } else {
+    std::cout << job.id() << "\n";
+  }
+  return 0;
+}
+
+int Status(Client& client, const std::string& id) {
+  ftl::v1::GetJobRequest request;
+  request.set_id(id);
+  Job job;
+  const grpc::Status status = client.stub().GetJob(client.Context().get(), request, &job);
+  if (!status.ok()) return FailRpc(status);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(job) << "\n";
+  } else {
+    PrintJob(job);
+  }
+  return 0;
+}
+
+int List(Client& client) {
+  ftl::v1::ListJobsRequest request;
+  const std::string state = absl::GetFlag(FLAGS_state);
+  if (!state.empty()) {
+    ftl::v1::JobState value;
+    if (!ftl::v1::JobState_Parse(state, &value)) return Fail(absl::StrCat("--state: unknown state '", state, "'"), 2);
+    request.set_state(value);
+  }
+  request.set_page_size(absl::GetFlag(FLAGS_page_size));
+  ftl::v1::ListJobsResponse all;
+  for (;;) {
+    ftl::v1::ListJobsResponse page;
+    const grpc::Status status = client.stub().ListJobs(client.Context().get(), request, &page);
+    if (!status.ok()) return FailRpc(status);
+    for (const Job& job : page.jobs()) *all.add_jobs() = job;
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(all) << "\n";
+  } else {
+    for (const Job& job : all.jobs()) PrintJob(job);
+  }
+  return 0;
+}
+
+int Cancel(Client& client, const std::string& id) {
+  ftl::v1::CancelJobRequest request;
+  request.set_id(id);
+  Job job;
+  const grpc::Status status = client.stub().CancelJob(client.Context().get(), request, &job);
+  if (!status.ok()) return FailRpc(status);
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << ToJson(job) << "\n";
+  } else {
+    PrintJob(job);
+  }
+  return 0;
+}
+
+// A live progress bar on a terminal; plain lines (at most one progress line per 5 s) otherwise.
+int Watch(Client& client, const std::string& id) {
+  const bool tty = isatty(STDOUT_FILENO) && !absl::GetFlag(FLAGS_json);
+  ftl::v1::WatchJobRequest request;
+  request.set_id(id);
+  auto context = client.Context(/*deadline=*/false);
+  auto reader = client.stub().WatchJob(context.get(), request);
+  ftl::v1::JobEvent event;
+  Job last;
+  const auto start = std::chrono::steady_clock::now();
+  double start_progress = -1;
+  auto last_line = start - std::chrono::seconds(10);
+  bool bar_open = false;
+  auto end_bar = [&] {
+    if (bar_open) std::cout << "\n";
+    bar_open = false;
+  };
+  while (reader->Read(&event)) {
+    last = event.job();
+    if (absl::GetFlag(FLAGS_json)) {
+      std::cout << ToJson(event) << "\n" << std::flush;
+      continue;
+    }
+    switch (event.event_case()) {
+      case ftl::v1::JobEvent::kStateChanged:
+        end_bar();
+        std::cout << id << ": " << ftl::v1::JobState_Name(event.state_changed())
+                  << (last.message().empty() ? "" : " (" + last.message() + ")") << "\n";
+        break;
+      case ftl::v1::JobEvent::kPhaseStarted:
+        if (!tty) std::cout << "phase " << last.position() << "/" << last.num_phases() << ": " << event.phase_started() << "\n";
+        break;
+      case ftl::v1::JobEvent::kPhaseFinished: {
+        end_bar();
+        const auto& r = event.phase_finished();
+        std::string line = absl::StrFormat("done %s%s in %.1f s", r.phase(),
+                                           r.round() >= 0 ? absl::StrCat(" r", r.round()) : "", r.seconds());
+        for (const auto& [k, v] : r.losses()) absl::StrAppend(&line, absl::StrFormat(" %s=%.4f", k, v));
+        std::cout << line << "\n";
+        break;
+      }
+      case ftl::v1::JobEvent::kProgress: {
+        const auto& p = event.progress();
+        const auto now = std::chrono::steady_clock::now();
+        const double elapsed = std::chrono::duration<double>(now - start).count();
+        if (start_progress < 0) start_progress = last.progress();
+        const double rate = (last.progress() - start_progress) / std::max(elapsed, 1e-9);
+        const std::string eta = rate > 0 ? Duration((1 - last.progress()) / rate) : "?";
+        std::string losses;
+        for (const auto& [k, v] : p.losses()) absl::StrAppend(&losses, absl::StrFormat(" %s=%.3f", k, v));
+        const std::string text = absl::StrFormat("%s%s %d/%d%s | %.0f img/s | ETA %s", p.phase(),
+                                                 p.round() >= 0 ? absl::StrCat(" r", p.round()) : "",
+                                                 p.iteration(), p.iterations(), losses,
+                                                 p.images_per_second(), eta);
+        if (tty) {
+          const int width = 24;
+          const int filled = static_cast<int>(last.progress() * width + 0.5);
+          std::cout << "\r\033[K[" << std::string(filled, '#') << std::string(width - filled, '.')
+                    << absl::StrFormat("] %3.0f%% ", 100 * last.progress()) << text << std::flush;
+          bar_open = true;
+        } else if (now - last_line >= std::chrono::seconds(5)) {
+          last_line = now;
+          std::cout << absl::StrFormat("%3.0f%% ", 100 * last.progress()) << text << "\n" << std::flush;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  end_bar();
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return FailRpc(status);
+  return last.state() == ftl::v1::SUCCEEDED ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "client of ftl_coordinator.\n"
+      "  ftl submit JOB.json     submit a job (a ftl.v1.JobSpec in JSON); prints its id\n"
+      "  ftl status ID           one job\n"
+      "  ftl list [--state S]    all jobs (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)\n"
+      "  ftl cancel ID           cancel a queued or running job\n"
+      "  ftl watch ID            follow a job until it ends (exit 0 iff it SUCCEEDED)\n"
+      "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
+      "(the server's, printed as one line), 2 bad usage.");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
+  const std::string command = args[1];
+  const bool needs_arg = command != "list";
+  if (needs_arg && args.size() != 3) return Fail(absl::StrCat("usage: ftl ", command, " ARG"), 2);
+  Client client;
+  if (command == "submit") return Submit(client, args[2]);
+  if (command == "status") return Status(client, args[2]);
+  if (command == "list") return List(client);
+  if (command == "cancel") return Cancel(client, args[2]);
+  if (command == "watch") return Watch(client, args[2]);
+  return Fail(absl::StrCat("unknown command '", command, "' (see ftl --help)"), 2);
+}

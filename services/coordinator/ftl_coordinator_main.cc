@@ -1,0 +1,217 @@
+// ftl_coordinator: the FTL job service. Users submit jobs over gRPC (the `ftl` CLI); the
+// coordinator queues them, launches each job's workers, drives their phases, keeps every job in
+// SQLite and exports Prometheus metrics.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/util/log.h"
+#include "services/coordinator/grpc_services.h"
+#include "services/coordinator/job_manager.h"
+#include "services/coordinator/job_store.h"
+#include "services/coordinator/launcher.h"
+#include "services/coordinator/prometheus_metrics.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address (loopback unless you say otherwise)");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Prometheus /metrics address; empty to disable");
+ABSL_FLAG(std::string, advertise, "",
+          "address launched workers dial (default: --listen, with 0.0.0.0 replaced by the host name)");
+ABSL_FLAG(std::string, state_dir, "ftl-state", "job store (jobs.db), job folders and checkpoints");
+ABSL_FLAG(std::vector<std::string>, data_root, {},
+          "folder job data and outputs must lie under; repeat the flag or give a comma list. "
+          "Required.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file whose first line is the bearer token every call must carry; empty: no auth");
+ABSL_FLAG(std::string, launcher, "local",
+          "how workers start: local (mpirun on this machine) or external (workers started "
+          "elsewhere attach by job id)");
+ABSL_FLAG(int, max_concurrent_jobs, 1, "jobs running at once");
+ABSL_FLAG(double, heartbeat_timeout, 30, "seconds without a word from a job's rank 0 before it is lost");
+ABSL_FLAG(double, attach_timeout, 300, "seconds from launch until the workers must attach");
+ABSL_FLAG(std::string, worker_binary, "",
+          "ftl_worker for the local launcher (default: next to this program, or ../worker/)");
+ABSL_FLAG(std::string, mpirun, "mpirun", "mpirun for the local launcher");
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// absl keeps the last value of a repeated flag; --data_root may be given several times, so
+// gather every occurrence before parsing.
+std::vector<std::string> CollectRepeated(int argc, char** argv, const std::string& name) {
+  std::vector<std::string> values;
+  const std::string eq = "--" + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string value;
+    if (arg.rfind(eq, 0) == 0) {
+      value = arg.substr(eq.size());
+    } else if (arg == "--" + name && i + 1 < argc) {
+      value = argv[i + 1];
+    } else {
+      continue;
+    }
+    for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty())) values.emplace_back(part);
+  }
+  return values;
+}
+
+std::string DefaultWorkerBinary() {
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  for (const fs::path& candidate : {self.parent_path() / "ftl_worker",
+                                    self.parent_path().parent_path() / "worker" / "ftl_worker"}) {
+    if (fs::exists(candidate, ec)) return candidate.string();
+  }
+  return "ftl_worker";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the FTL job service.\n"
+      "  ftl_coordinator --data_root /data [--listen 127.0.0.1:50051] [--state_dir DIR]\n"
+      "Jobs are submitted with `ftl submit job.json`; see docs/coordinator.md.");
+  const std::vector<std::string> data_roots = CollectRepeated(argc, argv, "data_root");
+  absl::ParseCommandLine(argc, argv);
+  if (data_roots.empty()) {
+    ftl::Log("error: --data_root is required (the folders job data may come from)");
+    return 2;
+  }
+  for (const std::string& root : data_roots) {
+    if (!fs::is_directory(root)) {
+      ftl::Log("error: --data_root: '", root, "' is not a folder");
+      return 2;
+    }
+  }
+  std::string token;
+  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::getline(in, token);
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty()) {
+      ftl::Log("error: --auth_token_file: '", token_file, "' is missing or empty");
+      return 2;
+    }
+  }
+  const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
+  std::error_code ec;
+  fs::create_directories(fs::path(state_dir) / "jobs", ec);
+  if (ec) {
+    ftl::Log("error: --state_dir: cannot create '", state_dir, "': ", ec.message());
+    return 2;
+  }
+
+  std::unique_ptr<ftl::Launcher> launcher;
+  const std::string launcher_name = absl::GetFlag(FLAGS_launcher);
+  if (launcher_name == "local") {
+    std::string worker = absl::GetFlag(FLAGS_worker_binary);
+    if (worker.empty()) worker = DefaultWorkerBinary();
+    launcher = ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker);
+  } else if (launcher_name == "external") {
+    launcher = ftl::CreateExternalLauncher();
+  } else {
+    ftl::Log("error: --launcher: must be local or external, got '", launcher_name, "'");
+    return 2;
+  }
+
+  absl::StatusOr<std::unique_ptr<ftl::JobStore>> store =
+      ftl::OpenSqliteJobStore((fs::path(state_dir) / "jobs.db").string());
+  if (!store.ok()) {
+    ftl::Log("error: ", store.status().message());
+    return 1;
+  }
+  std::unique_ptr<ftl::PrometheusMetrics> metrics;
+  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (!metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<ftl::PrometheusMetrics>> served =
+        ftl::PrometheusMetrics::Serve(metrics_listen);
+    if (!served.ok()) {
+      ftl::Log("error: --metrics_listen: ", served.status().message());
+      return 1;
+    }
+    metrics = std::move(*served);
+  }
+  struct NoMetrics : ftl::MetricsSink {
+    void SetJobsByState(const std::map<ftl::v1::JobState, int>&) override {}
+    void SetWorkersAttached(const std::string&, int) override {}
+    void PhaseFinished(const std::string&, const ftl::v1::PhaseReport&) override {}
+    void Progress(const std::string&, const ftl::v1::PhaseProgress&) override {}
+  } no_metrics;
+
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  std::string advertise = absl::GetFlag(FLAGS_advertise);
+  if (advertise.empty()) {
+    advertise = listen;
+    if (advertise.rfind("0.0.0.0:", 0) == 0 || advertise.rfind("[::]:", 0) == 0) {
+      char host[256] = {0};
+      gethostname(host, sizeof(host) - 1);
+      advertise = absl::StrCat(host, advertise.substr(advertise.rfind(':')));
+    }
+  }
+  ftl::JobManagerOptions options;
+  options.state_dir = state_dir;
+  options.data_roots = data_roots;
+  options.coordinator_address = advertise;
+  options.token_file = token_file.empty() ? "" : fs::absolute(token_file).string();
+  options.max_concurrent_jobs = std::max(1, absl::GetFlag(FLAGS_max_concurrent_jobs));
+  options.heartbeat_timeout_seconds = absl::GetFlag(FLAGS_heartbeat_timeout);
+  options.attach_timeout_seconds = absl::GetFlag(FLAGS_attach_timeout);
+  ftl::JobManager manager(options, store->get(), launcher.get(),
+                          metrics ? static_cast<ftl::MetricsSink*>(metrics.get()) : &no_metrics);
+
+  // SIGTERM / SIGINT: stop serving cleanly (jobs stay in the store and resume on the next start).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  ftl::JobServiceImpl job_service(&manager, token);
+  ftl::WorkerServiceImpl worker_service(&manager, token);
+  grpc::ServerBuilder builder;
+  int bound_port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.RegisterService(&job_service);
+  builder.RegisterService(&worker_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || bound_port == 0) {
+    ftl::Log("error: --listen: cannot listen on ", listen);
+    return 1;
+  }
+  absl::Status started = manager.Start();
+  if (!started.ok()) {
+    ftl::Log("error: ", started.message());
+    return 1;
+  }
+  ftl::Log("ftl_coordinator listening on ", listen, " (workers dial ", advertise, "), metrics on ",
+           metrics_listen.empty() ? "(off)" : metrics_listen, ", state in ", state_dir,
+           token.empty() ? ", no auth" : ", bearer token required");
+  std::thread waiter([&] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    ftl::Log("signal ", signal, ": shutting down");
+    manager.Stop();
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  });
+  server->Wait();
+  waiter.join();
+  return 0;
+}

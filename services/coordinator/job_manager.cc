@@ -1,0 +1,516 @@
+#include "services/coordinator/job_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/schedule/job_schedule.h"
+#include "common/util/log.h"
+#include "services/coordinator/spec_validation.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool Terminal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+// ---------------------------------------------------------------- JobSubscription
+
+std::optional<v1::JobEvent> JobSubscription::Next(int timeout_ms) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  ready_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                  [this] { return closed_ || !events_.empty(); });
+  if (events_.empty()) return std::nullopt;
+  v1::JobEvent event = std::move(events_.front());
+  events_.pop_front();
+  return event;
+}
+
+bool JobSubscription::closed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return closed_ && events_.empty();
+}
+
+void JobSubscription::Push(const v1::JobEvent& event, bool droppable) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // A slow watcher loses progress ticks, never phase or state events: memory stays bounded.
+    if (droppable && events_.size() >= 256) return;
+    events_.push_back(event);
+  }
+  ready_.notify_one();
+}
+
+void JobSubscription::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+  }
+  ready_.notify_all();
+}
+
+// ---------------------------------------------------------------- JobManager
+
+struct JobManager::Live {
+  explicit Live(Schedule s) : schedule(std::move(s)) {}
+  Schedule schedule;
+  std::string handle;
+  bool needs_launch = true;
+  Clock::time_point launched_at;
+  WorkerStream* stream = nullptr;
+  Clock::time_point last_heard;
+  std::string lost_reason;  // set before cancelling the stream on purpose
+};
+
+JobManager::JobManager(JobManagerOptions options, JobStore* store, Launcher* launcher,
+                       MetricsSink* metrics)
+    : options_(std::move(options)), store_(store), launcher_(launcher), metrics_(metrics) {}
+
+JobManager::~JobManager() { Stop(); }
+
+std::string JobManager::JobDir(const std::string& id) const {
+  return (fs::path(options_.state_dir) / "jobs" / id).string();
+}
+
+absl::Status JobManager::Start() {
+  std::vector<std::pair<std::string, std::string>> stale;  // (id, handle) of old launches
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::string after;
+    for (;;) {
+      absl::StatusOr<std::vector<v1::Job>> page = store_->List(v1::JOB_STATE_UNSPECIFIED, after, 500);
+      if (!page.ok()) return page.status();
+      if (page->empty()) break;
+      for (v1::Job& job : *page) {
+        after = job.id();
+        jobs_[job.id()] = job;
+      }
+    }
+    int recovered = 0, queued = 0;
+    for (auto& [id, job] : jobs_) {
+      if (job.state() == v1::QUEUED) ++queued;
+      if (job.state() != v1::RUNNING) continue;
+      if (!job.launch_handle().empty()) stale.emplace_back(id, job.launch_handle());
+      absl::StatusOr<JobConfig> config = JobConfigFromSpec(job.spec());
+      if (!config.ok()) {
+        SetState(job, v1::FAILED, absl::StrCat("cannot recover: ", config.status().message()));
+        continue;
+      }
+      auto live = std::make_unique<Live>(Schedule(ScheduleConfigFor(*config)));
+      job.set_position(job.restart_position());
+      job.set_phase("");
+      job.set_workers_attached(0);
+      job.set_message(absl::StrCat("recovered after a coordinator restart; resuming at phase ",
+                                   job.restart_position()));
+      Persist(job).IgnoreError();
+      live_[id] = std::move(live);
+      ++recovered;
+    }
+    UpdateStateGaugeLocked();
+    Log(absl::StrFormat("job store: %d jobs, %d queued, %d running relaunched from their last checkpoint",
+                        jobs_.size(), queued, recovered));
+  }
+  for (const auto& [id, handle] : stale) launcher_->Stop(id, handle);
+  scheduler_ = std::thread([this] { SchedulerLoop(); });
+  return absl::OkStatus();
+}
+
+void JobManager::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [id, list] : watchers_) {
+      for (auto& weak : list) {
+        if (auto s = weak.lock()) s->Close();
+      }
+    }
+    for (auto& [id, live] : live_) {
+      if (live->stream) live->stream->Cancel();
+    }
+  }
+  wake_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+}
+
+absl::Status JobManager::Persist(const v1::Job& job) {
+  absl::Status status = store_->Put(job);
+  if (!status.ok()) Log("error: ", status.message());
+  return status;
+}
+
+void JobManager::UpdateStateGaugeLocked() {
+  std::map<v1::JobState, int> counts = {{v1::QUEUED, 0}, {v1::RUNNING, 0}, {v1::SUCCEEDED, 0},
+                                        {v1::FAILED, 0}, {v1::CANCELLED, 0}};
+  for (const auto& [id, job] : jobs_) counts[job.state()]++;
+  metrics_->SetJobsByState(counts);
+}
+
+void JobManager::Publish(const v1::Job& job, v1::JobEvent event, bool droppable) {
+  event.set_time_ms(NowMs());
+  *event.mutable_job() = job;
+  event.mutable_job()->clear_history();
+  auto it = watchers_.find(job.id());
+  if (it == watchers_.end()) return;
+  for (auto& weak : it->second) {
+    if (auto s = weak.lock()) {
+      s->Push(event, droppable);
+      if (Terminal(job.state())) s->Close();
+    }
+  }
+  if (Terminal(job.state())) watchers_.erase(it);
+}
+
+void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& message) {
+  job.set_state(state);
+  job.set_message(message);
+  if (state == v1::RUNNING && job.start_time_ms() == 0) job.set_start_time_ms(NowMs());
+  if (Terminal(state)) {
+    job.set_end_time_ms(NowMs());
+    job.set_phase("");
+    job.set_workers_attached(0);
+  }
+  Persist(job).IgnoreError();
+  UpdateStateGaugeLocked();
+  v1::JobEvent event;
+  event.set_state_changed(state);
+  Publish(job, event);
+  Log("job ", job.id(), ": ", v1::JobState_Name(state), message.empty() ? "" : " (" + message + ")");
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
+  absl::StatusOr<JobConfig> config = ValidateJobSpec(spec, options_.data_roots);
+  if (!config.ok()) return config.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) return absl::UnavailableError("coordinator is shutting down");
+  v1::Job job;
+  job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
+  *job.mutable_spec() = spec;
+  const std::string dir =
+      spec.runtime().output_dir().empty()
+          ? JobDir(job.id())
+          : (fs::path(spec.runtime().output_dir()) / job.id()).string();
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot create job folder '", dir, "': ", ec.message()));
+  job.mutable_spec()->mutable_runtime()->set_output_dir(dir);
+  job.set_num_phases(Schedule(ScheduleConfigFor(*config)).num_phases());
+  job.set_create_time_ms(NowMs());
+  job.set_state(v1::QUEUED);
+  absl::Status stored = Persist(job);
+  if (!stored.ok()) return stored;
+  jobs_[job.id()] = job;
+  UpdateStateGaugeLocked();
+  Log("job ", job.id(), ": QUEUED (", spec.name(), ")");
+  wake_.notify_all();
+  return job;
+}
+
+absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+  return it->second;
+}
+
+absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) {
+  int size = request.page_size() > 0 ? request.page_size() : 50;
+  if (size > 1000) return absl::InvalidArgumentError("page_size: must be at most 1000");
+  std::lock_guard<std::mutex> lock(mutex_);
+  v1::ListJobsResponse response;
+  for (auto it = jobs_.upper_bound(request.page_token()); it != jobs_.end(); ++it) {
+    if (request.state() != v1::JOB_STATE_UNSPECIFIED && it->second.state() != request.state()) continue;
+    if (response.jobs_size() == size) {
+      response.set_next_page_token(response.jobs(size - 1).id());
+      break;
+    }
+    v1::Job* job = response.add_jobs();
+    *job = it->second;
+    job->clear_history();
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
+  std::string handle;
+  v1::Job result;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+    v1::Job& job = it->second;
+    if (Terminal(job.state())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", id, " has already ended (", v1::JobState_Name(job.state()), ")"));
+    }
+    auto live = live_.find(id);
+    if (live != live_.end()) {
+      handle = live->second->handle;
+      if (live->second->stream) live->second->stream->Cancel();
+      live_.erase(live);
+    }
+    SetState(job, v1::CANCELLED, "cancelled by request");
+    result = job;
+  }
+  // Outside the lock: stopping waits for the processes to go.
+  if (!handle.empty()) launcher_->Stop(id, handle);
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<JobSubscription>> JobManager::Watch(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+  auto subscription = std::make_shared<JobSubscription>();
+  v1::JobEvent snapshot;
+  snapshot.set_state_changed(it->second.state());
+  snapshot.set_time_ms(NowMs());
+  *snapshot.mutable_job() = it->second;
+  snapshot.mutable_job()->clear_history();
+  subscription->Push(snapshot, false);
+  if (Terminal(it->second.state())) {
+    subscription->Close();
+  } else {
+    auto& list = watchers_[id];
+    list.erase(std::remove_if(list.begin(), list.end(), [](auto& w) { return w.expired(); }),
+               list.end());
+    list.push_back(subscription);
+  }
+  return subscription;
+}
+
+void JobManager::LaunchLocked(v1::Job& job) {
+  Live& live = *live_[job.id()];
+  LaunchRequest request;
+  request.job_id = job.id();
+  request.job_dir = job.spec().runtime().output_dir();
+  request.ranks = job.spec().runtime().has_ranks() ? job.spec().runtime().ranks() : 2;
+  request.coordinator = options_.coordinator_address;
+  request.token_file = options_.token_file;
+  absl::StatusOr<std::string> handle = launcher_->Launch(request);
+  live.needs_launch = false;
+  live.launched_at = Clock::now();
+  if (!handle.ok()) {
+    live_.erase(job.id());
+    SetState(job, v1::FAILED, absl::StrCat("launch failed: ", handle.status().message()));
+    return;
+  }
+  live.handle = *handle;
+  job.set_launch_handle(*handle);
+  Persist(job).IgnoreError();
+  Log("job ", job.id(), ": launched workers (", *handle, "), starting at phase ", job.position());
+}
+
+// Called with the lock held; the launcher is stopped by the caller's thread after unlocking.
+void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
+  auto job_it = jobs_.find(id);
+  auto live_it = live_.find(id);
+  if (job_it == jobs_.end() || live_it == live_.end() || job_it->second.state() != v1::RUNNING) return;
+  v1::Job& job = job_it->second;
+  Live& live = *live_it->second;
+  const std::string handle = live.handle;
+  metrics_->SetWorkersAttached(id, 0);
+  job.set_workers_attached(0);
+  const int max_restarts = job.spec().runtime().has_max_restarts() ? job.spec().runtime().max_restarts() : 2;
+  if (job.restarts() < max_restarts) {
+    job.set_restarts(job.restarts() + 1);
+    job.set_position(job.restart_position());
+    job.set_phase("");
+    live.stream = nullptr;
+    live.lost_reason.clear();
+    live.needs_launch = true;
+    SetState(job, v1::RUNNING,
+             absl::StrFormat("restart %d of %d from phase %d after: %s", job.restarts(), max_restarts,
+                             job.restart_position(), reason));
+  } else {
+    live_.erase(live_it);
+    SetState(job, v1::FAILED, absl::StrCat("workers lost ", max_restarts + 1, " times; last: ", reason));
+  }
+  // Make sure nothing of the lost launch keeps running (a relaunch would write the same folder).
+  std::thread([this, id, handle] { launcher_->Stop(id, handle); }).detach();
+  wake_.notify_all();
+}
+
+void JobManager::SchedulerLoop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    for (auto it = live_.begin(); it != live_.end();) {
+      const std::string id = it->first;
+      Live& live = *it->second;
+      ++it;  // WorkerLost may erase the current entry
+      v1::Job& job = jobs_[id];
+      if (live.needs_launch) {
+        LaunchLocked(job);
+      } else if (live.stream == nullptr) {
+        if (!launcher_->Running(live.handle)) {
+          WorkerLost(id, "workers exited before attaching (see worker.log in the job folder)");
+        } else if (Since(live.launched_at) > options_.attach_timeout_seconds) {
+          WorkerLost(id, absl::StrFormat("no worker attached within %.0f s", options_.attach_timeout_seconds));
+        }
+      } else if (Since(live.last_heard) > options_.heartbeat_timeout_seconds && live.lost_reason.empty()) {
+        live.lost_reason = absl::StrFormat("no heartbeat for %.0f s", options_.heartbeat_timeout_seconds);
+        live.stream->Cancel();
+      }
+    }
+    int running = static_cast<int>(live_.size());
+    for (auto& [id, job] : jobs_) {
+      if (running >= options_.max_concurrent_jobs) break;
+      if (job.state() != v1::QUEUED) continue;
+      absl::StatusOr<JobConfig> config = JobConfigFromSpec(job.spec());
+      if (!config.ok()) {
+        SetState(job, v1::FAILED, std::string(config.status().message()));
+        continue;
+      }
+      live_[id] = std::make_unique<Live>(Schedule(ScheduleConfigFor(*config)));
+      SetState(job, v1::RUNNING, "");
+      LaunchLocked(job);
+      ++running;
+    }
+    wake_.wait_for(lock, std::chrono::milliseconds(250));
+  }
+}
+
+void JobManager::ServeWorker(WorkerStream& stream) {
+  v1::WorkerMessage hello;
+  if (!stream.Read(&hello) || !hello.has_hello()) return;
+  const std::string id = hello.hello().job_id();
+  v1::CoordinatorMessage welcome;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto job_it = jobs_.find(id);
+    auto live_it = live_.find(id);
+    std::string refusal;
+    if (job_it == jobs_.end()) {
+      refusal = absl::StrCat("no job '", id, "'");
+    } else if (live_it == live_.end() || job_it->second.state() != v1::RUNNING) {
+      refusal = absl::StrCat("job ", id, " is ", v1::JobState_Name(job_it->second.state()));
+    } else if (live_it->second->stream != nullptr) {
+      refusal = absl::StrCat("job ", id, " already has workers attached");
+    }
+    if (!refusal.empty()) {
+      v1::CoordinatorMessage stop;
+      stop.set_stop(refusal);
+      stream.Write(stop);
+      return;
+    }
+    v1::Job& job = job_it->second;
+    Live& live = *live_it->second;
+    live.stream = &stream;
+    live.last_heard = Clock::now();
+    job.set_workers_attached(hello.hello().world_size());
+    metrics_->SetWorkersAttached(id, hello.hello().world_size());
+    *welcome.mutable_welcome()->mutable_spec() = job.spec();
+    if (job.restart_position() > 0) welcome.mutable_welcome()->set_resume_checkpoint(job.checkpoint());
+    Log("job ", id, ": ", hello.hello().world_size(), " worker rank(s) attached from ", hello.hello().host());
+  }
+  // Detaches this stream and reports the loss, unless the job already moved on (cancelled).
+  auto lost = [&](const std::string& fallback) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto live_it = live_.find(id);
+    if (live_it == live_.end() || live_it->second->stream != &stream) return;
+    const std::string reason = live_it->second->lost_reason.empty() ? fallback : live_it->second->lost_reason;
+    live_it->second->stream = nullptr;
+    WorkerLost(id, reason);
+  };
+  if (!stream.Write(welcome)) return lost("worker disconnected");
+
+  for (;;) {
+    int64_t position;
+    v1::CoordinatorMessage order;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto live_it = live_.find(id);
+      v1::Job& job = jobs_[id];
+      if (live_it == live_.end() || live_it->second->stream != &stream || job.state() != v1::RUNNING) {
+        order.set_stop(absl::StrCat("job is ", v1::JobState_Name(job.state())));
+        stream.Write(order);
+        return;
+      }
+      const std::optional<Phase> phase = live_it->second->schedule.PhaseAt(job.position());
+      if (!phase) {
+        live_.erase(live_it);
+        metrics_->SetWorkersAttached(id, 0);
+        job.set_progress(1.0);
+        SetState(job, v1::SUCCEEDED, "");
+        order.set_stop("done");
+        stream.Write(order);
+        return;
+      }
+      position = job.position();
+      job.set_phase(PhaseName(phase->kind));
+      v1::JobEvent started;
+      started.set_phase_started(job.phase());
+      Publish(job, started);
+      order.mutable_run_phase()->set_position(position);
+      order.mutable_run_phase()->set_checkpoint_path(
+          (fs::path(job.spec().runtime().output_dir()) / absl::StrFormat("ckpt-%06d.ftlckpt", position))
+              .string());
+    }
+    if (!stream.Write(order)) return lost("worker disconnected");
+    for (bool phase_done = false; !phase_done;) {
+      v1::WorkerMessage message;
+      if (!stream.Read(&message)) return lost("worker disconnected");
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto live_it = live_.find(id);
+      if (live_it == live_.end() || live_it->second->stream != &stream) return;  // cancelled
+      Live& live = *live_it->second;
+      v1::Job& job = jobs_[id];
+      live.last_heard = Clock::now();
+      switch (message.message_case()) {
+        case v1::WorkerMessage::kProgress: {
+          const v1::PhaseProgress& p = message.progress();
+          const int64_t total = std::max<int64_t>(1, live.schedule.total_iterations());
+          job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position) + p.iteration()) / total);
+          v1::JobEvent event;
+          *event.mutable_progress() = p;
+          Publish(job, event, /*droppable=*/true);
+          metrics_->Progress(id, p);
+          break;
+        }
+        case v1::WorkerMessage::kResult: {
+          if (message.result().position() != position) break;
+          const v1::PhaseReport& report = message.result().report();
+          *job.add_history() = report;
+          job.set_position(position + 1);
+          job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position + 1)) /
+                           std::max<int64_t>(1, live.schedule.total_iterations()));
+          if (!report.checkpoint().empty()) {
+            job.set_checkpoint(report.checkpoint());
+            job.set_restart_position(position + 1);
+          }
+          job.set_phase("");
+          Persist(job).IgnoreError();
+          v1::JobEvent event;
+          *event.mutable_phase_finished() = report;
+          Publish(job, event);
+          metrics_->PhaseFinished(id, report);
+          phase_done = true;
+          break;
+        }
+        case v1::WorkerMessage::kFailure:
+          live.lost_reason = absl::StrCat("worker failed: ", message.failure());
+          break;
+        default:
+          break;  // heartbeat
+      }
+    }
+  }
+}
+
+}  // namespace ftl

@@ -1,0 +1,41 @@
+// Starting and stopping a job's workers. The coordinator only decides *when*; a launcher knows
+// *how* (local mpirun, or nothing for workers started elsewhere that attach by job id).
+#ifndef FTL_SERVICES_COORDINATOR_LAUNCHER_H_
+#define FTL_SERVICES_COORDINATOR_LAUNCHER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ftl {
+
+struct LaunchRequest {
+  std::string job_id;
+  std::string job_dir;      // working folder; the launcher logs to job_dir/worker.log
+  int ranks = 1;
+  std::string coordinator;  // address the workers attach to
+  std::string token_file;   // empty: no auth
+};
+
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  // Starts the workers; returns a handle to store with the job (e.g. the process group id).
+  virtual absl::StatusOr<std::string> Launch(const LaunchRequest& request) = 0;
+  // Stops every process of the launch, also one made by an earlier coordinator process.
+  virtual void Stop(const std::string& job_id, const std::string& handle) = 0;
+  // False once the launched workers have exited (unknown handles count as running).
+  virtual bool Running(const std::string& handle) = 0;
+};
+
+// `mpirun -np N worker --coordinator ADDR --job ID` in its own process group (session).
+std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary);
+
+// Workers are started elsewhere (Kubernetes, by hand) and attach by job id.
+std::unique_ptr<Launcher> CreateExternalLauncher();
+
+}  // namespace ftl
+
+#endif  // FTL_SERVICES_COORDINATOR_LAUNCHER_H_

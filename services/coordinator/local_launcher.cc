@@ -1,0 +1,120 @@
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/log.h"
+#include "services/coordinator/launcher.h"
+
+namespace ftl {
+namespace {
+
+// True if process `pid` is alive and its command line mentions `job_id` (guards against a
+// recycled pid from an earlier coordinator's launch).
+bool IsOurLaunch(pid_t pid, const std::string& job_id) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/cmdline"), std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), {});
+  return !cmdline.empty() && cmdline.find(job_id) != std::string::npos;
+}
+
+class LocalLauncher : public Launcher {
+ public:
+  LocalLauncher(std::string mpirun, std::string worker) : mpirun_(std::move(mpirun)), worker_(std::move(worker)) {}
+
+  absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
+    std::vector<std::string> args = {mpirun_, "--oversubscribe", "-np", std::to_string(r.ranks)};
+    if (geteuid() == 0) args.push_back("--allow-run-as-root");
+    args.insert(args.end(), {worker_, "--coordinator", r.coordinator, "--job", r.job_id});
+    if (!r.token_file.empty()) args.insert(args.end(), {"--token_file", r.token_file});
+    const std::string log = r.job_dir + "/worker.log";
+    const pid_t pid = fork();
+    if (pid < 0) return absl::InternalError("fork failed");
+    if (pid == 0) {
+      setsid();  // its own process group: Stop kills the whole tree
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+      }
+      if (chdir(r.job_dir.c_str()) != 0) _exit(126);
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execvp(argv[0], argv.data());
+      _exit(127);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    children_[pid] = true;
+    return std::to_string(pid);
+  }
+
+  void Stop(const std::string& job_id, const std::string& handle) override {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(handle, &pid) || pid <= 1) return;
+    bool mine;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      mine = children_.count(pid) > 0;
+    }
+    if (!mine && !IsOurLaunch(pid, job_id)) return;
+    kill(-pid, SIGTERM);
+    for (int i = 0; i < 50 && Alive(pid, mine); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    kill(-pid, SIGKILL);  // whatever is left of the group, ranks included
+    if (mine) {
+      waitpid(pid, nullptr, 0);
+      std::lock_guard<std::mutex> lock(mutex_);
+      children_.erase(pid);
+    }
+  }
+
+  bool Running(const std::string& handle) override {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(handle, &pid)) return true;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!children_.count(pid)) return true;
+    return waitpid(pid, nullptr, WNOHANG) == 0;
+  }
+
+ private:
+  bool Alive(pid_t pid, bool mine) {
+    if (mine) return waitpid(pid, nullptr, WNOHANG) == 0;
+    return kill(pid, 0) == 0;
+  }
+
+  std::string mpirun_, worker_;
+  std::mutex mutex_;
+  std::map<pid_t, bool> children_;
+};
+
+class ExternalLauncher : public Launcher {
+ public:
+  absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
+    Log("job ", r.job_id, ": waiting for external workers to attach (ftl_worker --coordinator ",
+        r.coordinator, " --job ", r.job_id, ")");
+    return std::string("external");
+  }
+  void Stop(const std::string&, const std::string&) override {}
+  bool Running(const std::string&) override { return true; }
+};
+
+}  // namespace
+
+std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary) {
+  return std::make_unique<LocalLauncher>(std::move(mpirun), std::move(worker_binary));
+}
+
+std::unique_ptr<Launcher> CreateExternalLauncher() { return std::make_unique<ExternalLauncher>(); }
+
+}  // namespace ftl

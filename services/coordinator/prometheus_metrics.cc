@@ -1,0 +1,143 @@
+#include "services/coordinator/prometheus_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+
+namespace ftl {
+
+namespace pm = prometheus;
+
+class PrometheusMetrics::Impl {
+ public:
+  explicit Impl(const std::string& listen)
+      : exposer(listen),
+        registry(std::make_shared<pm::Registry>()),
+        jobs(pm::BuildGauge().Name("ftl_jobs").Help("Jobs by state.").Register(*registry)),
+        workers(pm::BuildGauge()
+                    .Name("ftl_workers_attached")
+                    .Help("Worker ranks attached to the job.")
+                    .Register(*registry)),
+        phase_seconds(pm::BuildHistogram()
+                          .Name("ftl_phase_duration_seconds")
+                          .Help("Wall time of finished phases.")
+                          .Register(*registry)),
+        images(pm::BuildCounter()
+                   .Name("ftl_images_trained_total")
+                   .Help("Images (or transferred features) trained on, all ranks.")
+                   .Register(*registry)),
+        step_seconds(pm::BuildHistogram()
+                         .Name("ftl_step_duration_seconds")
+                         .Help("Wall time of one training iteration on rank 0.")
+                         .Register(*registry)),
+        loss(pm::BuildGauge().Name("ftl_loss").Help("Latest loss terms.").Register(*registry)),
+        allreduce_seconds(pm::BuildCounter()
+                              .Name("ftl_allreduce_seconds_total")
+                              .Help("Time rank 0 spent in gradient all-reduce.")
+                              .Register(*registry)),
+        allreduce_bytes(pm::BuildCounter()
+                            .Name("ftl_allreduce_bytes_total")
+                            .Help("Gradient bytes all-reduced by rank 0.")
+                            .Register(*registry)),
+        update_stats_seconds(pm::BuildGauge()
+                                 .Name("ftl_update_stats_seconds")
+                                 .Help("Duration of the latest UpdateStats phase.")
+                                 .Register(*registry)),
+        pca_energy(pm::BuildGauge()
+                       .Name("ftl_pca_energy_kept_ratio")
+                       .Help("Share of the intra-class variance the transfer basis Q keeps.")
+                       .Register(*registry)),
+        norm_ratio(pm::BuildGauge()
+                       .Name("ftl_ur_regular_weight_norm_ratio")
+                       .Help("Mean classifier weight norm of UR classes over regular classes.")
+                       .Register(*registry)),
+        evaluation(pm::BuildGauge()
+                       .Name("ftl_evaluation")
+                       .Help("Latest evaluation results.")
+                       .Register(*registry)) {
+    exposer.RegisterCollectable(registry);
+  }
+
+  pm::Exposer exposer;
+  std::shared_ptr<pm::Registry> registry;
+  pm::Family<pm::Gauge>& jobs;
+  pm::Family<pm::Gauge>& workers;
+  pm::Family<pm::Histogram>& phase_seconds;
+  pm::Family<pm::Counter>& images;
+  pm::Family<pm::Histogram>& step_seconds;
+  pm::Family<pm::Gauge>& loss;
+  pm::Family<pm::Counter>& allreduce_seconds;
+  pm::Family<pm::Counter>& allreduce_bytes;
+  pm::Family<pm::Gauge>& update_stats_seconds;
+  pm::Family<pm::Gauge>& pca_energy;
+  pm::Family<pm::Gauge>& norm_ratio;
+  pm::Family<pm::Gauge>& evaluation;
+  std::mutex mutex;
+};
+
+PrometheusMetrics::PrometheusMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PrometheusMetrics::~PrometheusMetrics() = default;
+
+absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Serve(const std::string& listen) {
+  try {
+    return std::unique_ptr<PrometheusMetrics>(new PrometheusMetrics(std::make_unique<Impl>(listen)));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+  }
+}
+
+void PrometheusMetrics::SetJobsByState(const std::map<v1::JobState, int>& counts) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  for (const auto& [state, count] : counts) {
+    impl_->jobs.Add({{"state", v1::JobState_Name(state)}}).Set(count);
+  }
+}
+
+void PrometheusMetrics::SetWorkersAttached(const std::string& job_id, int workers) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->workers.Add({{"job", job_id}}).Set(workers);
+}
+
+void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseReport& report) {
+  static const pm::Histogram::BucketBoundaries kPhaseBuckets = {1, 5, 15, 60, 300, 900, 3600, 14400};
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  const pm::Labels labels = {{"job", job}, {"phase", report.phase()}};
+  impl_->phase_seconds.Add(labels, kPhaseBuckets).Observe(report.seconds());
+  if (report.iterations() > 0) impl_->images.Add(labels).Increment(static_cast<double>(report.images()));
+  const auto& m = report.metrics();
+  auto metric = [&m](const char* name, double* out) {
+    auto it = m.find(name);
+    if (it == m.end()) return false;
+    *out = it->second;
+    return true;
+  };
+  double value;
+  if (metric("allreduce_seconds", &value)) impl_->allreduce_seconds.Add({{"job", job}}).Increment(value);
+  if (metric("allreduce_bytes", &value)) impl_->allreduce_bytes.Add({{"job", job}}).Increment(value);
+  if (report.phase() == "update_stats") {
+    impl_->update_stats_seconds.Add({{"job", job}}).Set(report.seconds());
+    if (metric("pca_energy_kept", &value)) impl_->pca_energy.Add({{"job", job}}).Set(value);
+  }
+  if (metric("ur_regular_norm_ratio_after", &value) || metric("ur_regular_norm_ratio", &value)) {
+    impl_->norm_ratio.Add({{"job", job}}).Set(value);
+  }
+  if (report.phase() == "evaluate") {
+    for (const auto& [name, v] : m) impl_->evaluation.Add({{"job", job}, {"metric", name}}).Set(v);
+  }
+}
+
+void PrometheusMetrics::Progress(const std::string& job, const v1::PhaseProgress& p) {
+  static const pm::Histogram::BucketBoundaries kStepBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,
+                                                               0.25,  0.5,  1,     2.5,  5};
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->step_seconds.Add({{"job", job}, {"phase", p.phase()}}, kStepBuckets).Observe(p.step_seconds());
+  for (const auto& [term, v] : p.losses()) impl_->loss.Add({{"job", job}, {"term", term}}).Set(v);
+}
+
+}  // namespace ftl

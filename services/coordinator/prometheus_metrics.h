@@ -1,0 +1,33 @@
+// The coordinator's Prometheus metrics (prometheus-cpp), served on --metrics_listen.
+#ifndef FTL_SERVICES_COORDINATOR_PROMETHEUS_METRICS_H_
+#define FTL_SERVICES_COORDINATOR_PROMETHEUS_METRICS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "services/coordinator/job_manager.h"
+
+namespace ftl {
+
+class PrometheusMetrics : public MetricsSink {
+ public:
+  // Starts the HTTP exposer on `listen` ("127.0.0.1:9464"); /metrics serves the text format.
+  static absl::StatusOr<std::unique_ptr<PrometheusMetrics>> Serve(const std::string& listen);
+  ~PrometheusMetrics() override;
+
+  void SetJobsByState(const std::map<v1::JobState, int>& counts) override;
+  void SetWorkersAttached(const std::string& job_id, int workers) override;
+  void PhaseFinished(const std::string& job_id, const v1::PhaseReport& report) override;
+  void Progress(const std::string& job_id, const v1::PhaseProgress& progress) override;
+
+  class Impl;
+
+ private:
+  explicit PrometheusMetrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ftl
+
+#endif  // FTL_SERVICES_COORDINATOR_PROMETHEUS_METRICS_H_

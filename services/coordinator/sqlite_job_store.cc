@@ -1,0 +1,130 @@
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "services/coordinator/job_store.h"
+
+namespace ftl {
+namespace {
+
+class SqliteJobStore : public JobStore {
+ public:
+  explicit SqliteJobStore(sqlite3* db) : db_(db) {}
+  ~SqliteJobStore() override { sqlite3_close(db_); }
+
+  absl::Status Init() {
+    // WAL: readers do not block the writer; synchronous=FULL: a committed change survives a crash.
+    return Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
+        "job BLOB NOT NULL); "
+        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id);");
+  }
+
+  absl::Status Put(const v1::Job& job) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const std::string bytes = job.SerializeAsString();
+    sqlite3_stmt* stmt = nullptr;
+    absl::Status status = Prepare(
+        "INSERT INTO jobs(id, state, job) VALUES(?1, ?2, ?3) "
+        "ON CONFLICT(id) DO UPDATE SET state = excluded.state, job = excluded.job",
+        &stmt);
+    if (!status.ok()) return status;
+    sqlite3_bind_text(stmt, 1, job.id().c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(stmt, 2, job.state());
+    sqlite3_bind_blob(stmt, 3, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+    const int rc = sqlite3_step(stmt);  // one statement = one transaction
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return Error("cannot store job " + job.id());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<v1::Job> Get(const std::string& id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sqlite3_stmt* stmt = nullptr;
+    absl::Status status = Prepare("SELECT job FROM jobs WHERE id = ?1", &stmt);
+    if (!status.ok()) return status;
+    sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+    absl::StatusOr<v1::Job> result = absl::NotFoundError(absl::StrCat("no job '", id, "'"));
+    if (sqlite3_step(stmt) == SQLITE_ROW) result = Decode(stmt);
+    sqlite3_finalize(stmt);
+    return result;
+  }
+
+  absl::StatusOr<std::vector<v1::Job>> List(v1::JobState state, const std::string& after_id,
+                                            int limit) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    sqlite3_stmt* stmt = nullptr;
+    absl::Status status = Prepare(
+        "SELECT job FROM jobs WHERE id > ?1 AND (?2 = 0 OR state = ?2) ORDER BY id LIMIT ?3", &stmt);
+    if (!status.ok()) return status;
+    sqlite3_bind_text(stmt, 1, after_id.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(stmt, 2, state);
+    sqlite3_bind_int(stmt, 3, limit);
+    std::vector<v1::Job> jobs;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      absl::StatusOr<v1::Job> job = Decode(stmt);
+      if (!job.ok()) {
+        sqlite3_finalize(stmt);
+        return job.status();
+      }
+      jobs.push_back(*std::move(job));
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return Error("cannot list jobs");
+    return jobs;
+  }
+
+ private:
+  absl::Status Exec(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      const std::string text = message ? message : "?";
+      sqlite3_free(message);
+      return absl::InternalError(absl::StrCat("job store: ", text));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Prepare(const char* sql, sqlite3_stmt** stmt) {
+    if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK) return Error("bad statement");
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(const std::string& what) {
+    return absl::InternalError(absl::StrCat("job store: ", what, ": ", sqlite3_errmsg(db_)));
+  }
+
+  static absl::StatusOr<v1::Job> Decode(sqlite3_stmt* stmt) {
+    v1::Job job;
+    const void* blob = sqlite3_column_blob(stmt, 0);
+    const int size = sqlite3_column_bytes(stmt, 0);
+    if (!job.ParseFromArray(blob, size)) return absl::DataLossError("job store: corrupt job record");
+    return job;
+  }
+
+  sqlite3* db_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    const std::string message = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::InternalError(absl::StrCat("cannot open job store '", path, "': ", message));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteJobStore>(db);
+  absl::Status status = store->Init();
+  if (!status.ok()) return status;
+  return std::unique_ptr<JobStore>(std::move(store));
+}
+
+}  // namespace ftl
