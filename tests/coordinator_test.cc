@@ -1,0 +1,368 @@
+// The coordinator's core without gRPC: the job store, spec admission, and the JobManager driving
+// scripted workers through a fake launcher.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "services/coordinator/job_manager.h"
+#include "services/coordinator/job_store.h"
+#include "services/coordinator/spec_validation.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/coordinator_test_" + name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A data root with one identity folder, which is all admission needs.
+std::string DataRoot() {
+  static const std::string root = [] {
+    const std::string r = FreshDir("data");
+    fs::create_directories(r + "/faces/alice");
+    return r;
+  }();
+  return root;
+}
+
+v1::JobSpec SmallSpec() {
+  v1::JobSpec spec;
+  spec.set_name("t");
+  spec.mutable_data()->set_path(DataRoot() + "/faces");
+  spec.mutable_training()->set_pretrain_iterations(10);
+  spec.mutable_training()->set_rounds(1);
+  spec.mutable_training()->set_stage_iterations(5);
+  return spec;
+}
+
+// ---------------------------------------------------------------- store
+
+TEST(SqliteJobStoreTest, PersistsAcrossReopenAndPagesInIdOrder) {
+  const std::string path = FreshDir("store") + "/jobs.db";
+  {
+    auto store = OpenSqliteJobStore(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < 5; ++i) {
+      v1::Job job;
+      job.set_id(absl::StrCat("job-", i));
+      job.set_state(i % 2 ? v1::RUNNING : v1::QUEUED);
+      ASSERT_TRUE((*store)->Put(job).ok());
+    }
+    v1::Job update;
+    update.set_id("job-0");
+    update.set_state(v1::SUCCEEDED);
+    ASSERT_TRUE((*store)->Put(update).ok());
+  }
+  auto store = OpenSqliteJobStore(path);
+  ASSERT_TRUE(store.ok());
+  EXPECT_EQ((*store)->Get("job-0")->state(), v1::SUCCEEDED);
+  EXPECT_EQ((*store)->Get("nope").status().code(), absl::StatusCode::kNotFound);
+  auto first = (*store)->List(v1::JOB_STATE_UNSPECIFIED, "", 2);
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[1].id(), "job-1");
+  auto rest = (*store)->List(v1::JOB_STATE_UNSPECIFIED, "job-1", 10);
+  EXPECT_EQ(rest->size(), 3u);
+  EXPECT_EQ((*store)->List(v1::RUNNING, "", 10)->size(), 2u);
+}
+
+// ---------------------------------------------------------------- admission
+
+void ExpectRefused(const v1::JobSpec& spec, const std::string& field) {
+  absl::StatusOr<JobConfig> config = ValidateJobSpec(spec, {DataRoot()});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(config.status().message().find(field), std::string::npos) << config.status();
+}
+
+TEST(SpecValidationTest, AcceptsPathsUnderARoot) {
+  EXPECT_TRUE(ValidateJobSpec(SmallSpec(), {DataRoot()}).ok());
+}
+
+TEST(SpecValidationTest, RefusesPathsOutsideTheRootsDotDotAndSymlinksOut) {
+  v1::JobSpec outside = SmallSpec();
+  outside.mutable_data()->set_path("/etc");
+  ExpectRefused(outside, "data.path");
+  v1::JobSpec dotdot = SmallSpec();
+  dotdot.mutable_data()->set_path(DataRoot() + "/faces/../faces");
+  ExpectRefused(dotdot, "data.path");
+  const std::string link = DataRoot() + "/escape";
+  fs::remove(link);
+  fs::create_directory_symlink("/etc", link);
+  v1::JobSpec symlinked = SmallSpec();
+  symlinked.mutable_data()->set_path(link);
+  ExpectRefused(symlinked, "data.path");
+  v1::JobSpec output = SmallSpec();
+  output.mutable_runtime()->set_output_dir("/tmp");
+  ExpectRefused(output, "runtime.output_dir");
+}
+
+TEST(SpecValidationTest, RefusesMissingFieldsAndBadNumbers) {
+  v1::JobSpec missing = SmallSpec();
+  missing.mutable_data()->clear_path();
+  ExpectRefused(missing, "data.path");
+  v1::JobSpec negative = SmallSpec();
+  negative.mutable_training()->set_stage_iterations(-1);
+  ExpectRefused(negative, "training.stage_iterations");
+}
+
+// ---------------------------------------------------------------- manager
+
+class FakeLauncher : public Launcher {
+ public:
+  absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    launches.push_back(r.job_id);
+    return absl::StrCat("h", launches.size());
+  }
+  void Stop(const std::string&, const std::string& handle) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    stopped.push_back(handle);
+  }
+  bool Running(const std::string&) override { return true; }
+  int num_launches() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return static_cast<int>(launches.size());
+  }
+  std::mutex mutex;
+  std::vector<std::string> launches, stopped;
+};
+
+struct NullMetrics : MetricsSink {
+  void SetJobsByState(const std::map<v1::JobState, int>&) override {}
+  void SetWorkersAttached(const std::string&, int) override {}
+  void PhaseFinished(const std::string&, const v1::PhaseReport&) override {}
+  void Progress(const std::string&, const v1::PhaseProgress&) override {}
+};
+
+// A scripted rank 0: answers each RunPhase with a result, and disconnects when asked to run
+// phase `die_at` (or blocks there until cancelled, when `hang` is set).
+class ScriptedWorker : public WorkerStream {
+ public:
+  ScriptedWorker(std::string job_id, int64_t die_at = -1, bool hang = false)
+      : die_at_(die_at), hang_(hang) {
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_job_id(std::move(job_id));
+    hello.mutable_hello()->set_world_size(2);
+    inbox_.push_back(hello);
+  }
+  bool Read(v1::WorkerMessage* message) override {
+    std::unique_lock<std::mutex> lock(mutex_);
+    ready_.wait(lock, [this] { return cancelled_ || dead_ || !inbox_.empty(); });
+    if (cancelled_ || (dead_ && inbox_.empty())) return false;
+    *message = inbox_.front();
+    inbox_.pop_front();
+    return true;
+  }
+  bool Write(const v1::CoordinatorMessage& message) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (cancelled_) return false;
+    received_.push_back(message);
+    if (message.has_run_phase()) {
+      const int64_t position = message.run_phase().position();
+      if (position == die_at_) {
+        if (!hang_) dead_ = true;
+      } else {
+        v1::WorkerMessage result;
+        result.mutable_result()->set_position(position);
+        result.mutable_result()->mutable_report()->set_phase("p");
+        if (checkpoints_.count(position)) result.mutable_result()->mutable_report()->set_checkpoint(
+            message.run_phase().checkpoint_path());
+        inbox_.push_back(result);
+      }
+    }
+    ready_.notify_all();
+    return true;
+  }
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cancelled_ = true;
+    ready_.notify_all();
+  }
+  std::vector<v1::CoordinatorMessage> received() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return received_;
+  }
+  std::set<int64_t> checkpoints_ = {1, 6};  // the schedule's checkpoint phases for SmallSpec
+
+ private:
+  int64_t die_at_;
+  bool hang_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<v1::WorkerMessage> inbox_;
+  std::vector<v1::CoordinatorMessage> received_;
+  bool cancelled_ = false, dead_ = false;
+};
+
+class JobManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    state_ = FreshDir("state");
+    Open();
+  }
+  void Open() {
+    store_ = *OpenSqliteJobStore(state_ + "/jobs.db");
+    JobManagerOptions options;
+    options.state_dir = state_;
+    options.data_roots = {DataRoot()};
+    options.max_concurrent_jobs = 1;
+    manager_ = std::make_unique<JobManager>(options, store_.get(), &launcher_, &metrics_);
+    ASSERT_TRUE(manager_->Start().ok());
+  }
+  void WaitForLaunches(int n) {
+    for (int i = 0; i < 200 && launcher_.num_launches() < n; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_GE(launcher_.num_launches(), n);
+  }
+  v1::Job Get(const std::string& id) { return *manager_->Get(id); }
+
+  std::string state_;
+  FakeLauncher launcher_;
+  NullMetrics metrics_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<JobManager> manager_;
+};
+
+TEST_F(JobManagerTest, RunsEveryPhaseInOrderAndSucceeds) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  EXPECT_EQ(job.state(), v1::QUEUED);
+  EXPECT_EQ(job.num_phases(), 7);
+  auto watch = *manager_->Watch(job.id());
+  WaitForLaunches(1);
+  ScriptedWorker worker(job.id());
+  manager_->ServeWorker(worker);
+  const v1::Job done = Get(job.id());
+  EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_EQ(done.history_size(), 7);
+  EXPECT_EQ(done.restart_position(), 7);
+  EXPECT_NE(done.checkpoint().find("ckpt-000006.ftlckpt"), std::string::npos);
+  std::vector<int64_t> ordered;
+  for (const auto& m : worker.received()) {
+    if (m.has_run_phase()) ordered.push_back(m.run_phase().position());
+  }
+  EXPECT_EQ(ordered, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(worker.received().front().has_welcome());
+  EXPECT_TRUE(worker.received().back().has_stop());
+  std::vector<std::string> started;
+  while (auto event = watch->Next(100)) {
+    if (event->has_phase_started()) started.push_back(event->phase_started());
+  }
+  EXPECT_EQ(started, (std::vector<std::string>{"pretrain", "checkpoint", "update_stats", "stage1",
+                                               "stage2", "evaluate", "checkpoint"}));
+  EXPECT_TRUE(watch->closed());
+  // Persisted: a new store handle sees the final state.
+  EXPECT_EQ((*store_->Get(job.id())).state(), v1::SUCCEEDED);
+}
+
+TEST_F(JobManagerTest, LostWorkerRestartsFromTheLastCheckpoint) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker dies(job.id(), /*die_at=*/4);
+  manager_->ServeWorker(dies);
+  v1::Job after = Get(job.id());
+  EXPECT_EQ(after.state(), v1::RUNNING);
+  EXPECT_EQ(after.restarts(), 1);
+  EXPECT_EQ(after.position(), 2);  // just after the checkpoint at phase 1
+  EXPECT_NE(after.message().find("worker disconnected"), std::string::npos);
+  WaitForLaunches(2);
+  ScriptedWorker finishes(job.id());
+  manager_->ServeWorker(finishes);
+  EXPECT_TRUE(finishes.received().front().welcome().resume_checkpoint().find("ckpt-000001") !=
+              std::string::npos);
+  EXPECT_EQ(finishes.received()[1].run_phase().position(), 2);
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+}
+
+TEST_F(JobManagerTest, GivesUpAfterMaxRestarts) {
+  v1::JobSpec spec = SmallSpec();
+  spec.mutable_runtime()->set_max_restarts(0);
+  const v1::Job job = *manager_->Submit(spec);
+  WaitForLaunches(1);
+  ScriptedWorker dies(job.id(), /*die_at=*/3);
+  manager_->ServeWorker(dies);
+  const v1::Job failed = Get(job.id());
+  EXPECT_EQ(failed.state(), v1::FAILED);
+  EXPECT_NE(failed.message().find("worker disconnected"), std::string::npos);
+}
+
+TEST_F(JobManagerTest, CancelStopsTheWorkersAndTheStream) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker hangs(job.id(), /*die_at=*/3, /*hang=*/true);
+  std::thread serve([&] { manager_->ServeWorker(hangs); });
+  for (int i = 0; i < 200 && Get(job.id()).position() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const absl::StatusOr<v1::Job> cancelled = manager_->Cancel(job.id());
+  serve.join();  // the stream was cancelled, so ServeWorker returned
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
+  EXPECT_EQ(launcher_.stopped, (std::vector<std::string>{"h1"}));
+  EXPECT_EQ(manager_->Cancel(job.id()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(JobManagerTest, RestartedManagerRelaunchesRunningJobsFromTheirCheckpoint) {
+  v1::JobSpec spec = SmallSpec();
+  const v1::Job job = *manager_->Submit(spec);
+  const v1::Job queued = *manager_->Submit(spec);  // waits: one job at a time
+  WaitForLaunches(1);
+  ScriptedWorker hangs(job.id(), /*die_at=*/4, /*hang=*/true);
+  std::thread serve([&] { manager_->ServeWorker(hangs); });
+  for (int i = 0; i < 200 && Get(job.id()).position() < 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  manager_.reset();  // the coordinator goes away mid-job
+  serve.join();
+  Open();
+  const v1::Job recovered = Get(job.id());
+  EXPECT_EQ(recovered.state(), v1::RUNNING);
+  EXPECT_EQ(recovered.position(), 2);
+  EXPECT_EQ(Get(queued.id()).state(), v1::QUEUED);
+  WaitForLaunches(2);
+  EXPECT_EQ(launcher_.launches.back(), job.id());
+  ScriptedWorker finishes(job.id());
+  manager_->ServeWorker(finishes);
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+  WaitForLaunches(3);  // then the queued job starts
+  EXPECT_EQ(launcher_.launches.back(), queued.id());
+}
+
+TEST_F(JobManagerTest, InvalidSpecIsRefusedAndNothingStored) {
+  v1::JobSpec bad = SmallSpec();
+  bad.mutable_data()->set_path("/etc");
+  EXPECT_EQ(manager_->Submit(bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(manager_->List(v1::ListJobsRequest())->jobs_size(), 0);
+  EXPECT_TRUE(store_->List(v1::JOB_STATE_UNSPECIFIED, "", 10)->empty());
+}
+
+TEST_F(JobManagerTest, ListPagesAndFiltersByState) {
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(manager_->Submit(SmallSpec()).ok());
+  v1::ListJobsRequest request;
+  request.set_page_size(2);
+  int seen = 0;
+  for (;;) {
+    const v1::ListJobsResponse page = *manager_->List(request);
+    seen += page.jobs_size();
+    if (page.next_page_token().empty()) break;
+    request.set_page_token(page.next_page_token());
+  }
+  EXPECT_EQ(seen, 5);
+  v1::ListJobsRequest queued;
+  queued.set_state(v1::QUEUED);
+  WaitForLaunches(1);
+  EXPECT_EQ(manager_->List(queued)->jobs_size(), 4);
+}
+
+}  // namespace
+}  // namespace ftl
