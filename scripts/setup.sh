@@ -8,7 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3
   libtorch-dev libopenmpi-dev openmpi-bin libabsl-dev libopencv-dev
   libprotobuf-dev protobuf-compiler zlib1g-dev libgtest-dev libgmock-dev
-  dataset-fashion-mnist
+  libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsqlite3-dev
+  prometheus curl procps dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
