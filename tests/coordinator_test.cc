@@ -142,6 +142,7 @@ struct NullMetrics : MetricsSink {
   void SetWorkersAttached(const std::string&, int) override {}
   void PhaseFinished(const std::string&, const v1::PhaseReport&) override {}
   void Progress(const std::string&, const v1::PhaseProgress&) override {}
+  void WorkerLost(const std::string&) override {}
 };
 
 // A scripted rank 0: answers each RunPhase with a result, and disconnects when asked to run

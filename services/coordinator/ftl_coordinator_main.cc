@@ -152,6 +152,7 @@ int main(int argc, char** argv) {
     void SetWorkersAttached(const std::string&, int) override {}
     void PhaseFinished(const std::string&, const ftl::v1::PhaseReport&) override {}
     void Progress(const std::string&, const ftl::v1::PhaseProgress&) override {}
+    void WorkerLost(const std::string&) override {}
   } no_metrics;
 
   const std::string listen = absl::GetFlag(FLAGS_listen);

@@ -326,6 +326,7 @@ void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
   Live& live = *live_it->second;
   const std::string handle = live.handle;
   metrics_->SetWorkersAttached(id, 0);
+  metrics_->WorkerLost(id);
   job.set_workers_attached(0);
   const int max_restarts = job.spec().runtime().has_max_restarts() ? job.spec().runtime().max_restarts() : 2;
   if (job.restarts() < max_restarts) {

@@ -31,6 +31,7 @@ class MetricsSink {
   virtual void SetWorkersAttached(const std::string& job_id, int workers) = 0;
   virtual void PhaseFinished(const std::string& job_id, const v1::PhaseReport& report) = 0;
   virtual void Progress(const std::string& job_id, const v1::PhaseProgress& progress) = 0;
+  virtual void WorkerLost(const std::string& job_id) = 0;
 };
 
 // One attached worker's bidirectional stream.

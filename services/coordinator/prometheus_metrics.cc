@@ -60,7 +60,15 @@ class PrometheusMetrics::Impl {
         evaluation(pm::BuildGauge()
                        .Name("ftl_evaluation")
                        .Help("Latest evaluation results.")
-                       .Register(*registry)) {
+                       .Register(*registry)),
+        worker_losses(pm::BuildCounter()
+                          .Name("ftl_worker_losses_total")
+                          .Help("Times a job's workers were lost (disconnect, failure, silence).")
+                          .Register(*registry)),
+        last_progress(pm::BuildGauge()
+                          .Name("ftl_last_progress_timestamp_seconds")
+                          .Help("Unix time of the job's latest progress report or finished phase.")
+                          .Register(*registry)) {
     exposer.RegisterCollectable(registry);
   }
 
@@ -78,6 +86,8 @@ class PrometheusMetrics::Impl {
   pm::Family<pm::Gauge>& pca_energy;
   pm::Family<pm::Gauge>& norm_ratio;
   pm::Family<pm::Gauge>& evaluation;
+  pm::Family<pm::Counter>& worker_losses;
+  pm::Family<pm::Gauge>& last_progress;
   std::mutex mutex;
 };
 
@@ -102,12 +112,14 @@ void PrometheusMetrics::SetJobsByState(const std::map<v1::JobState, int>& counts
 void PrometheusMetrics::SetWorkersAttached(const std::string& job_id, int workers) {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->workers.Add({{"job", job_id}}).Set(workers);
+  impl_->worker_losses.Add({{"job", job_id}});  // exists (at 0) from the job's first attach
 }
 
 void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseReport& report) {
   static const pm::Histogram::BucketBoundaries kPhaseBuckets = {1, 5, 15, 60, 300, 900, 3600, 14400};
   std::lock_guard<std::mutex> lock(impl_->mutex);
   const pm::Labels labels = {{"job", job}, {"phase", report.phase()}};
+  impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
   impl_->phase_seconds.Add(labels, kPhaseBuckets).Observe(report.seconds());
   if (report.iterations() > 0) impl_->images.Add(labels).Increment(static_cast<double>(report.images()));
   const auto& m = report.metrics();
@@ -138,6 +150,12 @@ void PrometheusMetrics::Progress(const std::string& job, const v1::PhaseProgress
   std::lock_guard<std::mutex> lock(impl_->mutex);
   impl_->step_seconds.Add({{"job", job}, {"phase", p.phase()}}, kStepBuckets).Observe(p.step_seconds());
   for (const auto& [term, v] : p.losses()) impl_->loss.Add({{"job", job}, {"term", term}}).Set(v);
+  impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
+}
+
+void PrometheusMetrics::WorkerLost(const std::string& job) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->worker_losses.Add({{"job", job}}).Increment();
 }
 
 }  // namespace ftl

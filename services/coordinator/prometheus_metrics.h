@@ -20,6 +20,7 @@ class PrometheusMetrics : public MetricsSink {
   void SetWorkersAttached(const std::string& job_id, int workers) override;
   void PhaseFinished(const std::string& job_id, const v1::PhaseReport& report) override;
   void Progress(const std::string& job_id, const v1::PhaseProgress& progress) override;
+  void WorkerLost(const std::string& job_id) override;
 
   class Impl;
 
