@@ -323,8 +323,10 @@ TEST_F(JobManagerTest, RestartedManagerRelaunchesRunningJobsFromTheirCheckpoint)
   for (int i = 0; i < 200 && Get(job.id()).position() < 4; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  manager_.reset();  // the coordinator goes away mid-job
+  manager_->Stop();  // the coordinator goes away mid-job
   serve.join();
+  EXPECT_EQ(Get(job.id()).restarts(), 0);  // a shutdown is not the workers' failure
+  manager_.reset();
   Open();
   const v1::Job recovered = Get(job.id());
   EXPECT_EQ(recovered.state(), v1::RUNNING);

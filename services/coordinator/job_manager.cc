@@ -425,6 +425,10 @@ void JobManager::ServeWorker(WorkerStream& stream) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto live_it = live_.find(id);
     if (live_it == live_.end() || live_it->second->stream != &stream) return;
+    if (stopping_) {  // the coordinator is going away: the job resumes at the next start
+      live_it->second->stream = nullptr;
+      return;
+    }
     const std::string reason = live_it->second->lost_reason.empty() ? fallback : live_it->second->lost_reason;
     live_it->second->stream = nullptr;
     WorkerLost(id, reason);
