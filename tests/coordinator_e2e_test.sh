@@ -13,7 +13,7 @@ coord_pid=""
 cleanup() {
   [[ -n $coord_pid ]] && kill -9 "$coord_pid" 2>/dev/null || true
   pkill -9 -f "ftl_worker --coordinator 127.0.0.1:$port" 2>/dev/null || true
-  rm -rf "$work"
+  rm -rf "$work" || true
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; [[ -f $work/coord.log ]] && tail -40 "$work/coord.log"; exit 1; }

@@ -13,7 +13,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  rm -rf "$work" || true
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }

@@ -36,8 +36,13 @@ ABSL_FLAG(std::vector<std::string>, data_root, {},
 ABSL_FLAG(std::string, auth_token_file, "",
           "file whose first line is the bearer token every call must carry; empty: no auth");
 ABSL_FLAG(std::string, launcher, "local",
-          "how workers start: local (mpirun on this machine) or external (workers started "
-          "elsewhere attach by job id)");
+          "how workers start: local (mpirun on this machine), slurm (sbatch of --slurm_template) "
+          "or external (workers started elsewhere, e.g. Kubernetes, attach by job id)");
+ABSL_FLAG(std::string, slurm_template, "",
+          "sbatch script for --launcher slurm (default: deploy/slurm/ftl_workers.sbatch of the "
+          "source tree this binary was built from)");
+ABSL_FLAG(std::vector<std::string>, sbatch_args, {},
+          "extra sbatch arguments, comma-separated (e.g. --partition=gpu,--gpus-per-task=1)");
 ABSL_FLAG(int, max_concurrent_jobs, 1, "jobs running at once");
 ABSL_FLAG(double, heartbeat_timeout, 30, "seconds without a word from a job's rank 0 before it is lost");
 ABSL_FLAG(double, attach_timeout, 300, "seconds from launch until the workers must attach");
@@ -123,10 +128,20 @@ int main(int argc, char** argv) {
     std::string worker = absl::GetFlag(FLAGS_worker_binary);
     if (worker.empty()) worker = DefaultWorkerBinary();
     launcher = ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker);
+  } else if (launcher_name == "slurm") {
+    std::string worker = absl::GetFlag(FLAGS_worker_binary);
+    if (worker.empty()) worker = DefaultWorkerBinary();
+    std::string sbatch_template = absl::GetFlag(FLAGS_slurm_template);
+    if (sbatch_template.empty()) sbatch_template = FTL_SOURCE_DIR "/deploy/slurm/ftl_workers.sbatch";
+    if (!fs::exists(sbatch_template)) {
+      ftl::Log("error: --slurm_template: '", sbatch_template, "' does not exist");
+      return 2;
+    }
+    launcher = ftl::CreateSlurmLauncher(sbatch_template, worker, absl::GetFlag(FLAGS_sbatch_args));
   } else if (launcher_name == "external") {
     launcher = ftl::CreateExternalLauncher();
   } else {
-    ftl::Log("error: --launcher: must be local or external, got '", launcher_name, "'");
+    ftl::Log("error: --launcher: must be local, slurm or external, got '", launcher_name, "'");
     return 2;
   }
 

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -32,6 +33,11 @@ class Launcher {
 
 // `mpirun -np N worker --coordinator ADDR --job ID` in its own process group (session).
 std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary);
+
+// `sbatch` of the worker template (deploy/slurm/ftl_workers.sbatch) with the job's coordinator
+// address, id and worker binary in the environment; `scancel` on stop.
+std::unique_ptr<Launcher> CreateSlurmLauncher(std::string sbatch_template, std::string worker_binary,
+                                              std::vector<std::string> extra_sbatch_args);
 
 // Workers are started elsewhere (Kubernetes, by hand) and attach by job id.
 std::unique_ptr<Launcher> CreateExternalLauncher();
