@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libopenmpi-dev openmpi-bin libabsl-dev libopencv-dev
   libprotobuf-dev protobuf-compiler zlib1g-dev libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsqlite3-dev
-  prometheus curl procps dataset-fashion-mnist
+  prometheus curl procps slurm-wlm munge python3-venv dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -21,6 +21,13 @@ if ((${#missing[@]})); then
   [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -q
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python tools for the deploy checks (kubernetes-validate), in a venv: Debian's python3 is
+# externally managed.
+if [[ ! -x build/venv/bin/kubernetes-validate ]]; then
+  python3 -m venv build/venv
+  build/venv/bin/pip install -q "kubernetes-validate==1.37.0"
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=ON

@@ -1,0 +1,74 @@
+"""Validates deploy/k8s with real schema validators.
+
+Core objects: kubernetes-validate --strict (the Kubernetes OpenAPI schemas). The MPIJob: its
+kubeflow.org/v2beta1 schema (deploy/k8s/schemas) with jsonschema, and each replica's pod template
+as a core v1 PodTemplate with kubernetes-validate. Broken copies must be refused, so the checks
+can fail.
+"""
+import copy
+import json
+import pathlib
+import sys
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+K8S = "1.29.0"
+
+
+def validate_core(obj):
+    kubernetes_validate.validate(obj, K8S, strict=True)
+
+
+def validate_mpijob(obj, schema):
+    jsonschema.validate(obj, schema)
+    for role, replica in obj["spec"]["mpiReplicaSpecs"].items():
+        validate_core({"apiVersion": "v1", "kind": "PodTemplate",
+                       "metadata": {"name": "%s-%s" % (obj["metadata"]["name"], role.lower())},
+                       "template": replica["template"]})
+
+
+def must_fail(check, obj, what):
+    try:
+        check(obj)
+    except Exception:  # noqa: BLE001 - any validation error is the expected outcome
+        return
+    raise SystemExit("FAIL: a broken manifest passed: " + what)
+
+
+def main(deploy):
+    k8s = pathlib.Path(deploy) / "k8s"
+    schema = json.loads((k8s / "schemas" / "mpijob-v2beta1.schema.json").read_text())
+    objects = []
+    for path in sorted(k8s.glob("*.yaml")):
+        for obj in yaml.safe_load_all(path.read_text()):
+            if obj:
+                objects.append((path.name, obj))
+    kinds = set()
+    for name, obj in objects:
+        if obj["kind"] == "MPIJob":
+            validate_mpijob(obj, schema)
+        else:
+            validate_core(obj)
+        kinds.add(obj["kind"])
+        print("ok %-22s %s/%s" % (name, obj["kind"], obj["metadata"]["name"]))
+    want = {"Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "MPIJob"}
+    if not want <= kinds:
+        raise SystemExit("FAIL: missing kinds %s" % (want - kinds))
+    mpijob = next(o for _, o in objects if o["kind"] == "MPIJob")
+    deployment = next(o for _, o in objects if o["kind"] == "Deployment")
+    two_launchers = copy.deepcopy(mpijob)
+    two_launchers["spec"]["mpiReplicaSpecs"]["Launcher"]["replicas"] = 2
+    must_fail(lambda o: validate_mpijob(o, schema), two_launchers, "MPIJob with 2 launchers")
+    bad_container = copy.deepcopy(mpijob)
+    bad_container["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["imagee"] = "x"
+    must_fail(lambda o: validate_mpijob(o, schema), bad_container, "MPIJob pod with a misspelled field")
+    typo = copy.deepcopy(deployment)
+    typo["spec"]["replica"] = 1
+    must_fail(validate_core, typo, "Deployment with a misspelled field")
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
