@@ -6,6 +6,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "common/data/dataset.h"
+#include "common/data/image_decode.h"
 #include "common/data/sampler.h"
 #include "tests/test_util.h"
 
@@ -48,6 +49,28 @@ TEST(ImageFolderTest, ReadsIdentitiesInNameOrderAndSkipsCorruptImages) {
   EXPECT_EQ(d->images.sizes(), (std::vector<int64_t>{3, 1, 8, 8}));
   EXPECT_EQ(d->images[1].max().item<int>(), 20);
   EXPECT_NEAR(d->images[2].to(torch::kFloat32).mean().item<double>(), 200, 1.0);
+}
+
+TEST(ImageDecodeTest, DecodedTensorsOwnTheirPixels) {
+  // A grey image's CHW view used to alias the decoder's freed buffer; decoding more images then
+  // overwrote the first one.
+  std::vector<torch::Tensor> kept;
+  for (int value : {10, 200, 90, 160}) {
+    std::vector<uchar> png;
+    cv::imencode(".png", cv::Mat(12, 12, CV_8UC1, cv::Scalar(value)), png);
+    ImageOptions options;
+    options.size = 8;
+    absl::StatusOr<torch::Tensor> image = DecodeImage(std::string(png.begin(), png.end()), options);
+    ASSERT_TRUE(image.ok());
+    kept.push_back(*image);
+  }
+  std::vector<uchar> filler;
+  for (int i = 0; i < 50; ++i) cv::imencode(".png", cv::Mat(64, 64, CV_8UC1, cv::Scalar(255)), filler);
+  EXPECT_EQ(kept[0].min().item<int>(), 10);
+  EXPECT_EQ(kept[0].max().item<int>(), 10);
+  EXPECT_EQ(kept[1].min().item<int>(), 200);
+  EXPECT_EQ(kept[3].max().item<int>(), 160);
+  EXPECT_FALSE(DecodeImage("garbage", ImageOptions()).ok());
 }
 
 TEST(ImageFolderTest, ColourOutputIsRgb) {

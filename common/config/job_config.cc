@@ -226,6 +226,15 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   // The plain-softmax baseline is defined by the absence of m-L2.
   if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;
   FTL_RETURN_IF_ERROR(FillRuntime(spec.runtime(), &config.runtime));
+  const v1::EvaluationSpec& e = spec.evaluation();
+  config.evaluation = {e.pairs_path(), e.pairs_images(), e.holdout_path()};
+  if (!e.pairs_path().empty() || !e.pairs_images().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_path", e.pairs_path(), false));
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_images", e.pairs_images(), true));
+  }
+  if (!e.holdout_path().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.holdout_path", e.holdout_path(), true));
+  }
   return config;
 }
 

@@ -77,6 +77,12 @@ struct RuntimeConfig {
   int max_restarts = 2;
 };
 
+struct EvaluationConfig {
+  std::string pairs_path;
+  std::string pairs_images;
+  std::string holdout_path;
+};
+
 struct JobConfig {
   std::string name = "ftl-job";
   std::string preset = "small";
@@ -85,6 +91,7 @@ struct JobConfig {
   LossWeights loss;
   TrainingConfig training;
   RuntimeConfig runtime;
+  EvaluationConfig evaluation;
 };
 
 // Fills defaults and validates. Paths are checked for existence (a missing data folder is an

@@ -41,10 +41,11 @@ torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options) {
   cv::resize(converted(box), resized, cv::Size(options.size, options.size), 0, 0,
              crop > options.size ? cv::INTER_AREA : cv::INTER_LINEAR);
   cv::Mat packed = resized.isContinuous() ? resized : resized.clone();
-  // HWC -> CHW, owned by the tensor.
+  // HWC -> CHW in memory the tensor owns. clone(), not contiguous(): for one channel the permuted
+  // view already counts as contiguous, and would keep pointing into the cv::Mat freed on return.
   return torch::from_blob(packed.data, {options.size, options.size, options.channels}, torch::kUInt8)
       .permute({2, 0, 1})
-      .contiguous();
+      .clone(at::MemoryFormat::Contiguous);
 }
 
 absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageOptions& options) {

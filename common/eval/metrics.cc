@@ -34,27 +34,37 @@ double TarAtFar(const std::vector<double>& scores, const std::vector<bool>& same
 
 }  // namespace
 
-Rank1Result NearestCenterRank1(const torch::Tensor& gallery, const torch::Tensor& gallery_labels,
-                               const torch::Tensor& probes, const torch::Tensor& probe_labels,
-                               const torch::Tensor& is_regular) {
-  const int64_t num_classes = is_regular.size(0);
-  const torch::Tensor g = gallery.to(torch::kFloat64);
-  torch::Tensor sums = torch::zeros({num_classes, g.size(1)}, torch::kFloat64);
-  sums.index_add_(0, gallery_labels, g);
-  const torch::Tensor counts = torch::bincount(gallery_labels, {}, num_classes);
-  const torch::Tensor centers = sums / counts.clamp_min(1).unsqueeze(1).to(torch::kFloat64);
-  torch::Tensor similarity = torch::nn::functional::normalize(probes.to(torch::kFloat64),
-                                                              torch::nn::functional::NormalizeFuncOptions().dim(1))
-                                 .mm(torch::nn::functional::normalize(centers, torch::nn::functional::NormalizeFuncOptions().dim(1)).t());
-  similarity.masked_fill_((counts == 0).unsqueeze(0), -std::numeric_limits<double>::infinity());
+Rank1Result NearestCenterRank1FromCenters(const torch::Tensor& centers,
+                                          const torch::Tensor& has_gallery,
+                                          const torch::Tensor& probes,
+                                          const torch::Tensor& probe_labels,
+                                          const torch::Tensor& is_regular) {
+  namespace F = torch::nn::functional;
+  const auto unit = F::NormalizeFuncOptions().dim(1);
+  torch::Tensor similarity = F::normalize(probes.to(torch::kFloat64), unit)
+                                 .mm(F::normalize(centers.to(torch::kFloat64), unit).t());
+  similarity.masked_fill_((~has_gallery).unsqueeze(0), -std::numeric_limits<double>::infinity());
   const torch::Tensor correct = similarity.argmax(1) == probe_labels;
   const torch::Tensor regular = is_regular.index_select(0, probe_labels);
   Rank1Result r;
   r.regular_probes = regular.sum().item<int64_t>();
   r.ur_probes = probe_labels.size(0) - r.regular_probes;
-  r.regular = r.regular_probes ? (correct & regular).sum().item<double>() / r.regular_probes : std::nan("");
-  r.ur = r.ur_probes ? (correct & ~regular).sum().item<double>() / r.ur_probes : std::nan("");
+  r.regular_hits = (correct & regular).sum().item<int64_t>();
+  r.ur_hits = (correct & ~regular).sum().item<int64_t>();
+  r.regular = r.regular_probes ? static_cast<double>(r.regular_hits) / r.regular_probes : std::nan("");
+  r.ur = r.ur_probes ? static_cast<double>(r.ur_hits) / r.ur_probes : std::nan("");
   return r;
+}
+
+Rank1Result NearestCenterRank1(const torch::Tensor& gallery, const torch::Tensor& gallery_labels,
+                               const torch::Tensor& probes, const torch::Tensor& probe_labels,
+                               const torch::Tensor& is_regular) {
+  const int64_t num_classes = is_regular.size(0);
+  torch::Tensor sums = torch::zeros({num_classes, gallery.size(1)}, torch::kFloat64);
+  sums.index_add_(0, gallery_labels, gallery.to(torch::kFloat64));
+  const torch::Tensor counts = torch::bincount(gallery_labels, {}, num_classes);
+  return NearestCenterRank1FromCenters(sums / counts.clamp_min(1).unsqueeze(1).to(torch::kFloat64),
+                                       counts > 0, probes, probe_labels, is_regular);
 }
 
 VerificationResult KFoldVerification(const std::vector<double>& scores, const std::vector<bool>& same,

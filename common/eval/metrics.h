@@ -16,7 +16,17 @@ struct Rank1Result {
   double ur = 0.0;       // ... of UR classes
   int64_t regular_probes = 0;
   int64_t ur_probes = 0;
+  int64_t regular_hits = 0;
+  int64_t ur_hits = 0;
 };
+
+// Rank-1 against given class centres ([N_c, D]); `has_gallery` ([N_c] bool) marks the classes
+// that may be predicted.
+Rank1Result NearestCenterRank1FromCenters(const torch::Tensor& centers,
+                                          const torch::Tensor& has_gallery,
+                                          const torch::Tensor& probes,
+                                          const torch::Tensor& probe_labels,
+                                          const torch::Tensor& is_regular);
 
 // Gallery = per-class mean of the gallery features; each probe is assigned the class whose centre
 // has the highest cosine similarity. gallery: [N, D] with labels [N]; probes: [M, D] with labels

@@ -11,6 +11,7 @@
 #include <torch/torch.h>
 
 #include <functional>
+#include <utility>
 #include <map>
 #include <memory>
 #include <string>
@@ -96,8 +97,15 @@ class Trainer {
   v1::PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
                                  const ProgressCallback& progress);
 
+  // Evaluation extras (evaluation.cc): verification pairs and hold-out rank-1, on g and f.
+  void AddVerification(v1::PhaseReport* report);
+  void AddHoldoutRank1(v1::PhaseReport* report);
+  // g = Enc(x) and f = R(g), no grad; x: [B, C, S, S] float in [0, 1].
+  std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
+
   JobConfig config_;
   const Dataset& dataset_;
+  std::unique_ptr<Dataset> holdout_;  // loaded at the first evaluation that needs it
   Communicator& comm_;
   FtlModel model_{nullptr};
   torch::Tensor is_regular_;  // [N_c] bool

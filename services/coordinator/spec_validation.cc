@@ -52,6 +52,11 @@ absl::StatusOr<JobConfig> ValidateJobSpec(const v1::JobSpec& spec,
   if (!spec.data().yaw_csv().empty()) {
     FTL_RETURN_IF_ERROR(CheckPath("data.yaw_csv", spec.data().yaw_csv(), data_roots));
   }
+  for (const auto& [field, value] : {std::pair<const char*, std::string>{"evaluation.pairs_path", spec.evaluation().pairs_path()},
+                                     {"evaluation.pairs_images", spec.evaluation().pairs_images()},
+                                     {"evaluation.holdout_path", spec.evaluation().holdout_path()}}) {
+    if (!value.empty()) FTL_RETURN_IF_ERROR(CheckPath(field, value, data_roots));
+  }
   if (!spec.runtime().output_dir().empty()) {
     FTL_RETURN_IF_ERROR(CheckPath("runtime.output_dir", spec.runtime().output_dir(), data_roots));
   }

@@ -1,0 +1,176 @@
+// The evaluate phase's protocols on this job's model: LFW-style verification pairs and hold-out
+// nearest-centre rank-1 (Table 1), each on the rich feature g and the identity feature f. Work is
+// split across ranks by stripes and summed with the communicator, so every rank ends with the
+// same figures.
+#include <unordered_map>
+
+#include "common/data/image_decode.h"
+#include "common/eval/metrics.h"
+#include "common/eval/pairs.h"
+#include "common/train/trainer.h"
+#include "common/util/log.h"
+
+namespace ftl {
+namespace {
+
+constexpr int64_t kBatch = 128;
+
+ImageOptions OptionsFor(const JobConfig& config) {
+  ImageOptions options;
+  options.size = config.model.input_size;
+  options.channels = config.model.channels;
+  options.center_crop = config.data.center_crop;
+  return options;
+}
+
+}  // namespace
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::Features(const torch::Tensor& x) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor g = model_->enc->forward(x);
+  torch::Tensor f = model_->filter->forward(g);
+  return {g, f};
+}
+
+void Trainer::AddVerification(v1::PhaseReport* report) {
+  auto& m = *report->mutable_metrics();
+  absl::StatusOr<std::vector<VerificationPair>> pairs = ReadPairsFile(config_.evaluation.pairs_path);
+  if (!pairs.ok()) {
+    if (comm_.rank() == 0) Log("evaluation: ", pairs.status().message());
+    return;
+  }
+  const int64_t n = static_cast<int64_t>(pairs->size());
+  const ImageOptions options = OptionsFor(config_);
+  // [score_g, score_f, valid] per pair, filled for this rank's stripe and summed across ranks.
+  torch::Tensor table = torch::zeros({3, n}, torch::kFloat64);
+  std::vector<int64_t> rows;
+  std::vector<torch::Tensor> left, right;
+  auto flush = [&] {
+    if (rows.empty()) return;
+    const auto [g1, f1] = Features(torch::stack(left).to(torch::kFloat32).div_(255.0));
+    const auto [g2, f2] = Features(torch::stack(right).to(torch::kFloat32).div_(255.0));
+    const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+    // In float64: features of a barely trained model differ in the 7th digit.
+    auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
+      return torch::cosine_similarity(a.to(torch::kFloat64), b.to(torch::kFloat64), 1);
+    };
+    table[0].index_put_({index}, cosine(g1, g2));
+    table[1].index_put_({index}, cosine(f1, f2));
+    table[2].index_fill_(0, index, 1.0);
+    rows.clear();
+    left.clear();
+    right.clear();
+  };
+  for (int64_t i = comm_.rank(); i < n; i += comm_.size()) {
+    const VerificationPair& p = (*pairs)[i];
+    auto a = ReadImageFile(LfwImagePath(config_.evaluation.pairs_images, p.name1, p.index1), options);
+    auto b = ReadImageFile(LfwImagePath(config_.evaluation.pairs_images, p.name2, p.index2), options);
+    if (!a.ok() || !b.ok()) continue;  // counted below as pairs left out
+    rows.push_back(i);
+    left.push_back(*a);
+    right.push_back(*b);
+    if (static_cast<int64_t>(rows.size()) == kBatch) flush();
+  }
+  flush();
+  std::vector<torch::Tensor> t = {table};
+  comm_.AllReduceSum(t);
+  std::vector<double> score_g, score_f;
+  std::vector<bool> same;
+  std::vector<int> fold;
+  for (int64_t i = 0; i < n; ++i) {
+    if (table[2][i].item<double>() < 0.5) continue;
+    score_g.push_back(table[0][i].item<double>());
+    score_f.push_back(table[1][i].item<double>());
+    same.push_back((*pairs)[i].same);
+    fold.push_back((*pairs)[i].fold);
+  }
+  const VerificationResult on_f = KFoldVerification(score_f, same, fold);
+  const VerificationResult on_g = KFoldVerification(score_g, same, fold);
+  m["verif_acc_f"] = on_f.accuracy;
+  m["verif_acc_std_f"] = on_f.accuracy_std;
+  m["verif_tar_far1e2_f"] = on_f.tar_at_far_1e2;
+  m["verif_tar_far1e3_f"] = on_f.tar_at_far_1e3;
+  m["verif_acc_g"] = on_g.accuracy;
+  m["verif_pairs"] = static_cast<double>(same.size());
+  if (same.size() < pairs->size() && comm_.rank() == 0) {
+    Log("evaluation: ", pairs->size() - same.size(), " pair(s) left out: image missing or unreadable");
+  }
+}
+
+void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
+  auto& m = *report->mutable_metrics();
+  if (!holdout_) {
+    absl::StatusOr<Dataset> probes = LoadImageFolder(config_.evaluation.holdout_path, OptionsFor(config_));
+    if (!probes.ok()) {
+      if (comm_.rank() == 0) Log("evaluation: hold-out: ", probes.status().message());
+      return;
+    }
+    // Relabel the probes with the training labels of the same identity names.
+    std::unordered_map<std::string, int64_t> label_of;
+    for (int64_t c = 0; c < dataset_.num_classes(); ++c) label_of[dataset_.class_names[c]] = c;
+    std::vector<int64_t> keep, labels;
+    for (int64_t i = 0; i < probes->size(); ++i) {
+      auto it = label_of.find(probes->class_names[probes->labels[i].item<int64_t>()]);
+      if (it == label_of.end()) continue;
+      keep.push_back(i);
+      labels.push_back(it->second);
+    }
+    holdout_ = std::make_unique<Dataset>();
+    const torch::Tensor rows = torch::tensor(keep, torch::kInt64);
+    holdout_->images = probes->images.index_select(0, rows);
+    holdout_->labels = torch::tensor(labels, torch::kInt64);
+    holdout_->class_names = dataset_.class_names;
+    if (comm_.rank() == 0) {
+      Log("evaluation: ", keep.size(), " hold-out probes of training identities (",
+          probes->size() - static_cast<int64_t>(keep.size()), " of other identities left out)");
+    }
+  }
+  const int64_t num_classes = dataset_.num_classes();
+  const int64_t dim = config_.model.feature_dim;
+  // Gallery: class sums of g and f over the training images (this rank's stripe), then summed.
+  torch::Tensor sums = torch::zeros({2, num_classes, dim}, torch::kFloat64);
+  torch::Tensor counts = torch::zeros({num_classes}, torch::kFloat64);
+  const torch::Tensor local = torch::arange(comm_.rank(), dataset_.size(), comm_.size(), torch::kInt64);
+  for (int64_t begin = 0; begin < local.size(0); begin += kBatch) {
+    const torch::Tensor rows = local.slice(0, begin, begin + kBatch);
+    const torch::Tensor y = dataset_.labels.index_select(0, rows);
+    const auto [g, f] = Features(ImageBatch(dataset_, rows));
+    sums[0].index_add_(0, y, g.to(torch::kFloat64));
+    sums[1].index_add_(0, y, f.to(torch::kFloat64));
+    counts.index_add_(0, y, torch::ones({y.size(0)}, torch::kFloat64));
+  }
+  std::vector<torch::Tensor> gallery = {sums, counts};
+  comm_.AllReduceSum(gallery);
+  const torch::Tensor has_gallery = counts > 0;
+  const torch::Tensor centers = sums / counts.clamp_min(1.0).view({1, num_classes, 1});
+  // Probes: this rank's stripe; hits and totals summed.
+  torch::Tensor tally = torch::zeros({2, 4}, torch::kFloat64);  // per space: reg hits, reg n, ur hits, ur n
+  const torch::Tensor probe_rows = torch::arange(comm_.rank(), holdout_->size(), comm_.size(), torch::kInt64);
+  for (int64_t begin = 0; begin < probe_rows.size(0); begin += kBatch) {
+    const torch::Tensor rows = probe_rows.slice(0, begin, begin + kBatch);
+    const torch::Tensor y = holdout_->labels.index_select(0, rows);
+    const auto [g, f] = Features(ImageBatch(*holdout_, rows));
+    int space = 0;
+    for (const torch::Tensor& features : {g, f}) {
+      const Rank1Result r = NearestCenterRank1FromCenters(centers[space], has_gallery, features, y, is_regular_);
+      tally[space] += torch::tensor({static_cast<double>(r.regular_hits), static_cast<double>(r.regular_probes),
+                                     static_cast<double>(r.ur_hits), static_cast<double>(r.ur_probes)},
+                                    torch::kFloat64);
+      ++space;
+    }
+  }
+  std::vector<torch::Tensor> t = {tally};
+  comm_.AllReduceSum(t);
+  const char* names[2] = {"g", "f"};
+  for (int space = 0; space < 2; ++space) {
+    const auto c = tally[space];
+    if (c[1].item<double>() > 0) {
+      m[std::string("holdout_rank1_regular_") + names[space]] = c[0].item<double>() / c[1].item<double>();
+    }
+    if (c[3].item<double>() > 0) {
+      m[std::string("holdout_rank1_ur_") + names[space]] = c[2].item<double>() / c[3].item<double>();
+    }
+  }
+}
+
+}  // namespace ftl
