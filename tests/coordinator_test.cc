@@ -8,6 +8,8 @@
 #include <fstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/job_store.h"
@@ -18,8 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Per process: ctest runs the cases of this file as parallel processes.
 std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/coordinator_test_" + name;
+  const std::string dir = ::testing::TempDir() + "/coordinator_test_" + std::to_string(::getpid()) + "_" + name;
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
