@@ -36,6 +36,9 @@ mpi=("$mpiexec" --oversubscribe -np 2)
 cat "$work/log"
 
 ls "$work/out"/ckpt-*.ftlckpt > /dev/null || fail "no checkpoint written"
+[[ $(head -1 "$work/out/weight_norms.csv") == "class,images,regular,weight_norm" ]] || fail "weight_norms.csv header"
+[[ $(tail -n +2 "$work/out/weight_norms.csv" | wc -l) == 27 ]] || fail "weight_norms.csv rows"
+[[ $(awk -F, 'NR > 1 && $3 == 0' "$work/out/weight_norms.csv" | wc -l) == 13 ]] || fail "weight_norms.csv UR rows"
 [[ $(grep -c "skipped: .*zz_corrupt.pgm" "$work/log") == 1 ]] || fail "corrupt image not reported exactly once"
 grep -q "\[pretrain\] .* img/s .* ETA" "$work/log" || fail "no progress line"
 

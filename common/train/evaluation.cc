@@ -2,6 +2,8 @@
 // nearest-centre rank-1 (Table 1), each on the rich feature g and the identity feature f. Work is
 // split across ranks by stripes and summed with the communicator, so every rank ends with the
 // same figures.
+#include <filesystem>
+#include <fstream>
 #include <unordered_map>
 
 #include "common/data/image_decode.h"
@@ -30,6 +32,28 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::Features(const torch::Tensor& x
   torch::Tensor g = model_->enc->forward(x);
   torch::Tensor f = model_->filter->forward(g);
   return {g, f};
+}
+
+void Trainer::WriteWeightNorms() {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kFloat64);
+  const torch::Tensor counts = dataset_.ClassCounts();
+  const std::filesystem::path path = std::filesystem::path(config_.runtime.output_dir) / "weight_norms.csv";
+  const std::string temp = path.string() + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << "class,images,regular,weight_norm\n";
+    for (int64_t c = 0; c < dataset_.num_classes(); ++c) {
+      out << dataset_.class_names[c] << "," << counts[c].item<int64_t>() << ","
+          << (is_regular_[c].item<bool>() ? 1 : 0) << "," << norms[c].item<double>() << "\n";
+    }
+    if (!out) {
+      Log("evaluation: cannot write ", temp);
+      return;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(temp, path, ec);
 }
 
 void Trainer::AddVerification(v1::PhaseReport* report) {

@@ -353,6 +353,7 @@ v1::PhaseReport Trainer::Evaluate() {
   if (c[3] > 0) m["train_top1_ur"] = c[2] / c[3];
   const double ratio = UrToRegularWeightNormRatio();
   if (!std::isnan(ratio)) m["ur_regular_norm_ratio"] = ratio;
+  if (comm_.rank() == 0) WriteWeightNorms();
   if (!config_.evaluation.pairs_path.empty()) AddVerification(&report);
   if (!config_.evaluation.holdout_path.empty()) AddHoldoutRank1(&report);
   report.set_seconds(Seconds(start));

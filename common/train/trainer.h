@@ -100,6 +100,8 @@ class Trainer {
   // Evaluation extras (evaluation.cc): verification pairs and hold-out rank-1, on g and f.
   void AddVerification(v1::PhaseReport* report);
   void AddHoldoutRank1(v1::PhaseReport* report);
+  // Fig. 1b's data: output_dir/weight_norms.csv, one row per class (name, images, regular, norm).
+  void WriteWeightNorms();
   // g = Enc(x) and f = R(g), no grad; x: [B, C, S, S] float in [0, 1].
   std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
 
