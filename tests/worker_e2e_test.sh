@@ -75,16 +75,14 @@ grep -q "resumed from .*ckpt-000001.ftlckpt at schedule position 2" "$work/resum
 grep -q "stage1 round 0" "$work/resume.log" || fail "resumed run did not train"
 
 # Bad configs: exit code 2, message naming the field, before any work.
+expect_refused() {  # expect_refused CONFIG PATTERN
+  local code=0
+  "$worker" --config "$1" > "$1.log" 2>&1 || code=$?
+  [[ $code == 2 ]] || fail "$1: exit code $code, want 2"
+  grep -q "$2" "$1.log" || fail "$1: message does not match '$2': $(cat "$1.log")"
+}
 sed 's/"batch_size": 16/"batch_size": -3/' "$work/job.json" > "$work/bad.json"
-set +e
-"$worker" --config "$work/bad.json" > "$work/bad.log" 2>&1; code=$?
-set -e
-[[ $code == 2 ]] || fail "bad config exit code $code, want 2"
-grep -q "training.batch_size" "$work/bad.log" || fail "bad config message does not name the field"
+expect_refused "$work/bad.json" "training.batch_size"
 sed "s#$work/faces#$work/no-such-folder#" "$work/job.json" > "$work/missing.json"
-set +e
-"$worker" --config "$work/missing.json" > "$work/missing.log" 2>&1; code=$?
-set -e
-[[ $code == 2 ]] || fail "missing folder exit code $code, want 2"
-grep -q "data.path: .*does not exist" "$work/missing.log" || fail "missing folder not named"
+expect_refused "$work/missing.json" "data.path: .*does not exist"
 echo "PASS"

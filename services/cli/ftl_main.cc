@@ -131,11 +131,8 @@ int Submit(Client& client, const std::string& path) {
   return 0;
 }
 
-int Status(Client& client, const std::string& id) {
-  ftl::v1::GetJobRequest request;
-  request.set_id(id);
-  Job job;
-  const grpc::Status status = client.stub().GetJob(client.Context().get(), request, &job);
+// Prints the job a GetJob / CancelJob call returned, or the call's error.
+int PrintJobReply(const grpc::Status& status, const Job& job) {
   if (!status.ok()) return FailRpc(status);
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << ToJson(job) << "\n";
@@ -143,6 +140,13 @@ int Status(Client& client, const std::string& id) {
     PrintJob(job);
   }
   return 0;
+}
+
+int Status(Client& client, const std::string& id) {
+  ftl::v1::GetJobRequest request;
+  request.set_id(id);
+  Job job;
+  return PrintJobReply(client.stub().GetJob(client.Context().get(), request, &job), job);
 }
 
 int List(Client& client) {
@@ -175,14 +179,7 @@ int Cancel(Client& client, const std::string& id) {
   ftl::v1::CancelJobRequest request;
   request.set_id(id);
   Job job;
-  const grpc::Status status = client.stub().CancelJob(client.Context().get(), request, &job);
-  if (!status.ok()) return FailRpc(status);
-  if (absl::GetFlag(FLAGS_json)) {
-    std::cout << ToJson(job) << "\n";
-  } else {
-    PrintJob(job);
-  }
-  return 0;
+  return PrintJobReply(client.stub().CancelJob(client.Context().get(), request, &job), job);
 }
 
 // A live progress bar on a terminal; plain lines (at most one progress line per 5 s) otherwise.
