@@ -127,7 +127,7 @@ id=$(ftl submit "$work/mid.json")
 wait_for 90 'test "$(job_field $id restart_position)" -ge 2' || fail "first checkpoint not reached"
 kill -9 "$coord_pid"; wait "$coord_pid" 2>/dev/null || true
 start_coordinator
-grep -q "running relaunched from their last checkpoint" "$work/coord.log" || fail "no recovery log"
+grep -q "1 running relaunched from their last checkpoint" "$work/coord.log" || fail "the job was not running when the coordinator was killed"
 ftl watch "$id" > "$work/watch2.log" || { cat "$work/watch2.log"; fail "recovered job did not succeed"; }
 [[ $(job_field "$id" state) == SUCCEEDED ]] || fail "recovered job state"
 
