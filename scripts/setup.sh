@@ -9,7 +9,7 @@ packages=(
   libtorch-dev libopenmpi-dev openmpi-bin libabsl-dev libopencv-dev
   libprotobuf-dev protobuf-compiler zlib1g-dev libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsqlite3-dev
-  prometheus curl procps slurm-wlm munge python3-venv dataset-fashion-mnist
+  prometheus curl procps slurm-wlm munge python3-venv python3-matplotlib dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do

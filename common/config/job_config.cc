@@ -84,6 +84,12 @@ absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
     FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
   }
   if (!d->yaw_csv.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.yaw_csv", d->yaw_csv, false));
+  d->manifest = spec.manifest();
+  if (!d->manifest.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.manifest", d->manifest, false));
+  d->regular_identities = spec.regular_identities();
+  if (!d->regular_identities.empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("data.regular_identities", d->regular_identities, false));
+  }
   FTL_RETURN_IF_ERROR(
       Take("data.yaw_tau", spec.has_yaw_tau(), spec.yaw_tau(), 0.0, 360.0, &d->yaw_tau));
   FTL_RETURN_IF_ERROR(Take("data.ur_max_images", spec.has_ur_max_images(), spec.ur_max_images(), 0,
@@ -227,13 +233,18 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;
   FTL_RETURN_IF_ERROR(FillRuntime(spec.runtime(), &config.runtime));
   const v1::EvaluationSpec& e = spec.evaluation();
-  config.evaluation = {e.pairs_path(), e.pairs_images(), e.holdout_path()};
+  config.evaluation = {e.pairs_path(), e.pairs_images(), e.holdout_path(), e.holdout_manifest()};
   if (!e.pairs_path().empty() || !e.pairs_images().empty()) {
     FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_path", e.pairs_path(), false));
+  }
+  if (!e.pairs_images().empty()) {
     FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_images", e.pairs_images(), true));
   }
   if (!e.holdout_path().empty()) {
     FTL_RETURN_IF_ERROR(CheckExists("evaluation.holdout_path", e.holdout_path(), true));
+  }
+  if (!e.holdout_manifest().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.holdout_manifest", e.holdout_manifest(), false));
   }
   return config;
 }

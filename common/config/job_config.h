@@ -43,6 +43,10 @@ struct DataConfig {
   int max_classes = 0;
   double center_crop = 1.0;
   int max_images = 0;
+  std::string manifest;  // optional: train on just these samples (see ReadManifest)
+  // Optional: a class is regular iff its identity is listed (one per line); overrides
+  // ur_max_images. `ftl split` writes one.
+  std::string regular_identities;
 };
 
 struct LossWeights {
@@ -81,6 +85,7 @@ struct EvaluationConfig {
   std::string pairs_path;
   std::string pairs_images;
   std::string holdout_path;
+  std::string holdout_manifest;
 };
 
 struct JobConfig {

@@ -1,10 +1,12 @@
 #include "common/data/dataset.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <numeric>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -134,27 +136,79 @@ Dataset CutSmallestClasses(const Dataset& dataset, int64_t cut_classes, int64_t 
   return Subset(dataset, rows, identity, dataset.class_names);
 }
 
+absl::StatusOr<SourceListing> ListSource(const DataConfig& config) {
+  if (config.format == "idx") return ListIdx(config.path, config.labels_path, config.max_images);
+  return ListImageFolder(config.path);
+}
+
+absl::StatusOr<std::vector<std::string>> ReadManifest(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open manifest"));
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    const absl::string_view name = absl::StripAsciiWhitespace(line);
+    if (!name.empty()) names.emplace_back(name);
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+  if (names.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": manifest lists no samples"));
+  return names;
+}
+
+absl::Status WriteManifest(const std::string& path, const std::vector<std::string>& sample_names) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    for (const std::string& name : sample_names) out << name << "\n";
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat(temp, ": cannot write"));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(path, ": cannot rename ", temp));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions& options,
+                                   const std::vector<std::string>* only,
+                                   const LoadProgress& progress) {
+  if (config.format == "idx") {
+    return LoadIdx(config.path, config.labels_path, options, config.max_images, only);
+  }
+  return LoadImageFolder(config.path, options, progress, only);
+}
+
 absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& shape,
                                     uint64_t seed, const LoadProgress& progress) {
   ImageOptions options;
   options.size = shape.input_size;
   options.channels = shape.channels;
   options.center_crop = config.center_crop;
-  Dataset dataset;
-  if (config.format == "idx") {
-    FTL_ASSIGN_OR_RETURN(dataset, LoadIdx(config.path, config.labels_path, options, config.max_images));
-  } else {
-    FTL_ASSIGN_OR_RETURN(dataset, LoadImageFolder(config.path, options, progress));
+  std::vector<std::string> manifest;
+  if (!config.manifest.empty()) {
+    FTL_ASSIGN_OR_RETURN(manifest, ReadManifest(config.manifest));
   }
+  Dataset dataset;
+  FTL_ASSIGN_OR_RETURN(dataset, LoadSource(config, options, config.manifest.empty() ? nullptr : &manifest,
+                                           progress));
   if (!config.yaw_csv.empty()) FTL_RETURN_IF_ERROR(AttachYaw(config.yaw_csv, &dataset));
   if (config.max_classes > 0) dataset = KeepLargestClasses(dataset, config.max_classes);
   if (config.cut_classes > 0) {
     dataset = CutSmallestClasses(dataset, config.cut_classes, config.cut_to_images, seed);
   }
+  if (!config.regular_identities.empty()) {
+    FTL_ASSIGN_OR_RETURN(const std::vector<std::string> regular, ReadManifest(config.regular_identities));
+    const std::unordered_set<std::string> listed(regular.begin(), regular.end());
+    dataset.regular_classes = torch::zeros({dataset.num_classes()}, torch::kBool);
+    for (int64_t c = 0; c < dataset.num_classes(); ++c) {
+      if (listed.count(dataset.class_names[c]) > 0) dataset.regular_classes[c] = true;
+    }
+  }
   return dataset;
 }
 
 torch::Tensor RegularClassMask(const Dataset& dataset, int ur_max_images) {
+  if (dataset.regular_classes.defined()) return dataset.regular_classes;
   return dataset.ClassCounts() > ur_max_images;
 }
 

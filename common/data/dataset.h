@@ -26,6 +26,7 @@ struct Dataset {
   std::vector<std::string> sample_names;  // image path relative to the root, or "#index" for IDX
   int64_t skipped_images = 0;             // unreadable images left out
   std::vector<std::string> skipped_names;
+  torch::Tensor regular_classes;  // [N_c] bool when the config lists the regular identities
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
@@ -42,16 +43,49 @@ struct ImageOptions {
 // Called now and then during long loads: (images done, images total).
 using LoadProgress = std::function<void(int64_t, int64_t)>;
 
-// Reads `root/<identity>/<image>` (PGM, PPM, PNG, JPEG, BMP, TIFF). Identities and images are taken
-// in name order, so labels are stable. An unreadable image is skipped and listed in
-// skipped_names; a root without any readable image is an error.
+// The samples of a source without their pixels, in source order: sample_names[i] is what
+// Dataset::sample_names would hold ("identity/file.jpg" for folders, "#index" for IDX) and
+// identities[i] its identity (the folder name, or the IDX label as a decimal number).
+struct SourceListing {
+  std::vector<std::string> sample_names;
+  std::vector<std::string> identities;
+};
+
+// Lists `root/<identity>/<image>` (PGM, PPM, PNG, JPEG, BMP, TIFF) in name order without decoding.
+absl::StatusOr<SourceListing> ListImageFolder(const std::string& root);
+
+// Reads `root/<identity>/<image>`. Identities and images are taken in name order, so labels are
+// stable. An unreadable image is skipped and listed in skipped_names; a root without any
+// readable image is an error. With `only`, just those samples (names relative to root) are read;
+// a listed file that is missing counts as skipped.
 absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOptions& options,
-                                        const LoadProgress& progress = nullptr);
+                                        const LoadProgress& progress = nullptr,
+                                        const std::vector<std::string>* only = nullptr);
 
 // Reads an IDX image file (ubyte, N x H x W) and its label file (ubyte, N), gzip or raw. A short
 // or malformed file is an error naming the file and byte offset. max_images > 0 keeps the first.
+// With `only` ("#index" names), just those samples are kept; an index past the end is an error.
 absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path,
-                                const ImageOptions& options, int64_t max_images = 0);
+                                const ImageOptions& options, int64_t max_images = 0,
+                                const std::vector<std::string>* only = nullptr);
+
+// Lists an IDX pair (labels only are decoded).
+absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std::string& labels_path,
+                                      int64_t max_images = 0);
+
+// Lists the source a DataConfig names (format, path, labels_path, max_images; not the manifest).
+absl::StatusOr<SourceListing> ListSource(const DataConfig& config);
+
+// Manifest files: one sample name per line (as in SourceListing), blank lines ignored. They
+// select images of a source without copying them (see `ftl split`).
+absl::StatusOr<std::vector<std::string>> ReadManifest(const std::string& path);
+// Writes atomically (temporary file, then rename).
+absl::Status WriteManifest(const std::string& path, const std::vector<std::string>& sample_names);
+
+// Reads the samples `only` (all when null) of the source a DataConfig names, at `options`.
+absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions& options,
+                                   const std::vector<std::string>* only,
+                                   const LoadProgress& progress = nullptr);
 
 // Reads "name,yaw_degrees" lines (an optional header line is skipped) and sets dataset->yaw;
 // names are sample_names. Samples without a line get yaw 0 (they pass the filter).
@@ -65,11 +99,13 @@ Dataset KeepLargestClasses(const Dataset& dataset, int64_t max_classes);
 Dataset CutSmallestClasses(const Dataset& dataset, int64_t cut_classes, int64_t keep_images,
                            uint64_t seed);
 
-// Applies a DataConfig: reads, attaches yaw, keeps/cuts classes.
+// Applies a DataConfig: reads (the manifest's samples when one is set), attaches yaw, keeps/cuts
+// classes.
 absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& shape,
                                     uint64_t seed, const LoadProgress& progress = nullptr);
 
-// [N_c] bool: true for regular classes (more than ur_max_images images), false for UR.
+// [N_c] bool: true for regular classes, false for UR: dataset.regular_classes when set,
+// otherwise the classes with more than ur_max_images images.
 torch::Tensor RegularClassMask(const Dataset& dataset, int ur_max_images);
 
 // Rows `indices` of the images as float32 in [0, 1].

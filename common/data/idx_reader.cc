@@ -1,8 +1,11 @@
 // LoadIdx: MNIST-style IDX files (http://yann.lecun.com/exdb/mnist/ format), gzip or raw.
 #include <zlib.h>
 
+#include <algorithm>
 #include <memory>
+#include <numeric>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
@@ -79,10 +82,32 @@ absl::StatusOr<IdxArray> ParseIdxHeader(const std::string& path, const std::stri
   return array;
 }
 
+// The "#index" names of `only` as row numbers below `n`, in ascending order.
+absl::StatusOr<std::vector<int64_t>> IdxRows(const std::string& images_path,
+                                             const std::vector<std::string>& only, int64_t n) {
+  std::vector<int64_t> rows;
+  rows.reserve(only.size());
+  for (const std::string& name : only) {
+    int64_t row = -1;
+    if (name.size() < 2 || name[0] != '#' || !absl::SimpleAtoi(name.substr(1), &row) || row < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(images_path, ": sample \"", name, "\" is not of the form #index"));
+    }
+    if (row >= n) {
+      return absl::OutOfRangeError(absl::StrCat(images_path, ": sample ", name, " is past the end (",
+                                                n, " images)"));
+    }
+    rows.push_back(row);
+  }
+  std::sort(rows.begin(), rows.end());
+  rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  return rows;
+}
+
 }  // namespace
 
-absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path,
-                                const ImageOptions& options, int64_t max_images) {
+absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std::string& labels_path,
+                                      int64_t max_images) {
   FTL_ASSIGN_OR_RETURN(const std::string image_bytes, ReadMaybeGzip(images_path));
   FTL_ASSIGN_OR_RETURN(const std::string label_bytes, ReadMaybeGzip(labels_path));
   FTL_ASSIGN_OR_RETURN(const IdxArray images, ParseIdxHeader(images_path, image_bytes, 3));
@@ -94,20 +119,53 @@ absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::strin
   }
   int64_t n = images.dims[0];
   if (max_images > 0) n = std::min(n, max_images);
+  SourceListing listing;
+  for (int64_t i = 0; i < n; ++i) {
+    listing.sample_names.push_back(absl::StrCat("#", i));
+    listing.identities.push_back(
+        absl::StrCat(static_cast<unsigned char>(label_bytes[labels.data_offset + i])));
+  }
+  return listing;
+}
+
+absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path,
+                                const ImageOptions& options, int64_t max_images,
+                                const std::vector<std::string>* only) {
+  FTL_ASSIGN_OR_RETURN(const std::string image_bytes, ReadMaybeGzip(images_path));
+  FTL_ASSIGN_OR_RETURN(const std::string label_bytes, ReadMaybeGzip(labels_path));
+  FTL_ASSIGN_OR_RETURN(const IdxArray images, ParseIdxHeader(images_path, image_bytes, 3));
+  FTL_ASSIGN_OR_RETURN(const IdxArray labels, ParseIdxHeader(labels_path, label_bytes, 1));
+  if (images.dims[0] != labels.dims[0]) {
+    return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", images.dims[0],
+                                                   " images but ", labels_path, " has ",
+                                                   labels.dims[0], " labels"));
+  }
+  int64_t total = images.dims[0];
+  if (max_images > 0) total = std::min(total, max_images);
+  std::vector<int64_t> rows;
+  if (only != nullptr) {
+    FTL_ASSIGN_OR_RETURN(rows, IdxRows(images_path, *only, total));
+  } else {
+    rows.resize(total);
+    std::iota(rows.begin(), rows.end(), 0);
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
   const int64_t h = images.dims[1], w = images.dims[2];
   Dataset dataset;
   dataset.images = torch::empty({n, options.channels, options.size, options.size}, torch::kUInt8);
   std::vector<int64_t> label_values(n);
   int64_t max_label = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = rows[k];
     const cv::Mat raw(static_cast<int>(h), static_cast<int>(w), CV_8UC1,
                       const_cast<char*>(image_bytes.data() + images.data_offset + i * h * w));
-    dataset.images[i].copy_(ImageToTensor(raw, options));
-    label_values[i] = static_cast<unsigned char>(label_bytes[labels.data_offset + i]);
-    max_label = std::max(max_label, label_values[i]);
+    dataset.images[k].copy_(ImageToTensor(raw, options));
+    label_values[k] = static_cast<unsigned char>(label_bytes[labels.data_offset + i]);
+    max_label = std::max(max_label, label_values[k]);
     dataset.sample_names.push_back(absl::StrCat("#", i));
   }
   dataset.labels = torch::tensor(label_values, torch::kInt64);
+  // Class names sort as strings elsewhere ("10" < "2"); IDX keeps numeric label order instead.
   for (int64_t c = 0; c <= max_label; ++c) dataset.class_names.push_back(absl::StrCat(c));
   return KeepLargestClasses(dataset, 0);
 }

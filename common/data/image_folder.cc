@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
+#include "common/util/status_macros.h"
 
 namespace ftl {
 namespace {
@@ -27,8 +28,7 @@ bool IsImageFile(const fs::path& path) {
 
 }  // namespace
 
-absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOptions& options,
-                                        const LoadProgress& progress) {
+absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) {
     return absl::NotFoundError(absl::StrCat(root, ": not a folder"));
@@ -39,10 +39,7 @@ absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOpti
   }
   if (ec) return absl::InternalError(absl::StrCat(root, ": cannot list: ", ec.message()));
   std::sort(class_dirs.begin(), class_dirs.end());
-
-  std::vector<std::string> class_names;
-  std::vector<std::string> files;  // relative to root
-  std::vector<int64_t> file_labels;
+  SourceListing listing;
   for (const fs::path& dir : class_dirs) {
     std::vector<std::string> names;
     for (const auto& entry : fs::directory_iterator(dir, ec)) {
@@ -50,18 +47,50 @@ absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOpti
         names.push_back(entry.path().filename().string());
       }
     }
-    if (names.empty()) continue;
     std::sort(names.begin(), names.end());
     const std::string class_name = dir.filename().string();
     for (const std::string& name : names) {
-      files.push_back(class_name + "/" + name);
-      file_labels.push_back(static_cast<int64_t>(class_names.size()));
+      listing.sample_names.push_back(class_name + "/" + name);
+      listing.identities.push_back(class_name);
     }
-    class_names.push_back(class_name);
   }
-  if (files.empty()) {
+  if (listing.sample_names.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(root, ": no images found (expected one sub-folder of images per identity)"));
+  }
+  return listing;
+}
+
+absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOptions& options,
+                                        const LoadProgress& progress,
+                                        const std::vector<std::string>* only) {
+  SourceListing listing;
+  if (only == nullptr) {
+    FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(root));
+  } else {
+    if (only->empty()) return absl::InvalidArgumentError(absl::StrCat(root, ": no images selected"));
+    listing.sample_names = *only;
+    std::sort(listing.sample_names.begin(), listing.sample_names.end());
+    listing.sample_names.erase(std::unique(listing.sample_names.begin(), listing.sample_names.end()),
+                               listing.sample_names.end());
+    for (const std::string& name : listing.sample_names) {
+      const size_t slash = name.find('/');
+      if (slash == std::string::npos || slash == 0 || name.find("..") != std::string::npos) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(root, ": sample \"", name, "\" is not of the form identity/file"));
+      }
+      listing.identities.push_back(name.substr(0, slash));
+    }
+  }
+  // Labels follow identity name order, as in a full listing.
+  std::vector<std::string> class_names = listing.identities;
+  std::sort(class_names.begin(), class_names.end());
+  class_names.erase(std::unique(class_names.begin(), class_names.end()), class_names.end());
+  std::vector<std::string> files = std::move(listing.sample_names);
+  std::vector<int64_t> file_labels;
+  for (const std::string& identity : listing.identities) {
+    file_labels.push_back(std::lower_bound(class_names.begin(), class_names.end(), identity) -
+                          class_names.begin());
   }
 
   const int64_t n = static_cast<int64_t>(files.size());

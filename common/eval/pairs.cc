@@ -1,5 +1,6 @@
 #include "common/eval/pairs.h"
 
+#include <cstdio>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -58,6 +59,32 @@ absl::StatusOr<std::vector<VerificationPair>> ReadPairsFile(const std::string& p
     }
   }
   return pairs;
+}
+
+absl::Status WritePairsFile(const std::string& path, const std::vector<VerificationPair>& pairs,
+                            int folds, int per_fold) {
+  if (static_cast<int64_t>(pairs.size()) != int64_t{2} * folds * per_fold) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", pairs.size(), " pairs do not fill ", folds,
+                                                   " folds of ", per_fold, " + ", per_fold));
+  }
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::trunc);
+    out << folds << "\t" << per_fold << "\n";
+    for (const VerificationPair& p : pairs) {
+      if (p.same) {
+        out << p.name1 << "\t" << p.index1 << "\t" << p.index2 << "\n";
+      } else {
+        out << p.name1 << "\t" << p.index1 << "\t" << p.name2 << "\t" << p.index2 << "\n";
+      }
+    }
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat(temp, ": cannot write"));
+  }
+  if (std::rename(temp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(path, ": cannot rename ", temp));
+  }
+  return absl::OkStatus();
 }
 
 std::string LfwImagePath(const std::string& root, const std::string& name, int index) {

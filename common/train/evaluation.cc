@@ -2,13 +2,16 @@
 // nearest-centre rank-1 (Table 1), each on the rich feature g and the identity feature f. Work is
 // split across ranks by stripes and summed with the communicator, so every rank ends with the
 // same figures.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <unordered_map>
 
 #include "common/data/image_decode.h"
 #include "common/eval/metrics.h"
 #include "common/eval/pairs.h"
+#include "common/protocol/protocol.h"
 #include "common/train/trainer.h"
 #include "common/util/log.h"
 
@@ -85,10 +88,56 @@ void Trainer::AddVerification(v1::PhaseReport* report) {
     left.clear();
     right.clear();
   };
-  for (int64_t i = comm_.rank(); i < n; i += comm_.size()) {
+  // A pair's image: LFW's file layout under pairs_images, or else the index-th image of that
+  // identity in the training source (data.path) -- the rule `ftl pairs` writes with.
+  std::vector<int64_t> mine;
+  for (int64_t i = comm_.rank(); i < n; i += comm_.size()) mine.push_back(i);
+  std::function<absl::StatusOr<torch::Tensor>(const std::string&, int)> image_of;
+  Dataset source_images;
+  std::unordered_map<std::string, int64_t> row_of;
+  std::unordered_map<std::string, std::vector<std::string>> by_identity;
+  if (!config_.evaluation.pairs_images.empty()) {
+    image_of = [&](const std::string& name, int index) {
+      return ReadImageFile(LfwImagePath(config_.evaluation.pairs_images, name, index), options);
+    };
+  } else {
+    absl::StatusOr<SourceListing> listing = ListSource(config_.data);
+    if (!listing.ok()) {
+      if (comm_.rank() == 0) Log("evaluation: pairs: ", listing.status().message());
+      return;
+    }
+    by_identity = SamplesByIdentity(*listing);
+    auto sample_of = [&](const std::string& name, int index) -> std::string {
+      auto it = by_identity.find(name);
+      if (it == by_identity.end() || index < 1 || index > static_cast<int>(it->second.size())) return "";
+      return it->second[index - 1];
+    };
+    std::vector<std::string> wanted;
+    for (int64_t i : mine) {
+      const VerificationPair& p = (*pairs)[i];
+      for (const std::string& sample : {sample_of(p.name1, p.index1), sample_of(p.name2, p.index2)}) {
+        if (!sample.empty()) wanted.push_back(sample);
+      }
+    }
+    if (!wanted.empty()) {
+      absl::StatusOr<Dataset> loaded = LoadSource(config_.data, options, &wanted);
+      if (loaded.ok()) {
+        source_images = *std::move(loaded);
+        for (int64_t r = 0; r < source_images.size(); ++r) row_of[source_images.sample_names[r]] = r;
+      } else {
+        Log("evaluation: pairs: ", loaded.status().message());
+      }
+    }
+    image_of = [&, sample_of](const std::string& name, int index) -> absl::StatusOr<torch::Tensor> {
+      auto it = row_of.find(sample_of(name, index));
+      if (it == row_of.end()) return absl::NotFoundError(absl::StrCat(name, " #", index));
+      return source_images.images[it->second];
+    };
+  }
+  for (int64_t i : mine) {
     const VerificationPair& p = (*pairs)[i];
-    auto a = ReadImageFile(LfwImagePath(config_.evaluation.pairs_images, p.name1, p.index1), options);
-    auto b = ReadImageFile(LfwImagePath(config_.evaluation.pairs_images, p.name2, p.index2), options);
+    auto a = image_of(p.name1, p.index1);
+    auto b = image_of(p.name2, p.index2);
     if (!a.ok() || !b.ok()) continue;  // counted below as pairs left out
     rows.push_back(i);
     left.push_back(*a);
@@ -124,7 +173,14 @@ void Trainer::AddVerification(v1::PhaseReport* report) {
 void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
   auto& m = *report->mutable_metrics();
   if (!holdout_) {
-    absl::StatusOr<Dataset> probes = LoadImageFolder(config_.evaluation.holdout_path, OptionsFor(config_));
+    absl::StatusOr<Dataset> probes;
+    if (!config_.evaluation.holdout_manifest.empty()) {
+      absl::StatusOr<std::vector<std::string>> manifest = ReadManifest(config_.evaluation.holdout_manifest);
+      probes = manifest.ok() ? LoadSource(config_.data, OptionsFor(config_), &*manifest)
+                             : absl::StatusOr<Dataset>(manifest.status());
+    } else {
+      probes = LoadImageFolder(config_.evaluation.holdout_path, OptionsFor(config_));
+    }
     if (!probes.ok()) {
       if (comm_.rank() == 0) Log("evaluation: hold-out: ", probes.status().message());
       return;
@@ -169,11 +225,20 @@ void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
   const torch::Tensor centers = sums / counts.clamp_min(1.0).view({1, num_classes, 1});
   // Probes: this rank's stripe; hits and totals summed.
   torch::Tensor tally = torch::zeros({2, 4}, torch::kFloat64);  // per space: reg hits, reg n, ur hits, ur n
+  // Per probe: classifier confidence (max softmax), correct, is UR -- for Coverage@Precision.
+  torch::Tensor confidence = torch::zeros({holdout_->size(), 3}, torch::kFloat64);
   const torch::Tensor probe_rows = torch::arange(comm_.rank(), holdout_->size(), comm_.size(), torch::kInt64);
   for (int64_t begin = 0; begin < probe_rows.size(0); begin += kBatch) {
     const torch::Tensor rows = probe_rows.slice(0, begin, begin + kBatch);
     const torch::Tensor y = holdout_->labels.index_select(0, rows);
     const auto [g, f] = Features(ImageBatch(*holdout_, rows));
+    {
+      torch::NoGradGuard no_grad;
+      const auto [p, predicted] = torch::softmax(model_->classifier->forward(f), 1).max(1);
+      const torch::Tensor ur = is_regular_.index_select(0, y).logical_not();
+      confidence.index_put_({rows}, torch::stack({p.to(torch::kFloat64), (predicted == y).to(torch::kFloat64),
+                                                  ur.to(torch::kFloat64)}, 1));
+    }
     int space = 0;
     for (const torch::Tensor& features : {g, f}) {
       const Rank1Result r = NearestCenterRank1FromCenters(centers[space], has_gallery, features, y, is_regular_);
@@ -183,8 +248,20 @@ void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
       ++space;
     }
   }
-  std::vector<torch::Tensor> t = {tally};
+  std::vector<torch::Tensor> t = {tally, confidence};
   comm_.AllReduceSum(t);
+  std::vector<double> ur_confidence;
+  std::vector<bool> ur_correct;
+  for (int64_t i = 0; i < confidence.size(0); ++i) {
+    if (confidence[i][2].item<double>() < 0.5) continue;
+    ur_confidence.push_back(confidence[i][0].item<double>());
+    ur_correct.push_back(confidence[i][1].item<double>() > 0.5);
+  }
+  if (!ur_confidence.empty()) {
+    m["holdout_coverage_p99_ur"] = CoverageAtPrecision(ur_confidence, ur_correct, 0.99);
+    m["holdout_top1_ur_classifier"] =
+        static_cast<double>(std::count(ur_correct.begin(), ur_correct.end(), true)) / ur_correct.size();
+  }
   const char* names[2] = {"g", "f"};
   for (int space = 0; space < 2; ++space) {
     const auto c = tally[space];

@@ -355,7 +355,9 @@ v1::PhaseReport Trainer::Evaluate() {
   if (!std::isnan(ratio)) m["ur_regular_norm_ratio"] = ratio;
   if (comm_.rank() == 0) WriteWeightNorms();
   if (!config_.evaluation.pairs_path.empty()) AddVerification(&report);
-  if (!config_.evaluation.holdout_path.empty()) AddHoldoutRank1(&report);
+  if (!config_.evaluation.holdout_path.empty() || !config_.evaluation.holdout_manifest.empty()) {
+    AddHoldoutRank1(&report);
+  }
   report.set_seconds(Seconds(start));
   return report;
 }

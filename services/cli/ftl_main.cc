@@ -1,7 +1,8 @@
-// ftl: the command-line client of ftl_coordinator.
+// ftl: the command-line client of ftl_coordinator, and the local protocol tools.
 //
 //   ftl submit job.json        ftl status ID       ftl list [--state RUNNING]
 //   ftl cancel ID              ftl watch ID
+//   ftl split | pairs | eval | experiment   (local_tools.h)
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "common/config/job_config.h"
+#include "services/cli/local_tools.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -269,10 +271,28 @@ int main(int argc, char** argv) {
       "  ftl cancel ID           cancel a queued or running job\n"
       "  ftl watch ID            follow a job until it ends (exit 0 iff it SUCCEEDED)\n"
       "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
-      "(the server's, printed as one line), 2 bad usage.");
+      "(the server's, printed as one line), 2 bad usage.\n"
+      "Local tools (no coordinator; flags below):\n"
+      "  ftl split --data DIR --out DIR --regular K --ur_images k --holdout n [--validation v]\n"
+      "        Table-1 split into manifests (train/fit/validation/holdout.txt, regular.txt)\n"
+      "  ftl pairs --data DIR [--manifest holdout.txt] --out pairs.txt [--folds 10 --per_fold N]\n"
+      "        balanced same/different pairs in disjoint folds, LFW pairs.txt format\n"
+      "  ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR\n"
+      "        metrics of a checkpoint, Fig. 1b/4a plots, Fig. 6/7/8 pictures\n"
+      "  ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n\n"
+      "        [--variants softmax,softmax_ml2,ftl] [--budget P,R,S] [--train_list F --pairs F]\n"
+      "        trains the variants on one split (tuned on validation), prints the table,\n"
+      "        writes results.csv/results.md. --data with --labels reads IDX (Fashion-MNIST).");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
   const std::string command = args[1];
+  if (command == "split" || command == "pairs" || command == "eval" || command == "experiment") {
+    if (args.size() != 2) return Fail(absl::StrCat("ftl ", command, " takes flags only (see ftl --help)"), 2);
+    if (command == "split") return ftl::RunSplitCommand();
+    if (command == "pairs") return ftl::RunPairsCommand();
+    if (command == "eval") return ftl::RunEvalCommand();
+    return ftl::RunExperimentCommand();
+  }
   const bool needs_arg = command != "list";
   if (needs_arg && args.size() != 3) return Fail(absl::StrCat("usage: ftl ", command, " ARG"), 2);
   Client client;

@@ -54,7 +54,10 @@ absl::StatusOr<JobConfig> ValidateJobSpec(const v1::JobSpec& spec,
   }
   for (const auto& [field, value] : {std::pair<const char*, std::string>{"evaluation.pairs_path", spec.evaluation().pairs_path()},
                                      {"evaluation.pairs_images", spec.evaluation().pairs_images()},
-                                     {"evaluation.holdout_path", spec.evaluation().holdout_path()}}) {
+                                     {"evaluation.holdout_path", spec.evaluation().holdout_path()},
+                                     {"evaluation.holdout_manifest", spec.evaluation().holdout_manifest()},
+                                     {"data.manifest", spec.data().manifest()},
+                                     {"data.regular_identities", spec.data().regular_identities()}}) {
     if (!value.empty()) FTL_RETURN_IF_ERROR(CheckPath(field, value, data_roots));
   }
   if (!spec.runtime().output_dir().empty()) {
