@@ -18,14 +18,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def read_rows(path):
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise SystemExit(f"ftl_plots: {path}: no rows")
-    return rows
+        return list(csv.DictReader(f))
 
 
 def plot_weight_norms(path, out):
     rows = read_rows(path)
+    if not rows:
+        print(f"ftl_plots: {path}: no classes, no plot")
+        return
     fig, ax = plt.subplots(figsize=(6, 4))
     for flag, label, colour in (("1", "regular", "tab:blue"), ("0", "under-represented", "tab:red")):
         xs = [int(r["images"]) for r in rows if r["regular"] == flag]
@@ -44,6 +44,9 @@ def plot_weight_norms(path, out):
 
 def plot_center_error(path, out):
     rows = read_rows(path)
+    if not rows:
+        print(f"ftl_plots: {path}: no regular class has two images or more, no plot")
+        return
     fig, ax = plt.subplots(figsize=(6, 4))
     names = {"pick_one": "PickOne", "avg_all": "AvgAll", "avg_flip": "AvgFlip"}
     for method, label in names.items():
@@ -52,10 +55,10 @@ def plot_center_error(path, out):
         if pts:
             ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts],
                         marker="o", capsize=3, label=label)
-    classes = rows[0]["classes"]
+    classes = max(int(r["classes"]) for r in rows)
     ax.set_xlabel("images used for the estimate")
     ax.set_ylabel("1 - cos(estimate, centre of all images)")
-    ax.set_title(f"Fig. 4a: centre-estimation error ({classes} regular classes)")
+    ax.set_title(f"Fig. 4a: centre-estimation error (up to {classes} regular classes)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=100)

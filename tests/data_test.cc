@@ -147,6 +147,97 @@ TEST(IdxTest, ReadsFashionMnistFromDebian) {
   EXPECT_EQ(d->num_classes(), 10);
 }
 
+TEST(ManifestTest, LoadsOnlyTheListedImagesAndRoundTrips) {
+  const std::string root = FreshDir("manifest_folder");
+  for (const char* who : {"ann", "bea", "cid"}) {
+    fs::create_directories(root + "/" + who);
+    for (int i = 0; i < 3; ++i) WriteImage(absl::StrCat(root, "/", who, "/", i, ".png"), 40 * i + 5);
+  }
+  absl::StatusOr<SourceListing> listing = ListImageFolder(root);
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  ASSERT_EQ(listing->sample_names.size(), 9u);
+  EXPECT_EQ(listing->sample_names[4], "bea/1.png");
+  EXPECT_EQ(listing->identities[4], "bea");
+
+  const std::string manifest = root + "/../manifest_folder.txt";
+  ASSERT_TRUE(WriteManifest(manifest, {"cid/2.png", "ann/1.png", "cid/0.png"}).ok());
+  absl::StatusOr<std::vector<std::string>> names = ReadManifest(manifest);
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_EQ(*names, (std::vector<std::string>{"cid/2.png", "ann/1.png", "cid/0.png"}));
+
+  DataConfig config;
+  config.path = root;
+  config.manifest = manifest;
+  ModelShape shape;
+  shape.input_size = 8;
+  absl::StatusOr<Dataset> d = LoadDataset(config, shape, 1);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 3);
+  EXPECT_EQ(d->class_names, (std::vector<std::string>{"ann", "cid"}));  // bea: nothing listed
+  EXPECT_EQ(d->sample_names, (std::vector<std::string>{"ann/1.png", "cid/0.png", "cid/2.png"}));
+  EXPECT_TRUE(torch::equal(d->labels, torch::tensor({0, 1, 1}, torch::kInt64)));
+  EXPECT_EQ(d->images[2][0][0][0].item<int>(), 85);  // cid/2.png's pixel value
+
+  // A listed file that is gone is a counted skip; a path escaping the root is refused.
+  std::vector<std::string> gone = {"ann/0.png", "ann/9.png"};
+  absl::StatusOr<Dataset> partial = LoadImageFolder(root, ImageOptions(), nullptr, &gone);
+  ASSERT_TRUE(partial.ok()) << partial.status();
+  EXPECT_EQ(partial->size(), 1);
+  EXPECT_EQ(partial->skipped_names, (std::vector<std::string>{"ann/9.png"}));
+  std::vector<std::string> escape = {"ann/../../etc/passwd"};
+  EXPECT_FALSE(LoadImageFolder(root, ImageOptions(), nullptr, &escape).ok());
+  std::ofstream(root + "/../empty_manifest.txt") << "\n\n";
+  EXPECT_FALSE(ReadManifest(root + "/../empty_manifest.txt").ok());
+  EXPECT_FALSE(ReadManifest(root + "/../no_such_manifest.txt").ok());
+}
+
+TEST(ManifestTest, RegularIdentitiesFileOverridesTheCountRule) {
+  const std::string root = FreshDir("regular_folder");
+  for (const char* who : {"few", "many"}) {
+    fs::create_directories(root + "/" + who);
+    for (int i = 0; i < (who[0] == 'f' ? 2 : 6); ++i) WriteImage(absl::StrCat(root, "/", who, "/", i, ".png"), 9);
+  }
+  DataConfig config;
+  config.path = root;
+  config.ur_max_images = 3;
+  ModelShape shape;
+  shape.input_size = 8;
+  absl::StatusOr<Dataset> by_count = LoadDataset(config, shape, 1);
+  ASSERT_TRUE(by_count.ok());
+  EXPECT_TRUE(torch::equal(RegularClassMask(*by_count, 3), torch::tensor({false, true})));
+  std::ofstream(root + "/../regular_list.txt") << "few\n";
+  config.regular_identities = root + "/../regular_list.txt";
+  absl::StatusOr<Dataset> listed = LoadDataset(config, shape, 1);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_TRUE(torch::equal(RegularClassMask(*listed, 3), torch::tensor({true, false})));
+}
+
+TEST(ManifestTest, IdxSubsetsByIndexAndRefusesIndicesPastTheEnd) {
+  const std::string dir = FreshDir("idx_manifest");
+  std::vector<uint8_t> pixels(4 * 2 * 2);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 10);
+  WriteIdx(dir + "/img", {0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 2}, pixels, false);
+  WriteIdx(dir + "/lab", {0, 0, 8, 1, 0, 0, 0, 4}, {3, 1, 3, 0}, false);
+  absl::StatusOr<SourceListing> listing = ListIdx(dir + "/img", dir + "/lab");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#0", "#1", "#2", "#3"}));
+  EXPECT_EQ(listing->identities, (std::vector<std::string>{"3", "1", "3", "0"}));
+  ImageOptions options;
+  options.size = 2;
+  std::vector<std::string> only = {"#2", "#1"};
+  absl::StatusOr<Dataset> d = LoadIdx(dir + "/img", dir + "/lab", options, 0, &only);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->sample_names, (std::vector<std::string>{"#1", "#2"}));
+  EXPECT_EQ(d->class_names, (std::vector<std::string>{"1", "3"}));
+  EXPECT_EQ(d->images[1][0][0][0].item<int>(), 80);  // first pixel of image 2
+  std::vector<std::string> past = {"#4"};
+  absl::StatusOr<Dataset> bad = LoadIdx(dir + "/img", dir + "/lab", options, 0, &past);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("past the end"), std::string::npos) << bad.status();
+  std::vector<std::string> garbage = {"3"};
+  EXPECT_FALSE(LoadIdx(dir + "/img", dir + "/lab", options, 0, &garbage).ok());
+}
+
 TEST(YawTest, AttachesYawByNameAndDefaultsToFrontal) {
   Dataset d = testing::SyntheticDataset({2, 1});
   const std::string csv = ::testing::TempDir() + "/yaw.csv";

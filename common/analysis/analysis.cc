@@ -104,16 +104,15 @@ std::vector<CenterErrorRow> CenterEstimationError(FtlModel& model, const Dataset
                                                   const std::vector<int>& sizes, int draws,
                                                   uint64_t seed) {
   model->eval();
-  const int largest = *std::max_element(sizes.begin(), sizes.end());
   std::mt19937_64 rng(seed);
-  // errors[method][size] over (class, draw)
+  // errors[method][size] over (class, draw); classes[size] = classes with more images than size
   std::vector<std::vector<std::vector<double>>> errors(3, std::vector<std::vector<double>>(sizes.size()));
-  int classes = 0;
+  std::vector<int> classes(sizes.size(), 0);
   for (int64_t c = 0; c < dataset.num_classes(); ++c) {
     if (!regular[c].item<bool>()) continue;
     std::vector<int64_t> members = Members(dataset, c);
-    if (static_cast<int>(members.size()) <= largest) continue;
-    ++classes;
+    const int n = static_cast<int>(members.size());
+    if (n < 2) continue;
     const torch::Tensor x = ImageBatch(dataset, torch::tensor(members, torch::kInt64));
     const torch::Tensor g = Encode(model, x).to(torch::kFloat64);
     const torch::Tensor g_flip = Encode(model, torch::flip(x, {3})).to(torch::kFloat64);
@@ -123,9 +122,11 @@ std::vector<CenterErrorRow> CenterEstimationError(FtlModel& model, const Dataset
     };
     std::vector<int64_t> order(members.size());
     std::iota(order.begin(), order.end(), 0);
+    for (size_t s = 0; s < sizes.size(); ++s) classes[s] += sizes[s] < n ? 1 : 0;
     for (int d = 0; d < draws; ++d) {
       std::shuffle(order.begin(), order.end(), rng);
       for (size_t s = 0; s < sizes.size(); ++s) {
+        if (sizes[s] >= n) continue;  // the estimate would see every image of the class
         const torch::Tensor pick = torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + sizes[s]));
         errors[0][s].push_back(error(g[order[0]]));
         errors[1][s].push_back(error(g.index_select(0, pick).mean(0)));
@@ -144,7 +145,7 @@ std::vector<CenterErrorRow> CenterEstimationError(FtlModel& model, const Dataset
       for (double v : e) mean += v;
       mean /= e.size();
       for (double v : e) sq += (v - mean) * (v - mean);
-      rows.push_back({names[m], sizes[s], mean, std::sqrt(sq / e.size()), classes});
+      rows.push_back({names[m], sizes[s], mean, std::sqrt(sq / e.size()), classes[s]});
     }
   }
   return rows;

@@ -24,12 +24,13 @@ struct CenterErrorRow {
   int images = 0;      // images the estimate may use
   double mean_error = 0.0;  // 1 - cos(estimate, reference centre), averaged over classes and draws
   double std_error = 0.0;
-  int classes = 0;
+  int classes = 0;  // classes with more than `images` images
 };
 
-// For every regular class with more than max(sizes) images, the reference centre is the
-// flip-averaged mean of g over all its images; each estimator draws `draws` random subsets of each
-// size. Classes are from `regular` ([N_c] bool).
+// For every regular class, the reference centre is the flip-averaged mean of g over all its
+// images; each estimator draws `draws` random subsets of each size smaller than the class (a size
+// uses only the classes with more images). Classes are from `regular` ([N_c] bool). No row for a
+// size that no class exceeds.
 std::vector<CenterErrorRow> CenterEstimationError(FtlModel& model, const Dataset& dataset,
                                                   const torch::Tensor& regular,
                                                   const std::vector<int>& sizes, int draws,

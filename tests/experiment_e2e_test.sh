@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# End to end: the Table-1 tools on a small real image folder (15 identities x 11 images of
+# Yale B, as a user with a tiny set would have): ftl split, ftl pairs, ftl experiment (three
+# variants, tuned on the validation split, 2 MPI ranks), results.csv/results.md, the figures and
+# pictures, and ftl eval on the FTL checkpoint. Then bad requests exit 2 with a reason.
+set -euo pipefail
+ftl=$1
+worker=$2
+data_root=$3
+yale="$data_root/yaleb-cropped"
+[[ -d $yale ]] || { echo "FAIL: $yale not found"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+mkdir -p "$work/faces"
+for id in $(ls "$yale" | grep yaleB | head -15); do
+  mkdir "$work/faces/$id"
+  for f in $(ls "$yale/$id" | grep -i '\.pgm$' | head -11); do ln -s "$yale/$id/$f" "$work/faces/$id/$f"; done
+done
+
+# split: 5 regular, 10 cut to 3 training images, 3 probes each, 1 validation image each.
+"$ftl" split --data "$work/faces" --out "$work/split" --regular 5 --ur_images 3 --holdout 3 --validation 1 \
+  | tee "$work/split.log"
+[[ $(wc -l < "$work/split/holdout.txt") == 45 ]] || fail "expected 45 probes"
+[[ $(wc -l < "$work/split/train.txt") == 70 ]] || fail "expected 5x8 + 10x3 = 70 training images"
+[[ $(wc -l < "$work/split/regular.txt") == 5 ]] || fail "expected 5 regular identities"
+[[ -z $(comm -12 <(sort "$work/split/train.txt") <(sort "$work/split/holdout.txt")) ]] \
+  || fail "a probe is also a training image"
+
+# pairs over the probes: LFW format, 5 folds (15 identities: disjoint by identity).
+"$ftl" pairs --data "$work/faces" --manifest "$work/split/holdout.txt" --out "$work/pairs.txt" --folds 5 --per_fold 4
+[[ $(head -1 "$work/pairs.txt") == $'5\t4' ]] || fail "pairs header: $(head -1 "$work/pairs.txt")"
+[[ $(wc -l < "$work/pairs.txt") == 41 ]] || fail "expected 1 + 5 x 8 lines"
+
+# The experiment: three variants, tuned, tiny budget at 32x32.
+"$ftl" experiment --data "$work/faces" --out "$work/exp" --regular 5 --ur_images 3 --holdout 3 --validation 1 \
+  --budget 30,1,10 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" --folds 5 \
+  > "$work/experiment.log" 2>&1 || { tail -30 "$work/experiment.log"; fail "ftl experiment failed"; }
+tail -12 "$work/experiment.log"
+csv="$work/exp/results.csv"
+[[ $(head -1 "$csv") == variant,reg_rank1_f,ur_rank1_f,reg_rank1_g,ur_rank1_g,verif_acc,* ]] \
+  || fail "results.csv header: $(head -1 "$csv")"
+[[ $(cut -d, -f1 "$csv" | tail -n +2 | tr '\n' ' ') == "softmax softmax_ml2 ftl " ]] || fail "variants: $(cat "$csv")"
+# Every metric a number in [0, 1]: the probes and pairs were really evaluated.
+/usr/bin/python3 - "$csv" <<'PY' || fail "results.csv values"
+import csv, math, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+for r in rows:
+    for k in ("reg_rank1_f", "ur_rank1_f", "reg_rank1_g", "ur_rank1_g", "verif_acc"):
+        v = float(r[k])
+        assert 0.0 <= v <= 1.0 and not math.isnan(v), (r["variant"], k, v)
+PY
+[[ $(wc -l < "$work/exp/tuning.csv") == 7 ]] || fail "expected 2 tuning runs per variant"
+grep -q "| ftl |" "$work/exp/results.md" || fail "no Markdown table"
+grep -q "| variant | reg rank-1 f" "$work/experiment.log" || fail "table not printed"
+# Tuning never saw the probes: its runs were evaluated on validation.txt.
+grep -q validation.txt "$work/exp/tune/ftl-0/config.json" || fail "tuning not on the validation split"
+grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the hold-out probes"
+for f in fig1b_weight_norms fig4a_center_error fig6_centers fig7_transfer fig8_interpolation; do
+  png="$work/exp/runs/ftl/analysis/$f.png"
+  [[ -s $png ]] || fail "$f.png missing"
+  [[ $(head -c 8 "$png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] || fail "$f.png is not a PNG"
+done
+[[ $(wc -l < "$work/exp/runs/ftl/analysis/weight_norms.csv") == 16 ]] || fail "weight_norms.csv rows"
+
+# ftl eval on the FTL run's checkpoint folder: the same probes give the same rank-1.
+"$ftl" eval --config "$work/exp/runs/ftl/config.json" --checkpoint "$work/exp/runs/ftl/output" \
+  --out "$work/eval" > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "ftl eval failed"; }
+/usr/bin/python3 - "$work/eval/eval.json" "$csv" <<'PY' || fail "ftl eval disagrees with the experiment"
+import csv, json, sys
+metrics = json.load(open(sys.argv[1]))["metrics"]
+ftl = [r for r in csv.DictReader(open(sys.argv[2])) if r["variant"] == "ftl"][0]
+assert abs(metrics["holdout_rank1_ur_f"] - float(ftl["ur_rank1_f"])) < 1e-9, (metrics, ftl)
+assert abs(metrics["verif_acc_f"] - float(ftl["verif_acc"])) < 1e-9, (metrics, ftl)
+PY
+[[ -s $work/eval/fig7_transfer.png ]] || fail "ftl eval made no pictures"
+
+# Bad requests: exit 2 and say why.
+expect_usage() {
+  local want=$1; shift
+  set +e; out=$("$ftl" "$@" 2>&1); rc=$?; set -e
+  [[ $rc == 2 ]] || fail "ftl $* exited $rc, expected 2: $out"
+  grep -q -- "$want" <<< "$out" || fail "ftl $*: message lacks '$want': $out"
+}
+expect_usage "unknown variant" experiment --data "$work/faces" --out "$work/x" --holdout 3 --variants ftl,magic
+expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --regular 16
+expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
+expect_usage "takes flags only" split extra
+echo "PASS"

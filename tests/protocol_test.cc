@@ -1,0 +1,216 @@
+// The Table-1 split and generated verification pairs, on synthetic listings.
+#include "common/protocol/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+
+namespace ftl {
+namespace {
+
+// Identity "id<k>" with counts[k] images "id<k>/<i>.png".
+SourceListing Listing(const std::vector<int>& counts) {
+  SourceListing listing;
+  for (size_t k = 0; k < counts.size(); ++k) {
+    for (int i = 0; i < counts[k]; ++i) {
+      listing.sample_names.push_back(absl::StrCat("id", k, "/", 100 + i, ".png"));
+      listing.identities.push_back(absl::StrCat("id", k));
+    }
+  }
+  return listing;
+}
+
+std::string IdentityOf(const std::string& sample) { return sample.substr(0, sample.find('/')); }
+
+std::map<std::string, int> CountBy(const std::vector<std::string>& samples) {
+  std::map<std::string, int> counts;
+  for (const std::string& s : samples) ++counts[IdentityOf(s)];
+  return counts;
+}
+
+TEST(SplitTest, TopKStayRegularOthersAreCutAndProbesAreHeldOut) {
+  // id0..id2 have 30, 12, 30 images: by count (ties by name) id0, id2 are the top 2.
+  const SourceListing listing = Listing({30, 12, 30, 9, 4});
+  SplitOptions options;
+  options.regular = 2;
+  options.ur_images = 5;
+  options.holdout = 4;
+  options.validation = 2;
+  options.seed = 11;
+  absl::StatusOr<DataSplit> split = MakeSplit(listing, options);
+  ASSERT_TRUE(split.ok()) << split.status();
+  EXPECT_EQ(split->regular_identities, (std::vector<std::string>{"id0", "id2"}));
+  const auto train = CountBy(split->train), holdout = CountBy(split->holdout);
+  const auto validation = CountBy(split->validation), fit = CountBy(split->fit);
+  EXPECT_EQ(train.at("id0"), 26);  // 30 - 4 held out, not cut
+  EXPECT_EQ(train.at("id2"), 26);
+  EXPECT_EQ(train.at("id1"), 5);   // 12 - 4 = 8, cut to 5
+  EXPECT_EQ(train.at("id3"), 5);
+  EXPECT_EQ(train.at("id4"), 4);   // 4 - 4 would leave nothing: no probes, all 4 train (< 5)
+  EXPECT_EQ(holdout.count("id4"), 0u);
+  EXPECT_EQ(holdout.at("id1"), 4);
+  for (const auto& [id, n] : validation) {
+    EXPECT_EQ(n, 2) << id;
+    EXPECT_EQ(fit.at(id), train.at(id) - 2) << id;
+  }
+  // Hold-out probes are never trained on; validation images are training images not in fit.
+  const std::set<std::string> train_set(split->train.begin(), split->train.end());
+  const std::set<std::string> fit_set(split->fit.begin(), split->fit.end());
+  for (const std::string& s : split->holdout) EXPECT_EQ(train_set.count(s), 0u) << s;
+  for (const std::string& s : split->validation) {
+    EXPECT_EQ(train_set.count(s), 1u) << s;
+    EXPECT_EQ(fit_set.count(s), 0u) << s;
+  }
+  // Roles and counts in the per-identity table, most images first.
+  ASSERT_EQ(split->identities.size(), 5u);
+  EXPECT_EQ(split->identities[0].identity, "id0");
+  EXPECT_TRUE(split->identities[1].regular);
+  EXPECT_EQ(split->identities[1].identity, "id2");
+  EXPECT_FALSE(split->identities[2].regular);
+}
+
+TEST(SplitTest, SameSeedSameSplitOtherSeedOtherImages) {
+  const SourceListing listing = Listing({40, 40, 20});
+  SplitOptions options;
+  options.regular = 1;
+  options.ur_images = 3;
+  options.holdout = 5;
+  absl::StatusOr<DataSplit> a = MakeSplit(listing, options), b = MakeSplit(listing, options);
+  options.seed = 2;
+  absl::StatusOr<DataSplit> c = MakeSplit(listing, options);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->train, b->train);
+  EXPECT_EQ(a->holdout, b->holdout);
+  EXPECT_NE(a->holdout, c->holdout);
+  EXPECT_EQ(a->train.size(), c->train.size());
+}
+
+TEST(SplitTest, IdentityFilterAndBadRequests) {
+  const SourceListing listing = Listing({6, 6, 6});
+  SplitOptions options;
+  options.identities = {"id1", "id2"};
+  options.regular = 1;
+  absl::StatusOr<DataSplit> split = MakeSplit(listing, options);
+  ASSERT_TRUE(split.ok());
+  EXPECT_EQ(CountBy(split->train).count("id0"), 0u);
+  EXPECT_EQ(split->regular_identities, (std::vector<std::string>{"id1"}));
+  options.regular = 3;  // only two identities selected
+  EXPECT_FALSE(MakeSplit(listing, options).ok());
+  options.identities = {"nobody"};
+  options.regular = 0;
+  EXPECT_FALSE(MakeSplit(listing, options).ok());
+}
+
+TEST(SplitTest, WritesManifestsThatReadBack) {
+  const std::string dir = ::testing::TempDir() + "/split_out";
+  std::filesystem::remove_all(dir);
+  SplitOptions options;
+  options.regular = 1;
+  options.holdout = 2;
+  absl::StatusOr<DataSplit> split = MakeSplit(Listing({8, 5}), options);
+  ASSERT_TRUE(split.ok());
+  ASSERT_TRUE(WriteSplit(*split, dir).ok());
+  absl::StatusOr<std::vector<std::string>> train = ReadManifest(dir + "/train.txt");
+  ASSERT_TRUE(train.ok()) << train.status();
+  EXPECT_EQ(*train, split->train);
+  std::ifstream csv(dir + "/identities.csv");
+  std::string header, first;
+  std::getline(csv, header);
+  std::getline(csv, first);
+  EXPECT_EQ(header, "identity,role,total,train,validation,holdout");
+  EXPECT_EQ(first, "id0,regular,8,6,0,2");
+}
+
+TEST(IdentityListTest, ReadsLfwPeopleFilesAndPlainLists) {
+  const std::string path = ::testing::TempDir() + "/people.txt";
+  std::ofstream(path) << "3\nAJ_Cook\t1\nAaron_Peirsol\t4\n\nZed 2\n";
+  absl::StatusOr<std::unordered_set<std::string>> names = ReadIdentityList(path);
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_EQ(*names, (std::unordered_set<std::string>{"AJ_Cook", "Aaron_Peirsol", "Zed"}));
+  std::ofstream(path) << "a b c\n";
+  EXPECT_FALSE(ReadIdentityList(path).ok());
+}
+
+TEST(PairsTest, BalancedFoldsDisjointByIdentityWithValidIndices) {
+  const SourceListing listing = Listing({10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10});
+  PairOptions options;
+  options.folds = 4;
+  options.per_fold = 6;
+  absl::StatusOr<GeneratedPairs> out = GeneratePairs(listing, {}, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE(out->identity_disjoint);
+  ASSERT_EQ(out->pairs.size(), 4u * 12u);
+  std::map<std::string, int> fold_of;
+  std::set<std::tuple<std::string, int, std::string, int>> seen;
+  for (size_t i = 0; i < out->pairs.size(); ++i) {
+    const VerificationPair& p = out->pairs[i];
+    EXPECT_EQ(p.fold, static_cast<int>(i / 12));
+    EXPECT_EQ(p.same, i % 12 < 6);  // same pairs first in every fold
+    EXPECT_EQ(p.same, p.name1 == p.name2);
+    if (p.same) EXPECT_NE(p.index1, p.index2);
+    for (int index : {p.index1, p.index2}) {
+      EXPECT_GE(index, 1);
+      EXPECT_LE(index, 10);
+    }
+    for (const std::string& name : {p.name1, p.name2}) {
+      auto [it, fresh] = fold_of.emplace(name, p.fold);
+      EXPECT_EQ(it->second, p.fold) << name << " appears in two folds";
+    }
+    EXPECT_TRUE(seen.emplace(p.name1, p.index1, p.name2, p.index2).second) << "duplicate pair";
+  }
+}
+
+TEST(PairsTest, OnlyEligibleImagesAndImageDisjointFallback) {
+  // Three identities cannot fill 4 folds by identity: folds are disjoint by image instead.
+  const SourceListing listing = Listing({12, 12, 12});
+  std::vector<std::string> eligible;
+  for (size_t i = 0; i < listing.sample_names.size(); i += 2) eligible.push_back(listing.sample_names[i]);
+  PairOptions options;
+  options.folds = 2;
+  options.per_fold = 3;
+  absl::StatusOr<GeneratedPairs> out = GeneratePairs(listing, eligible, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->identity_disjoint);
+  std::map<std::pair<std::string, int>, int> fold_of;
+  for (const VerificationPair& p : out->pairs) {
+    for (const auto& image : {std::make_pair(p.name1, p.index1), std::make_pair(p.name2, p.index2)}) {
+      EXPECT_EQ(image.second % 2, 1) << "index " << image.second << " is not an eligible (odd) image";
+      auto [it, fresh] = fold_of.emplace(image, p.fold);
+      EXPECT_EQ(it->second, p.fold) << "an image in two folds";
+    }
+  }
+  // Asking for more distinct same pairs than exist is a clear error, not an endless loop.
+  options.per_fold = 500;
+  absl::StatusOr<GeneratedPairs> too_many = GeneratePairs(listing, eligible, options);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("per_fold"), std::string::npos) << too_many.status();
+  EXPECT_FALSE(GeneratePairs(Listing({10}), {}, options).ok());  // one identity
+}
+
+TEST(PairsTest, WrittenFileReadsBackAsTheSamePairs) {
+  PairOptions options;
+  options.folds = 3;
+  options.per_fold = 4;
+  absl::StatusOr<GeneratedPairs> out = GeneratePairs(Listing({5, 5, 5, 5, 5, 5, 5}), {}, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  const std::string path = ::testing::TempDir() + "/generated_pairs.txt";
+  ASSERT_TRUE(WritePairsFile(path, out->pairs, 3, 4).ok());
+  absl::StatusOr<std::vector<VerificationPair>> back = ReadPairsFile(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), out->pairs.size());
+  for (size_t i = 0; i < back->size(); ++i) {
+    EXPECT_EQ((*back)[i].name1, out->pairs[i].name1);
+    EXPECT_EQ((*back)[i].index2, out->pairs[i].index2);
+    EXPECT_EQ((*back)[i].same, out->pairs[i].same);
+    EXPECT_EQ((*back)[i].fold, out->pairs[i].fold);
+  }
+  EXPECT_FALSE(WritePairsFile(path, out->pairs, 3, 5).ok());  // does not fill the layout
+}
+
+}  // namespace
+}  // namespace ftl
