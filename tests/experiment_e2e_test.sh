@@ -2,7 +2,8 @@
 # End to end: the Table-1 tools on a small real image folder (15 identities x 11 images of
 # Yale B, as a user with a tiny set would have): ftl split, ftl pairs, ftl experiment (three
 # variants, tuned on the validation split, 2 MPI ranks), results.csv/results.md, the figures and
-# pictures, and ftl eval on the FTL checkpoint. Then bad requests exit 2 with a reason.
+# pictures, and ftl eval on the FTL checkpoint; ftl pack to RecordIO and a run from it. Then bad
+# requests exit 2 with a reason.
 set -euo pipefail
 ftl=$1
 worker=$2
@@ -76,6 +77,18 @@ assert abs(metrics["verif_acc_f"] - float(ftl["verif_acc"])) < 1e-9, (metrics, f
 PY
 [[ -s $work/eval/fig7_transfer.png ]] || fail "ftl eval made no pictures"
 
+# The same folder packed as InsightFace RecordIO: same split, and a worker trains from it.
+"$ftl" pack --data "$work/faces" --out "$work/faces.rec"
+[[ -s $work/faces.idx ]] || fail "ftl pack wrote no .idx"
+"$ftl" split --data "$work/faces.rec" --out "$work/split_rec" --regular 5 --ur_images 3 --holdout 3 --validation 1
+[[ $(wc -l < "$work/split_rec/train.txt") == 70 ]] || fail "RecordIO split: expected 70 training images"
+grep -q '^#' "$work/split_rec/train.txt" || fail "RecordIO manifests name #keys"
+"$ftl" experiment --data "$work/faces.rec" --out "$work/exp_rec" --regular 5 --ur_images 3 --holdout 3 \
+  --validation 1 --budget 10,1,5 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" \
+  --folds 5 --variants ftl --tune=false > "$work/experiment_rec.log" 2>&1 \
+  || { tail -20 "$work/experiment_rec.log"; fail "ftl experiment on RecordIO failed"; }
+[[ $(tail -n +2 "$work/exp_rec/results.csv" | wc -l) == 1 ]] || fail "RecordIO experiment: no result row"
+
 # Bad requests: exit 2 and say why.
 expect_usage() {
   local want=$1; shift
@@ -87,4 +100,5 @@ expect_usage "unknown variant" experiment --data "$work/faces" --out "$work/x" -
 expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --regular 16
 expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
 expect_usage "takes flags only" split extra
+expect_usage "NAME.rec" pack --data "$work/faces" --out "$work/faces.tar"
 echo "PASS"

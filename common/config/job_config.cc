@@ -70,18 +70,21 @@ absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
 
 absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
   if (!spec.format().empty()) d->format = spec.format();
-  if (d->format != "image_folder" && d->format != "idx") {
+  if (d->format != "image_folder" && d->format != "idx" && d->format != "recordio") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "data.format: must be \"image_folder\" or \"idx\", got \"", d->format, "\""));
+        "data.format: must be \"image_folder\", \"idx\" or \"recordio\", got \"", d->format, "\""));
   }
   d->path = spec.path();
   d->labels_path = spec.labels_path();
   d->yaw_csv = spec.yaw_csv();
   if (d->format == "image_folder") {
     FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/true));
-  } else {
+  } else if (d->format == "idx") {
     FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/false));
     FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
+  } else {  // recordio: labels_path is the .idx, by default beside the .rec
+    FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/false));
+    if (!d->labels_path.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
   }
   if (!d->yaw_csv.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.yaw_csv", d->yaw_csv, false));
   d->manifest = spec.manifest();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/data/recordio.h"
 #include "common/util/status_macros.h"
 
 namespace ftl {
@@ -138,6 +139,9 @@ Dataset CutSmallestClasses(const Dataset& dataset, int64_t cut_classes, int64_t 
 
 absl::StatusOr<SourceListing> ListSource(const DataConfig& config) {
   if (config.format == "idx") return ListIdx(config.path, config.labels_path, config.max_images);
+  if (config.format == "recordio") {
+    return ListRecordIo(config.path, config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path);
+  }
   return ListImageFolder(config.path);
 }
 
@@ -174,6 +178,10 @@ absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions&
                                    const LoadProgress& progress) {
   if (config.format == "idx") {
     return LoadIdx(config.path, config.labels_path, options, config.max_images, only);
+  }
+  if (config.format == "recordio") {
+    return LoadRecordIo(config.path, config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path,
+                        options, only, progress);
   }
   return LoadImageFolder(config.path, options, progress, only);
 }

@@ -282,15 +282,20 @@ int main(int argc, char** argv) {
       "  ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n\n"
       "        [--variants softmax,softmax_ml2,ftl] [--budget P,R,S] [--train_list F --pairs F]\n"
       "        trains the variants on one split (tuned on validation), prints the table,\n"
-      "        writes results.csv/results.md. --data with --labels reads IDX (Fashion-MNIST).");
+      "        writes results.csv/results.md. --data with --labels reads IDX (Fashion-MNIST),\n"
+      "        --data NAME.rec reads RecordIO (NAME.idx beside it).\n"
+      "  ftl pack --data DIR --out NAME.rec\n"
+      "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
   const std::string command = args[1];
-  if (command == "split" || command == "pairs" || command == "eval" || command == "experiment") {
+  if (command == "split" || command == "pairs" || command == "eval" || command == "experiment" ||
+      command == "pack") {
     if (args.size() != 2) return Fail(absl::StrCat("ftl ", command, " takes flags only (see ftl --help)"), 2);
     if (command == "split") return ftl::RunSplitCommand();
     if (command == "pairs") return ftl::RunPairsCommand();
     if (command == "eval") return ftl::RunEvalCommand();
+    if (command == "pack") return ftl::RunPackCommand();
     return ftl::RunExperimentCommand();
   }
   const bool needs_arg = command != "list";

@@ -25,15 +25,16 @@
 #include "common/comm/communicator.h"
 #include "common/config/job_config.h"
 #include "common/data/dataset.h"
+#include "common/data/recordio.h"
 #include "common/protocol/protocol.h"
 #include "common/train/trainer.h"
 #include "common/util/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, data, "",
-          "split/pairs/experiment: an image folder (one sub-folder per identity) or, with --labels, "
-          "an IDX images file");
-ABSL_FLAG(std::string, labels, "", "split/pairs/experiment: the IDX labels file (IDX data only)");
+          "split/pairs/experiment/pack: an image folder (one sub-folder per identity), a RecordIO "
+          "file (*.rec, its .idx beside it) or, with --labels, an IDX images file");
+ABSL_FLAG(std::string, labels, "", "split/pairs/experiment: the IDX labels file, or a RecordIO .idx elsewhere");
 ABSL_FLAG(std::string, out, "", "split/experiment/eval: output folder; pairs: output file");
 ABSL_FLAG(int, regular, 0, "split/experiment: the first K identities by image count stay regular");
 ABSL_FLAG(int, ur_images, 0, "split/experiment: the other identities keep at most k training images (0 = all)");
@@ -97,7 +98,12 @@ DataConfig SourceFromFlags() {
   DataConfig data;
   data.path = absl::GetFlag(FLAGS_data);
   data.labels_path = absl::GetFlag(FLAGS_labels);
-  data.format = data.labels_path.empty() ? "image_folder" : "idx";
+  const std::string& path = data.path;
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".rec") == 0) {
+    data.format = "recordio";
+  } else {
+    data.format = data.labels_path.empty() ? "image_folder" : "idx";
+  }
   return data;
 }
 
@@ -189,6 +195,18 @@ absl::Status WriteText(const std::string& path, const std::string& text) {
 }
 
 }  // namespace
+
+int RunPackCommand() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (absl::GetFlag(FLAGS_data).empty() || out.size() < 5 || out.substr(out.size() - 4) != ".rec") {
+    return Fail("usage: ftl pack --data IMAGE_FOLDER --out NAME.rec   (writes NAME.rec and NAME.idx)", 2);
+  }
+  const std::string idx = RecordIoIndexPath(out);
+  absl::StatusOr<int64_t> written = PackImageFolder(absl::GetFlag(FLAGS_data), out, idx);
+  if (!written.ok()) return Fail(std::string(written.status().message()));
+  std::cout << "pack: " << *written << " images in " << out << " and " << idx << " (InsightFace RecordIO layout)\n";
+  return 0;
+}
 
 int RunSplitCommand() {
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {

@@ -1,0 +1,239 @@
+// MXNet / InsightFace RecordIO: framing, split payloads, image headers, InsightFace layout, and
+// what damage does (clear errors or counted skips; never a crash or a wrong label).
+#include "common/data/recordio.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <opencv2/imgcodecs.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string FreshDir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string MagicBytes() {
+  std::string m(4, '\0');
+  const uint32_t magic = kRecordIoMagic;
+  std::memcpy(m.data(), &magic, 4);
+  return m;
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A folder of 3 identities with 2, 3, 1 PNG images of distinct grey values.
+std::string MakeFolder(const std::string& name) {
+  const std::string root = FreshDir(name);
+  const std::vector<std::pair<std::string, int>> people = {{"ann", 2}, {"bob", 3}, {"cy", 1}};
+  int value = 10;
+  for (const auto& [who, count] : people) {
+    fs::create_directories(root + "/" + who);
+    for (int i = 0; i < count; ++i, value += 30) {
+      cv::Mat image(12, 10, CV_8UC1, cv::Scalar(value));
+      EXPECT_TRUE(cv::imwrite(absl::StrCat(root, "/", who, "/", i, ".png"), image));
+    }
+  }
+  return root;
+}
+
+TEST(RecordIoTest, SplitPayloadsRoundTripWithTheMagicRestored) {
+  const std::string dir = FreshDir("recordio_split");
+  // The magic at aligned offsets 0, 8 and at the very end, plus an unaligned copy left alone.
+  const std::string tricky = MagicBytes() + "abcd" + MagicBytes() + "xy" + MagicBytes() + "zz" + MagicBytes();
+  const std::vector<std::string> payloads = {"", "hello", tricky, std::string(1000, '\x7f')};
+  {
+    auto writer = RecordIoWriter::Create(dir + "/t.rec", dir + "/t.idx");
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    for (size_t k = 0; k < payloads.size(); ++k) ASSERT_TRUE((*writer)->Write(10 + k, payloads[k]).ok());
+    ASSERT_TRUE((*writer)->Finish().ok());
+  }
+  // The writer really split the tricky payload (cflag 1 on its first part).
+  const std::string rec = ReadAll(dir + "/t.rec");
+  EXPECT_EQ(rec.size() % 4, 0u);
+  auto reader = RecordIoReader::Open(dir + "/t.rec", dir + "/t.idx");
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->keys(), (std::vector<int64_t>{10, 11, 12, 13}));
+  for (size_t k = 0; k < payloads.size(); ++k) {
+    absl::StatusOr<std::string> got = (*reader)->Read(10 + k);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, payloads[k]) << "key " << 10 + k;
+  }
+  EXPECT_FALSE((*reader)->Read(99).ok());
+  // Count the record headers: the tricky payload became 4 parts (3 aligned magics).
+  int headers = 0;
+  for (size_t i = 0; i + 4 <= rec.size(); i += 4) headers += rec.compare(i, 4, MagicBytes()) == 0;
+  EXPECT_EQ(headers, 1 + 1 + 4 + 1);
+}
+
+TEST(RecordIoTest, ImageHeaderWithOneOrManyLabels) {
+  const std::string one = PackImageRecord({7.0f}, 42, "JPEG");
+  absl::StatusOr<ImageRecord> r = ParseImageRecord(one);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->flag, 0u);
+  EXPECT_EQ(r->labels, (std::vector<float>{7.0f}));
+  EXPECT_EQ(r->id, 42u);
+  EXPECT_EQ(r->image, "JPEG");
+  absl::StatusOr<ImageRecord> many = ParseImageRecord(PackImageRecord({3.0f, 0.5f, 9.0f}, 1, "PNG"));
+  ASSERT_TRUE(many.ok());
+  EXPECT_EQ(many->flag, 3u);
+  EXPECT_EQ(many->labels, (std::vector<float>{3.0f, 0.5f, 9.0f}));
+  EXPECT_EQ(many->image, "PNG");
+  EXPECT_FALSE(ParseImageRecord("short").ok());
+  std::string lying = PackImageRecord({1.0f}, 1, "");
+  const uint32_t huge = 1000;
+  std::memcpy(lying.data(), &huge, 4);  // promises 1000 labels
+  EXPECT_FALSE(ParseImageRecord(lying).ok());
+}
+
+TEST(RecordIoTest, PackedFolderLoadsAsTheSameImagesAndLabels) {
+  const std::string root = MakeFolder("recordio_folder");
+  const std::string dir = FreshDir("recordio_pack");
+  absl::StatusOr<int64_t> n = PackImageFolder(root, dir + "/faces.rec", dir + "/faces.idx");
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 6);
+  EXPECT_EQ(RecordIoIndexPath(dir + "/faces.rec"), dir + "/faces.idx");
+  // InsightFace layout: header 0, images 1..6, identity records 7..9 with key ranges.
+  auto reader = RecordIoReader::Open(dir + "/faces.rec", dir + "/faces.idx");
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->keys().size(), 10u);
+  absl::StatusOr<ImageRecord> header = ParseImageRecord(*(*reader)->Read(0));
+  ASSERT_TRUE(header.ok());
+  EXPECT_EQ(header->labels, (std::vector<float>{7.0f, 10.0f}));
+  absl::StatusOr<ImageRecord> bob = ParseImageRecord(*(*reader)->Read(8));
+  EXPECT_EQ(bob->labels, (std::vector<float>{3.0f, 6.0f}));  // bob's images are keys 3, 4, 5
+
+  absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/faces.rec", dir + "/faces.idx");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#1", "#2", "#3", "#4", "#5", "#6"}));
+  EXPECT_EQ(listing->identities, (std::vector<std::string>{"0", "0", "1", "1", "1", "2"}));
+  ImageOptions options;
+  options.size = 4;
+  absl::StatusOr<Dataset> d = LoadRecordIo(dir + "/faces.rec", dir + "/faces.idx", options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 6);
+  EXPECT_TRUE(torch::equal(d->labels, torch::tensor({0, 0, 1, 1, 1, 2}, torch::kInt64)));
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(d->images[i][0][1][1].item<int>(), 10 + 30 * i) << i;
+  // A subset by manifest names, through the generic loader.
+  DataConfig config;
+  config.format = "recordio";
+  config.path = dir + "/faces.rec";
+  std::vector<std::string> only = {"#5", "#2"};
+  absl::StatusOr<Dataset> subset = LoadSource(config, options, &only);
+  ASSERT_TRUE(subset.ok()) << subset.status();
+  EXPECT_EQ(subset->sample_names, (std::vector<std::string>{"#2", "#5"}));
+  EXPECT_EQ(subset->images[1][0][0][0].item<int>(), 130);
+}
+
+TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
+  const std::string root = MakeFolder("recordio_damage_folder");
+  const std::string dir = FreshDir("recordio_damage");
+  ASSERT_TRUE(PackImageFolder(root, dir + "/a.rec", dir + "/a.idx").ok());
+  const std::string rec = ReadAll(dir + "/a.rec");
+  const std::string idx = ReadAll(dir + "/a.idx");
+  ImageOptions options;
+  options.size = 4;
+
+  // Truncated inside image 6's record: that image is a counted skip naming the offset; the rest load.
+  std::string offset_of_6;
+  {
+    std::istringstream lines(idx);
+    std::string key, offset;
+    while (lines >> key >> offset) {
+      if (key == "6") offset_of_6 = offset;
+    }
+  }
+  ASSERT_FALSE(offset_of_6.empty());
+  std::ofstream(dir + "/cut.rec", std::ios::binary) << rec.substr(0, std::stoul(offset_of_6) + 20);
+  {
+    // Keys 0..6 (header and images) still start inside the cut file; the identity records do not.
+    std::istringstream lines(idx);
+    std::ofstream out(dir + "/cut.idx");
+    std::string line;
+    for (int i = 0; i < 7 && std::getline(lines, line); ++i) out << line << "\n";
+  }
+  absl::StatusOr<Dataset> cut = LoadRecordIo(dir + "/cut.rec", dir + "/cut.idx", options);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_EQ(cut->size(), 5);
+  ASSERT_EQ(cut->skipped_names.size(), 1u);
+  EXPECT_NE(cut->skipped_names[0].find("#6"), std::string::npos) << cut->skipped_names[0];
+  EXPECT_NE(cut->skipped_names[0].find("runs past the end"), std::string::npos) << cut->skipped_names[0];
+  EXPECT_NE(cut->skipped_names[0].find("offset " + offset_of_6), std::string::npos) << cut->skipped_names[0];
+
+  // An index offset past the end of the .rec: an error at open naming the index line.
+  std::ofstream(dir + "/past.idx") << idx << "11\t999999\n";
+  auto past = RecordIoReader::Open(dir + "/a.rec", dir + "/past.idx");
+  ASSERT_FALSE(past.ok());
+  EXPECT_NE(past.status().message().find("past.idx:11"), std::string::npos) << past.status();
+  std::ofstream(dir + "/junk.idx") << "0 zero\n";
+  EXPECT_FALSE(RecordIoReader::Open(dir + "/a.rec", dir + "/junk.idx").ok());
+
+  // A bad magic (an index pointing into the middle of a record) names the offset.
+  std::ofstream(dir + "/mid.idx") << "1\t" << std::stoul(offset_of_6) + 12 << "\n";
+  auto mid = RecordIoReader::Open(dir + "/a.rec", dir + "/mid.idx");
+  ASSERT_TRUE(mid.ok());
+  absl::StatusOr<std::string> bad = (*mid)->Read(1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("bad magic"), std::string::npos) << bad.status();
+
+  // Labels that are not class indices are skipped with the reason, never used.
+  {
+    auto writer = RecordIoWriter::Create(dir + "/labels.rec", dir + "/labels.idx");
+    ASSERT_TRUE(writer.ok());
+    const std::string png = ReadAll(root + "/ann/0.png");
+    ASSERT_TRUE((*writer)->Write(0, PackImageRecord({1.0f}, 0, png)).ok());   // plain layout: key 0 is an image
+    ASSERT_TRUE((*writer)->Write(1, PackImageRecord({-1.0f}, 1, png)).ok());
+    ASSERT_TRUE((*writer)->Write(2, PackImageRecord({2.5f}, 2, png)).ok());
+    ASSERT_TRUE((*writer)->Write(3, PackImageRecord({std::nanf("")}, 3, png)).ok());
+    ASSERT_TRUE((*writer)->Write(4, PackImageRecord({0.0f}, 4, "not an image")).ok());
+    ASSERT_TRUE((*writer)->Finish().ok());
+  }
+  std::vector<std::string> skipped;
+  absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/labels.rec", dir + "/labels.idx", &skipped);
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#0", "#4"}));
+  ASSERT_EQ(skipped.size(), 3u);
+  EXPECT_NE(skipped[0].find("label -1 is not a class index"), std::string::npos) << skipped[0];
+  absl::StatusOr<Dataset> labels = LoadRecordIo(dir + "/labels.rec", dir + "/labels.idx", options);
+  ASSERT_TRUE(labels.ok()) << labels.status();
+  EXPECT_EQ(labels->sample_names, (std::vector<std::string>{"#0"}));  // #4 does not decode
+  EXPECT_EQ(labels->skipped_images, 4);
+  EXPECT_EQ(labels->class_names[labels->labels[0].item<int64_t>()], "1");
+}
+
+TEST(RecordIoTest, LabelsBeyondTheHeadersIdentityCountAreSkipped) {
+  const std::string root = MakeFolder("recordio_range_folder");
+  const std::string dir = FreshDir("recordio_range");
+  auto writer = RecordIoWriter::Create(dir + "/r.rec", dir + "/r.idx");
+  ASSERT_TRUE(writer.ok());
+  const std::string png = ReadAll(root + "/bob/0.png");
+  ASSERT_TRUE((*writer)->Write(0, PackImageRecord({3.0f, 5.0f}, 0, "")).ok());  // images 1..2, 2 identities
+  ASSERT_TRUE((*writer)->Write(1, PackImageRecord({1.0f}, 1, png)).ok());
+  ASSERT_TRUE((*writer)->Write(2, PackImageRecord({2.0f}, 2, png)).ok());  // identity 2 of 2: out of range
+  ASSERT_TRUE((*writer)->Write(3, PackImageRecord({1.0f, 2.0f}, 3, "")).ok());
+  ASSERT_TRUE((*writer)->Write(4, PackImageRecord({2.0f, 3.0f}, 4, "")).ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  std::vector<std::string> skipped;
+  absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/r.rec", dir + "/r.idx", &skipped);
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#1"}));
+  ASSERT_EQ(skipped.size(), 1u);
+  EXPECT_NE(skipped[0].find("beyond the 2 identities"), std::string::npos) << skipped[0];
+}
+
+}  // namespace
+}  // namespace ftl
