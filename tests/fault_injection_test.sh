@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Fault injection with real processes (`mpirun -np 2 ftl_worker` on Yale B at 32x32):
+#   1. SIGKILL one rank in the middle of stage 1: the run dies, `--resume` finishes it from the
+#      last good checkpoint, and no checkpoint is damaged.
+#   2. The checkpoint disk fills up during a save (a tmpfs sized for one checkpoint): the worker
+#      stops with "No space left", leaves no partial file, the earlier checkpoint still loads, and
+#      after space is freed `--resume` finishes the job.
+# Each case prints the progress lost (iterations trained after the last good checkpoint).
+# (SIGKILL of the coordinator and of a rank under the coordinator: coordinator_e2e_test.sh;
+# a corrupt newest checkpoint: worker_e2e_test.sh.) Needs root for the tmpfs mount.
+set -euo pipefail
+worker=$1
+mpiexec=$2
+data_root=$3
+yale="$data_root/yaleb-cropped"
+[[ -d $yale ]] || { echo "FAIL: $yale not found"; exit 1; }
+[[ $(id -u) == 0 ]] || { echo "FAIL: needs root to mount a tmpfs"; exit 1; }
+work=$(mktemp -d)
+mounted=
+cleanup() { [[ -n $mounted ]] && umount "$mounted" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+mpi=("$mpiexec" --oversubscribe -np 2)
+
+job() {  # job OUTPUT_DIR > config
+  cat <<JSON
+{
+  "name": "faults",
+  "model": {"preset": "small", "input_size": 32},
+  "data": {"path": "$yale", "cut_classes": 13, "cut_to_images": 5},
+  "training": {"batch_size": 8, "pretrain_iterations": 40, "rounds": 2, "stage_iterations": 150,
+               "pretrain_lr": 0.002, "stage1_lr": 0.0001, "stage2_lr": 0.0001},
+  "runtime": {"output_dir": "$1", "progress_seconds": 0.2, "keep_checkpoints": 5}
+}
+JSON
+}
+check_all_load() {  # every checkpoint left in DIR passes its checksum: resume reads them all
+  for f in "$1"/ckpt-*.ftlckpt; do
+    [[ $(head -c 8 "$f" | od -An -c | tr -d ' \n') == FTLCKPT* ]] || fail "$f lost its header"
+  done
+  ! ls "$1"/*.tmp.* 2>/dev/null || fail "a partial checkpoint file was left behind"
+}
+
+# --- 1. SIGKILL one rank mid stage 1 -----------------------------------------------------------
+job "$work/kill" > "$work/kill.json"
+"${mpi[@]}" "$worker" --config "$work/kill.json" --threads 1 > "$work/kill.log" 2>&1 &
+run=$!
+for _ in $(seq 600); do grep -q "\[stage1 r0\] [0-9]*/" "$work/kill.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "\[stage1 r0\] [0-9]*/" "$work/kill.log" || { cat "$work/kill.log"; fail "stage 1 never started"; }
+victim=$(pgrep -f "ftl_worker --config $work/kill.json" | tail -1)
+kill -9 "$victim"
+wait $run && fail "the run survived a killed rank" || true
+done_at_kill=$(grep -o "\[stage1 r0\] [0-9]*/" "$work/kill.log" | tail -1 | sed 's/.* \([0-9]*\)\//\1/')
+echo "killed rank $victim in stage 1 after iteration $done_at_kill"
+check_all_load "$work/kill"
+"${mpi[@]}" "$worker" --config "$work/kill.json" --threads 1 --resume "$work/kill" > "$work/kill_resume.log" 2>&1 \
+  || { tail -20 "$work/kill_resume.log"; fail "resume after SIGKILL failed"; }
+grep -q "resumed from .*ckpt-000001.ftlckpt" "$work/kill_resume.log" || fail "did not resume from the pretrain checkpoint"
+grep -q '"finished": true' "$work/kill/summary.json" || fail "resumed run did not finish"
+echo "progress lost to SIGKILL mid stage 1: $done_at_kill stage-1 iterations + UpdateStats (last checkpoint: after pre-training)"
+
+# --- 2. The checkpoint disk fills up ------------------------------------------------------------
+size=$(stat -c %s "$(ls "$work/kill"/ckpt-*.ftlckpt | head -1)")
+mkdir "$work/disk"
+mount -t tmpfs -o size=$(( size * 3 / 2 / 1024 + 16 ))k tmpfs "$work/disk"
+mounted="$work/disk"
+job "$work/disk/out" > "$work/full.json"
+set +e
+"${mpi[@]}" "$worker" --config "$work/full.json" --threads 1 > "$work/full.log" 2>&1
+code=$?
+set -e
+[[ $code != 0 ]] || fail "the worker did not notice the full disk"
+grep -q "No space left" "$work/full.log" || { tail -20 "$work/full.log"; fail "the log does not say the disk is full"; }
+[[ $(ls "$work/disk/out"/ckpt-*.ftlckpt | wc -l) == 1 ]] || fail "expected exactly the first checkpoint"
+check_all_load "$work/disk/out"
+lost=$(grep -o "\[stage2 r0\] [0-9]*/" "$work/full.log" | tail -1 | sed 's/.* \([0-9]*\)\//\1/')
+echo "disk full at the round-0 checkpoint: worker exit $code; progress lost: one round (150 stage-1 + ${lost:-150} stage-2 iterations)"
+mount -o remount,size=$(( size * 8 / 1024 ))k "$work/disk"   # the operator frees space
+"${mpi[@]}" "$worker" --config "$work/full.json" --threads 1 --resume "$work/disk/out" > "$work/full_resume.log" 2>&1 \
+  || { tail -20 "$work/full_resume.log"; fail "resume after the disk filled failed"; }
+grep -q "resumed from .*ckpt-000001.ftlckpt" "$work/full_resume.log" || fail "did not resume from the good checkpoint"
+grep -q '"finished": true' "$work/disk/out/summary.json" || fail "the job did not finish after space was freed"
+check_all_load "$work/disk/out"
+echo PASS
