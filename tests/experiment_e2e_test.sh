@@ -99,6 +99,9 @@ expect_usage() {
 expect_usage "unknown variant" experiment --data "$work/faces" --out "$work/x" --holdout 3 --variants ftl,magic
 expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --regular 16
 expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
-expect_usage "takes flags only" split extra
+expect_usage "usage: ftl split" split extra
+expect_usage "put .experiment. first" --json experiment
+# The client stays small: the tools that need LibTorch run in ftl_tools.
+! ldd "$ftl" | grep -q libtorch || fail "ftl links LibTorch"
 expect_usage "NAME.rec" pack --data "$work/faces" --out "$work/faces.tar"
 echo "PASS"

@@ -2,11 +2,14 @@
 //
 //   ftl submit job.json        ftl status ID       ftl list [--state RUNNING]
 //   ftl cancel ID              ftl watch ID
-//   ftl split | pairs | eval | experiment   (local_tools.h)
+//   ftl split | pairs | eval | experiment | pack   (exec ftl_tools; local_tools.h)
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -19,7 +22,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "common/config/job_config.h"
-#include "services/cli/local_tools.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -48,6 +50,11 @@ const char* CodeName(grpc::StatusCode code) {
                                        "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
+}
+
+bool IsLocalTool(const std::string& command) {
+  return command == "split" || command == "pairs" || command == "eval" || command == "experiment" ||
+         command == "pack";
 }
 
 int Fail(const std::string& message, int code = 1) {
@@ -263,6 +270,15 @@ int Watch(Client& client, const std::string& id) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The local tools need LibTorch; the client must start fast and stay small, so they live in
+  // ftl_tools next to this binary.
+  if (argc >= 2 && IsLocalTool(argv[1])) {
+    std::error_code ec;
+    const std::string tools =
+        (std::filesystem::read_symlink("/proc/self/exe", ec).parent_path() / "ftl_tools").string();
+    execv(tools.c_str(), argv);
+    return Fail(absl::StrCat("cannot run ", tools, ": ", std::strerror(errno)));
+  }
   absl::SetProgramUsageMessage(
       "client of ftl_coordinator.\n"
       "  ftl submit JOB.json     submit a job (a ftl.v1.JobSpec in JSON); prints its id\n"
@@ -272,32 +288,12 @@ int main(int argc, char** argv) {
       "  ftl watch ID            follow a job until it ends (exit 0 iff it SUCCEEDED)\n"
       "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
       "(the server's, printed as one line), 2 bad usage.\n"
-      "Local tools (no coordinator; flags below):\n"
-      "  ftl split --data DIR --out DIR --regular K --ur_images k --holdout n [--validation v]\n"
-      "        Table-1 split into manifests (train/fit/validation/holdout.txt, regular.txt)\n"
-      "  ftl pairs --data DIR [--manifest holdout.txt] --out pairs.txt [--folds 10 --per_fold N]\n"
-      "        balanced same/different pairs in disjoint folds, LFW pairs.txt format\n"
-      "  ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR\n"
-      "        metrics of a checkpoint, Fig. 1b/4a plots, Fig. 6/7/8 pictures\n"
-      "  ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n\n"
-      "        [--variants softmax,softmax_ml2,ftl] [--budget P,R,S] [--train_list F --pairs F]\n"
-      "        trains the variants on one split (tuned on validation), prints the table,\n"
-      "        writes results.csv/results.md. --data with --labels reads IDX (Fashion-MNIST),\n"
-      "        --data NAME.rec reads RecordIO (NAME.idx beside it).\n"
-      "  ftl pack --data DIR --out NAME.rec\n"
-      "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)");
+      "Local tools (no coordinator; run by ftl_tools beside ftl, `ftl COMMAND --help` for flags):\n"
+      "  split, pairs, eval, experiment, pack -- see `ftl split --help`.");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
   const std::string command = args[1];
-  if (command == "split" || command == "pairs" || command == "eval" || command == "experiment" ||
-      command == "pack") {
-    if (args.size() != 2) return Fail(absl::StrCat("ftl ", command, " takes flags only (see ftl --help)"), 2);
-    if (command == "split") return ftl::RunSplitCommand();
-    if (command == "pairs") return ftl::RunPairsCommand();
-    if (command == "eval") return ftl::RunEvalCommand();
-    if (command == "pack") return ftl::RunPackCommand();
-    return ftl::RunExperimentCommand();
-  }
+  if (IsLocalTool(command)) return Fail(absl::StrCat("put '", command, "' first: ftl ", command, " --flags"), 2);
   const bool needs_arg = command != "list";
   if (needs_arg && args.size() != 3) return Fail(absl::StrCat("usage: ftl ", command, " ARG"), 2);
   Client client;

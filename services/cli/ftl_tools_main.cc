@@ -1,0 +1,42 @@
+// ftl_tools: the local subcommands of `ftl` (split, pairs, eval, experiment, pack). `ftl`
+// execs this binary for them, so the coordinator client itself never loads LibTorch.
+#include <string>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "services/cli/local_tools.h"
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the local tools of ftl (started by `ftl COMMAND`; no coordinator needed):\n"
+      "  ftl split --data DIR --out DIR --regular K --ur_images k --holdout n [--validation v]\n"
+      "        Table-1 split into manifests (train/fit/validation/holdout.txt, regular.txt)\n"
+      "  ftl pairs --data DIR [--manifest holdout.txt] --out pairs.txt [--folds 10 --per_fold N]\n"
+      "        balanced same/different pairs in disjoint folds, LFW pairs.txt format\n"
+      "  ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR\n"
+      "        metrics of a checkpoint, Fig. 1b/4a plots, Fig. 6/7/8 pictures\n"
+      "  ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n\n"
+      "        [--variants softmax,softmax_ml2,ftl] [--budget P,R,S] [--train_list F --pairs F]\n"
+      "        trains the variants on one split (tuned on validation), prints the table,\n"
+      "        writes results.csv/results.md. --data with --labels reads IDX (Fashion-MNIST),\n"
+      "        --data NAME.rec reads RecordIO (NAME.idx beside it).\n"
+      "  ftl pack --data DIR --out NAME.rec\n"
+      "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  const std::string command = args.size() >= 2 ? args[1] : "";
+  if (args.size() != 2) {
+    std::cerr << "ftl: error: usage: ftl split|pairs|eval|experiment|pack --flags (see ftl split --help)\n";
+    return 2;
+  }
+  if (command == "split") return ftl::RunSplitCommand();
+  if (command == "pairs") return ftl::RunPairsCommand();
+  if (command == "eval") return ftl::RunEvalCommand();
+  if (command == "experiment") return ftl::RunExperimentCommand();
+  if (command == "pack") return ftl::RunPackCommand();
+  std::cerr << "ftl: error: unknown local command '" << command << "'\n";
+  return 2;
+}
