@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   // 1. Submissions from concurrent clients.
   std::vector<std::string> ids(n);
   std::atomic<int> next{0}, failed{0};
+  std::mutex error_mutex;
+  std::string first_error;
   auto start = Clock::now();
   {
     std::vector<std::thread> clients;
@@ -67,10 +69,13 @@ int main(int argc, char** argv) {
           grpc::ClientContext context;
           context_for(&context);
           ftl::v1::Job job;
-          if (stub->SubmitJob(&context, submit, &job).ok()) {
+          const grpc::Status status = stub->SubmitJob(&context, submit, &job);
+          if (status.ok()) {
             ids[i] = job.id();
           } else {
             ++failed;
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (first_error.empty()) first_error = status.error_message();
           }
         }
       });
@@ -78,7 +83,8 @@ int main(int argc, char** argv) {
     for (auto& c : clients) c.join();
   }
   std::cout << "submitted: " << n - failed << " of " << n << " in " << Since(start) << " s ("
-            << (n - failed) / Since(start) << " per s)\n";
+            << (n - failed) / Since(start) << " per s)"
+            << (first_error.empty() ? "" : "; first refusal: " + first_error) << "\n";
   dropped |= failed > 0;
 
   // 2. Watchers on the last W jobs; each counts events and remembers the last state it saw.

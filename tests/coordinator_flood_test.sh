@@ -6,7 +6,7 @@
 set -euo pipefail
 coordinator=$1
 flood=$2
-data_root=$3
+data_root=$(realpath "$3")  # admission refuses paths with ".."
 work=$(mktemp -d)
 pid=
 trap '[[ -n $pid ]] && kill $pid 2>/dev/null; rm -rf "$work"' EXIT
