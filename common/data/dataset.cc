@@ -1,6 +1,11 @@
 #include "common/data/dataset.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <numeric>
@@ -12,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/data/parallel_load.h"
 #include "common/data/recordio.h"
 #include "common/util/status_macros.h"
 
@@ -54,6 +60,25 @@ std::vector<int64_t> ClassesBySize(const Dataset& dataset) {
 }
 
 }  // namespace
+
+void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body, const LoadProgress& progress) {
+  std::atomic<int64_t> done{0};
+  std::mutex progress_mutex;
+  auto last_report = std::chrono::steady_clock::now();
+  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      body(i);
+      const int64_t finished = ++done;
+      if (!progress) continue;
+      std::lock_guard<std::mutex> lock(progress_mutex);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_report > std::chrono::seconds(5)) {
+        last_report = now;
+        progress(finished, n);
+      }
+    }
+  });
+}
 
 torch::Tensor Dataset::ClassCounts() const {
   return torch::bincount(labels, /*weights=*/{}, num_classes()).to(torch::kInt64);

@@ -82,6 +82,26 @@ absl::StatusOr<IdxArray> ParseIdxHeader(const std::string& path, const std::stri
   return array;
 }
 
+// An images file and its labels file, read and checked against each other.
+struct IdxPair {
+  std::string image_bytes, label_bytes;
+  IdxArray images, labels;
+};
+
+absl::StatusOr<IdxPair> ReadIdxPair(const std::string& images_path, const std::string& labels_path) {
+  IdxPair pair;
+  FTL_ASSIGN_OR_RETURN(pair.image_bytes, ReadMaybeGzip(images_path));
+  FTL_ASSIGN_OR_RETURN(pair.label_bytes, ReadMaybeGzip(labels_path));
+  FTL_ASSIGN_OR_RETURN(pair.images, ParseIdxHeader(images_path, pair.image_bytes, 3));
+  FTL_ASSIGN_OR_RETURN(pair.labels, ParseIdxHeader(labels_path, pair.label_bytes, 1));
+  if (pair.images.dims[0] != pair.labels.dims[0]) {
+    return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", pair.images.dims[0],
+                                                   " images but ", labels_path, " has ",
+                                                   pair.labels.dims[0], " labels"));
+  }
+  return pair;
+}
+
 // The "#index" names of `only` as row numbers below `n`, in ascending order.
 absl::StatusOr<std::vector<int64_t>> IdxRows(const std::string& images_path,
                                              const std::vector<std::string>& only, int64_t n) {
@@ -108,15 +128,10 @@ absl::StatusOr<std::vector<int64_t>> IdxRows(const std::string& images_path,
 
 absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std::string& labels_path,
                                       int64_t max_images) {
-  FTL_ASSIGN_OR_RETURN(const std::string image_bytes, ReadMaybeGzip(images_path));
-  FTL_ASSIGN_OR_RETURN(const std::string label_bytes, ReadMaybeGzip(labels_path));
-  FTL_ASSIGN_OR_RETURN(const IdxArray images, ParseIdxHeader(images_path, image_bytes, 3));
-  FTL_ASSIGN_OR_RETURN(const IdxArray labels, ParseIdxHeader(labels_path, label_bytes, 1));
-  if (images.dims[0] != labels.dims[0]) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", images.dims[0],
-                                                   " images but ", labels_path, " has ",
-                                                   labels.dims[0], " labels"));
-  }
+  FTL_ASSIGN_OR_RETURN(const IdxPair pair, ReadIdxPair(images_path, labels_path));
+  const std::string& label_bytes = pair.label_bytes;
+  const IdxArray& images = pair.images;
+  const IdxArray& labels = pair.labels;
   int64_t n = images.dims[0];
   if (max_images > 0) n = std::min(n, max_images);
   SourceListing listing;
@@ -131,15 +146,11 @@ absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std:
 absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path,
                                 const ImageOptions& options, int64_t max_images,
                                 const std::vector<std::string>* only) {
-  FTL_ASSIGN_OR_RETURN(const std::string image_bytes, ReadMaybeGzip(images_path));
-  FTL_ASSIGN_OR_RETURN(const std::string label_bytes, ReadMaybeGzip(labels_path));
-  FTL_ASSIGN_OR_RETURN(const IdxArray images, ParseIdxHeader(images_path, image_bytes, 3));
-  FTL_ASSIGN_OR_RETURN(const IdxArray labels, ParseIdxHeader(labels_path, label_bytes, 1));
-  if (images.dims[0] != labels.dims[0]) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", images.dims[0],
-                                                   " images but ", labels_path, " has ",
-                                                   labels.dims[0], " labels"));
-  }
+  FTL_ASSIGN_OR_RETURN(const IdxPair pair, ReadIdxPair(images_path, labels_path));
+  const std::string& image_bytes = pair.image_bytes;
+  const std::string& label_bytes = pair.label_bytes;
+  const IdxArray& images = pair.images;
+  const IdxArray& labels = pair.labels;
   int64_t total = images.dims[0];
   if (max_images > 0) total = std::min(total, max_images);
   std::vector<int64_t> rows;

@@ -1,16 +1,12 @@
 // LoadImageFolder: one sub-folder per identity.
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <filesystem>
-#include <mutex>
-
-#include <ATen/Parallel.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
+#include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
 
 namespace ftl {
@@ -97,27 +93,16 @@ absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOpti
   torch::Tensor decoded =
       torch::empty({n, options.channels, options.size, options.size}, torch::kUInt8);
   std::vector<char> ok(n, 0);
-  std::atomic<int64_t> done{0};
-  std::mutex progress_mutex;
-  auto last_report = std::chrono::steady_clock::now();
-  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      absl::StatusOr<torch::Tensor> image = ReadImageFile((fs::path(root) / files[i]).string(), options);
-      if (image.ok()) {
-        decoded[i].copy_(*image);
-        ok[i] = 1;
-      }
-      const int64_t finished = ++done;
-      if (progress) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_report > std::chrono::seconds(5)) {
-          last_report = now;
-          progress(finished, n);
+  ParallelLoad(
+      n,
+      [&](int64_t i) {
+        absl::StatusOr<torch::Tensor> image = ReadImageFile((fs::path(root) / files[i]).string(), options);
+        if (image.ok()) {
+          decoded[i].copy_(*image);
+          ok[i] = 1;
         }
-      }
-    }
-  });
+      },
+      progress);
 
   Dataset dataset;
   std::vector<int64_t> kept;

@@ -5,16 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <sstream>
-
-#include <ATen/Parallel.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/data/image_decode.h"
+#include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
 
 namespace ftl {
@@ -335,35 +331,24 @@ absl::StatusOr<Dataset> LoadRecordIo(const std::string& rec_path, const std::str
   torch::Tensor decoded = torch::empty({n, options.channels, options.size, options.size}, torch::kUInt8);
   std::vector<int64_t> labels(n, -1);
   std::vector<std::string> errors(n);
-  std::atomic<int64_t> done{0};
-  std::mutex progress_mutex;
-  auto last_report = std::chrono::steady_clock::now();
-  at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      absl::StatusOr<std::string> payload = reader->Read(keys[i]);
-      absl::StatusOr<ImageRecord> record =
-          payload.ok() ? ParseImageRecord(*payload) : absl::StatusOr<ImageRecord>(payload.status());
-      absl::StatusOr<int64_t> label = record.ok() ? ClassOf(*record, layout.identities)
-                                                  : absl::StatusOr<int64_t>(record.status());
-      absl::StatusOr<torch::Tensor> image =
-          label.ok() ? DecodeImage(record->image, options) : absl::StatusOr<torch::Tensor>(label.status());
-      if (image.ok()) {
-        decoded[i].copy_(*image);
-        labels[i] = *label;
-      } else {
-        errors[i] = std::string(image.status().message());
-      }
-      const int64_t finished = ++done;
-      if (progress) {
-        std::lock_guard<std::mutex> lock(progress_mutex);
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_report > std::chrono::seconds(5)) {
-          last_report = now;
-          progress(finished, n);
+  ParallelLoad(
+      n,
+      [&](int64_t i) {
+        absl::StatusOr<std::string> payload = reader->Read(keys[i]);
+        absl::StatusOr<ImageRecord> record =
+            payload.ok() ? ParseImageRecord(*payload) : absl::StatusOr<ImageRecord>(payload.status());
+        absl::StatusOr<int64_t> label = record.ok() ? ClassOf(*record, layout.identities)
+                                                    : absl::StatusOr<int64_t>(record.status());
+        absl::StatusOr<torch::Tensor> image =
+            label.ok() ? DecodeImage(record->image, options) : absl::StatusOr<torch::Tensor>(label.status());
+        if (image.ok()) {
+          decoded[i].copy_(*image);
+          labels[i] = *label;
+        } else {
+          errors[i] = std::string(image.status().message());
         }
-      }
-    }
-  });
+      },
+      progress);
   Dataset dataset;
   std::vector<int64_t> kept, kept_labels;
   int64_t max_label = -1;
