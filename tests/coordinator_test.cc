@@ -10,6 +10,7 @@
 
 #include <unistd.h>
 
+#include "tests/temp_dir.h"
 #include "absl/strings/str_cat.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/job_store.h"
@@ -20,13 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Per process: ctest runs the cases of this file as parallel processes.
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/coordinator_test_" + std::to_string(::getpid()) + "_" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using ftl::testing::FreshDir;
 
 // A data root with one identity folder, which is all admission needs.
 std::string DataRoot() {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
+#include "tests/temp_dir.h"
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
 #include "common/data/sampler.h"
@@ -15,12 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using ftl::testing::FreshDir;
 
 void WriteImage(const std::string& path, int value, int channels = 1) {
   cv::Mat image(20, 24, channels == 1 ? CV_8UC1 : CV_8UC3, cv::Scalar::all(value));

@@ -1,5 +1,6 @@
 // MXNet / InsightFace RecordIO: framing, split payloads, image headers, InsightFace layout, and
 // what damage does (clear errors or counted skips; never a crash or a wrong label).
+#include "tests/temp_dir.h"
 #include "common/data/recordio.h"
 
 #include <gtest/gtest.h>
@@ -17,12 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using ftl::testing::FreshDir;
 
 std::string MagicBytes() {
   std::string m(4, '\0');
