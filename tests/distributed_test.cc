@@ -116,6 +116,51 @@ TEST(DistributedTest, GradientBucketsAverageAcrossRanks) {
   EXPECT_EQ(averager.stats().calls, 2);
 }
 
+TEST(DistributedTest, StartAllReduceSumCompletesOnWait) {
+  torch::Tensor t = torch::full({1000}, g_comm->rank() + 1.0, torch::kFloat64);
+  std::unique_ptr<PendingAllReduce> pending = g_comm->StartAllReduceSum(t);
+  pending->Wait();
+  EXPECT_TRUE(pending->Test());
+  EXPECT_TRUE(torch::equal(t, torch::full({1000}, 3.0, torch::kFloat64)));
+}
+
+// The overlapped averager (buckets all-reduced from gradient hooks during backward) gives exactly
+// the gradients of the blocking one, and really starts buckets inside backward.
+TEST(DistributedTest, OverlappedAveragingEqualsBlocking) {
+  torch::manual_seed(5);
+  const torch::Tensor w1_init = torch::randn({6, 4});
+  const torch::Tensor w2_init = torch::randn({3, 6});
+  torch::manual_seed(100 + g_comm->rank());  // each rank its own data
+  const torch::Tensor x = torch::randn({8, 4});
+  std::vector<torch::Tensor> grads[2];
+  int64_t started[2] = {0, 0};
+  for (int overlap = 0; overlap < 2; ++overlap) {
+    torch::Tensor w1 = w1_init.clone().requires_grad_(true);
+    torch::Tensor w2 = w2_init.clone().requires_grad_(true);
+    torch::Tensor unused = torch::zeros({2}, torch::requires_grad());
+    GradientAverager averager({w1, w2, unused}, /*bucket_bytes=*/64, overlap == 1);
+    for (int step = 0; step < 2; ++step) {  // twice: the buckets reset between backward passes
+      for (torch::Tensor* p : {&w1, &w2}) {
+        if (p->grad().defined()) p->mutable_grad().zero_();
+      }
+      averager.BeginBackward(*g_comm);
+      torch::tanh(x.mm(w1.t())).mm(w2.t()).pow(2).sum().backward();
+      averager.FinishBackward(*g_comm);
+    }
+    grads[overlap] = {w1.grad().clone(), w2.grad().clone(), unused.grad().clone()};
+    started[overlap] = averager.stats().buckets_started_in_backward;
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(grads[0][i], grads[1][i])) << i;
+  EXPECT_TRUE(torch::equal(grads[1][2], torch::zeros({2})));  // no gradient counts as zero
+  EXPECT_EQ(started[0], 0);
+  EXPECT_GT(started[1], 0);
+  // And it is an average across ranks: rank 0's local gradient differs from the result.
+  torch::Tensor w1 = w1_init.clone().requires_grad_(true);
+  torch::Tensor w2 = w2_init.clone().requires_grad_(true);
+  torch::tanh(x.mm(w1.t())).mm(w2.t()).pow(2).sum().backward();
+  EXPECT_FALSE(torch::allclose(w1.grad(), grads[1][0]));
+}
+
 }  // namespace
 }  // namespace ftl
 

@@ -102,7 +102,8 @@ absl::Status WriteCheckpointFile(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive) {
+absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive,
+                                c10::optional<torch::Device> device) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("checkpoint '", path, "': cannot open"));
   std::stringstream buffer;
@@ -126,7 +127,7 @@ absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::Input
   }
   std::istringstream payload(file.substr(kHeaderBytes));
   try {
-    archive->load_from(payload);
+    archive->load_from(payload, device);
   } catch (const c10::Error& e) {
     return absl::DataLossError(
         absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what_without_backtrace()));

@@ -17,9 +17,11 @@ namespace ftl {
 // complete new one.
 absl::Status WriteCheckpointFile(const std::string& path, torch::serialize::OutputArchive& archive);
 
-// Verifies the frame and loads the archive. DataLoss for a truncated or corrupt file,
-// InvalidArgument for a file that is not an FTL checkpoint, NotFound for a missing one.
-absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive);
+// Verifies the frame and loads the archive, its tensors onto `device` (where they were saved when
+// unset: a GPU-trained checkpoint can be evaluated on a CPU machine). DataLoss for a truncated or
+// corrupt file, InvalidArgument for a file that is not an FTL checkpoint, NotFound for a missing one.
+absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive,
+                                c10::optional<torch::Device> device = c10::nullopt);
 
 // Checkpoint files ("*.ftlckpt") in `dir`, oldest first by name.
 std::vector<std::string> ListCheckpoints(const std::string& dir);

@@ -1,5 +1,5 @@
 // The collective operations data-parallel training needs, behind one interface; the trainer never
-// includes mpi.h (or, later, nccl.h).
+// includes mpi.h or nccl.h.
 #ifndef FTL_COMMON_COMM_COMMUNICATOR_H_
 #define FTL_COMMON_COMM_COMMUNICATOR_H_
 
@@ -11,6 +11,17 @@
 #include "absl/status/statusor.h"
 
 namespace ftl {
+
+// An all-reduce in flight (see Communicator::StartAllReduceSum).
+class PendingAllReduce {
+ public:
+  virtual ~PendingAllReduce() = default;
+  // Lets the transport make progress; true once the result is in place.
+  virtual bool Test() = 0;
+  // Blocks until the result is in place (for CUDA tensors: until it is ordered before later work
+  // on the current stream).
+  virtual void Wait() = 0;
+};
 
 class Communicator {
  public:
@@ -25,6 +36,10 @@ class Communicator {
   // Sums each tensor across ranks, in place; every rank gets the totals. Tensors must be
   // contiguous, float32/float64/int64, with identical shapes and order on every rank.
   virtual void AllReduceSum(std::vector<torch::Tensor>& tensors) = 0;
+  // Starts AllReduceSum of one tensor and returns at once, so that communication overlaps the
+  // work that follows (gradient buckets during backward). The tensor must stay alive and untouched
+  // until Wait(). The default runs it to completion before returning.
+  virtual std::unique_ptr<PendingAllReduce> StartAllReduceSum(torch::Tensor tensor);
   // Copies root's tensors into every rank's, in place (same shapes and order everywhere).
   virtual void Broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
   // Returns when every rank has called it.

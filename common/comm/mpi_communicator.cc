@@ -36,6 +36,31 @@ void Chunked(const torch::Tensor& t, Op op) {
   }
 }
 
+// MPI_Iallreduce requests of one tensor (one per chunk).
+class MpiPendingAllReduce : public PendingAllReduce {
+ public:
+  explicit MpiPendingAllReduce(torch::Tensor tensor) : tensor_(std::move(tensor)) {
+    Chunked(tensor_, [this](void* data, int count) {
+      requests_.emplace_back();
+      MPI_Iallreduce(MPI_IN_PLACE, data, count, MpiType(tensor_), MPI_SUM, MPI_COMM_WORLD,
+                     &requests_.back());
+    });
+  }
+  ~MpiPendingAllReduce() override { Wait(); }
+  bool Test() override {
+    int done = 0;
+    MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
+    return done != 0;
+  }
+  void Wait() override {
+    MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+  }
+
+ private:
+  torch::Tensor tensor_;
+  std::vector<MPI_Request> requests_;
+};
+
 class MpiCommunicator : public Communicator {
  public:
   MpiCommunicator(int* argc, char*** argv) {
@@ -72,6 +97,11 @@ class MpiCommunicator : public Communicator {
         MPI_Allreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, MPI_COMM_WORLD);
       });
     }
+  }
+
+  std::unique_ptr<PendingAllReduce> StartAllReduceSum(torch::Tensor tensor) override {
+    if (size_ == 1) return Communicator::StartAllReduceSum(std::move(tensor));
+    return std::make_unique<MpiPendingAllReduce>(std::move(tensor));
   }
 
   void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {

@@ -176,6 +176,15 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
   FTL_RETURN_IF_ERROR(Take("runtime.ranks", spec.has_ranks(), spec.ranks(), 1, 4096, &r->ranks));
   FTL_RETURN_IF_ERROR(Take("runtime.max_restarts", spec.has_max_restarts(), spec.max_restarts(), 0,
                            1000, &r->max_restarts));
+  if (!spec.device().empty()) {
+    if (spec.device() != "auto" && spec.device() != "cpu" && spec.device() != "cuda") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("runtime.device: must be auto, cpu or cuda, not '", spec.device(), "'"));
+    }
+    r->device = spec.device();
+  }
+  if (spec.has_bf16_autocast()) r->bf16_autocast = spec.bf16_autocast();
+  if (spec.has_overlap_allreduce()) r->overlap_allreduce = spec.overlap_allreduce();
   return absl::OkStatus();
 }
 

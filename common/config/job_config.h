@@ -79,6 +79,9 @@ struct RuntimeConfig {
   int keep_checkpoints = 3;
   int ranks = 2;
   int max_restarts = 2;
+  std::string device = "auto";   // auto | cpu | cuda
+  bool bf16_autocast = true;      // forward passes in bfloat16 on CUDA; no effect on CPU
+  bool overlap_allreduce = true;  // start each gradient bucket's all-reduce during backward
 };
 
 struct EvaluationConfig {

@@ -3,21 +3,24 @@
 namespace ftl {
 namespace {
 
-torch::TensorOptions F64() { return torch::TensorOptions().dtype(torch::kFloat64); }
+torch::TensorOptions F64(torch::Device device) {
+  return torch::TensorOptions().dtype(torch::kFloat64).device(device);
+}
 
 }  // namespace
 
-CenterAccumulator::CenterAccumulator(int64_t num_classes, int64_t dim)
-    : filtered_sum_(torch::zeros({num_classes, dim}, F64())),
-      filtered_count_(torch::zeros({num_classes}, F64())),
-      all_sum_(torch::zeros({num_classes, dim}, F64())),
-      all_count_(torch::zeros({num_classes}, F64())) {}
+CenterAccumulator::CenterAccumulator(int64_t num_classes, int64_t dim, torch::Device device)
+    : filtered_sum_(torch::zeros({num_classes, dim}, F64(device))),
+      filtered_count_(torch::zeros({num_classes}, F64(device))),
+      all_sum_(torch::zeros({num_classes, dim}, F64(device))),
+      all_count_(torch::zeros({num_classes}, F64(device))) {}
 
 void CenterAccumulator::Add(const torch::Tensor& g, const torch::Tensor& g_flip,
                             const torch::Tensor& labels, const torch::Tensor& passes_yaw) {
-  const torch::Tensor pair_sum = (g.to(torch::kFloat64) + g_flip.to(torch::kFloat64)).cpu();
-  const torch::Tensor y = labels.cpu();
-  const torch::Tensor two = torch::full({y.size(0)}, 2.0, F64());
+  const torch::Device device = all_sum_.device();
+  const torch::Tensor pair_sum = g.to(device, torch::kFloat64) + g_flip.to(device, torch::kFloat64);
+  const torch::Tensor y = labels.to(device);
+  const torch::Tensor two = torch::full({y.size(0)}, 2.0, F64(device));
   all_sum_.index_add_(0, y, pair_sum);
   all_count_.index_add_(0, y, two);
   if (!passes_yaw.defined()) {
@@ -25,7 +28,7 @@ void CenterAccumulator::Add(const torch::Tensor& g, const torch::Tensor& g_flip,
     filtered_count_.index_add_(0, y, two);
     return;
   }
-  const torch::Tensor keep = passes_yaw.cpu().to(torch::kFloat64);
+  const torch::Tensor keep = passes_yaw.to(device, torch::kFloat64);
   filtered_sum_.index_add_(0, y, pair_sum * keep.unsqueeze(1));
   filtered_count_.index_add_(0, y, two * keep);
 }
@@ -43,23 +46,24 @@ ClassCenters FinishCenters(const CenterAccumulator& sums) {
   return result;
 }
 
-SpreadAccumulator::SpreadAccumulator(int64_t num_classes, int64_t dim)
-    : covariance_(torch::zeros({dim, dim}, F64())),
-      distance_sum_(torch::zeros({num_classes}, F64())),
-      count_(torch::zeros({num_classes}, F64())) {}
+SpreadAccumulator::SpreadAccumulator(int64_t num_classes, int64_t dim, torch::Device device)
+    : covariance_(torch::zeros({dim, dim}, F64(device))),
+      distance_sum_(torch::zeros({num_classes}, F64(device))),
+      count_(torch::zeros({num_classes}, F64(device))) {}
 
 void SpreadAccumulator::Add(const torch::Tensor& g, const torch::Tensor& labels,
                             const torch::Tensor& centers, const torch::Tensor& is_regular) {
-  const torch::Tensor y = labels.cpu();
-  const torch::Tensor regular = is_regular.cpu().index_select(0, y);
+  const torch::Device device = covariance_.device();
+  const torch::Tensor y = labels.to(device);
+  const torch::Tensor regular = is_regular.to(device).index_select(0, y);
   if (!regular.any().item<bool>()) return;
   const torch::Tensor rows = regular.nonzero().squeeze(1);
   const torch::Tensor yr = y.index_select(0, rows);
-  const torch::Tensor diff = g.cpu().to(torch::kFloat64).index_select(0, rows) -
-                             centers.cpu().to(torch::kFloat64).index_select(0, yr);
+  const torch::Tensor diff = g.to(device, torch::kFloat64).index_select(0, rows) -
+                             centers.to(device, torch::kFloat64).index_select(0, yr);
   covariance_.add_(diff.t().mm(diff));
   distance_sum_.index_add_(0, yr, diff.norm(2, 1));
-  count_.index_add_(0, yr, torch::ones({yr.size(0)}, F64()));
+  count_.index_add_(0, yr, torch::ones({yr.size(0)}, F64(device)));
 }
 
 torch::Tensor SpreadAccumulator::mean_distances() const {
@@ -69,12 +73,13 @@ torch::Tensor SpreadAccumulator::mean_distances() const {
 torch::Tensor HardSampleMask(const torch::Tensor& g, const torch::Tensor& labels,
                              const torch::Tensor& centers, const torch::Tensor& mean_distances,
                              const torch::Tensor& is_regular) {
-  const torch::Tensor y = labels.cpu();
-  const torch::Tensor distance = (g.cpu().to(torch::kFloat64) -
-                                  centers.cpu().to(torch::kFloat64).index_select(0, y))
+  const torch::Device device = g.device();
+  const torch::Tensor y = labels.to(device);
+  const torch::Tensor distance = (g.to(torch::kFloat64) -
+                                  centers.to(device, torch::kFloat64).index_select(0, y))
                                      .norm(2, 1);
-  return is_regular.cpu().index_select(0, y) &
-         (distance > mean_distances.cpu().to(torch::kFloat64).index_select(0, y));
+  return is_regular.to(device).index_select(0, y) &
+         (distance > mean_distances.to(device, torch::kFloat64).index_select(0, y));
 }
 
 TransferBasis ComputeTransferBasis(const torch::Tensor& covariance, int components,

@@ -19,7 +19,8 @@ namespace ftl {
 // fallback for a class none of whose samples pass: its centre is the flip-averaged mean of all).
 class CenterAccumulator {
  public:
-  CenterAccumulator(int64_t num_classes, int64_t dim);
+  // The sums live on `device` (the features' device: no host round trip per batch).
+  CenterAccumulator(int64_t num_classes, int64_t dim, torch::Device device = torch::kCPU);
 
   // g, g_flip: [B, D] features of the images and their horizontal flips; labels: [B] int64;
   // passes_yaw: [B] bool, or undefined when no yaw is known (every sample passes).
@@ -50,7 +51,7 @@ ClassCenters FinishCenters(const CenterAccumulator& sums);
 // Sums for Eq. 6 and Algorithm 1's d_i over regular classes only.
 class SpreadAccumulator {
  public:
-  SpreadAccumulator(int64_t num_classes, int64_t dim);
+  SpreadAccumulator(int64_t num_classes, int64_t dim, torch::Device device = torch::kCPU);
 
   // g: [B, D]; labels: [B]; centers: [N_c, D]; is_regular: [N_c] bool.
   void Add(const torch::Tensor& g, const torch::Tensor& labels, const torch::Tensor& centers,
@@ -67,7 +68,8 @@ class SpreadAccumulator {
   torch::Tensor covariance_, distance_sum_, count_;
 };
 
-// Algorithm 1's hard list membership: regular samples with ||g - c_y|| > d_y. Returns [B] bool.
+// Algorithm 1's hard list membership: regular samples with ||g - c_y|| > d_y. Returns [B] bool
+// on g's device.
 torch::Tensor HardSampleMask(const torch::Tensor& g, const torch::Tensor& labels,
                              const torch::Tensor& centers, const torch::Tensor& mean_distances,
                              const torch::Tensor& is_regular);

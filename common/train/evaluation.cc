@@ -13,6 +13,8 @@
 #include "common/eval/pairs.h"
 #include "common/protocol/protocol.h"
 #include "common/train/trainer.h"
+
+#include "common/train/autocast.h"
 #include "common/util/log.h"
 
 namespace ftl {
@@ -32,14 +34,15 @@ ImageOptions OptionsFor(const JobConfig& config) {
 
 std::pair<torch::Tensor, torch::Tensor> Trainer::Features(const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
-  torch::Tensor g = model_->enc->forward(x);
+  Bf16AutocastScope autocast_scope(autocast());
+  torch::Tensor g = model_->enc->forward(x.to(device_));
   torch::Tensor f = model_->filter->forward(g);
-  return {g, f};
+  return {g.to(torch::kCPU, torch::kFloat32), f.to(torch::kCPU, torch::kFloat32)};
 }
 
 void Trainer::WriteWeightNorms() {
   torch::NoGradGuard no_grad;
-  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kFloat64);
+  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
   const torch::Tensor counts = dataset_.ClassCounts();
   const std::filesystem::path path = std::filesystem::path(config_.runtime.output_dir) / "weight_norms.csv";
   const std::string temp = path.string() + ".tmp";

@@ -9,6 +9,7 @@
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
+#include "common/train/autocast.h"
 #include "common/util/log.h"
 
 namespace ftl {
@@ -39,10 +40,12 @@ struct Trainer::Optimizers {
   torch::optim::Adam stage2;
 };
 
-Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm)
-    : config_(config), dataset_(dataset), comm_(comm) {
+Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm,
+                 torch::Device device)
+    : config_(config), dataset_(dataset), comm_(comm), device_(device) {
   torch::manual_seed(config.training.seed);
   model_ = FtlModel(config.model, static_cast<int>(dataset.num_classes()));
+  model_->to(device_);
   // Identical starting weights everywhere, whatever each rank's RNG did.
   std::vector<torch::Tensor> state = model_->parameters();
   {
@@ -66,9 +69,10 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
       torch::optim::Adam(stage1, torch::optim::AdamOptions(t.stage1_lr)),
       torch::optim::Adam(stage2, torch::optim::AdamOptions(t.stage2_lr))});
   const auto bucket_bytes = static_cast<int64_t>(config.runtime.bucket_mb * 1024 * 1024);
-  pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes);
-  stage1_averager_ = std::make_unique<GradientAverager>(stage1, bucket_bytes);
-  stage2_averager_ = std::make_unique<GradientAverager>(stage2, bucket_bytes);
+  const bool overlap = config.runtime.overlap_allreduce;
+  pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes, overlap);
+  stage1_averager_ = std::make_unique<GradientAverager>(stage1, bucket_bytes, overlap);
+  stage2_averager_ = std::make_unique<GradientAverager>(stage2, bucket_bytes, overlap);
   const torch::Tensor every_sample = torch::arange(dataset.size(), torch::kInt64);
   pretrain_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kPretrain);
   stage2_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kStageTwo);
@@ -83,8 +87,15 @@ AllReduceStats Trainer::allreduce_stats() const {
     total.calls += averager->stats().calls;
     total.bytes += averager->stats().bytes;
     total.seconds += averager->stats().seconds;
+    total.buckets_started_in_backward += averager->stats().buckets_started_in_backward;
   }
   return total;
+}
+
+bool Trainer::autocast() const { return device_.is_cuda() && config_.runtime.bf16_autocast; }
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(const torch::Tensor& index) const {
+  return {ImageBatch(dataset_, index).to(device_), dataset_.labels.index_select(0, index).to(device_)};
 }
 
 torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
@@ -102,8 +113,9 @@ void Trainer::SetTrainable(PhaseKind phase) {
 void Trainer::Step(torch::optim::Optimizer& optimizer, GradientAverager& averager,
                    const torch::Tensor& loss) {
   optimizer.zero_grad();
+  averager.BeginBackward(comm_);
   loss.backward();
-  averager.Average(comm_);
+  averager.FinishBackward(comm_);
   optimizer.step();
 }
 
@@ -145,14 +157,17 @@ v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
   std::map<std::string, double> sums;
   for (int64_t it = 0; it < iterations; ++it) {
-    const torch::Tensor index = LocalSlice(sampler.Batch(step, global_batch));
-    const torch::Tensor x = ImageBatch(dataset_, index);
-    const torch::Tensor y = dataset_.labels.index_select(0, index);
-    const torch::Tensor g = model_->enc->forward(x);
-    const torch::Tensor logits = model_->classifier->forward(model_->filter->forward(g));
+    const auto [x, y] = DeviceBatch(LocalSlice(sampler.Batch(step, global_batch)));
+    torch::Tensor logits, reconstruction;
+    {
+      Bf16AutocastScope autocast_scope(autocast());
+      const torch::Tensor g = model_->enc->forward(x);
+      logits = model_->classifier->forward(model_->filter->forward(g)).to(torch::kFloat32);
+      reconstruction = model_->dec->forward(g).to(torch::kFloat32);
+    }
     const LossTerms terms =
         CombineLosses(config_.loss, SoftmaxLoss(logits, y),
-                      ReconstructionLoss(model_->dec->forward(g), x), MetricL2Loss(logits));
+                      ReconstructionLoss(reconstruction, x), MetricL2Loss(logits));
     Step(optimizer, averager, terms.total);
     ++step;
     const std::map<std::string, double> losses = {{"sfmx", terms.sfmx.item<double>()},
@@ -184,28 +199,33 @@ v1::PhaseReport Trainer::UpdateStats() {
   const int64_t dim = config_.model.feature_dim;
   // This rank's shard: samples rank, rank + R, rank + 2R, ...
   const torch::Tensor local = torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64);
-  const torch::Tensor local_labels = dataset_.labels.index_select(0, local);
-  torch::Tensor local_features = torch::empty({local.size(0), dim});  // cached g, O(shard x D)
+  const torch::Tensor local_labels = dataset_.labels.index_select(0, local).to(device_);
+  // Cached g, O(shard x D), float32 whatever the forward precision.
+  torch::Tensor local_features = torch::empty({local.size(0), dim}, torch::TensorOptions().device(device_));
 
-  CenterAccumulator center_sums(num_classes, dim);
+  CenterAccumulator center_sums(num_classes, dim, device_);
   for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
     const torch::Tensor rows = local.slice(0, begin, begin + kEncodeBatch);
-    const torch::Tensor x = ImageBatch(dataset_, rows);
-    const torch::Tensor g = model_->enc->forward(x);
-    const torch::Tensor g_flip = model_->enc->forward(x.flip({3}));
+    const auto [x, y] = DeviceBatch(rows);
+    torch::Tensor g, g_flip;
+    {
+      Bf16AutocastScope autocast_scope(autocast());
+      g = model_->enc->forward(x).to(torch::kFloat32);
+      g_flip = model_->enc->forward(x.flip({3})).to(torch::kFloat32);
+    }
     local_features.slice(0, begin, begin + rows.size(0)).copy_(g);
     // Eq. 5's filter: the flipped image's yaw is -yaw, so |p| + |p_bar| = 2|p|.
     torch::Tensor passes;
     if (dataset_.yaw.defined()) {
       passes = dataset_.yaw.index_select(0, rows).abs().mul(2.0) <= config_.data.yaw_tau;
     }
-    center_sums.Add(g, g_flip, dataset_.labels.index_select(0, rows), passes);
+    center_sums.Add(g, g_flip, y, passes);
   }
   std::vector<torch::Tensor> center_tensors = center_sums.tensors();
   comm_.AllReduceSum(center_tensors);
   const ClassCenters centers = FinishCenters(center_sums);
 
-  SpreadAccumulator spread(num_classes, dim);
+  SpreadAccumulator spread(num_classes, dim, device_);
   spread.Add(local_features, local_labels, centers.centers, is_regular_);
   std::vector<torch::Tensor> spread_tensors = spread.tensors();
   comm_.AllReduceSum(spread_tensors);
@@ -214,7 +234,7 @@ v1::PhaseReport Trainer::UpdateStats() {
   torch::Tensor hard = torch::zeros({n}, torch::kFloat32);
   hard.index_put_({local}, HardSampleMask(local_features, local_labels, centers.centers,
                                           mean_distances, is_regular_)
-                               .to(torch::kFloat32));
+                               .to(torch::kCPU, torch::kFloat32));
   std::vector<torch::Tensor> hard_tensor = {hard};
   comm_.AllReduceSum(hard_tensor);
 
@@ -222,9 +242,9 @@ v1::PhaseReport Trainer::UpdateStats() {
       spread.covariance(), config_.training.pca_components, config_.training.pca_energy);
   stats_.valid = true;
   stats_.centers = centers.centers;
-  stats_.basis = basis.q;
+  stats_.basis = basis.q.to(device_);
   stats_.eigenvalues = basis.eigenvalues;
-  stats_.mean_distances = mean_distances;
+  stats_.mean_distances = mean_distances.cpu();
   stats_.hard_mask = hard > 0.5;
   stats_.energy_kept = basis.energy_kept;
   hard_samples_ = EpochSampler(stats_.hard_mask.nonzero().squeeze(1), config_.training.seed,
@@ -252,8 +272,18 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
   const bool have_hard = hard_samples_.pool_size() > 0;
   const bool have_ur = !ur_samples_.empty();
   auto classify_loss = [this](const torch::Tensor& g, const torch::Tensor& y) {
-    const torch::Tensor logits = model_->classifier->forward(model_->filter->forward(g));
+    torch::Tensor logits;
+    {
+      Bf16AutocastScope autocast_scope(autocast());
+      logits = model_->classifier->forward(model_->filter->forward(g)).to(torch::kFloat32);
+    }
     return CombineLosses(config_.loss, SoftmaxLoss(logits, y), torch::Tensor(), MetricL2Loss(logits));
+  };
+  // g of rows `index` (the encoder is frozen in stage 1: no graph), float32.
+  auto encode = [this](const torch::Tensor& x) {
+    torch::NoGradGuard no_grad;
+    Bf16AutocastScope autocast_scope(autocast());
+    return model_->enc->forward(x).to(torch::kFloat32);
   };
   std::map<std::string, double> sums;
   int64_t images = 0;
@@ -263,12 +293,9 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     // (1) a hard regular batch from h, so that regular classes do not degrade.
     torch::Tensor g_regular, y_regular;
     if (have_hard) {
-      const torch::Tensor index = LocalSlice(hard_samples_.Batch(stage1_step_, global_batch));
-      y_regular = dataset_.labels.index_select(0, index);
-      {
-        torch::NoGradGuard no_grad;  // Enc is frozen in stage 1.
-        g_regular = model_->enc->forward(ImageBatch(dataset_, index));
-      }
+      const auto [x, y] = DeviceBatch(LocalSlice(hard_samples_.Batch(stage1_step_, global_batch)));
+      y_regular = y;
+      g_regular = encode(x);
       const LossTerms terms = classify_loss(g_regular, y_regular);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_regular"] = terms.sfmx.item<double>();
@@ -277,13 +304,8 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     }
     if (have_ur) {
       // (2) a UR batch, class-balanced.
-      const torch::Tensor index = LocalSlice(ur_samples_.Batch(stage1_step_, global_batch));
-      const torch::Tensor y_ur = dataset_.labels.index_select(0, index);
-      torch::Tensor g_ur;
-      {
-        torch::NoGradGuard no_grad;
-        g_ur = model_->enc->forward(ImageBatch(dataset_, index));
-      }
+      const auto [x_ur, y_ur] = DeviceBatch(LocalSlice(ur_samples_.Batch(stage1_step_, global_batch)));
+      const torch::Tensor g_ur = encode(x_ur);
       const LossTerms terms = classify_loss(g_ur, y_ur);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_ur"] = terms.sfmx.item<double>();
@@ -313,7 +335,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
 
 double Trainer::UrToRegularWeightNormRatio() const {
   torch::NoGradGuard no_grad;
-  const torch::Tensor norms = model_->classifier_weight().norm(2, 1);
+  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).cpu();
   const torch::Tensor regular = is_regular_;
   const int64_t num_regular = regular.sum().item<int64_t>();
   const int64_t num_ur = regular.numel() - num_regular;
@@ -334,9 +356,15 @@ v1::PhaseReport Trainer::Evaluate() {
   for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
     const torch::Tensor rows = local.slice(0, begin, begin + kEncodeBatch);
     const torch::Tensor y = dataset_.labels.index_select(0, rows);
-    const torch::Tensor logits = model_->classifier->forward(
-        model_->filter->forward(model_->enc->forward(ImageBatch(dataset_, rows))));
-    const torch::Tensor correct = (logits.argmax(1) == y).to(torch::kFloat64);
+    torch::Tensor predicted;
+    {
+      Bf16AutocastScope autocast_scope(autocast());
+      predicted = model_->classifier
+                      ->forward(model_->filter->forward(model_->enc->forward(ImageBatch(dataset_, rows).to(device_))))
+                      .argmax(1)
+                      .cpu();
+    }
+    const torch::Tensor correct = (predicted == y).to(torch::kFloat64);
     const torch::Tensor regular = is_regular_.index_select(0, y).to(torch::kFloat64);
     counts[0] += (correct * regular).sum();
     counts[1] += regular.sum();
@@ -402,7 +430,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
 
 absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
-  absl::Status status = ReadCheckpointFile(path, &archive);
+  absl::Status status = ReadCheckpointFile(path, &archive, device_);
   if (!status.ok()) return status;
   try {
     torch::Tensor format, shape, position, steps, has_stats;
@@ -412,6 +440,7 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
                                                      format.item<int64_t>(), " is not supported"));
     }
     archive.read("shape", shape);
+    shape = shape.cpu();
     const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
                                            config_.model.feature_dim, config_.model.input_size,
                                            config_.model.channels};
@@ -447,7 +476,8 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
       archive.read("mean_distances", stats_.mean_distances);
       archive.read("hard_mask", hard);
       archive.read("energy_kept", energy);
-      stats_.hard_mask = hard.to(torch::kBool);
+      stats_.hard_mask = hard.to(torch::kCPU, torch::kBool);
+      stats_.mean_distances = stats_.mean_distances.cpu();
       stats_.energy_kept = energy.item<double>();
       stats_.valid = true;
       hard_samples_ = EpochSampler(stats_.hard_mask.nonzero().squeeze(1), config_.training.seed,

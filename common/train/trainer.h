@@ -52,8 +52,11 @@ using ProgressCallback = std::function<void(const StepProgress&)>;
 
 class Trainer {
  public:
-  // `dataset` and `comm` must outlive the trainer. Parameters are broadcast from rank 0.
-  Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm);
+  // `dataset` and `comm` must outlive the trainer. Parameters are broadcast from rank 0. The model,
+  // batches and statistics live on `device` (comm must handle its tensors: NCCL for CUDA); the
+  // dataset stays in host memory and batches are copied over as they are drawn.
+  Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm,
+          torch::Device device = torch::kCPU);
   ~Trainer();
 
   // Runs one phase of the schedule and reports what it did. Checkpoint phases need the
@@ -73,6 +76,7 @@ class Trainer {
   absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path);
 
   FtlModel& model() { return model_; }
+  const torch::Device& device() const { return device_; }
   const FtlStatistics& statistics() const { return stats_; }
   const torch::Tensor& regular_classes() const { return is_regular_; }
   // Gradient all-reduce totals over all phases so far.
@@ -102,13 +106,18 @@ class Trainer {
   void AddHoldoutRank1(v1::PhaseReport* report);
   // Fig. 1b's data: output_dir/weight_norms.csv, one row per class (name, images, regular, norm).
   void WriteWeightNorms();
-  // g = Enc(x) and f = R(g), no grad; x: [B, C, S, S] float in [0, 1].
+  // g = Enc(x) and f = R(g), no grad, on the host; x: [B, C, S, S] float in [0, 1], any device.
   std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
+  // Images (float, on device_) and labels (on device_) of dataset rows `index` (host int64).
+  std::pair<torch::Tensor, torch::Tensor> DeviceBatch(const torch::Tensor& index) const;
+  // Whether forward passes run under bf16 autocast (CUDA and runtime.bf16_autocast).
+  bool autocast() const;
 
   JobConfig config_;
   const Dataset& dataset_;
   std::unique_ptr<Dataset> holdout_;  // loaded at the first evaluation that needs it
   Communicator& comm_;
+  torch::Device device_;
   FtlModel model_{nullptr};
   torch::Tensor is_regular_;  // [N_c] bool
   std::vector<int64_t> ur_classes_;

@@ -10,6 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/config/job_config.h"
 #include "common/util/log.h"
@@ -105,6 +106,18 @@ int main(int argc, char** argv) {
   torch::set_num_threads(threads);
 
   ftl::WorkerOptions options;
+  absl::StatusOr<torch::Device> device = ftl::ResolveDevice(
+      config->runtime.device, ftl::LocalRankFromEnvironment(comm->local_rank()));
+  absl::StatusOr<std::unique_ptr<ftl::Communicator>> device_comm =
+      device.ok() ? ftl::CommunicatorForDevice(std::move(comm), *device)
+                  : absl::StatusOr<std::unique_ptr<ftl::Communicator>>(device.status());
+  if (!device_comm.ok()) {
+    ftl::Log("error: ", device_comm.status().message());
+    if (session) session->ReportFailure(std::string(device_comm.status().message()));
+    return 2;
+  }
+  comm = std::move(*device_comm);
+  options.device = *device;
   options.resume = absl::GetFlag(FLAGS_resume);
   options.progress_seconds = config->runtime.progress_seconds;
   absl::Status status;

@@ -175,7 +175,7 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
                                                    " identity; at least 2 are needed"));
   }
 
-  Trainer trainer(config, dataset, comm);
+  Trainer trainer(config, dataset, comm, options.device);
   const Schedule schedule(ScheduleConfigFor(config));
   int64_t resumed_position = 0;
   v1::RunSummary summary;
@@ -225,6 +225,10 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
                         schedule.num_phases(), schedule.total_iterations(),
                         MethodName(config.training.method), comm.size(), torch::get_num_threads(),
                         config.training.batch_size));
+    Log("device: ", options.device.str(),
+        options.device.is_cuda() ? (config.runtime.bf16_autocast ? " (bf16 autocast), NCCL" : " (fp32), NCCL")
+                                 : ", MPI",
+        config.runtime.overlap_allreduce ? ", all-reduce overlapped with backward" : "");
     driver->Begin(resumed_position);
   }
   for (;;) {

@@ -52,6 +52,8 @@ struct WorkerOptions {
   std::string resume;
   // Print a progress line (rank 0) at most this often; 0 = every iteration.
   double progress_seconds = 5.0;
+  // Where this rank trains (see common/comm/device_communicator.h); comm must match it.
+  torch::Device device = torch::kCPU;
 };
 
 // Runs the job on every rank. `driver` is used on rank 0 (may be null elsewhere). Errors every

@@ -1,0 +1,160 @@
+#include "common/comm/nccl_communicator.h"
+
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAStream.h>
+#include <nccl.h>
+
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/comm/device_communicator.h"
+
+namespace ftl {
+namespace {
+
+#define FTL_NCCL_CHECK(call)                                                              \
+  do {                                                                                    \
+    const ncclResult_t result_ = (call);                                                  \
+    TORCH_CHECK(result_ == ncclSuccess, "NCCL error in ", #call, ": ", ncclGetErrorString(result_)); \
+  } while (0)
+
+ncclDataType_t NcclType(const torch::Tensor& t) {
+  switch (t.scalar_type()) {
+    case torch::kFloat32:
+      return ncclFloat32;
+    case torch::kFloat64:
+      return ncclFloat64;
+    case torch::kBFloat16:
+      return ncclBfloat16;
+    case torch::kFloat16:
+      return ncclFloat16;
+    case torch::kInt64:
+      return ncclInt64;
+    case torch::kInt32:
+      return ncclInt32;
+    case torch::kUInt8:
+      return ncclUint8;
+    default:
+      TORCH_CHECK(false, "NCCL communicator: unsupported dtype ", t.scalar_type());
+  }
+}
+
+// NCCL work is ordered on the current stream: anything later on that stream sees the result, so
+// there is nothing to wait for on the host.
+class StreamOrderedAllReduce : public PendingAllReduce {
+ public:
+  explicit StreamOrderedAllReduce(torch::Tensor tensor) : tensor_(std::move(tensor)) {}
+  bool Test() override { return true; }
+  void Wait() override {}
+
+ private:
+  torch::Tensor tensor_;  // kept alive until the stream has used it
+};
+
+class NcclCommunicator : public Communicator {
+ public:
+  NcclCommunicator(std::unique_ptr<Communicator> bootstrap, ncclComm_t comm, int device)
+      : bootstrap_(std::move(bootstrap)), comm_(comm), device_(device) {}
+  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+
+  int rank() const override { return bootstrap_->rank(); }
+  int size() const override { return bootstrap_->size(); }
+  int local_rank() const override { return bootstrap_->local_rank(); }
+  int local_size() const override { return bootstrap_->local_size(); }
+
+  void AllReduceSum(std::vector<torch::Tensor>& tensors) override {
+    std::vector<torch::Tensor> host;
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    FTL_NCCL_CHECK(ncclGroupStart());
+    for (torch::Tensor& t : tensors) {
+      if (!t.is_cuda()) {
+        host.push_back(t);
+        continue;
+      }
+      CheckDeviceTensor(t);
+      FTL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
+                                   NcclType(t), ncclSum, comm_, stream));
+    }
+    FTL_NCCL_CHECK(ncclGroupEnd());
+    if (!host.empty()) bootstrap_->AllReduceSum(host);
+  }
+
+  std::unique_ptr<PendingAllReduce> StartAllReduceSum(torch::Tensor tensor) override {
+    if (!tensor.is_cuda()) return bootstrap_->StartAllReduceSum(std::move(tensor));
+    std::vector<torch::Tensor> one = {tensor};
+    AllReduceSum(one);
+    return std::make_unique<StreamOrderedAllReduce>(std::move(tensor));
+  }
+
+  void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
+    std::vector<torch::Tensor> host;
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    FTL_NCCL_CHECK(ncclGroupStart());
+    for (torch::Tensor& t : tensors) {
+      if (!t.is_cuda()) {
+        host.push_back(t);
+        continue;
+      }
+      CheckDeviceTensor(t);
+      FTL_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
+                                   NcclType(t), root, comm_, stream));
+    }
+    FTL_NCCL_CHECK(ncclGroupEnd());
+    if (!host.empty()) bootstrap_->Broadcast(host, root);
+  }
+
+  void Barrier() override {
+    c10::cuda::getCurrentCUDAStream(device_).synchronize();
+    bootstrap_->Barrier();
+  }
+  void BroadcastBytes(std::string& bytes, int root) override { bootstrap_->BroadcastBytes(bytes, root); }
+
+ private:
+  void CheckDeviceTensor(const torch::Tensor& t) const {
+    TORCH_CHECK(t.is_contiguous(), "NCCL communicator needs contiguous tensors");
+    TORCH_CHECK(t.device().index() == device_, "NCCL communicator of GPU ", device_,
+                " was given a tensor on ", t.device().str());
+  }
+
+  std::unique_ptr<Communicator> bootstrap_;
+  ncclComm_t comm_;
+  int device_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(
+    std::unique_ptr<Communicator> bootstrap) {
+  const int gpus = static_cast<int>(c10::cuda::device_count());
+  if (gpus == 0) return absl::FailedPreconditionError("NCCL communicator: no GPU is visible");
+  const int device = LocalRankFromEnvironment(bootstrap->local_rank()) % gpus;
+  c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+
+  ncclUniqueId id;
+  std::string id_bytes;
+  if (bootstrap->rank() == 0) {
+    const ncclResult_t result = ncclGetUniqueId(&id);
+    if (result != ncclSuccess) id_bytes.clear();
+    else id_bytes.assign(reinterpret_cast<const char*>(&id), sizeof(id));
+  }
+  bootstrap->BroadcastBytes(id_bytes, 0);
+  if (id_bytes.size() != sizeof(id)) {
+    return absl::InternalError("NCCL communicator: rank 0 could not create a NCCL unique id");
+  }
+  std::memcpy(&id, id_bytes.data(), sizeof(id));
+  ncclComm_t comm = nullptr;
+  const ncclResult_t result = ncclCommInitRank(&comm, bootstrap->size(), id, bootstrap->rank());
+  if (result != ncclSuccess) {
+    return absl::InternalError(absl::StrCat("NCCL communicator: ncclCommInitRank failed on rank ",
+                                            bootstrap->rank(), " (GPU ", device,
+                                            "): ", ncclGetErrorString(result)));
+  }
+  return std::unique_ptr<Communicator>(
+      std::make_unique<NcclCommunicator>(std::move(bootstrap), comm, device));
+}
+
+}  // namespace ftl
