@@ -131,6 +131,9 @@ absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::Input
   } catch (const c10::Error& e) {
     return absl::DataLossError(
         absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    // The TorchScript reader also throws torch::jit::ErrorReport and others (found by fuzzing).
+    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what()));
   }
   return absl::OkStatus();
 }

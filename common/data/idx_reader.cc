@@ -72,6 +72,11 @@ absl::StatusOr<IdxArray> ParseIdxHeader(const std::string& path, const std::stri
       return absl::DataLossError(absl::StrCat(path, ": offset ", offset, ": truncated header"));
     }
     array.dims.push_back(BigEndian32(data, offset));
+    // Checked as we go (found by fuzzing: a forged header overflowed the product).
+    if (array.dims.back() != 0 && total > static_cast<int64_t>(data.size()) / array.dims.back()) {
+      return absl::DataLossError(absl::StrCat(path, ": offset ", offset, ": header dimensions need more bytes than the ",
+                                              data.size(), " the file has"));
+    }
     total *= array.dims.back();
   }
   array.data_offset = offset;
@@ -94,6 +99,12 @@ absl::StatusOr<IdxPair> ReadIdxPair(const std::string& images_path, const std::s
   FTL_ASSIGN_OR_RETURN(pair.label_bytes, ReadMaybeGzip(labels_path));
   FTL_ASSIGN_OR_RETURN(pair.images, ParseIdxHeader(images_path, pair.image_bytes, 3));
   FTL_ASSIGN_OR_RETURN(pair.labels, ParseIdxHeader(labels_path, pair.label_bytes, 1));
+  // Rows and columns must be positive and fit OpenCV's int sizes (found by fuzzing: a 6 x 0 image).
+  if (pair.images.dims[1] < 1 || pair.images.dims[2] < 1 || pair.images.dims[1] > 65535 ||
+      pair.images.dims[2] > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(images_path, ": offset 8: image size ", pair.images.dims[1],
+                                                   " x ", pair.images.dims[2], " is not in [1, 65535]"));
+  }
   if (pair.images.dims[0] != pair.labels.dims[0]) {
     return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", pair.images.dims[0],
                                                    " images but ", labels_path, " has ",

@@ -51,11 +51,15 @@ absl::Status ReadExactly(int fd, uint64_t offset, size_t n, char* out) {
   return absl::OkStatus();
 }
 
+// Whether a float label holds a non-negative whole number that fits an int32 (found by fuzzing:
+// casting anything else to an integer is undefined).
+bool IsIndex(float v) { return std::isfinite(v) && v >= 0 && v == std::floor(v) && v < 2147483647.0f; }
+
 // The class index a label encodes, or an error saying why it is not one.
 absl::StatusOr<int64_t> ClassOf(const ImageRecord& record, int64_t identities) {
   if (record.labels.empty()) return absl::InvalidArgumentError("no label");
   const float v = record.labels[0];
-  if (!std::isfinite(v) || v < 0 || v != std::floor(v) || v >= 2147483647.0f) {
+  if (!IsIndex(v)) {
     return absl::InvalidArgumentError(absl::StrCat("label ", v, " is not a class index"));
   }
   const int64_t label = static_cast<int64_t>(v);
@@ -77,8 +81,9 @@ absl::StatusOr<Layout> ReadLayout(const RecordIoReader& reader) {
     FTL_ASSIGN_OR_RETURN(const std::string payload, reader.Read(0));
     absl::StatusOr<ImageRecord> header = ParseImageRecord(payload);
     if (header.ok() && header->flag > 0 && header->labels.size() >= 2 && header->image.empty()) {
-      const int64_t images_end = static_cast<int64_t>(header->labels[0]);
-      const int64_t identities_end = static_cast<int64_t>(header->labels[1]);
+      const bool indices = IsIndex(header->labels[0]) && IsIndex(header->labels[1]);
+      const int64_t images_end = indices ? static_cast<int64_t>(header->labels[0]) : -1;
+      const int64_t identities_end = indices ? static_cast<int64_t>(header->labels[1]) : -1;
       if (images_end < 1 || identities_end < images_end) {
         return absl::DataLossError(absl::StrCat(reader.path(), ": record 0: header ranges [", header->labels[0], ", ",
                                                 header->labels[1], ") make no sense"));

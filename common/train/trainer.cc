@@ -487,6 +487,8 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
   } catch (const c10::Error& e) {
     return absl::DataLossError(
         absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
   }
 }
 

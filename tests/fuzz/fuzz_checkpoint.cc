@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -28,7 +29,15 @@ struct Fixture {
   ftl::Dataset dataset = ftl::testing::SyntheticDataset({6, 6, 2});
   std::unique_ptr<ftl::Communicator> comm = ftl::CreateLocalCommunicator();
   std::unique_ptr<ftl::Trainer> trainer;
-  Fixture() { trainer = std::make_unique<ftl::Trainer>(config, dataset, *comm); }
+  Fixture() {
+    trainer = std::make_unique<ftl::Trainer>(config, dataset, *comm);
+    // scripts/make_fuzz_seeds.py asks for a real checkpoint of this fixture as a seed.
+    if (const char* seed_path = std::getenv("FTL_FUZZ_WRITE_CHECKPOINT")) {
+      trainer->Pretrain(1);
+      trainer->UpdateStats();
+      if (!trainer->SaveCheckpoint(seed_path, 3).ok()) std::abort();
+    }
+  }
 };
 
 }  // namespace

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -15,15 +14,23 @@
 
 namespace ftl::fuzz {
 
-inline const std::string& ScratchDir() {
-  static const std::string dir = [] {
+// Removed again when the process exits normally.
+struct ScratchDirectory {
+  std::string path;
+  ScratchDirectory() {
     const char* shm = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
-    std::string d = std::string(shm) + "/ftl_fuzz_" + std::to_string(::getpid());
-    std::filesystem::create_directories(d);
-    std::atexit([] { std::error_code ec; std::filesystem::remove_all(ScratchDir(), ec); });
-    return d;
-  }();
-  return dir;
+    path = std::string(shm) + "/ftl_fuzz_" + std::to_string(::getpid());
+    std::filesystem::create_directories(path);
+  }
+  ~ScratchDirectory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+inline const std::string& ScratchDir() {
+  static const ScratchDirectory dir;
+  return dir.path;
 }
 
 inline std::string WriteScratch(const std::string& name, const char* data, size_t size) {
