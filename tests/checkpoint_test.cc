@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <zlib.h>
+
 namespace ftl {
 namespace {
 
@@ -62,6 +64,25 @@ TEST(CheckpointFileTest, ForeignFileIsRefused) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("not an FTL checkpoint"), std::string::npos);
   EXPECT_EQ(ReadCheckpointFile(path + ".missing", &archive).code(), absl::StatusCode::kNotFound);
+}
+
+// Found by fuzzing (the input is kept as a regression seed): inside a valid frame, a damaged
+// archive made LibTorch throw torch::jit::ErrorReport, not c10::Error; it escaped and aborted.
+TEST(CheckpointFileTest, DamagedArchiveInsideAValidFrameIsRefused) {
+  const std::string seed = Slurp(std::string(FTL_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_checkpoint/regress-6cbc67456791");
+  ASSERT_GT(seed.size(), 1u);
+  const std::string payload = seed.substr(1);  // byte 0 = 1: the fuzz target's framed mode
+  std::string file = "FTLCKPT1";
+  for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff));
+  const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(payload.data()),
+                          static_cast<uInt>(payload.size()));
+  for (int i = 0; i < 4; ++i) file.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  file += payload;
+  const std::string path = ::testing::TempDir() + "/framed_bad.ftlckpt";
+  std::ofstream(path, std::ios::binary) << file;
+  torch::serialize::InputArchive archive;
+  const absl::Status status = ReadCheckpointFile(path, &archive);
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
 }
 
 TEST(CheckpointFileTest, PruneKeepsTheNewest) {

@@ -131,6 +131,22 @@ TEST(IdxTest, TruncatedOrForeignFilesAreClearErrors) {
   EXPECT_FALSE(LoadIdx(dir + "/missing", dir + "/lab", ImageOptions()).ok());
 }
 
+// Found by fuzzing: header sizes whose product overflows, and zero-size images.
+TEST(IdxTest, ForgedHeaderSizesAreErrorsNotCrashes) {
+  const std::string dir = FreshDir("idx_forged");
+  WriteIdx(dir + "/huge", {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+           {1, 2, 3}, false);
+  WriteIdx(dir + "/flat", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0}, {}, false);
+  WriteIdx(dir + "/lab", {0, 0, 8, 1, 0, 0, 0, 2}, {0, 1}, false);
+  absl::StatusOr<Dataset> huge = LoadIdx(dir + "/huge", dir + "/lab", ImageOptions());
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("need more bytes"), std::string::npos) << huge.status();
+  absl::StatusOr<Dataset> flat = LoadIdx(dir + "/flat", dir + "/lab", ImageOptions());
+  ASSERT_FALSE(flat.ok());
+  EXPECT_NE(flat.status().message().find("3 x 0"), std::string::npos) << flat.status();
+  EXPECT_FALSE(ListIdx(dir + "/flat", dir + "/lab").ok());
+}
+
 TEST(IdxTest, ReadsFashionMnistFromDebian) {
   const std::string images = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
   const std::string labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -209,6 +211,22 @@ TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
   EXPECT_EQ(labels->sample_names, (std::vector<std::string>{"#0"}));  // #4 does not decode
   EXPECT_EQ(labels->skipped_images, 4);
   EXPECT_EQ(labels->class_names[labels->labels[0].item<int64_t>()], "1");
+}
+
+// Found by fuzzing: header ranges that are not whole numbers were cast to integers (undefined).
+TEST(RecordIoTest, HeaderRangesThatAreNotIndicesAreAnError) {
+  const std::string dir = FreshDir("recordio_header_ranges");
+  for (const std::vector<float>& ranges :
+       {std::vector<float>{INFINITY, 3.0f}, std::vector<float>{1.0f, -2.6e20f}, std::vector<float>{1.5f, 3.0f}}) {
+    auto writer = RecordIoWriter::Create(dir + "/h.rec", dir + "/h.idx");
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE((*writer)->Write(0, PackImageRecord(ranges, 0, "")).ok());
+    ASSERT_TRUE((*writer)->Write(1, PackImageRecord({0.0f}, 1, "not an image")).ok());
+    ASSERT_TRUE((*writer)->Finish().ok());
+    absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/h.rec", dir + "/h.idx");
+    ASSERT_FALSE(listing.ok()) << ranges[0] << ", " << ranges[1];
+    EXPECT_NE(listing.status().message().find("make no sense"), std::string::npos) << listing.status();
+  }
 }
 
 TEST(RecordIoTest, LabelsBeyondTheHeadersIdentityCountAreSkipped) {

@@ -1,0 +1,307 @@
+// Micro-benchmarks behind bench/run.sh. Each subcommand prints "name: value" lines; run.sh runs
+// the pairs side by side and prints the ratios.
+//
+//   ftl_bench step [--preset small --batch 32 --iterations 30 --classes 100 --threads 1 --overlap 1]
+//       (also under mpirun -np N): pre-training steps of the real Trainer on synthetic images.
+//   ftl_bench update_stats [...]: Trainer::UpdateStats vs the encoder passes it needs (image + flip).
+//   ftl_bench loader --data DIR [...]: decode + resize images/s vs the images/s training consumes.
+//   ftl_bench allreduce [--megabytes 25] (under mpirun -np 2): MPI all-reduce vs memcpy bandwidth.
+//   ftl_bench growth: cost of the UpdateStats statistics and of the FC step as N_c and N grow.
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "common/comm/mpi_communicator.h"
+#include "common/config/job_config.h"
+#include "common/data/dataset.h"
+#include "common/ftl/class_stats.h"
+#include "common/ftl/losses.h"
+#include "common/train/trainer.h"
+#include "tests/test_util.h"
+
+ABSL_FLAG(std::string, preset, "small", "model preset (small, paper)");
+ABSL_FLAG(int, batch, 32, "batch per rank");
+ABSL_FLAG(int, iterations, 30, "timed iterations");
+ABSL_FLAG(int, warmup, 5, "untimed iterations first");
+ABSL_FLAG(int, classes, 100, "synthetic classes (step, update_stats)");
+ABSL_FLAG(int, images_per_class, 20, "synthetic images per class");
+ABSL_FLAG(int, threads, 1, "intra-op threads per rank");
+ABSL_FLAG(bool, overlap, true, "overlap the gradient all-reduce with backward");
+ABSL_FLAG(double, bucket_mb, 25.0, "gradient bucket size");
+ABSL_FLAG(std::string, data, "", "image folder (loader)");
+ABSL_FLAG(double, megabytes, 25.0, "all-reduce message size");
+
+namespace ftl {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void Print(const std::string& name, double value) {
+  std::cout << name << ": " << absl::StrFormat("%.6g", value) << std::endl;
+}
+
+JobConfig BenchConfig() {
+  JobConfig config;
+  config.preset = absl::GetFlag(FLAGS_preset);
+  absl::StatusOr<ModelShape> shape = ModelPreset(config.preset);
+  if (!shape.ok()) {
+    std::cerr << shape.status().message() << "\n";
+    std::exit(2);
+  }
+  config.model = *shape;
+  config.training.batch_size = absl::GetFlag(FLAGS_batch);
+  config.training.seed = 1;
+  config.runtime.bucket_mb = absl::GetFlag(FLAGS_bucket_mb);
+  config.runtime.overlap_allreduce = absl::GetFlag(FLAGS_overlap);
+  config.data.ur_max_images = 5;
+  return config;
+}
+
+Dataset BenchData(const JobConfig& config) {
+  std::vector<int> counts(absl::GetFlag(FLAGS_classes), absl::GetFlag(FLAGS_images_per_class));
+  return testing::SyntheticDataset(counts, config.model.input_size, config.model.channels);
+}
+
+// Pre-training iterations/s of the Trainer (forward Enc/R/FC/Dec, the three losses, backward,
+// gradient averaging, Adam).
+int Step(Communicator& comm) {
+  const JobConfig config = BenchConfig();
+  const Dataset data = BenchData(config);
+  Trainer trainer(config, data, comm);
+  trainer.Pretrain(absl::GetFlag(FLAGS_warmup));
+  const AllReduceStats before = trainer.allreduce_stats();
+  comm.Barrier();
+  const auto start = Clock::now();
+  const int iterations = absl::GetFlag(FLAGS_iterations);
+  trainer.Pretrain(iterations);
+  comm.Barrier();
+  const double seconds = Since(start);
+  const AllReduceStats after = trainer.allreduce_stats();
+  if (comm.rank() == 0) {
+    int64_t elements = 0;
+    for (const auto& p : trainer.model()->parameters()) elements += p.numel();
+    Print("parameters", static_cast<double>(elements));
+    Print("step_ms", 1000.0 * seconds / iterations);
+    Print("images_per_s", static_cast<double>(iterations) * config.training.batch_size * comm.size() / seconds);
+    Print("allreduce_wait_share", (after.seconds - before.seconds) / seconds);
+    Print("buckets_per_step", static_cast<double>(after.calls - before.calls) / iterations);
+    Print("buckets_started_in_backward_per_step",
+          static_cast<double>(after.buckets_started_in_backward - before.buckets_started_in_backward) / iterations);
+  }
+  return 0;
+}
+
+// UpdateStats (encode image + flip, centres, V, d_i, hard list, PCA) vs the bare encoder passes.
+int UpdateStats(Communicator& comm) {
+  const JobConfig config = BenchConfig();
+  const Dataset data = BenchData(config);
+  Trainer trainer(config, data, comm);
+  trainer.UpdateStats();  // warm-up
+  const int repeats = 3;
+  double stats_seconds = 0, forward_seconds = 0;
+  for (int r = 0; r < repeats; ++r) {
+    auto start = Clock::now();
+    trainer.UpdateStats();
+    stats_seconds += Since(start);
+    // The same encoder passes alone, in the same batches of 256.
+    torch::NoGradGuard no_grad;
+    trainer.model()->eval();
+    start = Clock::now();
+    const torch::Tensor local = torch::arange(comm.rank(), data.size(), comm.size(), torch::kInt64);
+    for (int64_t begin = 0; begin < local.size(0); begin += 256) {
+      const torch::Tensor x = ImageBatch(data, local.slice(0, begin, begin + 256));
+      const torch::Tensor g = trainer.model()->enc->forward(x);
+      const torch::Tensor g_flip = trainer.model()->enc->forward(x.flip({3}));
+      (void)g.sum().item<float>();
+      (void)g_flip.sum().item<float>();
+    }
+    forward_seconds += Since(start);
+    trainer.model()->train();
+  }
+  if (comm.rank() == 0) {
+    Print("update_stats_s", stats_seconds / repeats);
+    Print("encoder_passes_s", forward_seconds / repeats);
+    Print("update_stats_vs_forward", stats_seconds / forward_seconds);
+  }
+  return 0;
+}
+
+// Decoding throughput of the image-folder reader vs what training consumes on the same images.
+int Loader(Communicator& comm) {
+  JobConfig config = BenchConfig();
+  ImageOptions options;
+  options.size = config.model.input_size;
+  options.channels = config.model.channels;
+  auto start = Clock::now();
+  absl::StatusOr<Dataset> data = LoadImageFolder(absl::GetFlag(FLAGS_data), options);
+  const double load_seconds = Since(start);
+  if (!data.ok()) {
+    std::cerr << data.status().message() << "\n";
+    return 1;
+  }
+  Trainer trainer(config, *data, comm);
+  trainer.Pretrain(absl::GetFlag(FLAGS_warmup));
+  start = Clock::now();
+  const int iterations = absl::GetFlag(FLAGS_iterations);
+  trainer.Pretrain(iterations);
+  const double step_seconds = Since(start);
+  // The per-step batch assembly (gather + uint8 -> float), the only data work left in the step.
+  const torch::Tensor index = torch::randint(data->size(), {config.training.batch_size}, torch::kInt64);
+  start = Clock::now();
+  for (int i = 0; i < 200; ++i) (void)ImageBatch(*data, index).sum().item<float>();
+  const double batch_seconds = Since(start) / 200;
+  const double loader_rate = data->size() / load_seconds;
+  const double step_rate = iterations * static_cast<double>(config.training.batch_size) / step_seconds;
+  Print("loader_threads", torch::get_num_threads());
+  Print("loader_images_per_s", loader_rate);
+  Print("step_images_per_s", step_rate);
+  Print("batch_assembly_share", batch_seconds / (step_seconds / iterations));
+  Print("loader_vs_step", loader_rate / step_rate);
+  return 0;
+}
+
+// 2-rank all-reduce bus bandwidth (2(n-1)/n x bytes / time) vs memcpy bandwidth, both here.
+int AllReduce(Communicator& comm) {
+  const int64_t floats = static_cast<int64_t>(absl::GetFlag(FLAGS_megabytes) * 1024 * 1024 / 4);
+  std::vector<torch::Tensor> buffer = {torch::ones({floats})};
+  const int iterations = 20;
+  for (int i = 0; i < 3; ++i) comm.AllReduceSum(buffer);
+  comm.Barrier();
+  auto start = Clock::now();
+  for (int i = 0; i < iterations; ++i) comm.AllReduceSum(buffer);
+  comm.Barrier();
+  const double allreduce_seconds = Since(start) / iterations;
+  const double bytes = floats * 4.0;
+  const double bus_bandwidth = 2.0 * (comm.size() - 1) / comm.size() * bytes / allreduce_seconds;
+  // memcpy of the same size, measured while the other rank does the same (both cores busy, as in
+  // the all-reduce).
+  std::vector<char> from(static_cast<size_t>(bytes), 1), to(static_cast<size_t>(bytes));
+  std::memcpy(to.data(), from.data(), from.size());
+  comm.Barrier();
+  start = Clock::now();
+  for (int i = 0; i < iterations; ++i) {
+    from[i] = static_cast<char>(i);
+    std::memcpy(to.data(), from.data(), from.size());
+  }
+  const double memcpy_bandwidth = bytes / (Since(start) / iterations);
+  comm.Barrier();
+  if (comm.rank() == 0) {
+    Print("allreduce_ms", 1000 * allreduce_seconds);
+    Print("allreduce_bus_gbps", bus_bandwidth / 1e9);
+    Print("memcpy_gbps", memcpy_bandwidth / 1e9);
+    Print("allreduce_vs_memcpy", bus_bandwidth / memcpy_bandwidth);
+  }
+  return to[1] == 7 ? 3 : 0;  // keeps the copies observable
+}
+
+double Slope(const std::vector<double>& x, const std::vector<double>& y) {
+  // Least-squares slope of log y against log x: the growth exponent.
+  double mx = 0, my = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    mx += std::log(x[i]) / x.size();
+    my += std::log(y[i]) / y.size();
+  }
+  double num = 0, den = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    num += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
+    den += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
+  }
+  return num / den;
+}
+
+// The UpdateStats statistics (centres, V, d_i, hard list, PCA) on synthetic features of N samples
+// in N_c classes; D = 128.
+double StatsSeconds(int64_t classes, int64_t samples) {
+  const int64_t dim = 128;
+  torch::manual_seed(1);
+  const torch::Tensor labels = torch::randint(classes, {samples}, torch::kInt64);
+  const torch::Tensor features = torch::randn({samples, dim});
+  const torch::Tensor is_regular = torch::rand({classes}) < 0.5;
+  const auto start = Clock::now();
+  CenterAccumulator centers_sum(classes, dim);
+  for (int64_t b = 0; b < samples; b += 4096) {
+    const torch::Tensor g = features.slice(0, b, b + 4096);
+    centers_sum.Add(g, g.flip({1}), labels.slice(0, b, b + 4096), torch::Tensor());
+  }
+  const ClassCenters centers = FinishCenters(centers_sum);
+  SpreadAccumulator spread(classes, dim);
+  for (int64_t b = 0; b < samples; b += 4096) {
+    spread.Add(features.slice(0, b, b + 4096), labels.slice(0, b, b + 4096), centers.centers, is_regular);
+  }
+  const torch::Tensor hard = HardSampleMask(features, labels, centers.centers, spread.mean_distances(), is_regular);
+  const TransferBasis basis = ComputeTransferBasis(spread.covariance(), 0, 0.95);
+  (void)hard.sum().item<int64_t>();
+  return Since(start);
+}
+
+// One FC step (f -> logits, softmax + m-L2, backward, Adam) at batch 256, D = 128.
+double FcStepSeconds(int64_t classes) {
+  torch::nn::Linear fc(torch::nn::LinearOptions(128, classes).bias(false));
+  torch::optim::Adam adam(fc->parameters(), torch::optim::AdamOptions(1e-3));
+  const torch::Tensor f = torch::randn({256, 128});
+  const torch::Tensor y = torch::randint(classes, {256}, torch::kInt64);
+  auto step = [&] {
+    adam.zero_grad();
+    const torch::Tensor logits = fc->forward(f);
+    (SoftmaxLoss(logits, y) + 0.25 * MetricL2Loss(logits)).backward();
+    adam.step();
+  };
+  step();
+  const int repeats = 5;
+  const auto start = Clock::now();
+  for (int i = 0; i < repeats; ++i) step();
+  return Since(start) / repeats;
+}
+
+int Growth() {
+  std::vector<double> classes = {1000, 10000, 100000}, stats_t, fc_t;
+  for (double c : classes) {
+    stats_t.push_back(StatsSeconds(static_cast<int64_t>(c), 200000));
+    fc_t.push_back(FcStepSeconds(static_cast<int64_t>(c)));
+    Print(absl::StrFormat("update_stats_s_classes_%d", static_cast<int>(c)), stats_t.back());
+    Print(absl::StrFormat("fc_step_s_classes_%d", static_cast<int>(c)), fc_t.back());
+  }
+  std::vector<double> samples = {50000, 200000, 800000}, data_t;
+  for (double n : samples) {
+    data_t.push_back(StatsSeconds(10000, static_cast<int64_t>(n)));
+    Print(absl::StrFormat("update_stats_s_samples_%d", static_cast<int>(n)), data_t.back());
+  }
+  Print("update_stats_exponent_in_classes", Slope(classes, stats_t));
+  Print("fc_step_exponent_in_classes", Slope(classes, fc_t));
+  Print("update_stats_exponent_in_samples", Slope(samples, data_t));
+  return 0;
+}
+
+}  // namespace
+}  // namespace ftl
+
+int main(int argc, char** argv) {
+  std::unique_ptr<ftl::Communicator> comm = ftl::CreateMpiCommunicator(&argc, &argv);
+  absl::SetProgramUsageMessage(
+      "ftl_bench step|update_stats|loader|allreduce|growth [flags]: see bench/run.sh");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() != 2) {
+    std::cerr << "usage: ftl_bench step|update_stats|loader|allreduce|growth [flags] (--help)\n";
+    return 2;
+  }
+  torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+  const std::string command = args[1];
+  if (command == "step") return ftl::Step(*comm);
+  if (command == "update_stats") return ftl::UpdateStats(*comm);
+  if (command == "loader") return ftl::Loader(*comm);
+  if (command == "allreduce") return ftl::AllReduce(*comm);
+  if (command == "growth") return ftl::Growth();
+  std::cerr << "unknown command '" << command << "'\n";
+  return 2;
+}
