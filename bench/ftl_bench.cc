@@ -21,11 +21,13 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/config/job_config.h"
 #include "common/data/dataset.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
+#include "common/train/autocast.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
 
@@ -40,12 +42,49 @@ ABSL_FLAG(bool, overlap, true, "overlap the gradient all-reduce with backward");
 ABSL_FLAG(double, bucket_mb, 25.0, "gradient bucket size");
 ABSL_FLAG(std::string, data, "", "image folder (loader)");
 ABSL_FLAG(double, megabytes, 25.0, "all-reduce message size");
+ABSL_FLAG(std::string, device, "cpu", "cpu or cuda (the GPU bench, bench/gpu/run.sh)");
+ABSL_FLAG(bool, bf16, true, "bf16 autocast on CUDA");
+ABSL_FLAG(double, peak_tflops, 989.0, "peak dense bf16 TFLOP/s of the GPU, for model-FLOP utilisation "
+          "(H200 SXM: 989)");
 
 namespace ftl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+torch::Device g_device = torch::kCPU;
+
+void Synchronize() {
+  if (g_device.is_cuda()) torch::cuda::synchronize(g_device.index());
+}
+
+// Multiply-adds x 2 of one image's forward pass through Enc, R, FC and Dec (convolutions and
+// linear layers; normalisation and activations are left out).
+double ForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
+  const std::vector<int> sizes = EncoderMapSizes(m);
+  double flops = 0;
+  int in = m.channels;
+  for (size_t stage = 0; stage < m.encoder_widths.size(); ++stage) {
+    const int w = m.encoder_widths[stage];
+    for (int i = 0; i < m.convs_per_stage; ++i, in = w) flops += 2.0 * in * w * 9 * sizes[stage] * sizes[stage];
+    flops += 2.0 * in * w * 9 * sizes[stage + 1] * sizes[stage + 1];
+    in = w;
+  }
+  flops += 2.0 * in * m.feature_dim * 9 * sizes.back() * sizes.back();  // Enc's last conv
+  const int wl = m.encoder_widths.back();
+  flops += 2.0 * m.feature_dim * wl * sizes.back() * sizes.back();  // Dec's projection
+  for (size_t stage = m.encoder_widths.size(); stage-- > 0;) {
+    const int out = stage > 0 ? m.encoder_widths[stage - 1] : m.encoder_widths.front();
+    flops += 2.0 * m.encoder_widths[stage] * out * 9 * sizes[stage + 1] * sizes[stage + 1];
+  }
+  flops += 2.0 * m.encoder_widths.front() * m.channels * 9 * m.input_size * m.input_size;
+  const double f = m.filter_width;
+  flops += 2.0 * m.feature_dim * f * 16 + 2.0 * f * (f / 2) * 9 * 16 + 2.0 * (f / 2) * (f / 4) * 9 * 64 +
+           2.0 * (f / 4) * (f / 2) * 9 * 64 + 2.0 * (f / 2) * f * 9 * 16 + 2.0 * f * 16 * m.feature_dim;
+  flops += 2.0 * m.feature_dim * classes;
+  return flops;
+}
 
 void Print(const std::string& name, double value) {
   std::cout << name << ": " << absl::StrFormat("%.6g", value) << std::endl;
@@ -64,6 +103,7 @@ JobConfig BenchConfig() {
   config.training.seed = 1;
   config.runtime.bucket_mb = absl::GetFlag(FLAGS_bucket_mb);
   config.runtime.overlap_allreduce = absl::GetFlag(FLAGS_overlap);
+  config.runtime.bf16_autocast = absl::GetFlag(FLAGS_bf16);
   config.data.ur_max_images = 5;
   return config;
 }
@@ -78,13 +118,15 @@ Dataset BenchData(const JobConfig& config) {
 int Step(Communicator& comm) {
   const JobConfig config = BenchConfig();
   const Dataset data = BenchData(config);
-  Trainer trainer(config, data, comm);
+  Trainer trainer(config, data, comm, g_device);
   trainer.Pretrain(absl::GetFlag(FLAGS_warmup));
   const AllReduceStats before = trainer.allreduce_stats();
+  Synchronize();
   comm.Barrier();
   const auto start = Clock::now();
   const int iterations = absl::GetFlag(FLAGS_iterations);
   trainer.Pretrain(iterations);
+  Synchronize();
   comm.Barrier();
   const double seconds = Since(start);
   const AllReduceStats after = trainer.allreduce_stats();
@@ -98,6 +140,11 @@ int Step(Communicator& comm) {
     Print("buckets_per_step", static_cast<double>(after.calls - before.calls) / iterations);
     Print("buckets_started_in_backward_per_step",
           static_cast<double>(after.buckets_started_in_backward - before.buckets_started_in_backward) / iterations);
+    // Training FLOPs ~ 3x forward (backward computes two products per forward one).
+    const double flops = 3.0 * ForwardFlopsPerImage(config.model, data.num_classes()) *
+                         iterations * config.training.batch_size * comm.size() / seconds;
+    Print("model_tflops", flops / 1e12);
+    if (g_device.is_cuda()) Print("mfu", flops / 1e12 / absl::GetFlag(FLAGS_peak_tflops) / comm.size());
   }
   return 0;
 }
@@ -106,13 +153,15 @@ int Step(Communicator& comm) {
 int UpdateStats(Communicator& comm) {
   const JobConfig config = BenchConfig();
   const Dataset data = BenchData(config);
-  Trainer trainer(config, data, comm);
+  Trainer trainer(config, data, comm, g_device);
   trainer.UpdateStats();  // warm-up
   const int repeats = 3;
   double stats_seconds = 0, forward_seconds = 0;
   for (int r = 0; r < repeats; ++r) {
+    Synchronize();
     auto start = Clock::now();
     trainer.UpdateStats();
+    Synchronize();
     stats_seconds += Since(start);
     // The same encoder passes alone, in the same batches of 256.
     torch::NoGradGuard no_grad;
@@ -120,12 +169,14 @@ int UpdateStats(Communicator& comm) {
     start = Clock::now();
     const torch::Tensor local = torch::arange(comm.rank(), data.size(), comm.size(), torch::kInt64);
     for (int64_t begin = 0; begin < local.size(0); begin += 256) {
-      const torch::Tensor x = ImageBatch(data, local.slice(0, begin, begin + 256));
+      const torch::Tensor x = ImageBatch(data, local.slice(0, begin, begin + 256)).to(g_device);
+      Bf16AutocastScope autocast(g_device.is_cuda() && absl::GetFlag(FLAGS_bf16));
       const torch::Tensor g = trainer.model()->enc->forward(x);
       const torch::Tensor g_flip = trainer.model()->enc->forward(x.flip({3}));
       (void)g.sum().item<float>();
       (void)g_flip.sum().item<float>();
     }
+    Synchronize();
     forward_seconds += Since(start);
     trainer.model()->train();
   }
@@ -174,35 +225,53 @@ int Loader(Communicator& comm) {
 // 2-rank all-reduce bus bandwidth (2(n-1)/n x bytes / time) vs memcpy bandwidth, both here.
 int AllReduce(Communicator& comm) {
   const int64_t floats = static_cast<int64_t>(absl::GetFlag(FLAGS_megabytes) * 1024 * 1024 / 4);
-  std::vector<torch::Tensor> buffer = {torch::ones({floats})};
+  std::vector<torch::Tensor> buffer = {torch::ones({floats}, torch::TensorOptions().device(g_device))};
   const int iterations = 20;
   for (int i = 0; i < 3; ++i) comm.AllReduceSum(buffer);
+  Synchronize();
   comm.Barrier();
   auto start = Clock::now();
   for (int i = 0; i < iterations; ++i) comm.AllReduceSum(buffer);
+  Synchronize();
   comm.Barrier();
   const double allreduce_seconds = Since(start) / iterations;
   const double bytes = floats * 4.0;
   const double bus_bandwidth = 2.0 * (comm.size() - 1) / comm.size() * bytes / allreduce_seconds;
   // memcpy of the same size, measured while the other rank does the same (both cores busy, as in
-  // the all-reduce).
-  std::vector<char> from(static_cast<size_t>(bytes), 1), to(static_cast<size_t>(bytes));
-  std::memcpy(to.data(), from.data(), from.size());
-  comm.Barrier();
-  start = Clock::now();
-  for (int i = 0; i < iterations; ++i) {
-    from[i] = static_cast<char>(i);
+  // the all-reduce); device-to-device copy on a GPU.
+  double memcpy_bandwidth = 0;
+  if (g_device.is_cuda()) {
+    torch::Tensor to = torch::empty_like(buffer[0]);
+    to.copy_(buffer[0]);
+    Synchronize();
+    start = Clock::now();
+    for (int i = 0; i < iterations; ++i) to.copy_(buffer[0]);
+    Synchronize();
+    memcpy_bandwidth = bytes / (Since(start) / iterations);
+  } else {
+    std::vector<char> from(static_cast<size_t>(bytes), 1), to(static_cast<size_t>(bytes));
     std::memcpy(to.data(), from.data(), from.size());
+    comm.Barrier();
+    start = Clock::now();
+    for (int i = 0; i < iterations; ++i) {
+      from[i] = static_cast<char>(i);
+      std::memcpy(to.data(), from.data(), from.size());
+    }
+    memcpy_bandwidth = bytes / (Since(start) / iterations);
+    if (to[1] == 7) Print("unlikely", 0);  // keeps the copies observable
   }
-  const double memcpy_bandwidth = bytes / (Since(start) / iterations);
   comm.Barrier();
   if (comm.rank() == 0) {
     Print("allreduce_ms", 1000 * allreduce_seconds);
-    Print("allreduce_bus_gbps", bus_bandwidth / 1e9);
     Print("memcpy_gbps", memcpy_bandwidth / 1e9);
-    Print("allreduce_vs_memcpy", bus_bandwidth / memcpy_bandwidth);
+    if (comm.size() == 1) {
+      std::cout << "allreduce_note: one rank, nothing crosses a link; run with 2+ ranks\n";
+    } else {
+      Print("allreduce_bus_gbps", bus_bandwidth / 1e9);
+      Print("allreduce_vs_memcpy", bus_bandwidth / memcpy_bandwidth);
+    }
   }
-  return to[1] == 7 ? 3 : 0;  // keeps the copies observable
+  return 0;
 }
 
 double Slope(const std::vector<double>& x, const std::vector<double>& y) {
@@ -296,6 +365,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+  absl::StatusOr<torch::Device> device =
+      ftl::ResolveDevice(absl::GetFlag(FLAGS_device), ftl::LocalRankFromEnvironment(comm->local_rank()));
+  if (!device.ok()) {
+    std::cerr << device.status().message() << "\n";
+    return 2;
+  }
+  ftl::g_device = *device;
+  absl::StatusOr<std::unique_ptr<ftl::Communicator>> device_comm =
+      ftl::CommunicatorForDevice(std::move(comm), *device);
+  if (!device_comm.ok()) {
+    std::cerr << device_comm.status().message() << "\n";
+    return 1;
+  }
+  comm = std::move(*device_comm);
   const std::string command = args[1];
   if (command == "step") return ftl::Step(*comm);
   if (command == "update_stats") return ftl::UpdateStats(*comm);

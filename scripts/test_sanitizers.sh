@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/ and
-# runs them (the single-process suites; the MPI and end-to-end tests are left to the normal build,
-# as Open MPI's own allocations are not ASan-clean). Any sanitizer report fails the run.
+# Builds the single-process unit tests with clang, AddressSanitizer and UndefinedBehaviorSanitizer
+# (the fuzzing build, build-fuzz/) and runs them; then replays every fuzz target over its seed
+# corpus and past findings plus fixed-seed mutations (scripts/fuzz.sh --regress). The MPI and
+# end-to-end tests are left to the normal build (Open MPI's own allocations are not ASan-clean).
+# Any sanitizer report fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh > /dev/null
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFTL_SANITIZE=ON -DFTL_BUILD_TESTS=ON
-tests=(ftl_math_test schedule_test config_test data_test checkpoint_test trainer_test eval_test coordinator_test)
-cmake --build build-asan -j "${FTL_BUILD_JOBS:-2}" --target "${tests[@]}"
+tests=(ftl_math_test schedule_test config_test data_test recordio_test checkpoint_test trainer_test
+       protocol_test eval_test)
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DFTL_FUZZ=ON -DFTL_BUILD_TESTS=ON > build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
+cmake --build build-fuzz -j "${FTL_BUILD_JOBS:-2}" --target "${tests[@]}" ftl_fuzz_targets
 # Leak checking is off: LibTorch and protobuf keep process-lifetime allocations on purpose.
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export OMP_NUM_THREADS=1
-cd build-asan
 failed=0
 for t in "${tests[@]}"; do
-  if ! "tests/$t" > "$t.log" 2>&1; then
-    echo "FAIL: $t (see build-asan/$t.log)"; tail -30 "$t.log"; failed=1
+  if ! (cd build-fuzz && "tests/$t" > "$t.log" 2>&1); then
+    echo "FAIL: $t under ASan/UBSan (see build-fuzz/$t.log)"; tail -30 "build-fuzz/$t.log"; failed=1
   else
-    echo "ok: $t ($(grep -c '^\[       OK' "$t.log") tests)"
+    echo "ok: $t under ASan/UBSan ($(grep -c '^\[       OK' "build-fuzz/$t.log") tests)"
   fi
 done
+bash scripts/fuzz.sh --regress || failed=1
 exit $failed

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 #include <opencv2/imgcodecs.hpp>
 
 #include "tests/test_util.h"
@@ -37,6 +38,29 @@ class TrainerTest : public ::testing::Test {
   Dataset data_;
   std::unique_ptr<Communicator> comm_;
 };
+
+// The model's upsampling layer is a transposed convolution computed another way: same values and
+// gradients as LibTorch's conv_transpose2d, for both output paddings.
+TEST(UpsampleConvTest, EqualsTransposedConvolution) {
+  for (const auto& [in_size, out_size, bias] : {std::tuple{4, 8, true}, std::tuple{8, 15, false}}) {
+    torch::manual_seed(11);
+    UpsampleConv3x3 layer(6, 5, in_size, out_size, bias);
+    const torch::Tensor x = torch::randn({3, 6, in_size, in_size}, torch::requires_grad());
+    const torch::Tensor y = layer->forward(x);
+    ASSERT_EQ(y.sizes(), (std::vector<int64_t>{3, 5, out_size, out_size}));
+    const auto params = layer->named_parameters();
+    const torch::Tensor w = params["weight"];
+    const torch::Tensor b = bias ? params["bias"] : torch::Tensor();
+    const torch::Tensor reference = torch::conv_transpose2d(x, w, b, /*stride=*/2, /*padding=*/1,
+                                                            /*output_padding=*/out_size - (2 * in_size - 1));
+    EXPECT_TRUE(torch::allclose(y, reference, 1e-5, 1e-5)) << (y - reference).abs().max();
+    const torch::Tensor upstream = torch::randn_like(y);
+    const auto ours = torch::autograd::grad({y}, {x, w}, {upstream});
+    const auto theirs = torch::autograd::grad({reference}, {x, w}, {upstream});
+    EXPECT_TRUE(torch::allclose(ours[0], theirs[0], 1e-4, 1e-5));
+    EXPECT_TRUE(torch::allclose(ours[1], theirs[1], 1e-4, 1e-5));
+  }
+}
 
 TEST_F(TrainerTest, StageOneFreezesEncoderAndDecoderBitForBit) {
   Trainer trainer(config_, data_, *comm_);

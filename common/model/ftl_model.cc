@@ -1,5 +1,7 @@
 #include "common/model/ftl_model.h"
 
+#include <cmath>
+
 namespace ftl {
 namespace {
 
@@ -20,16 +22,34 @@ nn::GroupNorm Norm(int channels) {
   return nn::GroupNorm(nn::GroupNormOptions(groups, channels));
 }
 
-// A 3x3 stride-2 transposed convolution from side `in_size` to exactly `out_size`.
-nn::ConvTranspose2d Deconv3x3(int in, int out, int in_size, int out_size, bool bias = true) {
-  const int output_padding = out_size - (2 * in_size - 1);
-  TORCH_CHECK(output_padding == 0 || output_padding == 1, "bad deconvolution sizes ", in_size,
-              " -> ", out_size);
-  return nn::ConvTranspose2d(
-      nn::ConvTranspose2dOptions(in, out, 3).stride(2).padding(1).output_padding(output_padding).bias(bias));
-}
 
 }  // namespace
+
+UpsampleConv3x3Impl::UpsampleConv3x3Impl(int in, int out, int in_size, int out_size, bool bias)
+    : output_padding_(out_size - (2 * in_size - 1)) {
+  TORCH_CHECK(output_padding_ == 0 || output_padding_ == 1, "bad deconvolution sizes ", in_size,
+              " -> ", out_size);
+  // As nn::ConvTranspose2d: weight [in, out, 3, 3], Kaiming-uniform with fan-in out * 9.
+  weight_ = register_parameter("weight", torch::empty({in, out, 3, 3}));
+  torch::nn::init::kaiming_uniform_(weight_, std::sqrt(5.0));
+  if (bias) {
+    const double bound = 1.0 / std::sqrt(out * 9.0);
+    bias_ = register_parameter("bias", torch::empty({out}).uniform_(-bound, bound));
+  }
+}
+
+torch::Tensor UpsampleConv3x3Impl::forward(const torch::Tensor& x) {
+  const int64_t h = x.size(2), w = x.size(3);
+  // x spread onto the even positions of a 2h x 2w grid of zeros.
+  torch::Tensor spread = torch::zeros({x.size(0), x.size(1), 2 * h, 2 * w}, x.options());
+  spread.slice(2, 0, 2 * h, 2).slice(3, 0, 2 * w, 2).copy_(x);
+  const torch::Tensor kernel = weight_.flip({2, 3}).transpose(0, 1);
+  torch::Tensor y = torch::conv2d(spread, kernel, bias_, /*stride=*/1, /*padding=*/1);
+  // With padding 1 the output is 2h x 2w, i.e. output_padding 1; drop the last row and column for
+  // output_padding 0 (they read only the grid's extra zeros).
+  if (output_padding_ == 0) y = y.slice(2, 0, 2 * h - 1).slice(3, 0, 2 * w - 1);
+  return y;
+}
 
 std::vector<int> EncoderMapSizes(const ModelShape& shape) {
   std::vector<int> sizes = {shape.input_size};
@@ -75,7 +95,7 @@ DecoderImpl::DecoderImpl(const ModelShape& shape) {
   for (size_t stage = widths.size(); stage-- > 0;) {
     const int out = stage > 0 ? widths[stage - 1] : widths.front();
     body_->push_back(
-        Deconv3x3(widths[stage], out, sizes[stage + 1], sizes[stage], /*bias=*/false));
+        UpsampleConv3x3(widths[stage], out, sizes[stage + 1], sizes[stage], /*bias=*/false));
     body_->push_back(Norm(out));
     body_->push_back(nn::ELU());
   }
@@ -92,8 +112,8 @@ torch::Tensor DecoderImpl::forward(torch::Tensor g) {
 FeatureFilterImpl::FeatureFilterImpl(const ModelShape& shape) : width_(shape.filter_width) {
   const int w = width_;
   project_ = register_module("project", nn::Linear(shape.feature_dim, w * 4 * 4));
-  body_ = nn::Sequential(nn::ELU(), Deconv3x3(w, w / 2, 4, 8), nn::ELU(),
-                         Deconv3x3(w / 2, w / 4, 8, 16), nn::ELU(), Conv3x3(w / 4, w / 2, 2),
+  body_ = nn::Sequential(nn::ELU(), UpsampleConv3x3(w, w / 2, 4, 8, true), nn::ELU(),
+                         UpsampleConv3x3(w / 2, w / 4, 8, 16, true), nn::ELU(), Conv3x3(w / 4, w / 2, 2),
                          nn::ELU(), Conv3x3(w / 2, w, 2), nn::ELU(), nn::Flatten());
   register_module("body", body_);
   out_ = register_module("out", nn::Linear(w * 4 * 4, shape.feature_dim));

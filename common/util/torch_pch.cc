@@ -1,0 +1,2 @@
+// Compiled only to produce the shared precompiled LibTorch header (see the top CMakeLists.txt).
+#include <torch/torch.h>
