@@ -79,6 +79,21 @@ TEST(JobConfigTest, BadValuesAreRefusedNamingTheField) {
   ExpectRefused(R"({"data": {"path": "/no/such/folder"}})", "data.path");
   ExpectRefused(R"({"model": {}})", "data");
   ExpectRefused(R"({"data": {"format": "tfrecord", "path": "x"}})", "data.format");
+  ExpectRefused(WithData(R"(, "runtime": {"device": "gpu"})"), "runtime.device");
+}
+
+TEST(JobConfigTest, RuntimeDeviceAndPrecisionSwitches) {
+  absl::StatusOr<JobConfig> defaults = Parse(WithData(""));
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->runtime.device, "auto");
+  EXPECT_TRUE(defaults->runtime.bf16_autocast);
+  EXPECT_TRUE(defaults->runtime.overlap_allreduce);
+  absl::StatusOr<JobConfig> set = Parse(
+      WithData(R"(, "runtime": {"device": "cuda", "bf16_autocast": false, "overlap_allreduce": false})"));
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->runtime.device, "cuda");
+  EXPECT_FALSE(set->runtime.bf16_autocast);
+  EXPECT_FALSE(set->runtime.overlap_allreduce);
 }
 
 TEST(JobConfigTest, UnknownFieldsAndBrokenJsonAreRefused) {

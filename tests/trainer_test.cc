@@ -8,6 +8,7 @@
 #include <tuple>
 #include <opencv2/imgcodecs.hpp>
 
+#include "common/comm/device_communicator.h"
 #include "tests/test_util.h"
 
 namespace ftl {
@@ -38,6 +39,29 @@ class TrainerTest : public ::testing::Test {
   Dataset data_;
   std::unique_ptr<Communicator> comm_;
 };
+
+TEST(DeviceTest, CpuBuildsAndMachinesResolveHonestly) {
+  absl::StatusOr<torch::Device> cpu = ResolveDevice("cpu", 0);
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_TRUE(cpu->is_cpu());
+  EXPECT_FALSE(ResolveDevice("tpu", 0).ok());
+  // Here (no GPU, or a CPU LibTorch) auto falls back to the CPU and cuda is refused with a reason.
+  if (!torch::cuda::is_available()) {
+    absl::StatusOr<torch::Device> automatic = ResolveDevice("auto", 3);
+    ASSERT_TRUE(automatic.ok());
+    EXPECT_TRUE(automatic->is_cpu());
+    absl::StatusOr<torch::Device> cuda = ResolveDevice("cuda", 0);
+    ASSERT_FALSE(cuda.ok());
+    EXPECT_NE(cuda.status().message().find("cuda"), std::string::npos);
+  }
+  setenv("OMPI_COMM_WORLD_LOCAL_RANK", "5", 1);
+  EXPECT_EQ(LocalRankFromEnvironment(0), 5);
+  unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+  setenv("SLURM_LOCALID", "2", 1);
+  EXPECT_EQ(LocalRankFromEnvironment(0), 2);
+  unsetenv("SLURM_LOCALID");
+  EXPECT_EQ(LocalRankFromEnvironment(7), 7);
+}
 
 // The model's upsampling layer is a transposed convolution computed another way: same values and
 // gradients as LibTorch's conv_transpose2d, for both output paddings.
