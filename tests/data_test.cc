@@ -47,6 +47,25 @@ TEST(ImageFolderTest, ReadsIdentitiesInNameOrderAndSkipsCorruptImages) {
   EXPECT_NEAR(d->images[2].to(torch::kFloat32).mean().item<double>(), 200, 1.0);
 }
 
+// Found by fuzzing: OpenCV's DICOM decoder asserts (aborting the worker) on a damaged file. Only
+// the formats we document reach OpenCV.
+TEST(ImageDecodeTest, UnsupportedFormatsNeverReachADecoder) {
+  ImageOptions options;
+  options.size = 8;
+  const std::string dicom = std::string(128, '\x9f') + "DICM" + std::string(64, '\x9f');
+  const std::string radiance = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n" + std::string(16, '\x80');
+  for (const std::string& bytes : {dicom, radiance, std::string("GIF89a") + std::string(32, '\0')}) {
+    absl::StatusOr<torch::Tensor> image = DecodeImage(bytes, options);
+    ASSERT_FALSE(image.ok());
+    EXPECT_NE(image.status().message().find("not a JPEG, PNG"), std::string::npos) << image.status();
+  }
+  // A supported format still decodes (PGM, as in Extended Yale B).
+  const std::string pgm = std::string("P5\n2 2\n255\n") + std::string("\x10\x20\x30\x40", 4);
+  absl::StatusOr<torch::Tensor> image = DecodeImage(pgm, options);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->size(1), 8);
+}
+
 TEST(ImageDecodeTest, DecodedTensorsOwnTheirPixels) {
   // A grey image's CHW view used to alias the decoder's freed buffer; decoding more images then
   // overwrote the first one.

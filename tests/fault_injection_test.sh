@@ -2,7 +2,9 @@
 # Fault injection with real processes (`mpirun -np 2 ftl_worker` on Yale B at 32x32):
 #   1. SIGKILL one rank in the middle of stage 1: the run dies, `--resume` finishes it from the
 #      last good checkpoint, and no checkpoint is damaged.
-#   2. The checkpoint disk fills up during a save (a tmpfs sized for one checkpoint): the worker
+#   2. SIGKILL one rank in the middle of UpdateStats (at 192x192 input, so that it lasts seconds):
+#      the same, from the pre-training checkpoint.
+#   3. The checkpoint disk fills up during a save (a tmpfs sized for one checkpoint): the worker
 #      stops with "No space left", leaves no partial file, the earlier checkpoint still loads, and
 #      after space is freed `--resume` finishes the job.
 # Each case prints the progress lost (iterations trained after the last good checkpoint).
@@ -22,13 +24,13 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 mpi=("$mpiexec" --oversubscribe -np 2)
 
-job() {  # job OUTPUT_DIR > config
+job() {  # job OUTPUT_DIR [INPUT_SIZE PRETRAIN_ITERATIONS STAGE_ITERATIONS] > config
   cat <<JSON
 {
   "name": "faults",
-  "model": {"preset": "small", "input_size": 32},
+  "model": {"preset": "small", "input_size": ${2:-32}},
   "data": {"path": "$yale", "cut_classes": 13, "cut_to_images": 5},
-  "training": {"batch_size": 8, "pretrain_iterations": 40, "rounds": 2, "stage_iterations": 150,
+  "training": {"batch_size": 8, "pretrain_iterations": ${3:-40}, "rounds": 2, "stage_iterations": ${4:-150},
                "pretrain_lr": 0.002, "stage1_lr": 0.0001, "stage2_lr": 0.0001},
   "runtime": {"output_dir": "$1", "progress_seconds": 0.2, "keep_checkpoints": 5}
 }
@@ -59,7 +61,29 @@ grep -q "resumed from .*ckpt-000001.ftlckpt" "$work/kill_resume.log" || fail "di
 grep -q '"finished": true' "$work/kill/summary.json" || fail "resumed run did not finish"
 echo "progress lost to SIGKILL mid stage 1: $done_at_kill stage-1 iterations + UpdateStats (last checkpoint: after pre-training)"
 
-# --- 2. The checkpoint disk fills up ------------------------------------------------------------
+# --- 2. SIGKILL one rank mid UpdateStats -------------------------------------------------------
+# Right after the pre-training checkpoint is written, round 0's UpdateStats starts; at 192x192 it
+# encodes 2 x 961 images for seconds. Its report line must not have appeared when the kill lands.
+job "$work/kill_stats" 192 4 10 > "$work/kill_stats.json"
+"${mpi[@]}" "$worker" --config "$work/kill_stats.json" --threads 1 > "$work/kill_stats.log" 2>&1 &
+run=$!
+for _ in $(seq 1200); do grep -q "wrote .*ckpt-000001" "$work/kill_stats.log" 2>/dev/null && break; sleep 0.05; done
+grep -q "wrote .*ckpt-000001" "$work/kill_stats.log" || { cat "$work/kill_stats.log"; fail "the pre-training checkpoint never came"; }
+victim=$(pgrep -f "ftl_worker --config $work/kill_stats.json" | tail -1)
+kill -9 "$victim"
+killed_at=$(date +%s.%N)
+wait $run && fail "the run survived a killed rank" || true
+! grep -q "update_stats: " "$work/kill_stats.log" || fail "UpdateStats had already finished when the kill landed"
+started=$(grep "wrote .*ckpt-000001" "$work/kill_stats.log" | head -1 | cut -c1-19)
+check_all_load "$work/kill_stats"
+"${mpi[@]}" "$worker" --config "$work/kill_stats.json" --threads 1 --resume "$work/kill_stats" > "$work/kill_stats_resume.log" 2>&1 \
+  || { tail -20 "$work/kill_stats_resume.log"; fail "resume after SIGKILL mid UpdateStats failed"; }
+grep -q "resumed from .*ckpt-000001.ftlckpt" "$work/kill_stats_resume.log" || fail "did not resume from the pretrain checkpoint"
+grep -q '"finished": true' "$work/kill_stats/summary.json" || fail "resumed run did not finish"
+full=$(grep -o "update_stats: [0-9.]* s" "$work/kill_stats_resume.log" | head -1 | grep -o "[0-9.]* s")
+echo "progress lost to SIGKILL mid UpdateStats (killed at $killed_at, UpdateStats from $started): the partial UpdateStats; a full one takes $full here"
+
+# --- 3. The checkpoint disk fills up ------------------------------------------------------------
 size=$(stat -c %s "$(ls "$work/kill"/ckpt-*.ftlckpt | head -1)")
 mkdir "$work/disk"
 mount -t tmpfs -o size=$(( size * 3 / 2 / 1024 + 16 ))k tmpfs "$work/disk"

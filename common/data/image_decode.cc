@@ -18,6 +18,21 @@ const bool kQuietOpenCv = [] {
   return true;
 }();
 
+// Whether `bytes` start like a format we read: JPEG, PNG, PGM/PPM/PBM, BMP, TIFF or WebP. Anything
+// else never reaches OpenCV, whose other decoders (found by fuzzing: the DICOM one) can abort the
+// process on a damaged file instead of failing.
+bool IsSupportedImageFormat(const std::string& bytes) {
+  auto starts = [&bytes](const char* magic, size_t n, size_t at = 0) {
+    return bytes.size() >= at + n && bytes.compare(at, n, magic, n) == 0;
+  };
+  return starts("\xff\xd8\xff", 3) ||                          // JPEG
+         starts("\x89PNG\r\n\x1a\n", 8) ||                      // PNG
+         (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '6') ||  // PNM
+         starts("BM", 2) ||                                       // BMP
+         starts("II*\0", 4) || starts("MM\0*", 4) ||              // TIFF
+         (starts("RIFF", 4) && starts("WEBP", 4, 8));             // WebP
+}
+
 }  // namespace
 
 torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options) {
@@ -51,6 +66,9 @@ torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options) {
 absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageOptions& options) {
   (void)kQuietOpenCv;
   if (bytes.empty()) return absl::InvalidArgumentError("empty image data");
+  if (!IsSupportedImageFormat(bytes)) {
+    return absl::InvalidArgumentError("not a JPEG, PNG, PGM/PPM, BMP, TIFF or WebP image");
+  }
   cv::Mat image;
   try {
     const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1,

@@ -15,7 +15,8 @@ namespace ftl {
 // converts to options.channels (RGB order for colour). `image` is 8-bit grey or BGR.
 torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options);
 
-// Decodes encoded bytes (JPEG, PNG, PGM, ...); InvalidArgument when they are not a readable image.
+// Decodes encoded bytes (JPEG, PNG, PGM/PPM, BMP, TIFF, WebP; other formats are refused before
+// any decoder sees them); InvalidArgument when they are not a readable image.
 absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageOptions& options);
 
 // Reads and decodes a file; NotFound / InvalidArgument with the path in the message.
