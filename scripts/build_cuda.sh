@@ -17,9 +17,10 @@ if ! "$venv/bin/python" -c "import torch, sys; sys.exit(torch.__version__.split(
 fi
 torch_root=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null)
 export PATH=$cuda/bin:$PATH
+mkdir -p build-cuda
 cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$torch_root;$torch_root/share/cmake" -DCUDAToolkit_ROOT="$cuda" > build-cuda.configure.log 2>&1 ||
-  { tail -40 build-cuda.configure.log; exit 1; }
-grep -q "FTL: CUDA build" build-cuda.configure.log || { echo "build_cuda: LibTorch in $venv has no CUDA"; exit 1; }
+  -DCMAKE_PREFIX_PATH="$torch_root;$torch_root/share/cmake" -DCUDAToolkit_ROOT="$cuda" > build-cuda/configure.log 2>&1 ||
+  { tail -40 build-cuda/configure.log; exit 1; }
+grep -q "FTL: CUDA build" build-cuda/configure.log || { echo "build_cuda: LibTorch in $venv has no CUDA"; exit 1; }
 cmake --build build-cuda -j "${FTL_BUILD_JOBS:-2}"
 echo "build_cuda: every target compiled and linked against CUDA LibTorch $torch_version with NCCL"

@@ -20,8 +20,9 @@ if [[ $mode == timed && ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
+mkdir -p build-fuzz
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFTL_FUZZ=ON -DFTL_BUILD_TESTS=ON > build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
+  -DFTL_FUZZ=ON -DFTL_BUILD_TESTS=ON > build-fuzz/configure.log 2>&1 || { cat build-fuzz/configure.log; exit 1; }
 cmake --build build-fuzz -j "${FTL_BUILD_JOBS:-2}" --target "${targets[@]}"
 
 # Leaks are not findings here: LibTorch and protobuf keep process-lifetime allocations.

@@ -8,8 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=(ftl_math_test schedule_test config_test data_test recordio_test checkpoint_test trainer_test
        protocol_test eval_test)
+mkdir -p build-fuzz
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFTL_FUZZ=ON -DFTL_BUILD_TESTS=ON > build-fuzz.configure.log 2>&1 || { cat build-fuzz.configure.log; exit 1; }
+  -DFTL_FUZZ=ON -DFTL_BUILD_TESTS=ON > build-fuzz/configure.log 2>&1 || { cat build-fuzz/configure.log; exit 1; }
 cmake --build build-fuzz -j "${FTL_BUILD_JOBS:-2}" --target "${tests[@]}" ftl_fuzz_targets
 # Leak checking is off: LibTorch and protobuf keep process-lifetime allocations on purpose.
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1
