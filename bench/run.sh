@@ -48,9 +48,24 @@ run allreduce "${mpirun[@]}" "$bench" allreduce --megabytes 25
 run update_stats "$bench" update_stats --preset small --classes 100 --threads 1
 
 # 4. 2 ranks x 1 thread vs 1 rank x 2 threads (global batch 64 both); blocking vs overlapped.
-run ranks2x1 "${mpirun[@]}" "$bench" step "${step_flags[@]}" --threads 1 --overlap=true
-run ranks2x1_blocking "${mpirun[@]}" "$bench" step "${step_flags[@]}" --threads 1 --overlap=false
-run ranks1x2 "$bench" step --preset small --batch 64 --iterations 30 --warmup 5 --classes 100 --threads 2
+#    Alternated three times, best of each: single runs vary by +-10% on a shared VM.
+for i in 1 2 3; do
+  run "ranks2x1_$i" "${mpirun[@]}" "$bench" step "${step_flags[@]}" --threads 1 --overlap=true
+  run "ranks2x1_blocking_$i" "${mpirun[@]}" "$bench" step "${step_flags[@]}" --threads 1 --overlap=false
+  run "ranks1x2_$i" "$bench" step --preset small --batch 64 --iterations 30 --warmup 5 --classes 100 --threads 2
+done
+most() { /usr/bin/python3 -c "import sys; print(max(map(float, sys.argv[1:])))" "$@"; }
+best_of() {  # best_of NAME: images/s of the best of NAME_1..3
+  most "$(value "$out/${1}_1" images_per_s)" "$(value "$out/${1}_2" images_per_s)" "$(value "$out/${1}_3" images_per_s)"
+}
+share_of_best() {  # the all-reduce wait share of NAME's best run
+  local best; best=$(best_of "$1")
+  for i in 1 2 3; do
+    if [[ $(/usr/bin/python3 -c "print(float('$(value "$out/${1}_$i" images_per_s)') == float('$best'))") == True ]]; then
+      value "$out/${1}_$i" allreduce_wait_share; return
+    fi
+  done
+}
 
 # 5. Loader vs step on real images (Extended Yale B), 2 threads.
 run loader "$bench" loader --data "$data" --preset small --batch 32 --iterations 20 --threads 2
@@ -62,10 +77,10 @@ echo "== ratios"
 echo "step_vs_pytorch: $(ratio "$pytorch_ms" "$ours_ms")   (target >= 1.10; ours $ours_ms ms, PyTorch $pytorch_ms ms)"
 echo "allreduce_vs_memcpy: $(value "$out/allreduce" allreduce_vs_memcpy)   (target >= 0.5)"
 echo "update_stats_vs_forward: $(value "$out/update_stats" update_stats_vs_forward)   (target <= 1.15)"
-echo "ranks2x1_vs_ranks1x2: $(ratio "$(value "$out/ranks2x1" images_per_s)" "$(value "$out/ranks1x2" images_per_s)")   (target >= 0.9)"
+echo "ranks2x1_vs_ranks1x2: $(ratio "$(best_of ranks2x1)" "$(best_of ranks1x2)")   (target >= 0.9; $(best_of ranks2x1) vs $(best_of ranks1x2) images/s; blocking all-reduce: $(best_of ranks2x1_blocking))"
 echo "loader_vs_step: $(value "$out/loader" loader_vs_step)   (target >= 3)"
-echo "allreduce_wait_share_overlapped: $(value "$out/ranks2x1" allreduce_wait_share)"
-echo "allreduce_wait_share_blocking: $(value "$out/ranks2x1_blocking" allreduce_wait_share)"
+echo "allreduce_wait_share_overlapped: $(share_of_best ranks2x1)"
+echo "allreduce_wait_share_blocking: $(share_of_best ranks2x1_blocking)"
 for e in update_stats_exponent_in_classes fc_step_exponent_in_classes update_stats_exponent_in_samples; do
   echo "$e: $(value "$out/growth" $e)"
 done
