@@ -31,7 +31,12 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export OMP_NUM_THREADS=1
 found=0
 for t in "${targets[@]}"; do
-  work=build-fuzz/corpus/$t findings=build-fuzz/findings/$t
+  if [[ $mode == regress ]]; then  # fresh every time: only the committed corpus decides
+    work=build-fuzz/regress/corpus/$t findings=build-fuzz/regress/findings/$t
+    rm -rf "$work" "$findings"
+  else
+    work=build-fuzz/corpus/$t findings=build-fuzz/findings/$t
+  fi
   mkdir -p "$work" "$findings"
   log=build-fuzz/$t.log
   if [[ $mode == regress && $t == fuzz_checkpoint ]]; then
