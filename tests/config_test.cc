@@ -87,13 +87,13 @@ TEST(JobConfigTest, RuntimeDeviceAndPrecisionSwitches) {
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->runtime.device, "auto");
   EXPECT_TRUE(defaults->runtime.bf16_autocast);
-  EXPECT_TRUE(defaults->runtime.overlap_allreduce);
+  EXPECT_FALSE(defaults->runtime.overlap_allreduce.has_value());  // by device
   absl::StatusOr<JobConfig> set = Parse(
       WithData(R"(, "runtime": {"device": "cuda", "bf16_autocast": false, "overlap_allreduce": false})"));
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->runtime.device, "cuda");
   EXPECT_FALSE(set->runtime.bf16_autocast);
-  EXPECT_FALSE(set->runtime.overlap_allreduce);
+  EXPECT_EQ(set->runtime.overlap_allreduce, std::optional<bool>(false));
 }
 
 TEST(JobConfigTest, UnknownFieldsAndBrokenJsonAreRefused) {

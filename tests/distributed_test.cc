@@ -77,6 +77,7 @@ TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {
 
 TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
   JobConfig config = testing::TinyJobConfig();
+  config.runtime.overlap_allreduce = true;  // the overlapped path, end to end (CPU default: off)
   const Dataset data = DataWithYaw();
   Trainer distributed(config, data, *g_comm);
   JobConfig doubled = config;

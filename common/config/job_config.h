@@ -7,6 +7,7 @@
 #define FTL_COMMON_CONFIG_JOB_CONFIG_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,10 @@ struct RuntimeConfig {
   int max_restarts = 2;
   std::string device = "auto";   // auto | cpu | cuda
   bool bf16_autocast = true;      // forward passes in bfloat16 on CUDA; no effect on CPU
-  bool overlap_allreduce = true;  // start each gradient bucket's all-reduce during backward
+  // Start each gradient bucket's all-reduce during backward. Unset: on for CUDA devices, off on
+  // CPUs, where both cores are busy with backward and MPI's non-blocking all-reduce measured
+  // slower than its blocking one (docs/performance.md).
+  std::optional<bool> overlap_allreduce;
 };
 
 struct EvaluationConfig {

@@ -69,7 +69,7 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
       torch::optim::Adam(stage1, torch::optim::AdamOptions(t.stage1_lr)),
       torch::optim::Adam(stage2, torch::optim::AdamOptions(t.stage2_lr))});
   const auto bucket_bytes = static_cast<int64_t>(config.runtime.bucket_mb * 1024 * 1024);
-  const bool overlap = config.runtime.overlap_allreduce;
+  const bool overlap = config.runtime.overlap_allreduce.value_or(device_.is_cuda());
   pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes, overlap);
   stage1_averager_ = std::make_unique<GradientAverager>(stage1, bucket_bytes, overlap);
   stage2_averager_ = std::make_unique<GradientAverager>(stage2, bucket_bytes, overlap);

@@ -228,7 +228,7 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
     Log("device: ", options.device.str(),
         options.device.is_cuda() ? (config.runtime.bf16_autocast ? " (bf16 autocast), NCCL" : " (fp32), NCCL")
                                  : ", MPI",
-        config.runtime.overlap_allreduce ? ", all-reduce overlapped with backward" : "");
+        config.runtime.overlap_allreduce.value_or(options.device.is_cuda()) ? ", all-reduce overlapped with backward" : "");
     driver->Begin(resumed_position);
   }
   for (;;) {
