@@ -67,19 +67,10 @@ class NcclCommunicator : public Communicator {
   int local_size() const override { return bootstrap_->local_size(); }
 
   void AllReduceSum(std::vector<torch::Tensor>& tensors) override {
-    std::vector<torch::Tensor> host;
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
-    FTL_NCCL_CHECK(ncclGroupStart());
-    for (torch::Tensor& t : tensors) {
-      if (!t.is_cuda()) {
-        host.push_back(t);
-        continue;
-      }
-      CheckDeviceTensor(t);
+    std::vector<torch::Tensor> host = Grouped(tensors, [this](torch::Tensor& t, cudaStream_t stream) {
       FTL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
                                    NcclType(t), ncclSum, comm_, stream));
-    }
-    FTL_NCCL_CHECK(ncclGroupEnd());
+    });
     if (!host.empty()) bootstrap_->AllReduceSum(host);
   }
 
@@ -91,19 +82,10 @@ class NcclCommunicator : public Communicator {
   }
 
   void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
-    std::vector<torch::Tensor> host;
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
-    FTL_NCCL_CHECK(ncclGroupStart());
-    for (torch::Tensor& t : tensors) {
-      if (!t.is_cuda()) {
-        host.push_back(t);
-        continue;
-      }
-      CheckDeviceTensor(t);
+    std::vector<torch::Tensor> host = Grouped(tensors, [this, root](torch::Tensor& t, cudaStream_t stream) {
       FTL_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
                                    NcclType(t), root, comm_, stream));
-    }
-    FTL_NCCL_CHECK(ncclGroupEnd());
+    });
     if (!host.empty()) bootstrap_->Broadcast(host, root);
   }
 
@@ -114,6 +96,25 @@ class NcclCommunicator : public Communicator {
   void BroadcastBytes(std::string& bytes, int root) override { bootstrap_->BroadcastBytes(bytes, root); }
 
  private:
+  // Enqueues `op` for every CUDA tensor as one NCCL group on the current stream; returns the host
+  // tensors, which the caller sends over the bootstrap communicator.
+  template <typename Op>
+  std::vector<torch::Tensor> Grouped(std::vector<torch::Tensor>& tensors, const Op& op) {
+    std::vector<torch::Tensor> host;
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    FTL_NCCL_CHECK(ncclGroupStart());
+    for (torch::Tensor& t : tensors) {
+      if (!t.is_cuda()) {
+        host.push_back(t);
+        continue;
+      }
+      CheckDeviceTensor(t);
+      op(t, stream);
+    }
+    FTL_NCCL_CHECK(ncclGroupEnd());
+    return host;
+  }
+
   void CheckDeviceTensor(const torch::Tensor& t) const {
     TORCH_CHECK(t.is_contiguous(), "NCCL communicator needs contiguous tensors");
     TORCH_CHECK(t.device().index() == device_, "NCCL communicator of GPU ", device_,
