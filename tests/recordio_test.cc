@@ -72,6 +72,14 @@ TEST(RecordIoTest, SplitPayloadsRoundTripWithTheMagicRestored) {
     EXPECT_EQ(*got, payloads[k]) << "key " << 10 + k;
   }
   EXPECT_FALSE((*reader)->Read(99).ok());
+  // Prefix reads (what listing uses) are the payload's first bytes, across split parts too.
+  for (size_t k = 0; k < payloads.size(); ++k) {
+    for (size_t n : {size_t{0}, size_t{3}, size_t{4}, size_t{9}, size_t{14}, size_t{2000}}) {
+      absl::StatusOr<std::string> prefix = (*reader)->Read(10 + k, n);
+      ASSERT_TRUE(prefix.ok()) << prefix.status();
+      EXPECT_EQ(*prefix, payloads[k].substr(0, n)) << "key " << 10 + k << ", " << n << " bytes";
+    }
+  }
   // Count the record headers: the tricky payload became 4 parts (3 aligned magics).
   int headers = 0;
   for (size_t i = 0; i + 4 <= rec.size(); i += 4) headers += rec.compare(i, 4, MagicBytes()) == 0;
@@ -211,6 +219,25 @@ TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
   EXPECT_EQ(labels->sample_names, (std::vector<std::string>{"#0"}));  // #4 does not decode
   EXPECT_EQ(labels->skipped_images, 4);
   EXPECT_EQ(labels->class_names[labels->labels[0].item<int64_t>()], "1");
+}
+
+// Listing reads a prefix of each record; a header with more labels than the prefix holds is read
+// whole, so its class is still right.
+TEST(RecordIoTest, ListingReadsRecordsWithManyLabels) {
+  const std::string dir = FreshDir("recordio_many_labels");
+  std::vector<float> many(100, 0.5f);
+  many[0] = 2.0f;
+  auto writer = RecordIoWriter::Create(dir + "/m.rec", dir + "/m.idx");
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Write(1, PackImageRecord({1.0f}, 1, std::string(5000, 'x'))).ok());
+  ASSERT_TRUE((*writer)->Write(2, PackImageRecord(many, 2, std::string(5000, 'y'))).ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  std::vector<std::string> skipped;
+  absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/m.rec", dir + "/m.idx", &skipped);
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#1", "#2"}));
+  EXPECT_EQ(listing->identities, (std::vector<std::string>{"1", "2"}));
+  EXPECT_TRUE(skipped.empty());
 }
 
 // Found by fuzzing: header ranges that are not whole numbers were cast to integers (undefined).

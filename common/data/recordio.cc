@@ -157,7 +157,7 @@ RecordIoReader::~RecordIoReader() {
   if (fd_ >= 0) close(fd_);
 }
 
-absl::StatusOr<std::string> RecordIoReader::Read(int64_t key) const {
+absl::StatusOr<std::string> RecordIoReader::Read(int64_t key, size_t max_bytes) const {
   auto it = offsets_.find(key);
   if (it == offsets_.end()) return absl::NotFoundError(absl::StrCat(rec_path_, ": no record with key ", key));
   std::string out;
@@ -184,14 +184,15 @@ absl::StatusOr<std::string> RecordIoReader::Read(int64_t key) const {
       return absl::DataLossError(absl::StrCat(rec_path_, ": offset ", pos, ": continuation flag ", cflag,
                                               " out of sequence (key ", key, ")"));
     }
-    if (!first) Append(&out, kRecordIoMagic);  // the writer dropped it at the split
+    if (!first && out.size() < max_bytes) Append(&out, kRecordIoMagic);  // the writer dropped it at the split
     const size_t start = out.size();
-    out.resize(start + length);
-    if (absl::Status s = ReadExactly(fd_, pos + 8, length, out.data() + start); !s.ok()) {
+    const size_t wanted = start >= max_bytes ? 0 : std::min<size_t>(length, max_bytes - start);
+    out.resize(start + wanted);
+    if (absl::Status s = ReadExactly(fd_, pos + 8, wanted, out.data() + start); !s.ok()) {
       return absl::DataLossError(absl::StrCat(rec_path_, ": ", s.message()));
     }
     pos += 8 + Align4(length);
-    if (cflag == 0 || cflag == 3) return out;
+    if (cflag == 0 || cflag == 3) return out.size() > max_bytes ? out.substr(0, max_bytes) : out;
   }
 }
 
@@ -298,9 +299,16 @@ absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const st
   FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader, RecordIoReader::Open(rec_path, idx_path));
   FTL_ASSIGN_OR_RETURN(const Layout layout, ReadLayout(*reader));
   SourceListing listing;
+  // The label header of each record: IRHeader (24 bytes) plus `flag` floats; most records fit the
+  // prefix, the rest (many labels) are read whole.
+  constexpr size_t kListPrefixBytes = 256;
   for (int64_t key : layout.image_keys) {
     const std::string name = absl::StrCat("#", key);
-    absl::StatusOr<std::string> payload = reader->Read(key);
+    absl::StatusOr<std::string> payload = reader->Read(key, kListPrefixBytes);
+    if (payload.ok() && payload->size() == kListPrefixBytes &&
+        Load<uint32_t>(payload->data()) > (kListPrefixBytes - kHeaderBytes) / 4) {
+      payload = reader->Read(key);
+    }
     absl::StatusOr<ImageRecord> record =
         payload.ok() ? ParseImageRecord(*payload) : absl::StatusOr<ImageRecord>(payload.status());
     absl::StatusOr<int64_t> label = record.ok() ? ClassOf(*record, layout.identities)

@@ -18,6 +18,7 @@
 #define FTL_COMMON_DATA_RECORDIO_H_
 
 #include <cstdint>
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,8 +40,10 @@ class RecordIoReader {
 
   const std::vector<int64_t>& keys() const { return keys_; }
   bool Has(int64_t key) const { return offsets_.count(key) > 0; }
-  // The whole (reassembled) payload of the record at `key`.
-  absl::StatusOr<std::string> Read(int64_t key) const;
+  // The whole (reassembled) payload of the record at `key`. With `max_bytes`, only its first
+  // max_bytes bytes are read (the framing of every part is still checked): listing a set needs
+  // each record's label header, not its image.
+  absl::StatusOr<std::string> Read(int64_t key, size_t max_bytes = SIZE_MAX) const;
   const std::string& path() const { return rec_path_; }
 
  private:
