@@ -53,8 +53,10 @@ TEST(ImageDecodeTest, UnsupportedFormatsNeverReachADecoder) {
   ImageOptions options;
   options.size = 8;
   const std::string dicom = std::string(128, '\x9f') + "DICM" + std::string(64, '\x9f');
+  // A supported magic in front does not help: OpenCV still picks its DICOM decoder by offset 128.
+  const std::string dicom_behind_pgm = "P2" + std::string(126, '\x91') + "DICM" + std::string(64, '\x91');
   const std::string radiance = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n" + std::string(16, '\x80');
-  for (const std::string& bytes : {dicom, radiance, std::string("GIF89a") + std::string(32, '\0')}) {
+  for (const std::string& bytes : {dicom, dicom_behind_pgm, radiance, std::string("GIF89a") + std::string(32, '\0')}) {
     absl::StatusOr<torch::Tensor> image = DecodeImage(bytes, options);
     ASSERT_FALSE(image.ok());
     EXPECT_NE(image.status().message().find("not a JPEG, PNG"), std::string::npos) << image.status();
