@@ -17,6 +17,7 @@ GradientAverager::GradientAverager(std::vector<torch::Tensor> parameters, int64_
                                    bool overlap)
     : parameters_(std::move(parameters)),
       bucket_of_(parameters_.size()),
+      slot_of_(parameters_.size()),
       offset_of_(parameters_.size()),
       overlap_(overlap),
       self_(std::make_shared<GradientAverager*>(this)) {
@@ -29,6 +30,7 @@ GradientAverager::GradientAverager(std::vector<torch::Tensor> parameters, int64_
     }
     Bucket& bucket = buckets_.back();
     bucket_of_[i] = static_cast<int>(buckets_.size()) - 1;
+    slot_of_[i] = static_cast<int>(bucket.parameters.size());
     offset_of_[i] = bucket.numel;
     bucket.parameters.push_back(i);
     bucket.numel += parameters_[i].numel();
@@ -48,6 +50,14 @@ GradientAverager::~GradientAverager() { *self_ = nullptr; }
 
 int GradientAverager::num_buckets() const { return static_cast<int>(buckets_.size()); }
 
+torch::Tensor& GradientAverager::Flat(Bucket& bucket) {
+  // Allocated on first use: a one-rank job never needs it.
+  if (!bucket.flat.defined()) {
+    bucket.flat = torch::empty({bucket.numel}, parameters_[bucket.parameters[0]].options());
+  }
+  return bucket.flat;
+}
+
 void GradientAverager::BeginBackward(Communicator& comm) {
   if (!overlap_ || comm.size() == 1) return;
   armed_ = true;
@@ -57,12 +67,10 @@ void GradientAverager::BeginBackward(Communicator& comm) {
 void GradientAverager::OnGradient(int parameter, const torch::Tensor& grad) {
   if (!armed_) return;  // a backward of another averager's step
   Bucket& bucket = buckets_[bucket_of_[parameter]];
-  if (!bucket.flat.defined()) bucket.flat = torch::empty({bucket.numel}, parameters_[parameter].options());
-  int slot = 0;
-  while (bucket.parameters[slot] != parameter) ++slot;
+  const int slot = slot_of_[parameter];
   if (bucket.packed[slot]) return;
   const torch::Tensor& p = parameters_[parameter];
-  bucket.flat.slice(0, offset_of_[parameter], offset_of_[parameter] + p.numel()).copy_(grad.reshape(-1));
+  Flat(bucket).slice(0, offset_of_[parameter], offset_of_[parameter] + p.numel()).copy_(grad.reshape(-1));
   bucket.packed[slot] = true;
   if (++bucket.ready == static_cast<int>(bucket.parameters.size())) {
     bucket.pending = comm_->StartAllReduceSum(bucket.flat);
@@ -81,13 +89,10 @@ void GradientAverager::FinishBackward(Communicator& comm) {
   const auto start = std::chrono::steady_clock::now();
   for (Bucket& bucket : buckets_) {
     if (bucket.pending) continue;
-    if (!bucket.flat.defined()) {
-      bucket.flat = torch::empty({bucket.numel}, parameters_[bucket.parameters[0]].options());
-    }
     for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
       if (bucket.packed[slot]) continue;
       const int i = bucket.parameters[slot];
-      torch::Tensor part = bucket.flat.slice(0, offset_of_[i], offset_of_[i] + parameters_[i].numel());
+      torch::Tensor part = Flat(bucket).slice(0, offset_of_[i], offset_of_[i] + parameters_[i].numel());
       if (parameters_[i].grad().defined()) {
         part.copy_(parameters_[i].grad().reshape(-1));
       } else {

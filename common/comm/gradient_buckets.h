@@ -49,10 +49,12 @@ class GradientAverager {
  private:
   struct Bucket;
   void OnGradient(int parameter, const torch::Tensor& grad);
+  torch::Tensor& Flat(Bucket& bucket);
 
   std::vector<torch::Tensor> parameters_;
   std::vector<Bucket> buckets_;
   std::vector<int> bucket_of_;       // per parameter
+  std::vector<int> slot_of_;         // per parameter, its index in its bucket's parameters
   std::vector<int64_t> offset_of_;   // per parameter, within its bucket
   bool overlap_;
   bool armed_ = false;

@@ -94,12 +94,15 @@ AllReduceStats Trainer::allreduce_stats() const {
 
 bool Trainer::autocast() const { return device_.is_cuda() && config_.runtime.bf16_autocast; }
 
-std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(const torch::Tensor& index) const {
-  torch::Tensor labels = dataset_.labels.index_select(0, index).to(device_);
-  if (device_.is_cpu()) return {ImageBatch(dataset_, index), labels};
+torch::Tensor Trainer::DeviceImages(const torch::Tensor& index) const {
+  if (device_.is_cpu()) return ImageBatch(dataset_, index);
   // To a GPU as uint8 (a quarter of the bytes) and converted there.
   const torch::Tensor images = dataset_.images.index_select(0, index).pin_memory().to(device_, /*non_blocking=*/true);
-  return {images.to(torch::kFloat32).div_(255.0), labels};
+  return images.to(torch::kFloat32).div_(255.0);
+}
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(const torch::Tensor& index) const {
+  return {DeviceImages(index), dataset_.labels.index_select(0, index).to(device_)};
 }
 
 torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
@@ -283,7 +286,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     }
     return CombineLosses(config_.loss, SoftmaxLoss(logits, y), torch::Tensor(), MetricL2Loss(logits));
   };
-  // g of rows `index` (the encoder is frozen in stage 1: no graph), float32.
+  // g of images x (the encoder is frozen in stage 1: no graph), float32.
   auto encode = [this](const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
     Bf16AutocastScope autocast_scope(autocast());
@@ -364,7 +367,7 @@ v1::PhaseReport Trainer::Evaluate() {
     {
       Bf16AutocastScope autocast_scope(autocast());
       predicted = model_->classifier
-                      ->forward(model_->filter->forward(model_->enc->forward(ImageBatch(dataset_, rows).to(device_))))
+                      ->forward(model_->filter->forward(model_->enc->forward(DeviceImages(rows))))
                       .argmax(1)
                       .cpu();
     }

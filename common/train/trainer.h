@@ -108,7 +108,9 @@ class Trainer {
   void WriteWeightNorms();
   // g = Enc(x) and f = R(g), no grad, on the host; x: [B, C, S, S] float in [0, 1], any device.
   std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
-  // Images (float, on device_) and labels (on device_) of dataset rows `index` (host int64).
+  // Images (float in [0, 1], on device_) of dataset rows `index` (host int64).
+  torch::Tensor DeviceImages(const torch::Tensor& index) const;
+  // DeviceImages and the labels (on device_) of rows `index`.
   std::pair<torch::Tensor, torch::Tensor> DeviceBatch(const torch::Tensor& index) const;
   // Whether forward passes run under bf16 autocast (CUDA and runtime.bf16_autocast).
   bool autocast() const;
