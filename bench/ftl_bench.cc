@@ -5,6 +5,9 @@
 //       (also under mpirun -np N): pre-training steps of the real Trainer on synthetic images.
 //   ftl_bench update_stats [...]: Trainer::UpdateStats vs the encoder passes it needs (image + flip).
 //   ftl_bench loader --data DIR [...]: decode + resize images/s vs the images/s training consumes.
+//   ftl_bench streaming --data DIR [--center_crop 0.5 --loader_threads 1 ...]: training steps
+//       with images streamed (read + decoded by loader threads as batches are drawn) vs held in
+//       memory, the loader's own rate, and the memory each needs.
 //   ftl_bench allreduce [--megabytes 25] (under mpirun -np 2): MPI all-reduce vs memcpy bandwidth.
 //   ftl_bench growth: cost of the UpdateStats statistics and of the FC step as N_c and N grow.
 #include <torch/torch.h>
@@ -12,7 +15,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -24,6 +29,7 @@
 #include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/config/job_config.h"
+#include "common/data/batch_prefetcher.h"
 #include "common/data/dataset.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
@@ -41,6 +47,9 @@ ABSL_FLAG(int, threads, 1, "intra-op threads per rank");
 ABSL_FLAG(bool, overlap, true, "overlap the gradient all-reduce with backward");
 ABSL_FLAG(double, bucket_mb, 25.0, "gradient bucket size");
 ABSL_FLAG(std::string, data, "", "image folder (loader)");
+ABSL_FLAG(double, center_crop, 1.0, "centre crop of the source images (streaming; LFW: 0.5)");
+ABSL_FLAG(int, loader_threads, 1, "loader threads of the streamed run (streaming)");
+ABSL_FLAG(int, rounds, 2, "alternated timed rounds of each side, best kept (streaming)");
 ABSL_FLAG(double, megabytes, 25.0, "all-reduce message size");
 ABSL_FLAG(std::string, device, "cpu", "cpu or cuda (the GPU bench, bench/gpu/run.sh)");
 ABSL_FLAG(bool, bf16, true, "bf16 autocast on CUDA");
@@ -223,6 +232,83 @@ int Loader(Communicator& comm) {
   return 0;
 }
 
+// Resident set size of this process, from /proc/self/statm.
+double ResidentMegabytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  long pages = 0, resident = 0;
+  if (f != nullptr) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / 1e6;
+}
+
+// Streaming vs in memory on the same real images (one process, alternated rounds, best of each):
+// pre-training images/s of each, what the loader threads alone read and decode per second, and
+// the memory each dataset needs (resident set growth while loading).
+int Streaming(Communicator& comm) {
+  JobConfig config = BenchConfig();
+  config.data.path = absl::GetFlag(FLAGS_data);
+  config.data.center_crop = absl::GetFlag(FLAGS_center_crop);
+  JobConfig streamed_config = config;
+  streamed_config.data.streaming = true;
+  streamed_config.data.loader_threads = absl::GetFlag(FLAGS_loader_threads);
+  streamed_config.data.prefetch_batches = 4;
+
+  const double rss_start = ResidentMegabytes();
+  auto start = Clock::now();
+  absl::StatusOr<Dataset> streamed = LoadDataset(streamed_config.data, config.model, 1);
+  const double list_seconds = Since(start);
+  const double rss_streamed = ResidentMegabytes();
+  start = Clock::now();
+  absl::StatusOr<Dataset> in_memory = LoadDataset(config.data, config.model, 1);
+  const double load_seconds = Since(start);
+  const double rss_in_memory = ResidentMegabytes();
+  if (!streamed.ok() || !in_memory.ok()) {
+    std::cerr << (streamed.ok() ? in_memory.status() : streamed.status()).message() << "\n";
+    return 1;
+  }
+  Print("images", static_cast<double>(in_memory->size()));
+  Print("identities", static_cast<double>(in_memory->num_classes()));
+  Print("list_seconds_streamed", list_seconds);
+  Print("load_seconds_in_memory", load_seconds);
+  Print("dataset_mb_streamed", rss_streamed - rss_start);
+  Print("dataset_mb_in_memory", rss_in_memory - rss_streamed);
+
+  Trainer memory_trainer(config, *in_memory, comm);
+  Trainer streamed_trainer(streamed_config, *streamed, comm);
+  const int iterations = absl::GetFlag(FLAGS_iterations);
+  memory_trainer.Pretrain(absl::GetFlag(FLAGS_warmup));
+  streamed_trainer.Pretrain(absl::GetFlag(FLAGS_warmup));
+  double best_memory = 1e30, best_streamed = 1e30;
+  for (int round = 0; round < absl::GetFlag(FLAGS_rounds); ++round) {
+    start = Clock::now();
+    memory_trainer.Pretrain(iterations);
+    best_memory = std::min(best_memory, Since(start));
+    start = Clock::now();
+    streamed_trainer.Pretrain(iterations);
+    best_streamed = std::min(best_streamed, Since(start));
+  }
+  const double images = iterations * static_cast<double>(config.training.batch_size);
+  // The loader threads alone: random batches, read and decoded, nothing trained.
+  const int64_t batches = 2 * iterations;
+  const int64_t n = streamed->size();
+  BatchPrefetcher reader(*streamed, [&](int64_t k) {
+    return torch::randint(n, {config.training.batch_size}, torch::kInt64) + 0 * k;
+  }, batches, streamed_config.data.loader_threads, 4);
+  start = Clock::now();
+  for (int64_t k = 0; k < batches; ++k) (void)reader.Next();
+  const double read_rate = batches * static_cast<double>(config.training.batch_size) / Since(start);
+  Print("step_images_per_s_in_memory", images / best_memory);
+  Print("step_images_per_s_streamed", images / best_streamed);
+  Print("loader_images_per_s_streamed", read_rate);
+  Print("loader_threads", streamed_config.data.loader_threads);
+  Print("streamed_vs_in_memory_step", best_memory / best_streamed);
+  Print("streamed_loader_vs_step", read_rate / (images / best_memory));
+  Print("memory_in_memory_vs_streamed", (rss_in_memory - rss_streamed) / std::max(1.0, rss_streamed - rss_start));
+  return 0;
+}
+
 // 2-rank all-reduce bus bandwidth (2(n-1)/n x bytes / time) vs memcpy bandwidth, both here. The
 // two are measured in alternating rounds and the best round of each is kept: on a shared 2-core VM
 // single rounds vary by 2x with the neighbours.
@@ -355,10 +441,10 @@ int Growth() {
 int main(int argc, char** argv) {
   std::unique_ptr<ftl::Communicator> comm = ftl::CreateMpiCommunicator(&argc, &argv);
   absl::SetProgramUsageMessage(
-      "ftl_bench step|update_stats|loader|allreduce|growth [flags]: see bench/run.sh");
+      "ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags]: see bench/run.sh");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: ftl_bench step|update_stats|loader|allreduce|growth [flags] (--help)\n";
+    std::cerr << "usage: ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags] (--help)\n";
     return 2;
   }
   torch::set_num_threads(absl::GetFlag(FLAGS_threads));
@@ -380,6 +466,7 @@ int main(int argc, char** argv) {
   if (command == "step") return ftl::Step(*comm);
   if (command == "update_stats") return ftl::UpdateStats(*comm);
   if (command == "loader") return ftl::Loader(*comm);
+  if (command == "streaming") return ftl::Streaming(*comm);
   if (command == "allreduce") return ftl::AllReduce(*comm);
   if (command == "growth") return ftl::Growth();
   std::cerr << "unknown command '" << command << "'\n";

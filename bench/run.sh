@@ -6,6 +6,9 @@
 #   update_stats_vs_forward UpdateStats time / the encoder passes (image + flip) it needs
 #   ranks2x1_vs_ranks1x2    images/s of 2 ranks x 1 thread / 1 rank x 2 threads, same global batch
 #   loader_vs_step          images/s decoded + resized / images/s a training step consumes
+#   streamed_vs_in_memory_step  training images/s with images streamed from LFW's JPEGs (1 loader
+#                           thread reading ahead) / with them decoded into memory first
+#   memory_in_memory_vs_streamed  memory the in-memory dataset needs / the streamed one (LFW)
 # plus the share of step time waiting on the gradient all-reduce (blocking vs overlapped) and the
 # growth exponents of UpdateStats and the FC step. About 10 minutes on 2 cores.
 #   bench/run.sh [BUILD_DIR]        (default build/, made by scripts/setup.sh)
@@ -13,7 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 bench=$build/bench/ftl_bench
-data=${FTL_DATA_ROOT:-$(cd .. && pwd)/shared/data}/yaleb-cropped
+data_root=${FTL_DATA_ROOT:-$(cd .. && pwd)/shared/data}
+data=$data_root/yaleb-cropped
 [[ -x $bench ]] || { echo "bench/run.sh: $bench not built (run scripts/setup.sh)"; exit 2; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 mpirun=(mpirun --oversubscribe -np 2)
@@ -71,6 +75,10 @@ share_of_best() {  # the all-reduce wait share of NAME's best run
 # 5. Loader vs step on real images (Extended Yale B), 2 threads.
 run loader "$bench" loader --data "$data" --preset small --batch 32 --iterations 20 --threads 2
 
+# 5b. Streaming vs in memory on LFW (13,233 JPEGs): 1 compute + 1 loader thread on 2 cores.
+run streaming "$bench" streaming --data "$data_root/lfw/lfw-deepfunneled" --center_crop 0.5 --preset small \
+  --batch 32 --iterations 20 --warmup 3 --threads 1 --loader_threads 1 --rounds 2
+
 # 6. Cost growth.
 run growth "$bench" growth --threads 1
 
@@ -80,6 +88,8 @@ echo "allreduce_vs_memcpy: $(value "$out/allreduce" allreduce_vs_memcpy)   (targ
 echo "update_stats_vs_forward: $(value "$out/update_stats" update_stats_vs_forward)   (target <= 1.15)"
 echo "ranks2x1_vs_ranks1x2: $(ratio "$(best_of ranks2x1)" "$(best_of ranks1x2)")   (target >= 0.9; $(best_of ranks2x1) vs $(best_of ranks1x2) images/s; overlapped all-reduce: $(best_of ranks2x1_overlapped))"
 echo "loader_vs_step: $(value "$out/loader" loader_vs_step)   (target >= 3)"
+echo "streamed_vs_in_memory_step: $(value "$out/streaming" streamed_vs_in_memory_step)   (target >= 0.9; loader alone $(value "$out/streaming" loader_images_per_s_streamed) images/s)"
+echo "memory_in_memory_vs_streamed: $(value "$out/streaming" memory_in_memory_vs_streamed)   ($(value "$out/streaming" dataset_mb_in_memory) MB vs $(value "$out/streaming" dataset_mb_streamed) MB for LFW)"
 echo "allreduce_wait_share_blocking: $(share_of_best ranks2x1)"
 echo "allreduce_wait_share_overlapped: $(share_of_best ranks2x1_overlapped)"
 for e in update_stats_exponent_in_classes fc_step_exponent_in_classes update_stats_exponent_in_samples; do

@@ -96,6 +96,32 @@ TEST(JobConfigTest, RuntimeDeviceAndPrecisionSwitches) {
   EXPECT_EQ(set->runtime.overlap_allreduce, std::optional<bool>(false));
 }
 
+TEST(JobConfigTest, StreamingDefaultsAndLimits) {
+  absl::StatusOr<JobConfig> in_memory = Parse(WithData(""));
+  ASSERT_TRUE(in_memory.ok()) << in_memory.status();
+  EXPECT_FALSE(in_memory->data.streaming);
+  EXPECT_EQ(in_memory->data.loader_threads, 0);  // in memory a batch is one copy
+  EXPECT_EQ(in_memory->data.prefetch_batches, 4);
+  const std::string streamed_json =
+      R"({"data": {"streaming": true, "path": ")" + DataDir() + R"("}})";
+  absl::StatusOr<JobConfig> streamed = Parse(streamed_json);
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  EXPECT_TRUE(streamed->data.streaming);
+  EXPECT_EQ(streamed->data.loader_threads, 2);
+  absl::StatusOr<JobConfig> explicit_zero = Parse(
+      R"({"data": {"streaming": true, "loader_threads": 0, "prefetch_batches": 9, "path": ")" + DataDir() + R"("}})");
+  ASSERT_TRUE(explicit_zero.ok()) << explicit_zero.status();
+  EXPECT_EQ(explicit_zero->data.loader_threads, 0);
+  EXPECT_EQ(explicit_zero->data.prefetch_batches, 9);
+  ExpectRefused(R"({"data": {"loader_threads": 65, "path": ")" + DataDir() + R"("}})", "data.loader_threads");
+  ExpectRefused(R"({"data": {"prefetch_batches": 0, "path": ")" + DataDir() + R"("}})", "data.prefetch_batches");
+  const std::string idx = DataDir() + "/images.idx";
+  std::ofstream(idx) << "x";
+  ExpectRefused(R"({"data": {"format": "idx", "streaming": true, "path": ")" + idx + R"(", "labels_path": ")" +
+                    idx + R"("}})",
+                "data.streaming");
+}
+
 TEST(JobConfigTest, UnknownFieldsAndBrokenJsonAreRefused) {
   ExpectRefused(WithData(R"(, "trainig": {})"), "trainig");
   EXPECT_FALSE(Parse("{not json").ok());

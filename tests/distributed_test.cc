@@ -1,7 +1,12 @@
 // Run under `mpirun -np 2`: the distributed computations equal the single-process ones.
 #include <gtest/gtest.h>
 
+#include <opencv2/imgcodecs.hpp>
+
+#include <mutex>
+
 #include "common/comm/mpi_communicator.h"
+#include "common/data/image_stream.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
 
@@ -73,6 +78,77 @@ TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {
   EXPECT_EQ(dist_report.metrics().at("yaw_fallback_classes"),
             single_report.metrics().at("yaw_fallback_classes"));
   EXPECT_GT(d.hard_mask.sum().item<int64_t>(), 0);
+}
+
+// PNG encodings of an in-memory dataset's images by sample name; remembers what was read.
+class EncodedCopySource : public EncodedImageSource {
+ public:
+  explicit EncodedCopySource(const Dataset& d) {
+    for (int64_t i = 0; i < d.size(); ++i) {
+      const torch::Tensor image = d.images[i][0].contiguous();
+      std::vector<uchar> png;
+      cv::imencode(".png", cv::Mat(image.size(0), image.size(1), CV_8UC1, image.data_ptr<uint8_t>()), png);
+      bytes_[d.sample_names[i]] = std::string(png.begin(), png.end());
+    }
+  }
+  absl::StatusOr<std::string> Read(const std::string& name) const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    reads_.push_back(name);
+    return bytes_.at(name);
+  }
+  std::string Locate(const std::string& name) const override { return "memory:" + name; }
+  std::vector<std::string> reads() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reads_;
+  }
+
+ private:
+  std::map<std::string, std::string> bytes_;
+  mutable std::mutex mutex_;
+  mutable std::vector<std::string> reads_;
+};
+
+// Streaming ranks read just their rows of each global batch (their shard of the step) and still
+// train exactly as one rank with the whole batch in memory.
+TEST(DistributedTest, StreamingRanksReadOnlyTheirRowsAndTrainAsOneRank) {
+  JobConfig config = testing::TinyJobConfig();
+  config.data.streaming = true;
+  config.data.loader_threads = 1;
+  config.data.prefetch_batches = 2;
+  const Dataset data = DataWithYaw();
+  Dataset streamed = data;
+  streamed.images = torch::Tensor();
+  auto source = std::make_unique<EncodedCopySource>(data);
+  const EncodedCopySource* reads = source.get();
+  ImageOptions options;
+  options.size = 16;
+  options.channels = 1;
+  streamed.stream = std::make_shared<ImageStream>(std::move(source), options);
+  Trainer distributed(config, streamed, *g_comm);
+  JobConfig doubled = testing::TinyJobConfig();
+  doubled.training.batch_size = 2 * config.training.batch_size;
+  std::unique_ptr<Communicator> local = CreateLocalCommunicator();
+  Trainer single(doubled, data, *local);
+  CopyParameters(distributed, single);
+  distributed.Pretrain(3);
+  single.Pretrain(3);
+  ExpectSameParameters(distributed, single, 1e-5);
+
+  EpochSampler sampler(torch::arange(data.size(), torch::kInt64), config.training.seed, SampleStream::kPretrain);
+  std::vector<std::string> expected;
+  for (int64_t step = 0; step < 3; ++step) {
+    const torch::Tensor rows = RankSlice(sampler.Batch(step, 2 * config.training.batch_size), g_comm->rank(), 2);
+    for (int64_t i = 0; i < rows.size(0); ++i) expected.push_back(data.sample_names[rows[i].item<int64_t>()]);
+  }
+  EXPECT_EQ(reads->reads(), expected);  // no more, no other rows, in order (one loader thread)
+
+  // UpdateStats reads this rank's stripe once: rows rank, rank + 2, ...
+  const size_t before = reads->reads().size();
+  distributed.UpdateStats();
+  const std::vector<std::string> after = reads->reads();
+  std::vector<std::string> stripe;
+  for (int64_t i = g_comm->rank(); i < data.size(); i += 2) stripe.push_back(data.sample_names[i]);
+  EXPECT_EQ(std::vector<std::string>(after.begin() + before, after.end()), stripe);
 }
 
 TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {

@@ -2,6 +2,7 @@
 #include "common/train/trainer.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -191,6 +192,47 @@ TEST_F(TrainerTest, ResumeEqualsContinuingAcrossTheStages) {
   resumed.StageOne(2, 0);
   resumed.StageTwo(3, 0);
   ExpectSameParameters(*straight.model(), *resumed.model());
+}
+
+// Streaming reads the same images when batches are drawn (on loader threads, ahead of use), so a
+// streamed job trains exactly as one that decoded everything first.
+TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
+  const std::string root = ::testing::TempDir() + "/streamed_training_" + std::to_string(::getpid());
+  std::filesystem::remove_all(root);
+  for (int64_t i = 0; i < data_.size(); ++i) {
+    const std::string dir = root + "/" + data_.class_names[data_.labels[i].item<int64_t>()];
+    std::filesystem::create_directories(dir);
+    const torch::Tensor image = data_.images[i][0].contiguous();
+    const cv::Mat mat(16, 16, CV_8UC1, image.data_ptr<uint8_t>());
+    ASSERT_TRUE(cv::imwrite(dir + "/" + std::to_string(1000 + i) + ".png", mat));
+  }
+  JobConfig in_memory_config = config_;
+  in_memory_config.data.path = root;
+  in_memory_config.runtime.output_dir = root + "/out";
+  JobConfig streamed_config = in_memory_config;
+  streamed_config.data.streaming = true;
+  streamed_config.data.loader_threads = 2;
+  streamed_config.data.prefetch_batches = 3;
+  absl::StatusOr<Dataset> in_memory = LoadDataset(in_memory_config.data, config_.model, 1);
+  absl::StatusOr<Dataset> streamed = LoadDataset(streamed_config.data, config_.model, 1);
+  ASSERT_TRUE(in_memory.ok()) << in_memory.status();
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  ASSERT_FALSE(streamed->images.defined());
+  Trainer a(in_memory_config, *in_memory, *comm_);
+  Trainer b(streamed_config, *streamed, *comm_);
+  for (Trainer* t : {&a, &b}) {
+    t->Pretrain(3);
+    t->UpdateStats();
+    t->StageOne(3, 0);
+    t->StageTwo(2, 0);
+  }
+  EXPECT_TRUE(torch::equal(a.statistics().hard_mask, b.statistics().hard_mask));
+  EXPECT_TRUE(torch::equal(a.statistics().centers, b.statistics().centers));
+  const auto pa = a.model()->named_parameters();
+  const auto pb = b.model()->named_parameters();
+  for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
+  EXPECT_EQ(a.Evaluate().metrics().at("train_top1_regular"), b.Evaluate().metrics().at("train_top1_regular"));
+  std::filesystem::remove_all(root);
 }
 
 TEST_F(TrainerTest, CheckpointOfAnotherJobIsRefused) {

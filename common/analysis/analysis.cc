@@ -181,7 +181,7 @@ absl::Status WriteCenterPicture(FtlModel& model, const Dataset& dataset, const F
     centers.cells.push_back(decoded[k]);
   }
   model->train();
-  return WriteGrid({images, centers}, static_cast<int>(dataset.images.size(2)), path);
+  return WriteGrid({images, centers}, static_cast<int>(dataset.image_size()), path);
 }
 
 absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset, const FtlStatistics& stats,
@@ -218,7 +218,7 @@ absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset, const
     rows.push_back(row);
   }
   model->train();
-  return WriteGrid(rows, static_cast<int>(dataset.images.size(2)), path);
+  return WriteGrid(rows, static_cast<int>(dataset.image_size()), path);
 }
 
 absl::Status WriteInterpolationPicture(FtlModel& model, const Dataset& dataset,
@@ -253,7 +253,7 @@ absl::Status WriteInterpolationPicture(FtlModel& model, const Dataset& dataset,
   };
   std::vector<GridRow> rows = {row("plain", plain), row("non-identity", non_identity), row("identity", identity)};
   model->train();
-  return WriteGrid(rows, static_cast<int>(dataset.images.size(2)), path);
+  return WriteGrid(rows, static_cast<int>(dataset.image_size()), path);
 }
 
 }  // namespace ftl

@@ -46,6 +46,9 @@ class Communicator {
   virtual void Barrier() = 0;
   // Broadcasts bytes from root (receivers' strings are replaced).
   virtual void BroadcastBytes(std::string& bytes, int root) = 0;
+  // Ends every rank of the job with `exit_code`, for a failure only this rank met: the others may
+  // be waiting in a collective and would otherwise wait for ever. Does not return.
+  [[noreturn]] virtual void Abort(int exit_code);
 };
 
 // A one-process communicator: collectives are no-ops.

@@ -1,5 +1,8 @@
 #include "common/comm/communicator.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace ftl {
 namespace {
 
@@ -27,6 +30,11 @@ std::unique_ptr<PendingAllReduce> Communicator::StartAllReduceSum(torch::Tensor 
   std::vector<torch::Tensor> one = {std::move(tensor)};
   AllReduceSum(one);
   return std::make_unique<CompletedAllReduce>();
+}
+
+void Communicator::Abort(int exit_code) {
+  std::fflush(nullptr);
+  std::_Exit(exit_code);
 }
 
 std::unique_ptr<Communicator> CreateLocalCommunicator() {

@@ -2,6 +2,9 @@
 
 #include <mpi.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include <algorithm>
 #include <climits>
 
@@ -89,6 +92,11 @@ class MpiCommunicator : public Communicator {
     if (owns_mpi_ && !finalized) MPI_Finalize();
   }
 
+  [[noreturn]] void Abort(int exit_code) override {
+    std::fflush(nullptr);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+    std::_Exit(exit_code);  // MPI_Abort does not return; this is for the compiler
+  }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int local_rank() const override { return local_rank_; }

@@ -94,6 +94,7 @@ class NcclCommunicator : public Communicator {
     bootstrap_->Barrier();
   }
   void BroadcastBytes(std::string& bytes, int root) override { bootstrap_->BroadcastBytes(bytes, root); }
+  [[noreturn]] void Abort(int exit_code) override { bootstrap_->Abort(exit_code); }
 
  private:
   // Enqueues `op` for every CUDA tensor as one NCCL group on the current stream; returns the host

@@ -111,6 +111,17 @@ absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
                            1.0, &d->center_crop));
   FTL_RETURN_IF_ERROR(Take("data.max_images", spec.has_max_images(), spec.max_images(), 0,
                            2000000000, &d->max_images));
+  d->streaming = spec.has_streaming() && spec.streaming();
+  if (d->streaming && d->format == "idx") {
+    return absl::InvalidArgumentError(
+        "data.streaming: IDX files are read into memory (they are small); streaming is for "
+        "image_folder and recordio");
+  }
+  d->loader_threads = d->streaming ? 2 : 0;
+  FTL_RETURN_IF_ERROR(Take("data.loader_threads", spec.has_loader_threads(), spec.loader_threads(), 0, 64,
+                           &d->loader_threads));
+  FTL_RETURN_IF_ERROR(Take("data.prefetch_batches", spec.has_prefetch_batches(), spec.prefetch_batches(), 1,
+                           256, &d->prefetch_batches));
   return absl::OkStatus();
 }
 

@@ -48,6 +48,13 @@ struct DataConfig {
   // Optional: a class is regular iff its identity is listed (one per line); overrides
   // ur_max_images. `ftl split` writes one.
   std::string regular_identities;
+  // Read each batch's images from the source when drawn instead of decoding all up front (for
+  // sets larger than memory; image_folder and recordio).
+  bool streaming = false;
+  // Background threads reading (and decoding, when streaming) upcoming batches; 0 = none, the
+  // batch is gathered when needed. A job spec without it gets 2 when streaming.
+  int loader_threads = 0;
+  int prefetch_batches = 4;  // batches read ahead per sampler when loader_threads > 0
 };
 
 struct LossWeights {

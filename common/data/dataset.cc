@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/data/recordio.h"
 #include "common/util/status_macros.h"
@@ -30,7 +31,8 @@ Dataset Subset(const Dataset& dataset, const std::vector<int64_t>& rows,
                const std::vector<int64_t>& new_label, std::vector<std::string> class_names) {
   Dataset out;
   const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-  out.images = dataset.images.index_select(0, index);
+  if (dataset.images.defined()) out.images = dataset.images.index_select(0, index);
+  out.stream = dataset.stream;
   if (dataset.yaw.defined()) out.yaw = dataset.yaw.index_select(0, index);
   const auto old_labels = dataset.labels.accessor<int64_t, 1>();
   std::vector<int64_t> labels;
@@ -78,6 +80,10 @@ void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body, const Loa
       }
     }
   });
+}
+
+int64_t Dataset::image_size() const {
+  return stream ? stream->options().size : images.size(2);
 }
 
 torch::Tensor Dataset::ClassCounts() const {
@@ -221,9 +227,13 @@ absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& 
   if (!config.manifest.empty()) {
     FTL_ASSIGN_OR_RETURN(manifest, ReadManifest(config.manifest));
   }
+  const std::vector<std::string>* only = config.manifest.empty() ? nullptr : &manifest;
   Dataset dataset;
-  FTL_ASSIGN_OR_RETURN(dataset, LoadSource(config, options, config.manifest.empty() ? nullptr : &manifest,
-                                           progress));
+  if (config.streaming) {
+    FTL_ASSIGN_OR_RETURN(dataset, StreamSource(config, options, only));
+  } else {
+    FTL_ASSIGN_OR_RETURN(dataset, LoadSource(config, options, only, progress));
+  }
   if (!config.yaw_csv.empty()) FTL_RETURN_IF_ERROR(AttachYaw(config.yaw_csv, &dataset));
   if (config.max_classes > 0) dataset = KeepLargestClasses(dataset, config.max_classes);
   if (config.cut_classes > 0) {
@@ -246,7 +256,9 @@ torch::Tensor RegularClassMask(const Dataset& dataset, int ur_max_images) {
 }
 
 torch::Tensor ImageBatch(const Dataset& dataset, const torch::Tensor& indices) {
-  return dataset.images.index_select(0, indices).to(torch::kFloat32).div_(255.0);
+  absl::StatusOr<torch::Tensor> images = GatherImages(dataset, indices);
+  if (!images.ok()) throw DataReadError(std::string(images.status().message()));
+  return images->to(torch::kFloat32).div_(255.0);
 }
 
 }  // namespace ftl

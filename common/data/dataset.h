@@ -1,8 +1,10 @@
 // Labelled image sets in memory, and the readers that build them.
 //
 // A Dataset holds every image decoded once at the model's input size as uint8 (N x C x S x S):
-// cheap for the sets this CPU build targets (Yale B 7 MB, LFW 160 MB at 64x64 colour), and it makes
-// every rank see the same samples, so global batches can be drawn identically on all ranks.
+// cheap for sets like Yale B (7 MB) or LFW (160 MB at 64x64 colour). For sets that do not fit
+// (MS1M: 5.8M images), a streamed Dataset holds only labels and names and reads each batch's images
+// when drawn (image_stream.h). Either way every rank knows every sample's label, so global batches
+// are drawn identically on all ranks.
 #ifndef FTL_COMMON_DATA_DATASET_H_
 #define FTL_COMMON_DATA_DATASET_H_
 
@@ -10,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,8 +21,13 @@
 
 namespace ftl {
 
+class ImageStream;
+
 struct Dataset {
-  torch::Tensor images;  // [N, C, S, S] uint8
+  torch::Tensor images;  // [N, C, S, S] uint8; undefined when streamed
+  // Set when streamed (see image_stream.h): images are read from here, a batch at a time. Shared
+  // by copies, like the tensors.
+  std::shared_ptr<ImageStream> stream;
   torch::Tensor labels;  // [N] int64 in [0, num_classes)
   torch::Tensor yaw;     // [N] float32 degrees, or undefined when no yaw is known
   std::vector<std::string> class_names;   // label -> identity name
@@ -30,6 +38,8 @@ struct Dataset {
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+  // S, the side of the (square) images, held or streamed.
+  int64_t image_size() const;
   // Images per class: [N_c] int64.
   torch::Tensor ClassCounts() const;
 };
@@ -99,8 +109,8 @@ Dataset KeepLargestClasses(const Dataset& dataset, int64_t max_classes);
 Dataset CutSmallestClasses(const Dataset& dataset, int64_t cut_classes, int64_t keep_images,
                            uint64_t seed);
 
-// Applies a DataConfig: reads (the manifest's samples when one is set), attaches yaw, keeps/cuts
-// classes.
+// Applies a DataConfig: reads (the manifest's samples when one is set) into memory, or lists them
+// for streaming (data.streaming), attaches yaw, keeps/cuts classes.
 absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& shape,
                                     uint64_t seed, const LoadProgress& progress = nullptr);
 
@@ -108,7 +118,8 @@ absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& 
 // otherwise the classes with more than ur_max_images images.
 torch::Tensor RegularClassMask(const Dataset& dataset, int ur_max_images);
 
-// Rows `indices` of the images as float32 in [0, 1].
+// Rows `indices` of the images as float32 in [0, 1]. For a streamed dataset, see GatherImages;
+// throws DataReadError when it fails.
 torch::Tensor ImageBatch(const Dataset& dataset, const torch::Tensor& indices);
 
 }  // namespace ftl

@@ -1,11 +1,16 @@
 // LoadImageFolder: one sub-folder per identity.
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
+#include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
 
@@ -22,7 +27,31 @@ bool IsImageFile(const fs::path& path) {
                      [&ext](const char* known) { return ext == known; });
 }
 
+class FolderSource : public EncodedImageSource {
+ public:
+  explicit FolderSource(std::string root) : root_(std::move(root)) {}
+
+  absl::StatusOr<std::string> Read(const std::string& sample_name) const override {
+    const std::string path = Locate(sample_name);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
+    return bytes;
+  }
+  std::string Locate(const std::string& sample_name) const override {
+    return (fs::path(root_) / sample_name).string();
+  }
+
+ private:
+  std::string root_;
+};
+
 }  // namespace
+
+std::unique_ptr<EncodedImageSource> FolderImageSource(const std::string& root) {
+  return std::make_unique<FolderSource>(root);
+}
 
 absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
   std::error_code ec;

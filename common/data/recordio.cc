@@ -1,5 +1,7 @@
 #include "common/data/recordio.h"
 
+#include "common/data/image_stream.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -107,7 +109,32 @@ absl::StatusOr<int64_t> KeyOf(const std::string& name, const std::string& path) 
   return key;
 }
 
+class RecordIoSource : public EncodedImageSource {
+ public:
+  explicit RecordIoSource(std::unique_ptr<RecordIoReader> reader) : reader_(std::move(reader)) {}
+
+  absl::StatusOr<std::string> Read(const std::string& sample_name) const override {
+    FTL_ASSIGN_OR_RETURN(const int64_t key, KeyOf(sample_name, reader_->path()));
+    if (!reader_->Has(key)) return absl::NotFoundError(absl::StrCat(Locate(sample_name), ": no such record"));
+    FTL_ASSIGN_OR_RETURN(const std::string payload, reader_->Read(key));
+    FTL_ASSIGN_OR_RETURN(ImageRecord record, ParseImageRecord(payload));
+    return std::move(record.image);
+  }
+  std::string Locate(const std::string& sample_name) const override {
+    return absl::StrCat(reader_->path(), sample_name);
+  }
+
+ private:
+  std::unique_ptr<RecordIoReader> reader_;
+};
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<EncodedImageSource>> RecordIoImageSource(const std::string& rec_path,
+                                                                       const std::string& idx_path) {
+  FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader, RecordIoReader::Open(rec_path, idx_path));
+  return std::unique_ptr<EncodedImageSource>(std::make_unique<RecordIoSource>(std::move(reader)));
+}
 
 std::string RecordIoIndexPath(const std::string& rec_path) {
   const std::string suffix = ".rec";

@@ -94,15 +94,25 @@ AllReduceStats Trainer::allreduce_stats() const {
 
 bool Trainer::autocast() const { return device_.is_cuda() && config_.runtime.bf16_autocast; }
 
-torch::Tensor Trainer::DeviceImages(const torch::Tensor& index) const {
-  if (device_.is_cpu()) return ImageBatch(dataset_, index);
-  // To a GPU as uint8 (a quarter of the bytes) and converted there.
-  const torch::Tensor images = dataset_.images.index_select(0, index).pin_memory().to(device_, /*non_blocking=*/true);
-  return images.to(torch::kFloat32).div_(255.0);
+std::unique_ptr<BatchPrefetcher> Trainer::Batches(std::function<torch::Tensor(int64_t)> rows_of,
+                                                  int64_t count) const {
+  return std::make_unique<BatchPrefetcher>(dataset_, std::move(rows_of), count, config_.data.loader_threads,
+                                           config_.data.prefetch_batches, /*pin_memory=*/device_.is_cuda());
 }
 
-std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(const torch::Tensor& index) const {
-  return {DeviceImages(index), dataset_.labels.index_select(0, index).to(device_)};
+std::unique_ptr<BatchPrefetcher> Trainer::StripeBatches(const torch::Tensor& stripe) const {
+  const int64_t chunks = (stripe.size(0) + kEncodeBatch - 1) / kEncodeBatch;
+  return Batches([stripe](int64_t k) { return stripe.slice(0, k * kEncodeBatch, (k + 1) * kEncodeBatch); },
+                 chunks);
+}
+
+torch::Tensor Trainer::DeviceImages(const torch::Tensor& images) const {
+  // To a GPU as uint8 (a quarter of the bytes) and converted there.
+  return images.to(device_, /*non_blocking=*/images.is_pinned()).to(torch::kFloat32).div_(255.0);
+}
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(const BatchPrefetcher::Batch& batch) const {
+  return {DeviceImages(batch.images), dataset_.labels.index_select(0, batch.rows).to(device_)};
 }
 
 torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
@@ -163,8 +173,11 @@ v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int
   const auto start = std::chrono::steady_clock::now();
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
   std::map<std::string, double> sums;
+  const std::unique_ptr<BatchPrefetcher> batches = Batches(
+      [this, &sampler, first = step, global_batch](int64_t k) { return LocalSlice(sampler.Batch(first + k, global_batch)); },
+      iterations);
   for (int64_t it = 0; it < iterations; ++it) {
-    const auto [x, y] = DeviceBatch(LocalSlice(sampler.Batch(step, global_batch)));
+    const auto [x, y] = DeviceBatch(batches->Next());
     torch::Tensor logits, reconstruction;
     {
       Bf16AutocastScope autocast_scope(autocast());
@@ -211,9 +224,11 @@ v1::PhaseReport Trainer::UpdateStats() {
   torch::Tensor local_features = torch::empty({local.size(0), dim}, torch::TensorOptions().device(device_));
 
   CenterAccumulator center_sums(num_classes, dim, device_);
+  const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);
   for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
-    const torch::Tensor rows = local.slice(0, begin, begin + kEncodeBatch);
-    const auto [x, y] = DeviceBatch(rows);
+    const BatchPrefetcher::Batch batch = chunks->Next();
+    const torch::Tensor& rows = batch.rows;
+    const auto [x, y] = DeviceBatch(batch);
     torch::Tensor g, g_flip;
     {
       Bf16AutocastScope autocast_scope(autocast());
@@ -294,13 +309,24 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
   };
   std::map<std::string, double> sums;
   int64_t images = 0;
+  std::unique_ptr<BatchPrefetcher> hard_batches, ur_batches;
+  if (have_hard) {
+    hard_batches = Batches([this, first = stage1_step_, global_batch](int64_t k) {
+      return LocalSlice(hard_samples_.Batch(first + k, global_batch));
+    }, iterations);
+  }
+  if (have_ur) {
+    ur_batches = Batches([this, first = stage1_step_, global_batch](int64_t k) {
+      return LocalSlice(ur_samples_.Batch(first + k, global_batch));
+    }, iterations);
+  }
   for (int64_t it = 0; it < iterations; ++it) {
     std::map<std::string, double> losses;
     int64_t step_images = 0;
     // (1) a hard regular batch from h, so that regular classes do not degrade.
     torch::Tensor g_regular, y_regular;
     if (have_hard) {
-      const auto [x, y] = DeviceBatch(LocalSlice(hard_samples_.Batch(stage1_step_, global_batch)));
+      const auto [x, y] = DeviceBatch(hard_batches->Next());
       y_regular = y;
       g_regular = encode(x);
       const LossTerms terms = classify_loss(g_regular, y_regular);
@@ -311,7 +337,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     }
     if (have_ur) {
       // (2) a UR batch, class-balanced.
-      const auto [x_ur, y_ur] = DeviceBatch(LocalSlice(ur_samples_.Batch(stage1_step_, global_batch)));
+      const auto [x_ur, y_ur] = DeviceBatch(ur_batches->Next());
       const torch::Tensor g_ur = encode(x_ur);
       const LossTerms terms = classify_loss(g_ur, y_ur);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
@@ -360,14 +386,15 @@ v1::PhaseReport Trainer::Evaluate() {
   const torch::Tensor local = torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64);
   // [correct regular, total regular, correct UR, total UR]
   torch::Tensor counts = torch::zeros({4}, torch::kFloat64);
+  const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);
   for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
-    const torch::Tensor rows = local.slice(0, begin, begin + kEncodeBatch);
-    const torch::Tensor y = dataset_.labels.index_select(0, rows);
+    const BatchPrefetcher::Batch batch = chunks->Next();
+    const torch::Tensor y = dataset_.labels.index_select(0, batch.rows);
     torch::Tensor predicted;
     {
       Bf16AutocastScope autocast_scope(autocast());
       predicted = model_->classifier
-                      ->forward(model_->filter->forward(model_->enc->forward(DeviceImages(rows))))
+                      ->forward(model_->filter->forward(model_->enc->forward(DeviceImages(batch.images))))
                       .argmax(1)
                       .cpu();
     }

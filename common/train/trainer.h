@@ -1,8 +1,9 @@
 // Trainer: runs the phases of Algorithm 1 data-parallel over a Communicator.
 //
-// Every rank holds the whole Dataset and draws the same global batch for each step (a pure
-// function of seed, stream and step); each keeps its slice of world/B rows, and gradients are
-// averaged across ranks, so R ranks x batch B trains exactly as 1 rank x batch R*B would.
+// Every rank knows the whole Dataset (in memory, or its labels when streamed) and draws the same
+// global batch for each step (a pure function of seed, stream and step); each keeps its slice of
+// B rows and reads only those images, and gradients are averaged across ranks, so R ranks x batch
+// B trains exactly as 1 rank x batch R*B would. Batches are read ahead by a BatchPrefetcher.
 // UpdateStats is sharded: rank r encodes samples r, r+R, r+2R, ... and the statistics are summed
 // across ranks (see common/ftl/class_stats.h).
 #ifndef FTL_COMMON_TRAIN_TRAINER_H_
@@ -20,6 +21,7 @@
 #include "common/comm/communicator.h"
 #include "common/comm/gradient_buckets.h"
 #include "common/config/job_config.h"
+#include "common/data/batch_prefetcher.h"
 #include "common/data/dataset.h"
 #include "common/data/sampler.h"
 #include "common/model/ftl_model.h"
@@ -108,10 +110,14 @@ class Trainer {
   void WriteWeightNorms();
   // g = Enc(x) and f = R(g), no grad, on the host; x: [B, C, S, S] float in [0, 1], any device.
   std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
-  // Images (float in [0, 1], on device_) of dataset rows `index` (host int64).
-  torch::Tensor DeviceImages(const torch::Tensor& index) const;
-  // DeviceImages and the labels (on device_) of rows `index`.
-  std::pair<torch::Tensor, torch::Tensor> DeviceBatch(const torch::Tensor& index) const;
+  // Batches k = 0 .. count-1 with rows rows_of(k), read ahead by data.loader_threads threads.
+  std::unique_ptr<BatchPrefetcher> Batches(std::function<torch::Tensor(int64_t)> rows_of, int64_t count) const;
+  // The UpdateStats/evaluation pass over this rank's stripe (rows rank, rank + R, ...) in chunks.
+  std::unique_ptr<BatchPrefetcher> StripeBatches(const torch::Tensor& stripe) const;
+  // uint8 images (host) as float in [0, 1] on device_.
+  torch::Tensor DeviceImages(const torch::Tensor& images) const;
+  // DeviceImages and the labels (on device_) of a batch.
+  std::pair<torch::Tensor, torch::Tensor> DeviceBatch(const BatchPrefetcher::Batch& batch) const;
   // Whether forward passes run under bf16 autocast (CUDA and runtime.bf16_autocast).
   bool autocast() const;
 

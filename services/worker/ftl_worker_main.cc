@@ -132,8 +132,11 @@ int main(int argc, char** argv) {
   if (!status.ok()) {
     ftl::Log("error: ", status.message());
     if (session) session->ReportFailure(std::string(status.message()));
-    // Leave the other ranks no chance to hang in a collective.
-    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    const int exit_code = status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    // The failure may be this rank's alone (a streamed image source lost here) while the others
+    // wait in a collective: end them all rather than leave them hanging.
+    if (comm->size() > 1) comm->Abort(exit_code);
+    return exit_code;
   }
   return 0;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/data/dataset.h"
+#include "common/data/image_stream.h"
 #include "common/schedule/job_schedule.h"
 #include "common/train/trainer.h"
 #include "common/util/log.h"
@@ -152,7 +153,10 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   fs::create_directories(out_dir, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("runtime.output_dir: cannot create '", out_dir, "': ", ec.message()));
 
-  if (leader) Log("loading ", config.data.format, " data from ", config.data.path);
+  if (leader) {
+    Log(config.data.streaming ? "listing " : "loading ", config.data.format, " data from ", config.data.path,
+        config.data.streaming ? " (streaming: images are read when their batch is drawn)" : "");
+  }
   FTL_ASSIGN_OR_RETURN(
       const Dataset dataset,
       LoadDataset(config.data, config.model, config.training.seed, [leader](int64_t done, int64_t total) {
@@ -256,36 +260,48 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
     last_step = Clock::now();
     const AllReduceStats allreduce_before = trainer.allreduce_stats();
     v1::PhaseReport report;
-    switch (phase->kind) {
-      case PhaseKind::kPretrain:
-        report = trainer.Pretrain(phase->iterations, progress);
-        break;
-      case PhaseKind::kUpdateStats:
-        report = trainer.UpdateStats();
-        break;
-      case PhaseKind::kStageOne:
-        report = trainer.StageOne(phase->iterations, phase->round, progress);
-        break;
-      case PhaseKind::kStageTwo:
-        report = trainer.StageTwo(phase->iterations, phase->round, progress);
-        break;
-      case PhaseKind::kEvaluate:
-        report = trainer.Evaluate();
-        break;
-      case PhaseKind::kCheckpoint: {
-        const auto start = Clock::now();
-        // The stored position is the phase after this one: resuming continues from there.
-        FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(order->checkpoint_path, position + 1));
-        if (leader) PruneCheckpoints(fs::path(order->checkpoint_path).parent_path().string(),
-                                     config.runtime.keep_checkpoints);
-        report.set_phase("checkpoint");
-        report.set_checkpoint(order->checkpoint_path);
-        report.set_seconds(std::chrono::duration<double>(Clock::now() - start).count());
-        summary.set_last_checkpoint(order->checkpoint_path);
-        break;
+    // A streamed dataset can lose its images mid-phase (DataReadError: an identity with no
+    // readable image left, the source gone). The phase cannot finish; report it as an error and
+    // exit, so that the launcher stops the other ranks and the job resumes from its checkpoint.
+    try {
+      switch (phase->kind) {
+        case PhaseKind::kPretrain:
+          report = trainer.Pretrain(phase->iterations, progress);
+          break;
+        case PhaseKind::kUpdateStats:
+          report = trainer.UpdateStats();
+          break;
+        case PhaseKind::kStageOne:
+          report = trainer.StageOne(phase->iterations, phase->round, progress);
+          break;
+        case PhaseKind::kStageTwo:
+          report = trainer.StageTwo(phase->iterations, phase->round, progress);
+          break;
+        case PhaseKind::kEvaluate:
+          report = trainer.Evaluate();
+          break;
+        case PhaseKind::kCheckpoint: {
+          const auto start = Clock::now();
+          // The stored position is the phase after this one: resuming continues from there.
+          FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(order->checkpoint_path, position + 1));
+          if (leader) PruneCheckpoints(fs::path(order->checkpoint_path).parent_path().string(),
+                                       config.runtime.keep_checkpoints);
+          report.set_phase("checkpoint");
+          report.set_checkpoint(order->checkpoint_path);
+          report.set_seconds(std::chrono::duration<double>(Clock::now() - start).count());
+          summary.set_last_checkpoint(order->checkpoint_path);
+          break;
+        }
       }
+    } catch (const DataReadError& e) {
+      return absl::DataLossError(absl::StrCat(PhaseName(phase->kind), ": ", e.what()));
     }
     report.set_round(phase->round);
+    if (dataset.stream) {
+      std::vector<torch::Tensor> unreadable = {torch::tensor({static_cast<double>(dataset.stream->bad_count())}, torch::kFloat64)};
+      comm.AllReduceSum(unreadable);
+      summary.set_streamed_unreadable_images(std::llround(unreadable[0].item<double>()));
+    }
     const AllReduceStats allreduce_after = trainer.allreduce_stats();
     if (phase->iterations > 0) {
       (*report.mutable_metrics())["allreduce_seconds"] = allreduce_after.seconds - allreduce_before.seconds;
