@@ -31,6 +31,17 @@ std::string CopyLfwIdentities(const std::string& name) {
   return root;
 }
 
+// Those identities packed as RecordIO in `name`/faces.rec; the config reading it.
+DataConfig PackedLfwIdentities(const std::string& name) {
+  const std::string root = CopyLfwIdentities(name + "_folder");
+  const std::string dir = FreshDir(name);
+  EXPECT_TRUE(PackImageFolder(root, dir + "/faces.rec", dir + "/faces.idx").ok());
+  DataConfig config;
+  config.format = "recordio";
+  config.path = dir + "/faces.rec";
+  return config;
+}
+
 ModelShape SmallShape() {
   ModelShape shape;
   shape.input_size = 24;
@@ -77,12 +88,8 @@ TEST(StreamingTest, StreamedFolderGivesTheSameSamplesAsLoadingIntoMemory) {
 }
 
 TEST(StreamingTest, StreamedRecordIoGivesTheSameSamplesAsLoadingIntoMemory) {
-  const std::string root = CopyLfwIdentities("stream_rec_folder");
-  const std::string dir = FreshDir("stream_rec");
-  ASSERT_TRUE(PackImageFolder(root, dir + "/faces.rec", dir + "/faces.idx").ok());
-  DataConfig config;
-  config.format = "recordio";
-  config.path = dir + "/faces.rec";
+  DataConfig config = PackedLfwIdentities("stream_rec");
+  const std::string dir = fs::path(config.path).parent_path().string();
   config.max_classes = 3;  // relabelling applies to streamed sets too
   absl::StatusOr<Dataset> in_memory = LoadDataset(config, SmallShape(), 1);
   config.streaming = true;
@@ -141,12 +148,8 @@ TEST(StreamingTest, AnUnreadableImageIsReplacedByAnotherOfTheSameIdentity) {
 }
 
 TEST(StreamingTest, DamagedRecordsWhileStreamingAreReplacedToo) {
-  const std::string root = CopyLfwIdentities("stream_rec_damage_folder");
-  const std::string dir = FreshDir("stream_rec_damage");
-  ASSERT_TRUE(PackImageFolder(root, dir + "/faces.rec", dir + "/faces.idx").ok());
-  DataConfig config;
-  config.format = "recordio";
-  config.path = dir + "/faces.rec";
+  DataConfig config = PackedLfwIdentities("stream_rec_damage");
+  const std::string dir = fs::path(config.path).parent_path().string();
   config.streaming = true;
   absl::StatusOr<Dataset> d = LoadDataset(config, SmallShape(), 1);
   ASSERT_TRUE(d.ok()) << d.status();

@@ -86,6 +86,25 @@ absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
   return listing;
 }
 
+absl::StatusOr<SourceListing> ListImageFolderSamples(const std::string& root,
+                                                    const std::vector<std::string>& names) {
+  if (names.empty()) return absl::InvalidArgumentError(absl::StrCat(root, ": no images selected"));
+  SourceListing listing;
+  listing.sample_names = names;
+  std::sort(listing.sample_names.begin(), listing.sample_names.end());
+  listing.sample_names.erase(std::unique(listing.sample_names.begin(), listing.sample_names.end()),
+                             listing.sample_names.end());
+  for (const std::string& name : listing.sample_names) {
+    const size_t slash = name.find('/');
+    if (slash == std::string::npos || slash == 0 || name.find("..") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(root, ": sample \"", name, "\" is not of the form identity/file"));
+    }
+    listing.identities.push_back(name.substr(0, slash));
+  }
+  return listing;
+}
+
 absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOptions& options,
                                         const LoadProgress& progress,
                                         const std::vector<std::string>* only) {
@@ -93,19 +112,7 @@ absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOpti
   if (only == nullptr) {
     FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(root));
   } else {
-    if (only->empty()) return absl::InvalidArgumentError(absl::StrCat(root, ": no images selected"));
-    listing.sample_names = *only;
-    std::sort(listing.sample_names.begin(), listing.sample_names.end());
-    listing.sample_names.erase(std::unique(listing.sample_names.begin(), listing.sample_names.end()),
-                               listing.sample_names.end());
-    for (const std::string& name : listing.sample_names) {
-      const size_t slash = name.find('/');
-      if (slash == std::string::npos || slash == 0 || name.find("..") != std::string::npos) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(root, ": sample \"", name, "\" is not of the form identity/file"));
-      }
-      listing.identities.push_back(name.substr(0, slash));
-    }
+    FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(root, *only));
   }
   // Labels follow identity name order, as in a full listing.
   std::vector<std::string> class_names = listing.identities;

@@ -112,19 +112,7 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
     if (only == nullptr) {
       FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(config.path));
     } else {
-      // As LoadImageFolder: the manifest's names, sorted; a missing file shows when it is read.
-      listing.sample_names = *only;
-      std::sort(listing.sample_names.begin(), listing.sample_names.end());
-      listing.sample_names.erase(std::unique(listing.sample_names.begin(), listing.sample_names.end()),
-                                 listing.sample_names.end());
-      for (const std::string& name : listing.sample_names) {
-        const size_t slash = name.find('/');
-        if (slash == std::string::npos || slash == 0 || name.find("..") != std::string::npos) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(config.path, ": sample \"", name, "\" is not of the form identity/file"));
-        }
-        listing.identities.push_back(name.substr(0, slash));
-      }
+      FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(config.path, *only));
     }
   } else {
     return absl::InvalidArgumentError(absl::StrCat("data.streaming: ", config.format,

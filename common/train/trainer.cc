@@ -107,7 +107,8 @@ std::unique_ptr<BatchPrefetcher> Trainer::StripeBatches(const torch::Tensor& str
 }
 
 torch::Tensor Trainer::DeviceImages(const torch::Tensor& images) const {
-  // To a GPU as uint8 (a quarter of the bytes) and converted there.
+  if (device_.is_cpu()) return images.to(torch::kFloat32).div_(255.0);
+  // To a GPU as uint8 (a quarter of the bytes) and converted there; the loader pinned it.
   return images.to(device_, /*non_blocking=*/images.is_pinned()).to(torch::kFloat32).div_(255.0);
 }
 
