@@ -230,7 +230,7 @@ absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& 
   const std::vector<std::string>* only = config.manifest.empty() ? nullptr : &manifest;
   Dataset dataset;
   if (config.streaming) {
-    FTL_ASSIGN_OR_RETURN(dataset, StreamSource(config, options, only));
+    FTL_ASSIGN_OR_RETURN(dataset, StreamSource(config, options, only, progress));
   } else {
     FTL_ASSIGN_OR_RETURN(dataset, LoadSource(config, options, only, progress));
   }

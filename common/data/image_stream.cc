@@ -83,7 +83,7 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 }
 
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
-                                     const std::vector<std::string>* only) {
+                                     const std::vector<std::string>* only, const LoadProgress& progress) {
   std::unique_ptr<EncodedImageSource> source;
   SourceListing listing;
   std::vector<std::string> skipped;
@@ -93,7 +93,7 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
     FTL_ASSIGN_OR_RETURN(source, RecordIoImageSource(config.path, idx_path));
     // The labels are in the record headers: list them all (256-byte reads), keep `only`. Bad
     // labels are counted skips, as when loading into memory.
-    FTL_ASSIGN_OR_RETURN(listing, ListRecordIo(config.path, idx_path, &skipped));
+    FTL_ASSIGN_OR_RETURN(listing, ListRecordIo(config.path, idx_path, &skipped, progress));
     if (only != nullptr) {
       std::unordered_set<std::string> wanted(only->begin(), only->end());
       SourceListing kept;

@@ -80,8 +80,9 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 // Lists the source a DataConfig names (only the `only` samples when set) into a streamed Dataset:
 // labels, names, classes as the in-memory loaders would give them (identity name order; numeric
 // for RecordIO), nothing decoded. IDX is not streamed (InvalidArgument).
+// `progress` sees the RecordIO headers read.
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
-                                     const std::vector<std::string>* only);
+                                     const std::vector<std::string>* only, const LoadProgress& progress = nullptr);
 
 }  // namespace ftl
 

@@ -322,30 +322,37 @@ std::string PackImageRecord(const std::vector<float>& labels, uint64_t id, const
 }
 
 absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const std::string& idx_path,
-                                           std::vector<std::string>* skipped) {
+                                           std::vector<std::string>* skipped, const LoadProgress& progress) {
   FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader, RecordIoReader::Open(rec_path, idx_path));
   FTL_ASSIGN_OR_RETURN(const Layout layout, ReadLayout(*reader));
-  SourceListing listing;
   // The label header of each record: IRHeader (24 bytes) plus `flag` floats; most records fit the
-  // prefix, the rest (many labels) are read whole.
+  // prefix, the rest (many labels) are read whole. Millions of small reads: in parallel.
   constexpr size_t kListPrefixBytes = 256;
-  for (int64_t key : layout.image_keys) {
-    const std::string name = absl::StrCat("#", key);
-    absl::StatusOr<std::string> payload = reader->Read(key, kListPrefixBytes);
-    if (payload.ok() && payload->size() == kListPrefixBytes &&
-        Load<uint32_t>(payload->data()) > (kListPrefixBytes - kHeaderBytes) / 4) {
-      payload = reader->Read(key);
-    }
-    absl::StatusOr<ImageRecord> record =
-        payload.ok() ? ParseImageRecord(*payload) : absl::StatusOr<ImageRecord>(payload.status());
-    absl::StatusOr<int64_t> label = record.ok() ? ClassOf(*record, layout.identities)
-                                                : absl::StatusOr<int64_t>(record.status());
-    if (!label.ok()) {
-      if (skipped != nullptr) skipped->push_back(absl::StrCat(name, ": ", label.status().message()));
+  const int64_t n = static_cast<int64_t>(layout.image_keys.size());
+  std::vector<absl::StatusOr<int64_t>> labels(n, absl::UnknownError("not read"));
+  ParallelLoad(
+      n,
+      [&](int64_t i) {
+        const int64_t key = layout.image_keys[i];
+        absl::StatusOr<std::string> payload = reader->Read(key, kListPrefixBytes);
+        if (payload.ok() && payload->size() == kListPrefixBytes &&
+            Load<uint32_t>(payload->data()) > (kListPrefixBytes - kHeaderBytes) / 4) {
+          payload = reader->Read(key);
+        }
+        absl::StatusOr<ImageRecord> record =
+            payload.ok() ? ParseImageRecord(*payload) : absl::StatusOr<ImageRecord>(payload.status());
+        labels[i] = record.ok() ? ClassOf(*record, layout.identities) : absl::StatusOr<int64_t>(record.status());
+      },
+      progress);
+  SourceListing listing;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string name = absl::StrCat("#", layout.image_keys[i]);
+    if (!labels[i].ok()) {
+      if (skipped != nullptr) skipped->push_back(absl::StrCat(name, ": ", labels[i].status().message()));
       continue;
     }
     listing.sample_names.push_back(name);
-    listing.identities.push_back(absl::StrCat(*label));
+    listing.identities.push_back(absl::StrCat(*labels[i]));
   }
   if (listing.sample_names.empty()) return absl::InvalidArgumentError(absl::StrCat(rec_path, ": no usable image record"));
   return listing;

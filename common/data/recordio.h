@@ -88,8 +88,10 @@ std::string RecordIoIndexPath(const std::string& rec_path);
 
 // Image keys and their identities (label as a decimal number), "#key" sample names. Labels that
 // are not class indices are left out and reported in `skipped` (name and reason).
+// Reads the records' label headers in parallel, calling `progress` now and then.
 absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const std::string& idx_path,
-                                           std::vector<std::string>* skipped = nullptr);
+                                           std::vector<std::string>* skipped = nullptr,
+                                           const LoadProgress& progress = nullptr);
 
 // Decodes the images (all, or `only`: "#key" names). Undecodable images, damaged records and bad
 // labels are counted skips listed in skipped_names; a damaged index is an error.

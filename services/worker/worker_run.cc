@@ -159,8 +159,9 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   }
   FTL_ASSIGN_OR_RETURN(
       const Dataset dataset,
-      LoadDataset(config.data, config.model, config.training.seed, [leader](int64_t done, int64_t total) {
-        if (leader) Log(absl::StrFormat("decoded %d/%d images", done, total));
+      LoadDataset(config.data, config.model, config.training.seed, [leader, &config](int64_t done, int64_t total) {
+        if (leader) Log(config.data.streaming ? "listed " : "decoded ", done, "/", total,
+                        config.data.streaming ? " record headers" : " images");
       }));
   const torch::Tensor regular = RegularClassMask(dataset, config.data.ur_max_images);
   const int64_t num_regular = regular.sum().item<int64_t>();
