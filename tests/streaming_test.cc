@@ -177,6 +177,51 @@ TEST(StreamingTest, DamagedRecordsWhileStreamingAreReplacedToo) {
   EXPECT_EQ(d->stream->bad_count(), 1);
 }
 
+// One rank lists, the others receive the listing: what arrives is what was listed, and damage to
+// the message is an error.
+TEST(StreamingTest, ListingsTravelAsBytesAndDamageIsAnError) {
+  DataConfig config = PackedLfwIdentities("stream_listing");
+  config.streaming = true;
+  absl::StatusOr<Dataset> listed = LoadDataset(config, SmallShape(), 1);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  listed->yaw = torch::arange(listed->size(), torch::kFloat32);
+  listed->regular_classes = torch::tensor({true, false, true, false});
+  listed->skipped_names = {"#77 (label -1 is not a class index)"};
+  listed->skipped_images = 1;
+  const std::string bytes = EncodeStreamedListing(*listed);
+  absl::StatusOr<Dataset> received = DecodeStreamedListing(bytes, config, ImageOptionsFor(config, SmallShape()));
+  ASSERT_TRUE(received.ok()) << received.status();
+  EXPECT_EQ(received->sample_names, listed->sample_names);
+  EXPECT_EQ(received->class_names, listed->class_names);
+  EXPECT_EQ(received->skipped_names, listed->skipped_names);
+  EXPECT_EQ(received->skipped_images, 1);
+  EXPECT_TRUE(torch::equal(received->labels, listed->labels));
+  EXPECT_TRUE(torch::equal(received->yaw, listed->yaw));
+  EXPECT_TRUE(torch::equal(received->regular_classes, listed->regular_classes));
+  const torch::Tensor rows = torch::arange(listed->size(), torch::kInt64);
+  EXPECT_TRUE(torch::equal(*GatherImages(*received, rows), *GatherImages(*listed, rows)));  // its own source
+  // Undefined yaw and regular classes stay undefined.
+  listed->yaw = torch::Tensor();
+  listed->regular_classes = torch::Tensor();
+  absl::StatusOr<Dataset> plain =
+      DecodeStreamedListing(EncodeStreamedListing(*listed), config, ImageOptionsFor(config, SmallShape()));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_FALSE(plain->yaw.defined());
+  EXPECT_FALSE(plain->regular_classes.defined());
+
+  // Every truncation, and a label beyond the classes, is refused.
+  for (size_t cut = 0; cut < bytes.size(); cut += 7) {
+    EXPECT_FALSE(DecodeStreamedListing(bytes.substr(0, cut), config, ImageOptions()).ok()) << cut;
+  }
+  EXPECT_FALSE(DecodeStreamedListing(bytes + "x", config, ImageOptions()).ok());
+  Dataset wrong = *listed;
+  wrong.labels = listed->labels.clone();
+  wrong.labels[0] = 4;  // 4 classes: 0..3
+  absl::StatusOr<Dataset> refused = DecodeStreamedListing(EncodeStreamedListing(wrong), config, ImageOptions());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(StreamingTest, IdxIsNotStreamed) {
   DataConfig config;
   config.format = "idx";

@@ -82,6 +82,14 @@ void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body, const Loa
   });
 }
 
+ImageOptions ImageOptionsFor(const DataConfig& data, const ModelShape& shape) {
+  ImageOptions options;
+  options.size = shape.input_size;
+  options.channels = shape.channels;
+  options.center_crop = data.center_crop;
+  return options;
+}
+
 int64_t Dataset::image_size() const {
   return stream ? stream->options().size : images.size(2);
 }
@@ -219,10 +227,7 @@ absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions&
 
 absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& shape,
                                     uint64_t seed, const LoadProgress& progress) {
-  ImageOptions options;
-  options.size = shape.input_size;
-  options.channels = shape.channels;
-  options.center_crop = config.center_crop;
+  const ImageOptions options = ImageOptionsFor(config, shape);
   std::vector<std::string> manifest;
   if (!config.manifest.empty()) {
     FTL_ASSIGN_OR_RETURN(manifest, ReadManifest(config.manifest));

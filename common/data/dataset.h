@@ -50,6 +50,9 @@ struct ImageOptions {
   double center_crop = 1.0;  // fraction of the shorter side kept before resizing
 };
 
+// The decoding options a job's data and model call for (input size, channels, centre crop).
+ImageOptions ImageOptionsFor(const DataConfig& data, const ModelShape& shape);
+
 // Called now and then during long loads: (images done, images total).
 using LoadProgress = std::function<void(int64_t, int64_t)>;
 

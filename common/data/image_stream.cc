@@ -1,6 +1,7 @@
 #include "common/data/image_stream.h"
 
 #include <algorithm>
+#include <cstring>
 #include <unordered_set>
 #include <utility>
 
@@ -63,7 +64,125 @@ absl::StatusOr<torch::Tensor> DecodeRowOrSubstitute(const Dataset& dataset, int6
                                           " and the others failed to decode)"));
 }
 
+std::string RecordIoIndexPathFor(const DataConfig& config) {
+  return config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path;
+}
+
+absl::StatusOr<std::unique_ptr<EncodedImageSource>> OpenEncodedSource(const DataConfig& config) {
+  if (config.format == "recordio") return RecordIoImageSource(config.path, RecordIoIndexPathFor(config));
+  if (config.format == "image_folder") return FolderImageSource(config.path);
+  return absl::InvalidArgumentError(absl::StrCat("data.streaming: ", config.format,
+                                                 " sources are read into memory; streaming is for "
+                                                 "image_folder and recordio"));
+}
+
+// Length-prefixed fields for the listing message.
+void PutInt(std::string* out, int64_t v) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
+void PutBytes(std::string* out, const void* data, int64_t size) {
+  PutInt(out, size);
+  out->append(static_cast<const char*>(data), static_cast<size_t>(size));
+}
+void PutStrings(std::string* out, const std::vector<std::string>& strings) {
+  PutInt(out, static_cast<int64_t>(strings.size()));
+  for (const std::string& s : strings) PutBytes(out, s.data(), static_cast<int64_t>(s.size()));
+}
+void PutTensor(std::string* out, const torch::Tensor& t) {
+  if (!t.defined()) return PutInt(out, -1);
+  const torch::Tensor c = t.contiguous();
+  const int64_t size = c.numel() * static_cast<int64_t>(c.element_size());
+  if (size == 0) return PutInt(out, 0);  // an empty tensor's data pointer may be null
+  PutBytes(out, c.data_ptr(), size);
+}
+
+class ListingReader {
+ public:
+  explicit ListingReader(const std::string& bytes) : bytes_(bytes) {}
+  bool Int(int64_t* v) {
+    if (bytes_.size() - pos_ < sizeof(*v)) return false;
+    std::memcpy(v, bytes_.data() + pos_, sizeof(*v));
+    pos_ += sizeof(*v);
+    return true;
+  }
+  bool Bytes(std::string* s) {
+    int64_t size = 0;
+    if (!Int(&size) || size < 0 || static_cast<uint64_t>(size) > bytes_.size() - pos_) return false;
+    s->assign(bytes_.data() + pos_, static_cast<size_t>(size));
+    pos_ += static_cast<size_t>(size);
+    return true;
+  }
+  bool Strings(std::vector<std::string>* strings) {
+    int64_t count = 0;
+    // Each string takes at least its 8-byte length: a count beyond that is damage.
+    if (!Int(&count) || count < 0 || static_cast<uint64_t>(count) > (bytes_.size() - pos_) / 8) return false;
+    strings->resize(static_cast<size_t>(count));
+    for (std::string& s : *strings) {
+      if (!Bytes(&s)) return false;
+    }
+    return true;
+  }
+  // A tensor of `count` elements of `dtype`, or undefined when it was sent undefined.
+  bool Tensor(torch::ScalarType dtype, int64_t count, torch::Tensor* t) {
+    int64_t size = 0;
+    if (!Int(&size)) return false;
+    if (size == -1) return true;
+    const int64_t element = static_cast<int64_t>(c10::elementSize(dtype));
+    if (size != count * element || static_cast<uint64_t>(size) > bytes_.size() - pos_) return false;
+    *t = torch::empty({count}, dtype);
+    if (size > 0) std::memcpy(t->data_ptr(), bytes_.data() + pos_, static_cast<size_t>(size));
+    pos_ += static_cast<size_t>(size);
+    return true;
+  }
+  bool AtEnd() const { return pos_ == bytes_.size(); }
+
+ private:
+  const std::string& bytes_;
+  size_t pos_ = 0;
+};
+
+constexpr char kListingMagic[] = "FTL-LISTING-1";
+
 }  // namespace
+
+std::string EncodeStreamedListing(const Dataset& dataset) {
+  std::string out(kListingMagic);
+  PutStrings(&out, dataset.sample_names);
+  PutStrings(&out, dataset.class_names);
+  PutStrings(&out, dataset.skipped_names);
+  PutInt(&out, dataset.skipped_images);
+  PutTensor(&out, dataset.labels);
+  PutTensor(&out, dataset.yaw);
+  PutTensor(&out, dataset.regular_classes);
+  return out;
+}
+
+absl::StatusOr<Dataset> DecodeStreamedListing(const std::string& bytes, const DataConfig& config,
+                                              const ImageOptions& options) {
+  const std::string magic(kListingMagic);
+  const auto damaged = [&](const char* what) {
+    return absl::DataLossError(absl::StrCat("streamed listing of ", config.path, " (", bytes.size(),
+                                            " bytes): damaged at the ", what));
+  };
+  if (bytes.compare(0, magic.size(), magic) != 0) return damaged("header");
+  const std::string body = bytes.substr(magic.size());
+  ListingReader in(body);
+  Dataset dataset;
+  if (!in.Strings(&dataset.sample_names)) return damaged("sample names");
+  if (!in.Strings(&dataset.class_names)) return damaged("class names");
+  if (!in.Strings(&dataset.skipped_names)) return damaged("skipped names");
+  if (!in.Int(&dataset.skipped_images)) return damaged("skip count");
+  const int64_t n = static_cast<int64_t>(dataset.sample_names.size());
+  if (!in.Tensor(torch::kInt64, n, &dataset.labels) || !dataset.labels.defined()) return damaged("labels");
+  if (!in.Tensor(torch::kFloat32, n, &dataset.yaw)) return damaged("yaw");
+  if (!in.Tensor(torch::kBool, dataset.num_classes(), &dataset.regular_classes)) return damaged("regular classes");
+  if (!in.AtEnd()) return damaged("end");
+  if (n > 0 && (dataset.labels.min().item<int64_t>() < 0 ||
+                dataset.labels.max().item<int64_t>() >= dataset.num_classes())) {
+    return damaged("labels (out of range)");
+  }
+  FTL_ASSIGN_OR_RETURN(std::unique_ptr<EncodedImageSource> source, OpenEncodedSource(config));
+  dataset.stream = std::make_shared<ImageStream>(std::move(source), options);
+  return dataset;
+}
 
 absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::Tensor& rows) {
   if (!dataset.stream) return dataset.images.index_select(0, rows);
@@ -84,16 +203,14 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
                                      const std::vector<std::string>* only, const LoadProgress& progress) {
-  std::unique_ptr<EncodedImageSource> source;
+  FTL_ASSIGN_OR_RETURN(std::unique_ptr<EncodedImageSource> source, OpenEncodedSource(config));
   SourceListing listing;
   std::vector<std::string> skipped;
   const bool recordio = config.format == "recordio";
   if (recordio) {
-    const std::string idx_path = config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path;
-    FTL_ASSIGN_OR_RETURN(source, RecordIoImageSource(config.path, idx_path));
     // The labels are in the record headers: list them all (256-byte reads), keep `only`. Bad
     // labels are counted skips, as when loading into memory.
-    FTL_ASSIGN_OR_RETURN(listing, ListRecordIo(config.path, idx_path, &skipped, progress));
+    FTL_ASSIGN_OR_RETURN(listing, ListRecordIo(config.path, RecordIoIndexPathFor(config), &skipped, progress));
     if (only != nullptr) {
       std::unordered_set<std::string> wanted(only->begin(), only->end());
       SourceListing kept;
@@ -107,17 +224,10 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
       std::sort(skipped.begin(), skipped.end());
       listing = std::move(kept);
     }
-  } else if (config.format == "image_folder") {
-    source = FolderImageSource(config.path);
-    if (only == nullptr) {
-      FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(config.path));
-    } else {
-      FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(config.path, *only));
-    }
+  } else if (only == nullptr) {
+    FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(config.path));
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("data.streaming: ", config.format,
-                                                   " sources are read into memory; streaming is for "
-                                                   "image_folder and recordio"));
+    FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(config.path, *only));
   }
   if (listing.sample_names.empty()) return absl::InvalidArgumentError(absl::StrCat(config.path, ": no images selected"));
 

@@ -84,6 +84,14 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
                                      const std::vector<std::string>* only, const LoadProgress& progress = nullptr);
 
+// A streamed dataset's listing (labels, names, classes, yaw, regular classes, skips) as bytes, and
+// back, so that one rank lists a large source (millions of RecordIO header reads) and the others
+// receive it; the receiver opens the source itself. Decoding checks every length against the
+// bytes: a damaged message is an error, never a wrong label.
+std::string EncodeStreamedListing(const Dataset& dataset);
+absl::StatusOr<Dataset> DecodeStreamedListing(const std::string& bytes, const DataConfig& config,
+                                              const ImageOptions& options);
+
 }  // namespace ftl
 
 #endif  // FTL_COMMON_DATA_IMAGE_STREAM_H_

@@ -22,13 +22,7 @@ namespace {
 
 constexpr int64_t kBatch = 128;
 
-ImageOptions OptionsFor(const JobConfig& config) {
-  ImageOptions options;
-  options.size = config.model.input_size;
-  options.channels = config.model.channels;
-  options.center_crop = config.data.center_crop;
-  return options;
-}
+ImageOptions OptionsFor(const JobConfig& config) { return ImageOptionsFor(config.data, config.model); }
 
 }  // namespace
 

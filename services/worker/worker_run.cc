@@ -144,6 +144,29 @@ absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& opti
   return RunJob(config, options, &driver, comm);
 }
 
+absl::StatusOr<Dataset> LoadJobDataset(const JobConfig& config, Communicator& comm) {
+  const bool leader = comm.rank() == 0;
+  const LoadProgress progress = [leader, &config](int64_t done, int64_t total) {
+    if (leader) Log(config.data.streaming ? "listed " : "decoded ", done, "/", total,
+                    config.data.streaming ? " record headers" : " images");
+  };
+  if (!config.data.streaming || comm.size() == 1) {
+    return LoadDataset(config.data, config.model, config.training.seed, progress);
+  }
+  // Streaming: rank 0 lists the source (for MS1M, millions of header reads) and sends the listing;
+  // the other ranks open the source for their own reads.
+  std::string listing;
+  absl::StatusOr<Dataset> dataset = absl::UnknownError("not listed");
+  if (leader) {
+    dataset = LoadDataset(config.data, config.model, config.training.seed, progress);
+    if (dataset.ok()) listing = EncodeStreamedListing(*dataset);
+  }
+  comm.BroadcastBytes(listing, 0);
+  if (leader) return dataset;
+  if (listing.empty()) return absl::FailedPreconditionError("rank 0 could not list the data (see its error)");
+  return DecodeStreamedListing(listing, config.data, ImageOptionsFor(config.data, config.model));
+}
+
 absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, PhaseDriver* driver,
                     Communicator& comm) {
   const auto job_start = Clock::now();
@@ -157,12 +180,7 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
     Log(config.data.streaming ? "listing " : "loading ", config.data.format, " data from ", config.data.path,
         config.data.streaming ? " (streaming: images are read when their batch is drawn)" : "");
   }
-  FTL_ASSIGN_OR_RETURN(
-      const Dataset dataset,
-      LoadDataset(config.data, config.model, config.training.seed, [leader, &config](int64_t done, int64_t total) {
-        if (leader) Log(config.data.streaming ? "listed " : "decoded ", done, "/", total,
-                        config.data.streaming ? " record headers" : " images");
-      }));
+  FTL_ASSIGN_OR_RETURN(const Dataset dataset, LoadJobDataset(config, comm));
   const torch::Tensor regular = RegularClassMask(dataset, config.data.ur_max_images);
   const int64_t num_regular = regular.sum().item<int64_t>();
   if (leader) {

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/comm/communicator.h"
+#include "common/data/dataset.h"
 #include "common/config/job_config.h"
 #include "common/train/trainer.h"
 
@@ -55,6 +56,10 @@ struct WorkerOptions {
   // Where this rank trains (see common/comm/device_communicator.h); comm must match it.
   torch::Device device = torch::kCPU;
 };
+
+// The job's dataset on every rank: loaded by each rank, or when streaming on several ranks, listed
+// by rank 0 and sent to the others (EncodeStreamedListing), who open the source themselves.
+absl::StatusOr<Dataset> LoadJobDataset(const JobConfig& config, Communicator& comm);
 
 // Runs the job on every rank. `driver` is used on rank 0 (may be null elsewhere). Errors every
 // rank sees (bad data, unreadable checkpoint, a lost coordinator) come back on every rank.
