@@ -49,6 +49,17 @@ ModelShape SmallShape() {
   return shape;
 }
 
+// A streamed dataset over a fresh copy of those identities, which the test may damage at `root`.
+Dataset StreamedLfwCopy(const std::string& name, std::string* root) {
+  *root = CopyLfwIdentities(name);
+  DataConfig config;
+  config.path = *root;
+  config.streaming = true;
+  absl::StatusOr<Dataset> d = LoadDataset(config, SmallShape(), 1);
+  EXPECT_TRUE(d.ok()) << d.status();
+  return d.ok() ? *std::move(d) : Dataset();
+}
+
 void ExpectSameSamples(const Dataset& in_memory, const Dataset& streamed) {
   ASSERT_EQ(in_memory.size(), streamed.size());
   EXPECT_EQ(in_memory.sample_names, streamed.sample_names);
@@ -109,12 +120,9 @@ TEST(StreamingTest, StreamedRecordIoGivesTheSameSamplesAsLoadingIntoMemory) {
 }
 
 TEST(StreamingTest, AnUnreadableImageIsReplacedByAnotherOfTheSameIdentity) {
-  const std::string root = CopyLfwIdentities("stream_damage");
-  DataConfig config;
-  config.path = root;
-  config.streaming = true;
-  absl::StatusOr<Dataset> d = LoadDataset(config, SmallShape(), 1);
-  ASSERT_TRUE(d.ok()) << d.status();
+  std::string root;
+  const Dataset streamed = StreamedLfwCopy("stream_damage", &root);
+  const Dataset* d = &streamed;
   ASSERT_EQ(d->size(), 21);
   // Damage two of Abdullah's four images and Aaron_Eckhart's only one after listing, as a disk
   // or a copy would.
@@ -263,12 +271,10 @@ TEST(BatchPrefetcherTest, ReadAheadGivesTheSameBatchesInOrder) {
 }
 
 TEST(BatchPrefetcherTest, AReadErrorReachesTheCallerAndUnreadBatchesDoNotHang) {
-  const std::string root = CopyLfwIdentities("prefetch_error");
-  DataConfig config;
-  config.path = root;
-  config.streaming = true;
-  absl::StatusOr<Dataset> d = LoadDataset(config, SmallShape(), 1);
-  ASSERT_TRUE(d.ok());
+  std::string root;
+  const Dataset streamed = StreamedLfwCopy("prefetch_error", &root);
+  ASSERT_EQ(streamed.size(), 21);
+  const Dataset* d = &streamed;
   fs::remove(root + "/Aaron_Eckhart/Aaron_Eckhart_0001.jpg");  // row 0, its identity's only image
   {
     BatchPrefetcher prefetcher(*d, [](int64_t k) { return torch::tensor({k == 2 ? int64_t{0} : int64_t{5}}); }, 50, 2, 4);
