@@ -2,6 +2,7 @@
 // what damage does (clear errors or counted skips; never a crash or a wrong label).
 #include "tests/temp_dir.h"
 #include "common/data/recordio.h"
+#include "common/data/image_stream.h"
 
 #include <gtest/gtest.h>
 
@@ -274,6 +275,31 @@ TEST(RecordIoTest, LabelsBeyondTheHeadersIdentityCountAreSkipped) {
   EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#1"}));
   ASSERT_EQ(skipped.size(), 1u);
   EXPECT_NE(skipped[0].find("beyond the 2 identities"), std::string::npos) << skipped[0];
+}
+
+// Without the InsightFace header a label is bounded only by 2^31: classes are the labels present
+// (fuzzing found 2 billion class names allocated for one large label), streamed or not.
+TEST(RecordIoTest, ClassesAreTheLabelsPresentHoweverLarge) {
+  const std::string root = MakeFolder("recordio_large_label_folder");
+  const std::string dir = FreshDir("recordio_large_label");
+  auto writer = RecordIoWriter::Create(dir + "/l.rec", dir + "/l.idx");
+  ASSERT_TRUE(writer.ok());
+  const std::string png = ReadAll(root + "/bob/0.png");
+  ASSERT_TRUE((*writer)->Write(0, PackImageRecord({2000000000.0f}, 0, png)).ok());
+  ASSERT_TRUE((*writer)->Write(1, PackImageRecord({7.0f}, 1, png)).ok());
+  ASSERT_TRUE((*writer)->Write(2, PackImageRecord({2000000000.0f}, 2, png)).ok());
+  ASSERT_TRUE((*writer)->Finish().ok());
+  DataConfig config;
+  config.format = "recordio";
+  config.path = dir + "/l.rec";
+  ImageOptions options;
+  options.size = 4;
+  for (bool streaming : {false, true}) {
+    absl::StatusOr<Dataset> d = streaming ? StreamSource(config, options, nullptr) : LoadSource(config, options, nullptr);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->class_names, (std::vector<std::string>{"7", "2000000000"})) << streaming;
+    EXPECT_TRUE(torch::equal(d->labels, torch::tensor({1, 0, 1}, torch::kInt64))) << streaming;
+  }
 }
 
 }  // namespace

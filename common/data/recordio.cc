@@ -398,7 +398,6 @@ absl::StatusOr<Dataset> LoadRecordIo(const std::string& rec_path, const std::str
       progress);
   Dataset dataset;
   std::vector<int64_t> kept, kept_labels;
-  int64_t max_label = -1;
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0) {
       dataset.skipped_names.push_back(absl::StrCat("#", keys[i], " (", errors[i], ")"));
@@ -406,15 +405,20 @@ absl::StatusOr<Dataset> LoadRecordIo(const std::string& rec_path, const std::str
     }
     kept.push_back(i);
     kept_labels.push_back(labels[i]);
-    max_label = std::max(max_label, labels[i]);
     dataset.sample_names.push_back(absl::StrCat("#", keys[i]));
   }
   dataset.skipped_images = static_cast<int64_t>(dataset.skipped_names.size());
   if (kept.empty()) return absl::InvalidArgumentError(absl::StrCat(rec_path, ": none of the ", n, " records is usable"));
   dataset.images = decoded.index_select(0, torch::tensor(kept, torch::kInt64));
+  // Classes are the labels present, in label order, relabelled densely (a set without the
+  // InsightFace header bounds labels only by 2^31: never one class per possible label).
+  std::vector<int64_t> present = kept_labels;
+  std::sort(present.begin(), present.end());
+  present.erase(std::unique(present.begin(), present.end()), present.end());
+  for (int64_t& label : kept_labels) label = std::lower_bound(present.begin(), present.end(), label) - present.begin();
+  for (int64_t label : present) dataset.class_names.push_back(absl::StrCat(label));
   dataset.labels = torch::tensor(kept_labels, torch::kInt64);
-  for (int64_t c = 0; c <= max_label; ++c) dataset.class_names.push_back(absl::StrCat(c));
-  return KeepLargestClasses(dataset, 0);
+  return dataset;
 }
 
 absl::StatusOr<int64_t> PackImageFolder(const std::string& root, const std::string& rec_path,
