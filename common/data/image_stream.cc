@@ -69,7 +69,11 @@ std::string RecordIoIndexPathFor(const DataConfig& config) {
 }
 
 absl::StatusOr<std::unique_ptr<EncodedImageSource>> OpenEncodedSource(const DataConfig& config) {
-  if (config.format == "recordio") return RecordIoImageSource(config.path, RecordIoIndexPathFor(config));
+  if (config.format == "recordio") {
+    FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader,
+                         RecordIoReader::Open(config.path, RecordIoIndexPathFor(config)));
+    return RecordIoImageSource(std::move(reader));
+  }
   if (config.format == "image_folder") return FolderImageSource(config.path);
   return absl::InvalidArgumentError(absl::StrCat("data.streaming: ", config.format,
                                                  " sources are read into memory; streaming is for "
@@ -203,14 +207,17 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
                                      const std::vector<std::string>* only, const LoadProgress& progress) {
-  FTL_ASSIGN_OR_RETURN(std::unique_ptr<EncodedImageSource> source, OpenEncodedSource(config));
+  std::unique_ptr<EncodedImageSource> source;
   SourceListing listing;
   std::vector<std::string> skipped;
   const bool recordio = config.format == "recordio";
   if (recordio) {
     // The labels are in the record headers: list them all (256-byte reads), keep `only`. Bad
-    // labels are counted skips, as when loading into memory.
-    FTL_ASSIGN_OR_RETURN(listing, ListRecordIo(config.path, RecordIoIndexPathFor(config), &skipped, progress));
+    // labels are counted skips, as when loading into memory. One reader (one .idx parse) for both.
+    FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader,
+                         RecordIoReader::Open(config.path, RecordIoIndexPathFor(config)));
+    FTL_ASSIGN_OR_RETURN(listing, ListRecordIo(*reader, &skipped, progress));
+    source = RecordIoImageSource(std::move(reader));
     if (only != nullptr) {
       std::unordered_set<std::string> wanted(only->begin(), only->end());
       SourceListing kept;
@@ -224,10 +231,13 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
       std::sort(skipped.begin(), skipped.end());
       listing = std::move(kept);
     }
-  } else if (only == nullptr) {
-    FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(config.path));
   } else {
-    FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(config.path, *only));
+    FTL_ASSIGN_OR_RETURN(source, OpenEncodedSource(config));  // refuses formats that do not stream
+    if (only == nullptr) {
+      FTL_ASSIGN_OR_RETURN(listing, ListImageFolder(config.path));
+    } else {
+      FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(config.path, *only));
+    }
   }
   if (listing.sample_names.empty()) return absl::InvalidArgumentError(absl::StrCat(config.path, ": no images selected"));
 

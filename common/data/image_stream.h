@@ -35,8 +35,8 @@ class EncodedImageSource {
 // `root/<identity>/<file>` files.
 std::unique_ptr<EncodedImageSource> FolderImageSource(const std::string& root);
 // The image payloads of a RecordIO pair (the label header is checked and dropped).
-absl::StatusOr<std::unique_ptr<EncodedImageSource>> RecordIoImageSource(const std::string& rec_path,
-                                                                       const std::string& idx_path);
+class RecordIoReader;
+std::unique_ptr<EncodedImageSource> RecordIoImageSource(std::unique_ptr<RecordIoReader> reader);
 
 // A source plus the decoding options, and the samples found unreadable so far (each is reported
 // once and not read again).

@@ -130,10 +130,8 @@ class RecordIoSource : public EncodedImageSource {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<EncodedImageSource>> RecordIoImageSource(const std::string& rec_path,
-                                                                       const std::string& idx_path) {
-  FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader, RecordIoReader::Open(rec_path, idx_path));
-  return std::unique_ptr<EncodedImageSource>(std::make_unique<RecordIoSource>(std::move(reader)));
+std::unique_ptr<EncodedImageSource> RecordIoImageSource(std::unique_ptr<RecordIoReader> reader) {
+  return std::make_unique<RecordIoSource>(std::move(reader));
 }
 
 std::string RecordIoIndexPath(const std::string& rec_path) {
@@ -324,7 +322,12 @@ std::string PackImageRecord(const std::vector<float>& labels, uint64_t id, const
 absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const std::string& idx_path,
                                            std::vector<std::string>* skipped, const LoadProgress& progress) {
   FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader, RecordIoReader::Open(rec_path, idx_path));
-  FTL_ASSIGN_OR_RETURN(const Layout layout, ReadLayout(*reader));
+  return ListRecordIo(*reader, skipped, progress);
+}
+
+absl::StatusOr<SourceListing> ListRecordIo(const RecordIoReader& reader, std::vector<std::string>* skipped,
+                                           const LoadProgress& progress) {
+  FTL_ASSIGN_OR_RETURN(const Layout layout, ReadLayout(reader));
   // The label header of each record: IRHeader (24 bytes) plus `flag` floats; most records fit the
   // prefix, the rest (many labels) are read whole. Millions of small reads: in parallel.
   constexpr size_t kListPrefixBytes = 256;
@@ -334,10 +337,10 @@ absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const st
       n,
       [&](int64_t i) {
         const int64_t key = layout.image_keys[i];
-        absl::StatusOr<std::string> payload = reader->Read(key, kListPrefixBytes);
+        absl::StatusOr<std::string> payload = reader.Read(key, kListPrefixBytes);
         if (payload.ok() && payload->size() == kListPrefixBytes &&
             Load<uint32_t>(payload->data()) > (kListPrefixBytes - kHeaderBytes) / 4) {
-          payload = reader->Read(key);
+          payload = reader.Read(key);
         }
         absl::StatusOr<ImageRecord> record =
             payload.ok() ? ParseImageRecord(*payload) : absl::StatusOr<ImageRecord>(payload.status());
@@ -354,7 +357,7 @@ absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const st
     listing.sample_names.push_back(name);
     listing.identities.push_back(absl::StrCat(*labels[i]));
   }
-  if (listing.sample_names.empty()) return absl::InvalidArgumentError(absl::StrCat(rec_path, ": no usable image record"));
+  if (listing.sample_names.empty()) return absl::InvalidArgumentError(absl::StrCat(reader.path(), ": no usable image record"));
   return listing;
 }
 

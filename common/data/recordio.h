@@ -92,6 +92,9 @@ std::string RecordIoIndexPath(const std::string& rec_path);
 absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const std::string& idx_path,
                                            std::vector<std::string>* skipped = nullptr,
                                            const LoadProgress& progress = nullptr);
+// The same over an open reader.
+absl::StatusOr<SourceListing> ListRecordIo(const RecordIoReader& reader, std::vector<std::string>* skipped = nullptr,
+                                           const LoadProgress& progress = nullptr);
 
 // Decodes the images (all, or `only`: "#key" names). Undecodable images, damaged records and bad
 // labels are counted skips listed in skipped_names; a damaged index is an error.
