@@ -179,7 +179,7 @@ Dataset CutSmallestClasses(const Dataset& dataset, int64_t cut_classes, int64_t 
 absl::StatusOr<SourceListing> ListSource(const DataConfig& config) {
   if (config.format == "idx") return ListIdx(config.path, config.labels_path, config.max_images);
   if (config.format == "recordio") {
-    return ListRecordIo(config.path, config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path);
+    return ListRecordIo(config.path, RecordIoIndexPathFor(config));
   }
   return ListImageFolder(config.path);
 }
@@ -219,8 +219,7 @@ absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions&
     return LoadIdx(config.path, config.labels_path, options, config.max_images, only);
   }
   if (config.format == "recordio") {
-    return LoadRecordIo(config.path, config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path,
-                        options, only, progress);
+    return LoadRecordIo(config.path, RecordIoIndexPathFor(config), options, only, progress);
   }
   return LoadImageFolder(config.path, options, progress, only);
 }

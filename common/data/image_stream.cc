@@ -64,10 +64,6 @@ absl::StatusOr<torch::Tensor> DecodeRowOrSubstitute(const Dataset& dataset, int6
                                           " and the others failed to decode)"));
 }
 
-std::string RecordIoIndexPathFor(const DataConfig& config) {
-  return config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path;
-}
-
 absl::StatusOr<std::unique_ptr<EncodedImageSource>> OpenEncodedSource(const DataConfig& config) {
   if (config.format == "recordio") {
     FTL_ASSIGN_OR_RETURN(std::unique_ptr<RecordIoReader> reader,
@@ -100,7 +96,8 @@ void PutTensor(std::string* out, const torch::Tensor& t) {
 
 class ListingReader {
  public:
-  explicit ListingReader(const std::string& bytes) : bytes_(bytes) {}
+  // Reads `bytes` from offset `start` (past the magic; the message is not copied).
+  ListingReader(const std::string& bytes, size_t start) : bytes_(bytes), pos_(start) {}
   bool Int(int64_t* v) {
     if (bytes_.size() - pos_ < sizeof(*v)) return false;
     std::memcpy(v, bytes_.data() + pos_, sizeof(*v));
@@ -140,7 +137,7 @@ class ListingReader {
 
  private:
   const std::string& bytes_;
-  size_t pos_ = 0;
+  size_t pos_;
 };
 
 constexpr char kListingMagic[] = "FTL-LISTING-1";
@@ -167,8 +164,7 @@ absl::StatusOr<Dataset> DecodeStreamedListing(const std::string& bytes, const Da
                                             " bytes): damaged at the ", what));
   };
   if (bytes.compare(0, magic.size(), magic) != 0) return damaged("header");
-  const std::string body = bytes.substr(magic.size());
-  ListingReader in(body);
+  ListingReader in(bytes, magic.size());
   Dataset dataset;
   if (!in.Strings(&dataset.sample_names)) return damaged("sample names");
   if (!in.Strings(&dataset.class_names)) return damaged("class names");

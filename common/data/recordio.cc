@@ -134,6 +134,10 @@ std::unique_ptr<EncodedImageSource> RecordIoImageSource(std::unique_ptr<RecordIo
   return std::make_unique<RecordIoSource>(std::move(reader));
 }
 
+std::string RecordIoIndexPathFor(const DataConfig& config) {
+  return config.labels_path.empty() ? RecordIoIndexPath(config.path) : config.labels_path;
+}
+
 std::string RecordIoIndexPath(const std::string& rec_path) {
   const std::string suffix = ".rec";
   if (rec_path.size() > suffix.size() && rec_path.compare(rec_path.size() - suffix.size(), suffix.size(), suffix) == 0) {

@@ -85,6 +85,8 @@ std::string PackImageRecord(const std::vector<float>& labels, uint64_t id, const
 
 // The .idx beside a .rec: "x.rec" -> "x.idx".
 std::string RecordIoIndexPath(const std::string& rec_path);
+// The .idx a DataConfig means: data.labels_path, or the one beside data.path.
+std::string RecordIoIndexPathFor(const DataConfig& config);
 
 // Image keys and their identities (label as a decimal number), "#key" sample names. Labels that
 // are not class indices are left out and reported in `skipped` (name and reason).
