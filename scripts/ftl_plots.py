@@ -2,8 +2,10 @@
 """Plots of `ftl eval`: Fig. 1b (classifier weight norm vs images per identity) and Fig. 4a
 (centre-estimation error of PickOne / AvgAll / AvgFlip vs images used).
 
-Usage: ftl_plots.py --weight_norms weight_norms.csv --center_error center_error.csv --out DIR
-Either input may be omitted. Needs Debian's python3-matplotlib (scripts/setup.sh installs it).
+Usage: ftl_plots.py --weight_norms weight_norms.csv --center_error center_error.csv
+                    [--stage1_norms BEFORE.csv AFTER.csv] --out DIR
+Any input may be omitted. --stage1_norms plots Fig. 1b per class before and after FTL's stage 1
+(fig1b_stage1.png). Needs Debian's python3-matplotlib (scripts/setup.sh installs it).
 """
 import argparse
 import csv
@@ -42,6 +44,30 @@ def plot_weight_norms(path, out):
     plt.close(fig)
 
 
+def plot_stage1_norms(before_path, after_path, out):
+    before = {r["class"]: r for r in read_rows(before_path)}
+    after = read_rows(after_path)
+    if not before or not after:
+        print(f"ftl_plots: {before_path} / {after_path}: no classes, no plot")
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, rows, title in ((axes[0], list(before.values()), "before stage 1"),
+                            (axes[1], after, "after stage 1")):
+        for flag, label, colour in (("1", "regular", "tab:blue"), ("0", "under-represented", "tab:red")):
+            xs = [int(r["images"]) for r in rows if r["regular"] == flag]
+            ys = [float(r["weight_norm"]) for r in rows if r["regular"] == flag]
+            if xs:
+                ax.scatter(xs, ys, s=12, c=colour, label=f"{label} ({len(xs)})", alpha=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("training images of the identity")
+        ax.set_title(f"Fig. 1b per class, {title}")
+        ax.legend()
+    axes[0].set_ylabel("classifier weight norm ||w_j||")
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+
+
 def plot_center_error(path, out):
     rows = read_rows(path)
     if not rows:
@@ -69,11 +95,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weight_norms")
     parser.add_argument("--center_error")
+    parser.add_argument("--stage1_norms", nargs=2, metavar=("BEFORE", "AFTER"))
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     if args.weight_norms:
         plot_weight_norms(args.weight_norms, os.path.join(args.out, "fig1b_weight_norms.png"))
+    if args.stage1_norms:
+        plot_stage1_norms(args.stage1_norms[0], args.stage1_norms[1],
+                          os.path.join(args.out, "fig1b_stage1.png"))
     if args.center_error:
         plot_center_error(args.center_error, os.path.join(args.out, "fig4a_center_error.png"))
     return 0

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tests=(ftl_math_test schedule_test config_test data_test recordio_test streaming_test checkpoint_test trainer_test
+       stage1_reference_test
        protocol_test eval_test)
 mkdir -p build-fuzz
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 
 namespace ftl {
 namespace {
@@ -39,6 +41,44 @@ TEST(JobConfigTest, DefaultsFollowThePaper) {
   EXPECT_EQ(c->training.stage1_lr, 1e-5);
   EXPECT_EQ(c->training.method, Method::kFtl);
   EXPECT_EQ(c->preset, "small");
+}
+
+// Issue 13's switches: reductions, logit adjustment, sampling, the transfer ablation, the starting
+// checkpoint; each bad value refused naming its field.
+TEST(JobConfigTest, LossReductionsSamplingTransferAndInitCheckpoint) {
+  absl::StatusOr<JobConfig> d = Parse(WithData(""));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->loss.ml2_reduction, Reduction::kMean);
+  EXPECT_EQ(d->loss.recon_reduction, Reduction::kMean);
+  EXPECT_EQ(d->loss.logit_adjust_tau, 0.0);
+  EXPECT_EQ(d->training.pretrain_sampling, Sampling::kInstance);
+  EXPECT_TRUE(d->training.stage1_transfer);
+  EXPECT_TRUE(d->training.init_checkpoint.empty());
+
+  const std::string checkpoint = DataDir() + "/start.ftlckpt";
+  std::ofstream(checkpoint) << "x";
+  absl::StatusOr<JobConfig> c = Parse(WithData(
+      R"(, "loss": {"ml2_reduction": "sum", "recon_reduction": "sum", "logit_adjust_tau": 1},
+         "training": {"pretrain_sampling": "class_balanced", "stage1_transfer": false,
+                      "init_checkpoint": ")" + checkpoint + R"("})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->loss.ml2_reduction, Reduction::kSum);
+  EXPECT_EQ(c->loss.recon_reduction, Reduction::kSum);
+  EXPECT_EQ(c->loss.logit_adjust_tau, 1.0);
+  EXPECT_EQ(c->training.pretrain_sampling, Sampling::kClassBalanced);
+  EXPECT_FALSE(c->training.stage1_transfer);
+  EXPECT_EQ(c->training.init_checkpoint, checkpoint);
+
+  for (const auto& [extra, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"(, "loss": {"ml2_reduction": "max"})", "loss.ml2_reduction"},
+           {R"(, "loss": {"recon_reduction": "avg"})", "loss.recon_reduction"},
+           {R"(, "loss": {"logit_adjust_tau": -1})", "loss.logit_adjust_tau"},
+           {R"(, "training": {"pretrain_sampling": "balanced"})", "training.pretrain_sampling"},
+           {R"(, "training": {"init_checkpoint": "/nonexistent/x.ftlckpt"})", "training.init_checkpoint"}}) {
+    absl::StatusOr<JobConfig> bad = Parse(WithData(extra));
+    ASSERT_FALSE(bad.ok()) << extra;
+    EXPECT_NE(bad.status().message().find(field), std::string::npos) << bad.status();
+  }
 }
 
 TEST(JobConfigTest, PaperPresetIs100By100WithD320) {

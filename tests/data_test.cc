@@ -2,6 +2,7 @@
 #include <zlib.h>
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
@@ -271,12 +272,15 @@ TEST(ManifestTest, IdxSubsetsByIndexAndRefusesIndicesPastTheEnd) {
   EXPECT_FALSE(LoadIdx(dir + "/img", dir + "/lab", options, 0, &garbage).ok());
 }
 
-TEST(YawTest, AttachesYawByNameAndDefaultsToFrontal) {
+TEST(YawTest, AttachesYawByNameAndLeavesUnlistedSamplesUnknown) {
   Dataset d = testing::SyntheticDataset({2, 1});
   const std::string csv = ::testing::TempDir() + "/yaw.csv";
   std::ofstream(csv) << "name,yaw\nclass0/1.png, -35.5\nclass1/0.png,10\n";
   ASSERT_TRUE(AttachYaw(csv, &d).ok());
-  EXPECT_TRUE(torch::allclose(d.yaw, torch::tensor({0.0f, -35.5f, 10.0f})));
+  // class0/0.png is not in the CSV: its pose is unknown (NaN), not frontal.
+  EXPECT_TRUE(std::isnan(d.yaw[0].item<float>()));
+  EXPECT_FLOAT_EQ(d.yaw[1].item<float>(), -35.5f);
+  EXPECT_FLOAT_EQ(d.yaw[2].item<float>(), 10.0f);
   std::ofstream(csv) << "name,yaw\nclass0/1.png,abc\n";
   EXPECT_FALSE(AttachYaw(csv, &d).ok());
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End to end: the Table-1 tools on a small real image folder (15 identities x 11 images of
-# Yale B, as a user with a tiny set would have): ftl split, ftl pairs, ftl experiment (three
-# variants, tuned on the validation split, 2 MPI ranks), results.csv/results.md, the figures and
-# pictures, and ftl eval on the FTL checkpoint; ftl pack to RecordIO and a run from it. Then bad
-# requests exit 2 with a reason.
+# Yale B, as a user with a tiny set would have): ftl split, ftl pairs, ftl experiment (seven
+# variants, tuned on the validation split, 2 seeds, 2 MPI ranks), results.csv / results_seeds.csv /
+# results.md, the figures and pictures, and ftl eval on the FTL checkpoint; ftl pack to RecordIO
+# and a run from it; paths with quotes and $(...) never reach a shell. Then bad requests exit 2
+# with a reason.
 set -euo pipefail
 ftl=$1
 worker=$2
@@ -34,48 +35,78 @@ done
 [[ $(head -1 "$work/pairs.txt") == $'5\t4' ]] || fail "pairs header: $(head -1 "$work/pairs.txt")"
 [[ $(wc -l < "$work/pairs.txt") == 41 ]] || fail "expected 1 + 5 x 8 lines"
 
-# The experiment: three variants, tuned, tiny budget at 32x32.
+# The experiment: all seven variants, the quick grid (2 candidates each), 2 seeds, tiny budget.
 "$ftl" experiment --data "$work/faces" --out "$work/exp" --regular 5 --ur_images 3 --holdout 3 --validation 1 \
   --budget 30,1,10 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" --folds 5 \
-  > "$work/experiment.log" 2>&1 || { tail -30 "$work/experiment.log"; fail "ftl experiment failed"; }
-tail -12 "$work/experiment.log"
+  --seeds 1,2 --grid quick > "$work/experiment.log" 2>&1 || { tail -30 "$work/experiment.log"; fail "ftl experiment failed"; }
+tail -22 "$work/experiment.log"
 csv="$work/exp/results.csv"
 [[ $(head -1 "$csv") == variant,reg_rank1_f,ur_rank1_f,reg_rank1_g,ur_rank1_g,verif_acc,* ]] \
   || fail "results.csv header: $(head -1 "$csv")"
-[[ $(cut -d, -f1 "$csv" | tail -n +2 | tr '\n' ' ') == "softmax softmax_ml2 ftl " ]] || fail "variants: $(cat "$csv")"
-# Every metric a number in [0, 1]: the probes and pairs were really evaluated.
-/usr/bin/python3 - "$csv" <<'PY' || fail "results.csv values"
+[[ $(cut -d, -f1 "$csv" | tail -n +2 | tr '\n' ' ') == \
+   "softmax softmax_ml2 softmax_ml2_continued softmax_ml2_cb softmax_ml2_la ftl_no_transfer ftl " ]] \
+  || fail "variants: $(cat "$csv")"
+# Every metric a number in [0, 1] (the probes and pairs were really evaluated), means over the
+# two seeds' rows of results_seeds.csv, and standard errors beside them.
+/usr/bin/python3 - "$csv" "$work/exp/results_seeds.csv" <<'PY' || fail "results.csv / results_seeds.csv values"
 import csv, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+seeds = list(csv.DictReader(open(sys.argv[2])))
+assert len(seeds) == 14, len(seeds)
 for r in rows:
+    assert r["seeds"] == "2", r
+    per = [s for s in seeds if s["variant"] == r["variant"]]
+    assert sorted(s["seed"] for s in per) == ["1", "2"], per
     for k in ("reg_rank1_f", "ur_rank1_f", "reg_rank1_g", "ur_rank1_g", "verif_acc"):
         v = float(r[k])
         assert 0.0 <= v <= 1.0 and not math.isnan(v), (r["variant"], k, v)
+        values = [float(s[k]) for s in per]
+        assert abs(v - sum(values) / 2) < 1e-9, (r["variant"], k, v, values)
+        assert abs(float(r[k + "_se"]) - abs(values[0] - values[1]) / 2) < 1e-9, (r["variant"], k)
 PY
-[[ $(wc -l < "$work/exp/tuning.csv") == 7 ]] || fail "expected 2 tuning runs per variant"
+[[ $(wc -l < "$work/exp/tuning.csv") == 15 ]] || fail "expected 2 tuning runs for each of 7 variants"
 grep -q "| ftl |" "$work/exp/results.md" || fail "no Markdown table"
+grep -q "FTL minus each variant, paired by seed" "$work/exp/results.md" || fail "no paired differences"
+grep -q "| softmax_ml2_cb | [-+]" "$work/exp/results.md" || fail "no paired row for the CB baseline"
 grep -q "| variant | reg rank-1 f" "$work/experiment.log" || fail "table not printed"
 # Tuning never saw the probes: its runs were evaluated on validation.txt.
 grep -q validation.txt "$work/exp/tune/ftl-0/config.json" || fail "tuning not on the validation split"
 grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the hold-out probes"
-for f in fig1b_weight_norms fig4a_center_error fig6_centers fig7_transfer fig8_interpolation; do
+# The fair protocol: FTL (tuning and final) starts from softmax_ml2's model of the same split and
+# seed, and the continued baselines from the same one.
+grep -q '"init_checkpoint": ".*/tune/softmax_ml2-[01]/output/' "$work/exp/tune/ftl-0/config.json" \
+  || fail "FTL's tuning does not start from softmax_ml2's tuned model"
+for v in ftl ftl_no_transfer softmax_ml2_continued softmax_ml2_cb softmax_ml2_la; do
+  grep -q '"init_checkpoint": ".*/runs/softmax_ml2/seed2/output/' "$work/exp/runs/$v/seed2/config.json" \
+    || fail "$v seed 2 does not start from softmax_ml2's seed-2 model"
+done
+grep -q '"stage1_transfer": false' "$work/exp/runs/ftl_no_transfer/seed1/config.json" || fail "ablation keeps the transfer"
+grep -q '"pretrain_sampling": "class_balanced"' "$work/exp/runs/softmax_ml2_cb/seed1/config.json" || fail "CB not class-balanced"
+grep -q '"logit_adjust_tau"' "$work/exp/runs/softmax_ml2_la/seed1/config.json" || fail "LA without tau"
+grep -q 'sfmx_transfer' "$work/exp/runs/ftl/seed1/output/summary.json" || fail "FTL trained no transferred batch"
+grep -q 'sfmx_transfer' "$work/exp/runs/ftl_no_transfer/seed1/output/summary.json" && fail "the ablation transferred"
+for f in fig1b_weight_norms fig1b_stage1 fig4a_center_error fig6_centers fig7_transfer fig8_interpolation; do
   png="$work/exp/runs/ftl/analysis/$f.png"
   [[ -s $png ]] || fail "$f.png missing"
   [[ $(head -c 8 "$png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] || fail "$f.png is not a PNG"
 done
 [[ $(wc -l < "$work/exp/runs/ftl/analysis/weight_norms.csv") == 16 ]] || fail "weight_norms.csv rows"
+[[ $(wc -l < "$work/exp/runs/ftl/seed1/output/weight_norms_stage1_r0_before.csv") == 16 ]] || fail "stage-1 norms rows"
 
-# ftl eval on the FTL run's checkpoint folder: the same probes give the same rank-1.
-"$ftl" eval --config "$work/exp/runs/ftl/config.json" --checkpoint "$work/exp/runs/ftl/output" \
-  --out "$work/eval" > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "ftl eval failed"; }
-/usr/bin/python3 - "$work/eval/eval.json" "$csv" <<'PY' || fail "ftl eval disagrees with the experiment"
+# ftl eval on the FTL run's checkpoint folder: the same probes give the same rank-1. Its --out
+# has a quote and a $(...): it must reach the tools as a path, never a shell.
+evalout="$work/e'\$(touch $work/pwned)'x"
+"$ftl" eval --config "$work/exp/runs/ftl/seed1/config.json" --checkpoint "$work/exp/runs/ftl/seed1/output" \
+  --out "$evalout" > "$work/eval.log" 2>&1 || { cat "$work/eval.log"; fail "ftl eval failed"; }
+[[ ! -e $work/pwned ]] || fail "ftl eval ran a shell command from --out"
+/usr/bin/python3 - "$evalout/eval.json" "$work/exp/results_seeds.csv" <<'PY' || fail "ftl eval disagrees with the experiment"
 import csv, json, sys
 metrics = json.load(open(sys.argv[1]))["metrics"]
-ftl = [r for r in csv.DictReader(open(sys.argv[2])) if r["variant"] == "ftl"][0]
+ftl = [r for r in csv.DictReader(open(sys.argv[2])) if r["variant"] == "ftl" and r["seed"] == "1"][0]
 assert abs(metrics["holdout_rank1_ur_f"] - float(ftl["ur_rank1_f"])) < 1e-9, (metrics, ftl)
 assert abs(metrics["verif_acc_f"] - float(ftl["verif_acc"])) < 1e-9, (metrics, ftl)
 PY
-[[ -s $work/eval/fig7_transfer.png ]] || fail "ftl eval made no pictures"
+[[ -s $evalout/fig7_transfer.png ]] || fail "ftl eval made no pictures"
 
 # The same folder packed as InsightFace RecordIO: same split, and a worker trains from it.
 "$ftl" pack --data "$work/faces" --out "$work/faces.rec"
@@ -83,11 +114,15 @@ PY
 "$ftl" split --data "$work/faces.rec" --out "$work/split_rec" --regular 5 --ur_images 3 --holdout 3 --validation 1
 [[ $(wc -l < "$work/split_rec/train.txt") == 70 ]] || fail "RecordIO split: expected 70 training images"
 grep -q '^#' "$work/split_rec/train.txt" || fail "RecordIO manifests name #keys"
-"$ftl" experiment --data "$work/faces.rec" --out "$work/exp_rec" --regular 5 --ur_images 3 --holdout 3 \
+# FTL alone brings softmax_ml2 (its starting model); the --out path has a quote and a $(...).
+recout="$work/exp'\$(touch $work/pwned2)'rec"
+"$ftl" experiment --data "$work/faces.rec" --out "$recout" --regular 5 --ur_images 3 --holdout 3 \
   --validation 1 --budget 10,1,5 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" \
-  --folds 5 --variants ftl --tune=false > "$work/experiment_rec.log" 2>&1 \
+  --folds 5 --variants ftl --tune=false --seeds 3 > "$work/experiment_rec.log" 2>&1 \
   || { tail -20 "$work/experiment_rec.log"; fail "ftl experiment on RecordIO failed"; }
-[[ $(tail -n +2 "$work/exp_rec/results.csv" | wc -l) == 1 ]] || fail "RecordIO experiment: no result row"
+[[ ! -e $work/pwned2 ]] || fail "ftl experiment ran a shell command from --out"
+[[ $(cut -d, -f1 "$recout/results.csv" | tail -n +2 | tr '\n' ' ') == "softmax_ml2 ftl " ]] \
+  || fail "RecordIO experiment rows: $(cat "$recout/results.csv")"
 
 # Bad requests: exit 2 and say why.
 expect_usage() {
@@ -99,6 +134,8 @@ expect_usage() {
 expect_usage "unknown variant" experiment --data "$work/faces" --out "$work/x" --holdout 3 --variants ftl,magic
 expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --regular 16
 expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
+expect_usage "given twice" experiment --data "$work/faces" --out "$work/x" --holdout 3 --seeds 1,1
+expect_usage "grid" experiment --data "$work/faces" --out "$work/x" --holdout 3 --grid huge
 expect_usage "usage: ftl split" split extra
 expect_usage "put .experiment. first" --json experiment
 # The client stays small: the tools that need LibTorch run in ftl_tools.

@@ -230,7 +230,7 @@ TEST(LossTest, MetricL2IsSquaredLogitNormAndGradientIsTwoWTWf) {
   const torch::Tensor w = torch::randn({4, kDim});
   const torch::Tensor f = torch::randn({2, kDim}, torch::requires_grad());
   const torch::Tensor logits = f.mm(w.t());
-  const torch::Tensor loss = MetricL2Loss(logits);
+  const torch::Tensor loss = MetricL2Loss(logits, Reduction::kSum);
   double expected = 0;
   for (int64_t i = 0; i < 2; ++i) {
     for (int64_t c = 0; c < 4; ++c) {
@@ -245,10 +245,72 @@ TEST(LossTest, MetricL2IsSquaredLogitNormAndGradientIsTwoWTWf) {
   EXPECT_TRUE(torch::allclose(f.grad(), 2 * f.detach().mm(w.t().mm(w).t()) / 2, 1e-4, 1e-5));
 }
 
-TEST(LossTest, ReconstructionIsMeanSquaredPixelError) {
-  const torch::Tensor x = torch::tensor({0.0, 0.5, 1.0, 0.25}).view({1, 1, 2, 2});
-  const torch::Tensor r = torch::tensor({0.5, 0.5, 0.0, 0.25}, torch::requires_grad()).view({1, 1, 2, 2});
-  EXPECT_NEAR(ReconstructionLoss(r, x).item<double>(), (0.25 + 0 + 1 + 0) / 4, 1e-7);
+// The default reduction is the mean over batch x classes: the summed value over N_c, checked by a
+// loop (a mutation back to the sum would be N_c = 5 times too large here), with its gradient.
+TEST(LossTest, MetricL2MeanIsTheMeanSquaredLogit) {
+  torch::manual_seed(12);
+  const torch::Tensor logits = torch::randn({3, 5}, torch::requires_grad());
+  const torch::Tensor loss = MetricL2Loss(logits);
+  double expected = 0;
+  for (int64_t i = 0; i < 3; ++i) {
+    for (int64_t c = 0; c < 5; ++c) expected += std::pow(logits[i][c].item<double>(), 2);
+  }
+  EXPECT_NEAR(loss.item<double>(), expected / 15, 1e-6);
+  EXPECT_NEAR(MetricL2Loss(logits, Reduction::kSum).item<double>(), expected / 3, 1e-5);
+  loss.backward();
+  EXPECT_TRUE(torch::allclose(logits.grad(), 2 * logits.detach() / 15, 1e-5, 1e-7));
+}
+
+// Why the mean: with free logits and a = 0.25 summed over N_c classes, gradient descent on
+// CE + a * sum_j z_j^2 settles where z_j = (1[j = y] - p_j) / (2a), which caps p_y far below 1 for
+// many classes; the per-logit strength of the mean is a / N_c, independent of the sum's cap.
+TEST(LossTest, SummedMetricL2CapsTheTargetProbabilityAsDerived) {
+  for (const int classes : {10, 100}) {
+    const torch::Tensor z = torch::zeros({1, classes}, torch::requires_grad());
+    const torch::Tensor y = torch::tensor({0}, torch::kInt64);
+    torch::optim::SGD sgd({z}, torch::optim::SGDOptions(0.5));
+    for (int step = 0; step < 3000; ++step) {
+      sgd.zero_grad();
+      (SoftmaxLoss(z, y) + 0.25 * MetricL2Loss(z, Reduction::kSum)).backward();
+      sgd.step();
+    }
+    const torch::Tensor p = torch::softmax(z.detach(), 1);
+    // The stationary point of the derivation: z_j = 2 (1[j = y] - p_j).
+    for (int64_t j = 0; j < classes; ++j) {
+      EXPECT_NEAR(z[0][j].item<double>(), 2 * ((j == 0) - p[0][j].item<double>()), 1e-3) << j;
+    }
+    // The cap: p_y = 0.33 at 10 classes (as issue 13 computed), lower at 100.
+    if (classes == 10) EXPECT_NEAR(p[0][0].item<double>(), 0.33, 0.02);
+    if (classes == 100) EXPECT_LT(p[0][0].item<double>(), 0.1);
+  }
+}
+
+// Logit adjustment: the softmax over z + tau * log(prior), by a loop; tau = 0 is plain softmax.
+TEST(LossTest, LogitAdjustedSoftmaxMatchesLoop) {
+  torch::manual_seed(13);
+  const torch::Tensor logits = torch::randn({3, 4});
+  const torch::Tensor y = torch::tensor({1, 0, 3}, torch::kInt64);
+  const std::vector<double> prior = {0.7, 0.2, 0.05, 0.05};
+  const torch::Tensor log_prior = torch::log(torch::tensor(prior, torch::kFloat64)).to(torch::kFloat32);
+  for (const double tau : {0.0, 1.0, 1.5}) {
+    double expected = 0;
+    for (int64_t i = 0; i < 3; ++i) {
+      double z = 0;
+      for (int64_t j = 0; j < 4; ++j) z += std::exp(logits[i][j].item<double>() + tau * std::log(prior[j]));
+      const int64_t t = y[i].item<int64_t>();
+      expected += -std::log(std::exp(logits[i][t].item<double>() + tau * std::log(prior[t])) / z);
+    }
+    EXPECT_NEAR(SoftmaxLoss(logits, y, log_prior, tau).item<double>(), expected / 3, 1e-5) << tau;
+  }
+}
+
+TEST(LossTest, ReconstructionIsMeanSquaredPixelErrorOrTheLiteralSum) {
+  const torch::Tensor x = torch::tensor({0.0, 0.5, 1.0, 0.25, 0.0, 0.0, 0.0, 0.0}).view({2, 1, 2, 2});
+  const torch::Tensor r =
+      torch::tensor({0.5, 0.5, 0.0, 0.25, 1.0, 0.0, 0.0, 0.5}, torch::requires_grad()).view({2, 1, 2, 2});
+  EXPECT_NEAR(ReconstructionLoss(r, x).item<double>(), (0.25 + 1 + 1 + 0.25) / 8, 1e-7);
+  // Eq. 1 literally: the sum over an image's pixels, averaged over the batch of 2.
+  EXPECT_NEAR(ReconstructionLoss(r, x, Reduction::kSum).item<double>(), (1.25 + 1.25) / 2, 1e-7);
 }
 
 TEST(LossTest, CombineWeightsTermsAsEquationFour) {

@@ -46,6 +46,20 @@ absl::Status CheckExists(const char* field, const std::string& path, bool want_d
   return absl::OkStatus();
 }
 
+// "" keeps the default.
+absl::Status ParseReduction(const char* field, const std::string& name, Reduction* out) {
+  if (name.empty()) return absl::OkStatus();
+  if (name == "mean") {
+    *out = Reduction::kMean;
+  } else if (name == "sum") {
+    *out = Reduction::kSum;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be \"mean\" or \"sum\", got \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
   if (!spec.preset().empty()) config->preset = spec.preset();
   absl::StatusOr<ModelShape> shape = ModelPreset(config->preset);
@@ -163,6 +177,20 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
                            &t->checkpoint_every_rounds));
   FTL_RETURN_IF_ERROR(Take("training.evaluate_every_rounds", spec.has_evaluate_every_rounds(),
                            spec.evaluate_every_rounds(), 0, 1000000, &t->evaluate_every_rounds));
+  if (spec.pretrain_sampling().empty() || spec.pretrain_sampling() == "instance") {
+    t->pretrain_sampling = Sampling::kInstance;
+  } else if (spec.pretrain_sampling() == "class_balanced") {
+    t->pretrain_sampling = Sampling::kClassBalanced;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.pretrain_sampling: must be \"instance\" or \"class_balanced\", got \"",
+        spec.pretrain_sampling(), "\""));
+  }
+  if (spec.has_stage1_transfer()) t->stage1_transfer = spec.stage1_transfer();
+  t->init_checkpoint = spec.init_checkpoint();
+  if (!t->init_checkpoint.empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("training.init_checkpoint", t->init_checkpoint, false));
+  }
   if (t->method == Method::kFtl && t->pretrain_iterations == 0 && t->rounds == 0) {
     return absl::InvalidArgumentError(
         "training.rounds: the job would train nothing (pretrain_iterations and rounds are 0)");
@@ -251,6 +279,12 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
                            1e6, &config.loss.recon));
   FTL_RETURN_IF_ERROR(
       Take("loss.alpha_reg", loss.has_alpha_reg(), loss.alpha_reg(), 0.0, 1e6, &config.loss.reg));
+  FTL_RETURN_IF_ERROR(ParseReduction("loss.ml2_reduction", loss.ml2_reduction(),
+                                     &config.loss.ml2_reduction));
+  FTL_RETURN_IF_ERROR(ParseReduction("loss.recon_reduction", loss.recon_reduction(),
+                                     &config.loss.recon_reduction));
+  FTL_RETURN_IF_ERROR(Take("loss.logit_adjust_tau", loss.has_logit_adjust_tau(),
+                           loss.logit_adjust_tau(), 0.0, 100.0, &config.loss.logit_adjust_tau));
   FTL_RETURN_IF_ERROR(FillTraining(spec.training(), &config.training));
   // The plain-softmax baseline is defined by the absence of m-L2.
   if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;

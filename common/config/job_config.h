@@ -57,11 +57,23 @@ struct DataConfig {
   int prefetch_batches = 4;  // batches read ahead per sampler when loader_threads > 0
 };
 
+// How a loss term's elements are reduced to one number per batch.
+enum class Reduction { kMean, kSum };
+
 struct LossWeights {
   double sfmx = 1.0;
   double recon = 1.0;
   double reg = 0.25;
+  // m-L2: mean over batch x classes, or sum over the classes and mean over the batch (the same
+  // alpha_reg then pulls each logit N_c times harder; docs/config.md).
+  Reduction ml2_reduction = Reduction::kMean;
+  // Reconstruction: mean over pixels and batch, or sum over an image's pixels, mean over the batch.
+  Reduction recon_reduction = Reduction::kMean;
+  // Logit adjustment's tau (0 = plain softmax; 1 = Balanced Softmax).
+  double logit_adjust_tau = 0.0;
 };
+
+enum class Sampling { kInstance, kClassBalanced };
 
 struct TrainingConfig {
   Method method = Method::kFtl;
@@ -77,6 +89,9 @@ struct TrainingConfig {
   double pca_energy = 0.95;
   int checkpoint_every_rounds = 1;
   int evaluate_every_rounds = 1;
+  Sampling pretrain_sampling = Sampling::kInstance;
+  bool stage1_transfer = true;  // false: stage 1 without the transferred batch (ablation)
+  std::string init_checkpoint;  // start from this checkpoint's model weights; "" = random init
 };
 
 struct RuntimeConfig {

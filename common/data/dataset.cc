@@ -1,5 +1,7 @@
 #include "common/data/dataset.h"
 
+#include <limits>
+
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <mutex>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <unordered_map>
@@ -103,7 +106,9 @@ absl::Status AttachYaw(const std::string& csv_path, Dataset* dataset) {
   if (!in) return absl::NotFoundError(absl::StrCat(csv_path, ": cannot open"));
   std::unordered_map<std::string, int64_t> row_of;
   for (int64_t i = 0; i < dataset->size(); ++i) row_of[dataset->sample_names[i]] = i;
-  std::vector<float> yaw(dataset->size(), 0.0f);
+  // A sample the CSV does not list has an unknown pose: NaN fails Eq. 5's filter, so it is left out
+  // of its class centre (unless no sample of the class passes; see FinishCenters).
+  std::vector<float> yaw(dataset->size(), std::numeric_limits<float>::quiet_NaN());
   std::string line;
   int64_t line_number = 0;
   while (std::getline(in, line)) {

@@ -29,7 +29,7 @@ struct Dataset {
   // by copies, like the tensors.
   std::shared_ptr<ImageStream> stream;
   torch::Tensor labels;  // [N] int64 in [0, num_classes)
-  torch::Tensor yaw;     // [N] float32 degrees, or undefined when no yaw is known
+  torch::Tensor yaw;     // [N] float32 degrees (NaN: unknown), or undefined when no yaw is known
   std::vector<std::string> class_names;   // label -> identity name
   std::vector<std::string> sample_names;  // image path relative to the root, or "#index" for IDX
   int64_t skipped_images = 0;             // unreadable images left out
@@ -106,7 +106,7 @@ absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions&
                                    const LoadProgress& progress = nullptr);
 
 // Reads "name,yaw_degrees" lines (an optional header line is skipped) and sets dataset->yaw;
-// names are sample_names. Samples without a line get yaw 0 (they pass the filter).
+// names are sample_names. Samples without a line get yaw NaN (unknown: they fail the filter).
 absl::Status AttachYaw(const std::string& csv_path, Dataset* dataset);
 
 // Keeps the `max_classes` classes with the most images (ties by name), relabelled densely.

@@ -9,17 +9,26 @@
 
 namespace ftl {
 
-// Eq. 1: ||x' - x||^2, averaged over pixels as well as the batch (a per-pixel mean keeps the term
-// on the scale of the softmax loss whatever the input size; Eq. 4's alpha_recon then means the same
-// thing for the `small` and `paper` presets).
-torch::Tensor ReconstructionLoss(const torch::Tensor& reconstruction, const torch::Tensor& image);
+// Eq. 1: ||x' - x||^2. kMean averages over pixels as well as the batch (the term then stays on the
+// scale of the softmax loss whatever the input size, and alpha_recon means the same thing for the
+// `small` and `paper` presets); kSum sums an image's C*H*W squared errors (Eq. 1 literally) and
+// averages over the batch.
+torch::Tensor ReconstructionLoss(const torch::Tensor& reconstruction, const torch::Tensor& image,
+                                 Reduction reduction = Reduction::kMean);
 
 // Eq. 2: -log softmax(W f)[y], averaged over the batch. logits = W f: [B, N_c]; labels: [B] int64.
-torch::Tensor SoftmaxLoss(const torch::Tensor& logits, const torch::Tensor& labels);
+// With `log_prior` ([N_c], log of each class's share of the training images) and tau > 0, the
+// softmax is taken over W f + tau * log_prior (logit adjustment; tau = 1 is Balanced Softmax).
+torch::Tensor SoftmaxLoss(const torch::Tensor& logits, const torch::Tensor& labels,
+                          const torch::Tensor& log_prior = torch::Tensor(), double tau = 0.0);
 
 // Eq. 3, m-L2: ||W^T f||^2 with the paper's W^T f read as the classifier output W f (the only
-// reading with matching shapes): the squared norm of the logit vector, averaged over the batch.
-torch::Tensor MetricL2Loss(const torch::Tensor& logits);
+// reading with matching shapes). kSum: the squared norm of the logit vector, averaged over the
+// batch; kMean: the mean squared logit over batch x classes (kSum / N_c). With free logits,
+// CE + a * sum_j z_j^2 is stationary at z_j = (1[j = y] - p_j) / (2a), which under kSum caps the
+// target probability far below 1 once N_c is large; kMean keeps alpha's meaning across N_c (the
+// paper's 0.25 for 10K+ classes and 0.001 for 10 only fit a mean). docs/config.md derives it.
+torch::Tensor MetricL2Loss(const torch::Tensor& logits, Reduction reduction = Reduction::kMean);
 
 // The weighted terms of Eq. 4, kept apart for reporting.
 struct LossTerms {

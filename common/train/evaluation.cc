@@ -34,11 +34,13 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::Features(const torch::Tensor& x
   return {g.to(torch::kCPU, torch::kFloat32), f.to(torch::kCPU, torch::kFloat32)};
 }
 
-void Trainer::WriteWeightNorms() {
+void Trainer::WriteWeightNorms(const std::string& file_name) {
   torch::NoGradGuard no_grad;
   const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
   const torch::Tensor counts = dataset_.ClassCounts();
-  const std::filesystem::path path = std::filesystem::path(config_.runtime.output_dir) / "weight_norms.csv";
+  const std::filesystem::path path = std::filesystem::path(config_.runtime.output_dir) / file_name;
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
   const std::string temp = path.string() + ".tmp";
   {
     std::ofstream out(temp, std::ios::trunc);
@@ -48,11 +50,10 @@ void Trainer::WriteWeightNorms() {
           << (is_regular_[c].item<bool>() ? 1 : 0) << "," << norms[c].item<double>() << "\n";
     }
     if (!out) {
-      Log("evaluation: cannot write ", temp);
+      Log("weight norms: cannot write ", temp);
       return;
     }
   }
-  std::error_code ec;
   std::filesystem::rename(temp, path, ec);
 }
 

@@ -11,6 +11,7 @@
 #include "common/ftl/transfer.h"
 #include "common/train/autocast.h"
 #include "common/util/log.h"
+#include "common/util/status_macros.h"
 
 namespace ftl {
 namespace {
@@ -77,6 +78,48 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   pretrain_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kPretrain);
   stage2_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kStageTwo);
   ur_samples_ = ClassBalancedSampler(dataset.labels, ur_classes_, t.seed, SampleStream::kStageOneUr);
+  if (t.pretrain_sampling == Sampling::kClassBalanced) {
+    std::vector<int64_t> all_classes(static_cast<size_t>(dataset.num_classes()));
+    for (int64_t c = 0; c < dataset.num_classes(); ++c) all_classes[c] = c;
+    balanced_pretrain_samples_ =
+        ClassBalancedSampler(dataset.labels, all_classes, t.seed, SampleStream::kPretrain);
+  }
+  if (config.loss.logit_adjust_tau > 0) {
+    // log of each class's share of the training images; a class without images (possible with a
+    // manifest) gets the smallest share instead of log 0.
+    const torch::Tensor counts = dataset.ClassCounts().to(torch::kFloat64).clamp_min(1.0);
+    log_prior_ = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device_);
+  }
+}
+
+LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
+                                    const torch::Tensor& reconstruction, const torch::Tensor& x) const {
+  const LossWeights& w = config_.loss;
+  return CombineLosses(w, SoftmaxLoss(logits, labels, log_prior_, w.logit_adjust_tau),
+                       reconstruction.defined() ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
+                                                : torch::Tensor(),
+                       MetricL2Loss(logits, w.ml2_reduction));
+}
+
+absl::Status Trainer::InitializeFrom(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  FTL_RETURN_IF_ERROR(ReadCheckpointFile(path, &archive, device_));
+  try {
+    FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
+    torch::serialize::InputArchive model_archive;
+    archive.read("model", model_archive);
+    model_->load(model_archive);
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
+  }
+  // Every rank read the same file; keep them bit-identical all the same.
+  std::vector<torch::Tensor> state = model_->parameters();
+  torch::NoGradGuard no_grad;
+  comm_.Broadcast(state, 0);
+  return absl::OkStatus();
 }
 
 Trainer::~Trainer() = default;
@@ -168,6 +211,7 @@ v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int
   GradientAverager& averager = pretrain ? *pretrain_averager_ : *stage2_averager_;
   EpochSampler& sampler = pretrain ? pretrain_samples_ : stage2_samples_;
   int64_t& step = pretrain ? pretrain_step_ : stage2_step_;
+  const bool balanced = pretrain && config_.training.pretrain_sampling == Sampling::kClassBalanced;
 
   SetTrainable(phase);
   model_->train();
@@ -175,7 +219,10 @@ v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
   std::map<std::string, double> sums;
   const std::unique_ptr<BatchPrefetcher> batches = Batches(
-      [this, &sampler, first = step, global_batch](int64_t k) { return LocalSlice(sampler.Batch(first + k, global_batch)); },
+      [this, &sampler, balanced, first = step, global_batch](int64_t k) {
+        return LocalSlice(balanced ? balanced_pretrain_samples_.Batch(first + k, global_batch)
+                                   : sampler.Batch(first + k, global_batch));
+      },
       iterations);
   for (int64_t it = 0; it < iterations; ++it) {
     const auto [x, y] = DeviceBatch(batches->Next());
@@ -186,9 +233,7 @@ v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int
       logits = model_->classifier->forward(model_->filter->forward(g)).to(torch::kFloat32);
       reconstruction = model_->dec->forward(g).to(torch::kFloat32);
     }
-    const LossTerms terms =
-        CombineLosses(config_.loss, SoftmaxLoss(logits, y),
-                      ReconstructionLoss(reconstruction, x), MetricL2Loss(logits));
+    const LossTerms terms = ClassifierLosses(logits, y, reconstruction, x);
     Step(optimizer, averager, terms.total);
     ++step;
     const std::map<std::string, double> losses = {{"sfmx", terms.sfmx.item<double>()},
@@ -291,6 +336,8 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
   model_->train();
   const auto start = std::chrono::steady_clock::now();
   const double ratio_before = UrToRegularWeightNormRatio();
+  // Fig. 1b per class, before and after this stage 1: the bias it is meant to remove.
+  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
   const bool have_hard = hard_samples_.pool_size() > 0;
   const bool have_ur = !ur_samples_.empty();
@@ -300,7 +347,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
       Bf16AutocastScope autocast_scope(autocast());
       logits = model_->classifier->forward(model_->filter->forward(g)).to(torch::kFloat32);
     }
-    return CombineLosses(config_.loss, SoftmaxLoss(logits, y), torch::Tensor(), MetricL2Loss(logits));
+    return ClassifierLosses(logits, y, torch::Tensor(), torch::Tensor());
   };
   // g of images x (the encoder is frozen in stage 1: no graph), float32.
   auto encode = [this](const torch::Tensor& x) {
@@ -345,7 +392,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
       losses["sfmx_ur"] = terms.sfmx.item<double>();
       step_images += global_batch;
       // (3) the transferred batch: the regular batch's variation moved onto the UR centres (Eq. 7).
-      if (have_hard) {
+      if (have_hard && config_.training.stage1_transfer) {
         const torch::Tensor g_transfer =
             TransferFeatures(g_regular, y_regular, y_ur, stats_.centers, stats_.basis);
         const LossTerms transfer_terms = classify_loss(g_transfer, y_ur);
@@ -360,6 +407,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     if (progress) progress({PhaseKind::kStageOne, round, it + 1, iterations, losses, step_images});
   }
   SetTrainable(PhaseKind::kPretrain);
+  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
   v1::PhaseReport report =
       FinishReport("stage1", round, iterations, Seconds(start), images, sums);
   (*report.mutable_metrics())["ur_regular_norm_ratio_before"] = ratio_before;
@@ -416,7 +464,7 @@ v1::PhaseReport Trainer::Evaluate() {
   if (c[3] > 0) m["train_top1_ur"] = c[2] / c[3];
   const double ratio = UrToRegularWeightNormRatio();
   if (!std::isnan(ratio)) m["ur_regular_norm_ratio"] = ratio;
-  if (comm_.rank() == 0) WriteWeightNorms();
+  if (comm_.rank() == 0) WriteWeightNorms("weight_norms.csv");
   if (!config_.evaluation.pairs_path.empty()) AddVerification(&report);
   if (!config_.evaluation.holdout_path.empty() || !config_.evaluation.holdout_manifest.empty()) {
     AddHoldoutRank1(&report);
@@ -463,30 +511,37 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
   return absl::OkStatus();
 }
 
+absl::Status Trainer::CheckCheckpointShape(const std::string& path,
+                                          torch::serialize::InputArchive& archive) const {
+  torch::Tensor format, shape;
+  archive.read("format", format);
+  if (format.item<int64_t>() != kCheckpointFormat) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint '", path, "': format ",
+                                                   format.item<int64_t>(), " is not supported"));
+  }
+  archive.read("shape", shape);
+  shape = shape.cpu();
+  const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
+                                         config_.model.feature_dim, config_.model.input_size,
+                                         config_.model.channels};
+  const std::vector<int64_t> found(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
+  if (found != expected) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "checkpoint '%s' was made for another job: (classes, images, D, input, channels) = "
+        "(%d, %d, %d, %d, %d), this job has (%d, %d, %d, %d, %d)",
+        path, found[0], found[1], found[2], found[3], found[4], expected[0], expected[1],
+        expected[2], expected[3], expected[4]));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
   absl::Status status = ReadCheckpointFile(path, &archive, device_);
   if (!status.ok()) return status;
   try {
-    torch::Tensor format, shape, position, steps, has_stats;
-    archive.read("format", format);
-    if (format.item<int64_t>() != kCheckpointFormat) {
-      return absl::InvalidArgumentError(absl::StrCat("checkpoint '", path, "': format ",
-                                                     format.item<int64_t>(), " is not supported"));
-    }
-    archive.read("shape", shape);
-    shape = shape.cpu();
-    const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
-                                           config_.model.feature_dim, config_.model.input_size,
-                                           config_.model.channels};
-    const std::vector<int64_t> found(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
-    if (found != expected) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "checkpoint '%s' was made for another job: (classes, images, D, input, channels) = "
-          "(%d, %d, %d, %d, %d), this job has (%d, %d, %d, %d, %d)",
-          path, found[0], found[1], found[2], found[3], found[4], expected[0], expected[1],
-          expected[2], expected[3], expected[4]));
-    }
+    torch::Tensor position, steps, has_stats;
+    FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
     archive.read("position", position);
     archive.read("steps", steps);
     torch::serialize::InputArchive model_archive, pre, s1, s2;

@@ -24,6 +24,7 @@
 #include "common/data/batch_prefetcher.h"
 #include "common/data/dataset.h"
 #include "common/data/sampler.h"
+#include "common/ftl/losses.h"
 #include "common/model/ftl_model.h"
 #include "common/schedule/schedule.h"
 #include "ftl/v1/job_spec.pb.h"
@@ -76,6 +77,10 @@ class Trainer {
   absl::Status SaveCheckpoint(const std::string& path, int64_t schedule_position);
   // Loads a checkpoint made for this model and dataset; returns its schedule position.
   absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path);
+  // Takes only the model weights of a checkpoint made for this model and dataset (training.
+  // init_checkpoint): optimizers, sampler positions and statistics stay fresh. FailedPrecondition
+  // for a checkpoint of another job, DataLoss for a damaged one.
+  absl::Status InitializeFrom(const std::string& path);
 
   FtlModel& model() { return model_; }
   const torch::Device& device() const { return device_; }
@@ -106,8 +111,15 @@ class Trainer {
   // Evaluation extras (evaluation.cc): verification pairs and hold-out rank-1, on g and f.
   void AddVerification(v1::PhaseReport* report);
   void AddHoldoutRank1(v1::PhaseReport* report);
-  // Fig. 1b's data: output_dir/weight_norms.csv, one row per class (name, images, regular, norm).
-  void WriteWeightNorms();
+  // Fig. 1b's data: output_dir/<file_name>, one row per class (name, images, regular, norm).
+  void WriteWeightNorms(const std::string& file_name);
+  // Eq. 4's weighted terms for a batch (reconstruction left out when undefined), with the
+  // configured reductions and logit adjustment.
+  LossTerms ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
+                             const torch::Tensor& reconstruction, const torch::Tensor& x) const;
+  // The format and (classes, images, D, input, channels) of a checkpoint against this job's.
+  absl::Status CheckCheckpointShape(const std::string& path,
+                                    torch::serialize::InputArchive& archive) const;
   // g = Enc(x) and f = R(g), no grad, on the host; x: [B, C, S, S] float in [0, 1], any device.
   std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
   // Batches k = 0 .. count-1 with rows rows_of(k), read ahead by data.loader_threads threads.
@@ -132,6 +144,8 @@ class Trainer {
   std::unique_ptr<Optimizers> optimizers_;
   std::unique_ptr<GradientAverager> pretrain_averager_, stage1_averager_, stage2_averager_;
   EpochSampler pretrain_samples_, stage2_samples_;
+  ClassBalancedSampler balanced_pretrain_samples_;  // training.pretrain_sampling class_balanced
+  torch::Tensor log_prior_;  // [N_c] log class shares on device_, for logit adjustment
   EpochSampler hard_samples_;
   ClassBalancedSampler ur_samples_;
   int64_t pretrain_step_ = 0, stage1_step_ = 0, stage2_step_ = 0;

@@ -221,6 +221,9 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
       if (!google::protobuf::util::JsonStringToMessage(text.str(), &summary).ok()) summary.Clear();
     }
     summary.set_last_checkpoint(used);
+  } else if (!config.training.init_checkpoint.empty()) {
+    FTL_RETURN_IF_ERROR(trainer.InitializeFrom(config.training.init_checkpoint));
+    if (leader) Log("model weights from ", config.training.init_checkpoint, " (training.init_checkpoint)");
   }
   const double earlier_wall_seconds = summary.wall_seconds();  // runs before a resume
   summary.set_job_name(config.name);

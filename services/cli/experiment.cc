@@ -1,0 +1,706 @@
+#include "services/cli/experiment.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/comm/communicator.h"
+#include "common/data/dataset.h"
+#include "common/train/trainer.h"
+#include "common/util/status_macros.h"
+#include "common/util/subprocess.h"
+#include "google/protobuf/util/json_util.h"
+#include "services/cli/tool_support.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Variants trained from scratch for PRETRAIN iterations; the others continue from softmax_ml2.
+bool FromScratch(const std::string& variant) { return variant == "softmax" || variant == "softmax_ml2"; }
+bool IsFtl(const std::string& variant) { return variant == "ftl" || variant == "ftl_no_transfer"; }
+
+// m-L2's per-logit strengths tuned over (issue 13: at least three decades; both ends matter).
+constexpr double kMl2Strengths[] = {0.001, 0.03, 1.0};
+constexpr double kQuickMl2Strengths[] = {0.001, 1.0};
+// Learning-rate factors of the single-knob variants' grids, and of the two-knob ones.
+constexpr double kLrFactors[] = {3.0, 2.0, 1.0, 0.5, 1.0 / 3, 0.1};
+constexpr double kTwoKnobLrFactors[] = {1.0, 1.0 / 3};
+constexpr double kLogitAdjustTaus[] = {0.5, 1.0, 2.0};
+
+// What a table column shows and which evaluate-phase metric it comes from.
+struct MetricColumn {
+  const char* column;  // results.csv
+  const char* metric;  // PhaseReport metrics
+  const char* header;  // results.md
+};
+constexpr MetricColumn kColumns[] = {
+    {"reg_rank1_f", "holdout_rank1_regular_f", "reg rank-1 f"},
+    {"ur_rank1_f", "holdout_rank1_ur_f", "UR rank-1 f"},
+    {"reg_rank1_g", "holdout_rank1_regular_g", "reg rank-1 g"},
+    {"ur_rank1_g", "holdout_rank1_ur_g", "UR rank-1 g"},
+    {"verif_acc", "verif_acc_f", "verif acc f"},
+    {"verif_acc_g", "verif_acc_g", "verif acc g"},
+    {"verif_tar_far1e2", "verif_tar_far1e2_f", "TAR@FAR1e-2 f"},
+    {"ur_coverage_p99", "holdout_coverage_p99_ur", "UR coverage@P.99"},
+    {"ur_norm_ratio", "ur_regular_norm_ratio", "UR/reg norm"},
+};
+// The columns FTL's paired differences are reported for.
+constexpr const char* kPairedColumns[] = {"ur_rank1_f", "reg_rank1_f", "ur_rank1_g", "verif_acc"};
+
+struct RunResult {
+  std::map<std::string, double> metrics;  // the last evaluate phase's
+  double seconds = 0.0;
+  std::string checkpoint;  // the newest checkpoint the run wrote
+};
+
+// One training job of the experiment.
+struct Run {
+  std::string variant;
+  uint64_t seed = 0;
+  bool final_run = false;
+  std::string dir;
+  TuningCandidate candidate;
+  v1::JobSpec spec;
+  absl::StatusOr<RunResult> result = absl::UnknownError("not run");
+};
+
+double Metric(const RunResult& r, const std::string& name) {
+  auto it = r.metrics.find(name);
+  return it == r.metrics.end() ? std::nan("") : it->second;
+}
+
+// The validation score a tuning run is chosen by: mean rank-1 on f over regular and UR probes.
+double ValidationScore(const RunResult& r) {
+  const double reg = Metric(r, "holdout_rank1_regular_f"), ur = Metric(r, "holdout_rank1_ur_f");
+  if (std::isnan(reg)) return ur;
+  if (std::isnan(ur)) return reg;
+  return (reg + ur) / 2;
+}
+
+std::string Number(double v) { return absl::StrFormat("%.4g", v); }
+// CSV values at full precision ("nan" when missing).
+std::string CsvNumber(double v) { return absl::StrFormat("%.10g", v); }
+std::string Cell(double v) { return std::isnan(v) ? "-" : absl::StrFormat("%.4f", v); }
+
+struct MeanSe {
+  double mean = std::nan("");
+  double se = std::nan("");  // sample standard deviation / sqrt(n); NaN for n < 2
+  int n = 0;
+};
+
+MeanSe Summarize(const std::vector<double>& values) {
+  MeanSe s;
+  std::vector<double> v;
+  for (double x : values) {
+    if (!std::isnan(x)) v.push_back(x);
+  }
+  s.n = static_cast<int>(v.size());
+  if (v.empty()) return s;
+  double sum = 0;
+  for (double x : v) sum += x;
+  s.mean = sum / v.size();
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.se = std::sqrt(ss / (v.size() - 1)) / std::sqrt(static_cast<double>(v.size()));
+  }
+  return s;
+}
+
+absl::StatusOr<RunResult> ReadRunResult(const std::string& name, const std::string& output_dir) {
+  std::ifstream in(fs::path(output_dir) / "summary.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  v1::RunSummary summary;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), &summary, options).ok()) {
+    return absl::DataLossError(absl::StrCat(name, ": cannot read summary.json in ", output_dir));
+  }
+  RunResult result;
+  for (const v1::PhaseReport& phase : summary.phases()) {
+    if (phase.phase() == "evaluate") result.metrics = {phase.metrics().begin(), phase.metrics().end()};
+  }
+  if (result.metrics.empty()) return absl::DataLossError(absl::StrCat(name, ": no evaluate phase in summary.json"));
+  result.checkpoint = summary.last_checkpoint();
+  return result;
+}
+
+std::string FindWorker(const std::string& given) {
+  if (!given.empty()) return given;
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  for (const fs::path& candidate :
+       {self.parent_path() / "ftl_worker", self.parent_path().parent_path() / "worker" / "ftl_worker"}) {
+    if (fs::exists(candidate)) return candidate.string();
+  }
+  return "ftl_worker";  // from PATH
+}
+
+class Experiment {
+ public:
+  explicit Experiment(const ExperimentOptions& options) : o_(options), start_(Clock::now()) {}
+
+  // Each step returns InvalidArgument for bad options (exit 2), anything else for a failure.
+  absl::Status MakeSplitAndPairs();
+  absl::Status MakeBaseSpec();
+  absl::Status Tune();
+  absl::Status TrainFinalRuns();
+  void AnalyzeFirstSeed();
+  absl::Status WriteResults();
+
+ private:
+  v1::JobSpec SpecFor(const std::string& variant, const TuningCandidate& candidate, uint64_t seed,
+                      bool final_run, const std::string& dir, const std::string& init_checkpoint) const;
+  // Runs `runs` (at most o_.jobs at a time), filling each one's result.
+  void RunAll(std::vector<Run*> runs);
+  absl::StatusOr<RunResult> RunWorker(const Run& run);
+  std::vector<std::string> Selected(bool from_scratch) const;
+  const Run* Final(const std::string& variant, uint64_t seed) const;
+
+  const ExperimentOptions& o_;
+  Clock::time_point start_;
+  fs::path split_dir_;
+  DataSplit split_;
+  std::string pairs_path_, pairs_images_;
+  v1::JobSpec base_;
+  bool tune_ = true;
+  std::map<std::string, TuningCandidate> chosen_;  // by variant
+  std::string tuned_ml2_checkpoint_;               // softmax_ml2's chosen tuning run's checkpoint
+  std::vector<std::unique_ptr<Run>> tuning_, finals_;
+  std::mutex print_mutex_;
+};
+
+absl::Status Experiment::MakeSplitAndPairs() {
+  if (o_.split.holdout < 1) return absl::InvalidArgumentError("--holdout: the experiment needs hold-out probes (n >= 1)");
+  FTL_ASSIGN_OR_RETURN(const SourceListing listing, ListSource(o_.source));
+  absl::StatusOr<DataSplit> split = MakeSplit(listing, o_.split);
+  if (!split.ok()) return absl::InvalidArgumentError(split.status().message());
+  split_ = *std::move(split);
+  split_dir_ = fs::path(o_.out) / "split";
+  FTL_RETURN_IF_ERROR(WriteSplit(split_, split_dir_.string()));
+  PrintSplit(split_);
+  tune_ = o_.tune && !split_.validation.empty();
+  if (o_.tune && !tune_) std::cout << "experiment: no validation images, so no tuning\n";
+
+  pairs_path_ = o_.pairs;
+  pairs_images_ = o_.pairs_images;
+  if (!pairs_path_.empty()) {
+    if (pairs_images_.empty() && o_.source.format == "image_folder") pairs_images_ = o_.source.path;
+    return absl::OkStatus();
+  }
+  PairOptions pair_options;
+  pair_options.folds = o_.folds;
+  pair_options.seed = o_.split.seed;
+  pair_options.per_fold = o_.per_fold > 0 ? o_.per_fold : DefaultPerFold(split_.holdout.size(), o_.folds);
+  absl::StatusOr<GeneratedPairs> pairs = GeneratePairs(listing, split_.holdout, pair_options);
+  if (!pairs.ok()) {
+    std::cout << "experiment: no verification pairs: " << pairs.status().message() << "\n";
+    return absl::OkStatus();
+  }
+  pairs_path_ = (split_dir_ / "pairs.txt").string();
+  FTL_RETURN_IF_ERROR(WritePairsFile(pairs_path_, pairs->pairs, pair_options.folds, pair_options.per_fold));
+  std::cout << absl::StrFormat("experiment: %d verification pairs from the hold-out images (folds disjoint by %s)\n",
+                               pairs->pairs.size(), pairs->identity_disjoint ? "identity" : "image");
+  return absl::OkStatus();
+}
+
+absl::Status Experiment::MakeBaseSpec() {
+  if (!o_.base_config.empty()) {
+    std::ifstream in(o_.base_config);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) return absl::InvalidArgumentError(absl::StrCat("--base_config: cannot read ", o_.base_config));
+    absl::StatusOr<v1::JobSpec> parsed = JobSpecFromJson(text.str());
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("--base_config: ", parsed.status().message()));
+    base_ = *parsed;
+  }
+  base_.mutable_model()->set_preset(o_.preset);
+  if (o_.input_size > 0) base_.mutable_model()->set_input_size(o_.input_size);
+  if (o_.channels > 0) base_.mutable_model()->set_channels(o_.channels);
+  v1::DataSpec* data = base_.mutable_data();
+  data->set_format(o_.source.format);
+  data->set_path(fs::absolute(o_.source.path).string());
+  if (!o_.source.labels_path.empty()) data->set_labels_path(fs::absolute(o_.source.labels_path).string());
+  data->set_regular_identities(fs::absolute(split_dir_ / "regular.txt").string());
+  data->set_center_crop(o_.center_crop);
+  v1::TrainingSpec* training = base_.mutable_training();
+  training->set_batch_size(o_.batch_size);
+  training->set_evaluate_every_rounds(0);  // evaluate after the last round only
+  base_.mutable_runtime()->set_progress_seconds(30);
+  base_.mutable_runtime()->set_keep_checkpoints(1);
+  // Catch a bad combination before hours of training (the checkpoint a continued variant starts
+  // from does not exist yet: checked without it).
+  for (const std::string& variant : o_.variants) {
+    const TuningCandidate candidate = TuningGrid(variant, "quick", 1e-3, Reduction::kMean, 2).front();
+    absl::StatusOr<JobConfig> check = JobConfigFromSpec(SpecFor(variant, candidate, 1, true, o_.out, ""));
+    if (!check.ok()) return absl::InvalidArgumentError(check.status().message());
+  }
+  return absl::OkStatus();
+}
+
+v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidate& candidate, uint64_t seed,
+                                bool final_run, const std::string& dir, const std::string& init_checkpoint) const {
+  v1::JobSpec spec = base_;
+  spec.set_name(absl::StrCat("experiment-", variant, final_run ? "" : "-tune"));
+  v1::TrainingSpec* t = spec.mutable_training();
+  t->set_seed(seed);
+  const ExperimentBudget& b = o_.budget;
+  // m-L2's weight: the variant's own candidate, or the one chosen for softmax_ml2 (FTL and the
+  // continued baselines start from that model and keep its loss).
+  double alpha = candidate.alpha_reg;
+  if (alpha < 0 && variant != "softmax") {
+    auto ml2 = chosen_.find("softmax_ml2");
+    if (ml2 != chosen_.end()) alpha = ml2->second.alpha_reg;
+  }
+  if (alpha >= 0) spec.mutable_loss()->set_alpha_reg(alpha);
+  if (FromScratch(variant)) {
+    t->set_method(variant);
+    t->set_pretrain_iterations(b.pretrain);
+    t->set_rounds(0);
+    t->set_pretrain_lr(candidate.lr);
+  } else if (IsFtl(variant)) {
+    t->set_method("ftl");
+    t->set_pretrain_iterations(0);
+    t->set_rounds(b.rounds);
+    t->set_stage_iterations(b.stage);
+    t->set_stage1_lr(candidate.lr);
+    t->set_stage2_lr(candidate.lr);
+    t->set_stage1_transfer(variant == "ftl");
+    t->set_init_checkpoint(init_checkpoint);
+  } else {  // softmax_ml2 continued, with class-balanced sampling or logit adjustment
+    t->set_method("softmax_ml2");
+    t->set_pretrain_iterations(2 * b.rounds * b.stage);
+    t->set_rounds(0);
+    t->set_pretrain_lr(candidate.lr);
+    t->set_init_checkpoint(init_checkpoint);
+    if (variant == "softmax_ml2_cb") t->set_pretrain_sampling("class_balanced");
+    if (variant == "softmax_ml2_la") spec.mutable_loss()->set_logit_adjust_tau(candidate.logit_adjust_tau);
+  }
+  spec.mutable_data()->set_manifest(fs::absolute(split_dir_ / (final_run ? "train.txt" : "fit.txt")).string());
+  spec.mutable_evaluation()->set_holdout_manifest(
+      fs::absolute(split_dir_ / (final_run ? "holdout.txt" : "validation.txt")).string());
+  if (final_run && !pairs_path_.empty()) {
+    spec.mutable_evaluation()->set_pairs_path(fs::absolute(pairs_path_).string());
+    if (!pairs_images_.empty()) spec.mutable_evaluation()->set_pairs_images(fs::absolute(pairs_images_).string());
+  } else {
+    spec.mutable_evaluation()->clear_pairs_path();
+    spec.mutable_evaluation()->clear_pairs_images();
+  }
+  spec.mutable_runtime()->set_output_dir(fs::absolute(fs::path(dir) / "output").string());
+  return spec;
+}
+
+absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
+  std::error_code ec;
+  fs::remove_all(run.dir, ec);
+  fs::create_directories(run.dir, ec);
+  const std::string config_path = (fs::path(run.dir) / "config.json").string();
+  FTL_RETURN_IF_ERROR(WriteText(config_path, ToJson(run.spec)));
+  const int threads = o_.threads > 0 ? o_.threads : std::max(1, Cores() / (o_.ranks * std::max(1, o_.jobs)));
+  std::vector<std::string> argv = {o_.mpirun, "-np", std::to_string(o_.ranks), "--oversubscribe", "--bind-to", "none"};
+  if (geteuid() == 0) argv.push_back("--allow-run-as-root");
+  argv.insert(argv.end(), {FindWorker(o_.worker_binary), "--config", config_path, "--threads", std::to_string(threads)});
+  const std::string log_path = (fs::path(run.dir) / "log.txt").string();
+  std::ofstream log(log_path);
+  log << "$ " << DescribeCommand(argv) << "\n";
+  const std::string prefix = absl::StrCat("  [", run.variant, run.final_run ? absl::StrCat(" seed ", run.seed) : " tune", "] ");
+  const auto start = Clock::now();
+  const absl::Status status = RunProcess(argv, [&](const std::string& line) {
+    log << line;
+    log.flush();
+    std::lock_guard<std::mutex> lock(print_mutex_);
+    std::cout << prefix << line << std::flush;
+  });
+  if (!status.ok()) {
+    return absl::InternalError(absl::StrCat(run.variant, ": the worker failed (", status.message(), "); see ", log_path));
+  }
+  absl::StatusOr<RunResult> result = ReadRunResult(run.variant, run.spec.runtime().output_dir());
+  if (result.ok()) result->seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return result;
+}
+
+void Experiment::RunAll(std::vector<Run*> runs) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < runs.size();) runs[i]->result = RunWorker(*runs[i]);
+  };
+  const int threads = std::max(1, std::min<int>(o_.jobs, static_cast<int>(runs.size())));
+  std::vector<std::thread> pool;
+  for (int k = 1; k < threads; ++k) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+std::vector<std::string> Experiment::Selected(bool from_scratch) const {
+  std::vector<std::string> out;
+  for (const std::string& v : o_.variants) {
+    if (FromScratch(v) == from_scratch) out.push_back(v);
+  }
+  return out;
+}
+
+absl::Status Experiment::Tune() {
+  const Reduction reduction =
+      base_.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
+  const int64_t num_classes = static_cast<int64_t>(split_.identities.size());
+  std::ofstream tuning_csv(fs::path(o_.out) / "tuning.csv");
+  tuning_csv << "variant,candidate,val_reg_rank1_f,val_ur_rank1_f,score,seconds\n";
+  // Two waves: the from-scratch variants, then those starting from softmax_ml2's chosen model.
+  for (const bool from_scratch : {true, false}) {
+    std::vector<Run*> wave;
+    for (const std::string& variant : Selected(from_scratch)) {
+      const double lr = FromScratch(variant) ? o_.pretrain_lr : o_.stage_lr;
+      std::vector<TuningCandidate> grid = TuningGrid(variant, o_.grid, lr, reduction, num_classes);
+      if (!tune_) {
+        TuningCandidate fixed{absl::StrCat("lr=", Number(lr)), lr};
+        if (variant == "softmax_ml2_la") fixed.logit_adjust_tau = 1.0;
+        grid = {fixed};
+        chosen_[variant] = fixed;
+        continue;
+      }
+      for (size_t c = 0; c < grid.size(); ++c) {
+        auto run = std::make_unique<Run>();
+        run->variant = variant;
+        run->seed = o_.seeds.front();
+        run->dir = (fs::path(o_.out) / "tune" / absl::StrCat(variant, "-", c)).string();
+        run->candidate = grid[c];
+        run->spec = SpecFor(variant, grid[c], run->seed, false, run->dir, tuned_ml2_checkpoint_);
+        wave.push_back(run.get());
+        tuning_.push_back(std::move(run));
+      }
+    }
+    if (!wave.empty()) {
+      std::cout << "experiment: tuning " << wave.size() << " runs on the validation split\n";
+      RunAll(wave);
+    }
+    std::map<std::string, double> best_score;
+    for (Run* run : wave) {
+      if (!run->result.ok()) return run->result.status();
+      const double score = ValidationScore(*run->result);
+      tuning_csv << run->variant << "," << run->candidate.label << "," << Metric(*run->result, "holdout_rank1_regular_f")
+                 << "," << Metric(*run->result, "holdout_rank1_ur_f") << "," << score << "," << run->result->seconds
+                 << "\n";
+      std::cout << absl::StrFormat("experiment: %s %s: validation score %.4f (%.0f s)\n", run->variant,
+                                   run->candidate.label, score, run->result->seconds);
+      auto best = best_score.find(run->variant);
+      if (best == best_score.end() || score > best->second) {
+        best_score[run->variant] = score;
+        chosen_[run->variant] = run->candidate;
+        if (run->variant == "softmax_ml2") tuned_ml2_checkpoint_ = run->result->checkpoint;
+      }
+    }
+    tuning_csv.flush();
+    if (from_scratch && tuned_ml2_checkpoint_.empty() && !Selected(false).empty() && tune_) {
+      return absl::InternalError("softmax_ml2's tuning runs left no checkpoint to continue from");
+    }
+  }
+  for (const auto& [variant, candidate] : chosen_) std::cout << "experiment: " << variant << " chose " << candidate.label << "\n";
+  return absl::OkStatus();
+}
+
+const Run* Experiment::Final(const std::string& variant, uint64_t seed) const {
+  for (const auto& run : finals_) {
+    if (run->variant == variant && run->seed == seed) return run.get();
+  }
+  return nullptr;
+}
+
+absl::Status Experiment::TrainFinalRuns() {
+  for (const bool from_scratch : {true, false}) {
+    std::vector<Run*> wave;
+    for (const uint64_t seed : o_.seeds) {
+      std::string init;
+      if (!from_scratch) {
+        const Run* ml2 = Final("softmax_ml2", seed);
+        if (ml2 == nullptr || !ml2->result.ok()) return absl::InternalError("softmax_ml2 has no final model to continue from");
+        init = ml2->result->checkpoint;
+      }
+      for (const std::string& variant : Selected(from_scratch)) {
+        auto run = std::make_unique<Run>();
+        run->variant = variant;
+        run->seed = seed;
+        run->final_run = true;
+        run->dir = (fs::path(o_.out) / "runs" / variant / absl::StrCat("seed", seed)).string();
+        run->candidate = chosen_.at(variant);
+        run->spec = SpecFor(variant, run->candidate, seed, true, run->dir, init);
+        wave.push_back(run.get());
+        finals_.push_back(std::move(run));
+      }
+    }
+    if (wave.empty()) continue;
+    std::cout << "experiment: " << wave.size() << " final runs (" << o_.seeds.size() << " seeds)\n";
+    RunAll(wave);
+    for (Run* run : wave) {
+      if (!run->result.ok()) return run->result.status();
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Experiment::AnalyzeFirstSeed() {
+  const uint64_t seed = o_.seeds.front();
+  for (const std::string& variant : o_.variants) {
+    const Run* run = Final(variant, seed);
+    if (run == nullptr || !run->result.ok()) continue;
+    const std::string dir = (fs::path(o_.out) / "runs" / variant / "analysis").string();
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    v1::JobSpec spec = run->spec;
+    spec.mutable_runtime()->set_output_dir(dir);  // weight_norms.csv lands beside the pictures
+    spec.mutable_evaluation()->Clear();
+    spec.mutable_training()->clear_init_checkpoint();
+    absl::StatusOr<JobConfig> config = JobConfigFromSpec(spec);
+    absl::StatusOr<Dataset> dataset = config.ok() ? LoadDataset(config->data, config->model, config->training.seed)
+                                                  : absl::StatusOr<Dataset>(config.status());
+    if (!dataset.ok()) {
+      std::cout << "experiment: no pictures for " << variant << ": " << dataset.status().message() << "\n";
+      continue;
+    }
+    at::set_num_threads(Cores());
+    std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
+    Trainer trainer(*config, *dataset, *comm);
+    absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(run->result->checkpoint);
+    if (!loaded.ok()) {
+      std::cout << "experiment: no pictures for " << variant << ": " << loaded.status().message() << "\n";
+      continue;
+    }
+    trainer.Evaluate();  // writes weight_norms.csv
+    std::string before, after;
+    if (IsFtl(variant)) {
+      const fs::path output = run->spec.runtime().output_dir();
+      before = (output / "weight_norms_stage1_r0_before.csv").string();
+      after = (output / absl::StrCat("weight_norms_stage1_r", o_.budget.rounds - 1, "_after.csv")).string();
+    }
+    std::cout << "experiment: figures of " << variant << " (seed " << seed << ")\n";
+    if (absl::Status s = AnalyzeModel(trainer, *dataset, dir, o_.split.seed, o_.plot_script, before, after); !s.ok()) {
+      std::cout << "experiment: pictures of " << variant << ": " << s.message() << "\n";
+    }
+  }
+}
+
+absl::Status Experiment::WriteResults() {
+  std::ostringstream per_seed, csv, md;
+  per_seed << "variant,seed";
+  for (const MetricColumn& c : kColumns) per_seed << "," << c.column;
+  per_seed << ",chosen,train_seconds\n";
+  csv << "variant";
+  for (const MetricColumn& c : kColumns) csv << "," << c.column;
+  csv << ",chosen,train_seconds,seeds";
+  for (const MetricColumn& c : kColumns) csv << "," << c.column << "_se";
+  csv << "\n";
+  md << "| variant |";
+  for (const MetricColumn& c : kColumns) md << " " << c.header << " |";
+  md << " chosen |\n|---|";
+  for (size_t i = 0; i < std::size(kColumns); ++i) md << "---|";
+  md << "---|\n";
+  // values[variant][column] over seeds, in seed order.
+  std::map<std::string, std::map<std::string, std::vector<double>>> values;
+  for (const std::string& variant : o_.variants) {
+    double seconds = 0;
+    for (const uint64_t seed : o_.seeds) {
+      const Run* run = Final(variant, seed);
+      if (run == nullptr || !run->result.ok()) continue;
+      per_seed << variant << "," << seed;
+      for (const MetricColumn& c : kColumns) {
+        const double v = Metric(*run->result, c.metric);
+        values[variant][c.column].push_back(v);
+        per_seed << "," << CsvNumber(v);
+      }
+      per_seed << "," << run->candidate.label << "," << run->result->seconds << "\n";
+      seconds += run->result->seconds;
+    }
+    const std::string chosen = chosen_.count(variant) ? chosen_.at(variant).label : "";
+    csv << variant;
+    md << "| " << variant << " |";
+    std::vector<MeanSe> summaries;
+    for (const MetricColumn& c : kColumns) summaries.push_back(Summarize(values[variant][c.column]));
+    for (const MeanSe& s : summaries) {
+      csv << "," << CsvNumber(s.mean);
+      md << " " << Cell(s.mean) << (std::isnan(s.se) ? "" : absl::StrFormat(" ± %.3f", s.se)) << " |";
+    }
+    csv << "," << chosen << "," << seconds / std::max<size_t>(1, o_.seeds.size()) << "," << o_.seeds.size();
+    for (const MeanSe& s : summaries) csv << "," << CsvNumber(s.se);
+    csv << "\n";
+    md << " " << chosen << " |\n";
+  }
+  // FTL's paired differences: for each seed, FTL minus the other variant (same split, same seed,
+  // same starting model for the continued variants).
+  if (values.count("ftl") && o_.variants.size() > 1) {
+    md << "\nFTL minus each variant, paired by seed (mean ± s.e. of the difference; FTL higher / lower "
+          "in how many of "
+       << o_.seeds.size() << " seeds):\n\n| variant |";
+    for (const char* column : kPairedColumns) md << " " << column << " |";
+    md << "\n|---|";
+    for (size_t i = 0; i < std::size(kPairedColumns); ++i) md << "---|";
+    md << "\n";
+    for (const std::string& variant : o_.variants) {
+      if (variant == "ftl") continue;
+      md << "| " << variant << " |";
+      for (const char* column : kPairedColumns) {
+        const std::vector<double>& ftl = values["ftl"][column];
+        const std::vector<double>& other = values[variant][column];
+        std::vector<double> differences;
+        int higher = 0, lower = 0;
+        for (size_t k = 0; k < std::min(ftl.size(), other.size()); ++k) {
+          if (std::isnan(ftl[k]) || std::isnan(other[k])) continue;
+          differences.push_back(ftl[k] - other[k]);
+          higher += ftl[k] > other[k];
+          lower += ftl[k] < other[k];
+        }
+        const MeanSe d = Summarize(differences);
+        md << " " << (std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean))
+           << (std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se)) << " (" << higher << "/" << lower << ") |";
+      }
+      md << "\n";
+    }
+  }
+  const double minutes = std::chrono::duration<double>(Clock::now() - start_).count() / 60;
+  md << "\n"
+     << split_.train.size() << " training images, " << split_.holdout.size() << " hold-out probes; budget "
+     << o_.budget.pretrain << "," << o_.budget.rounds << "," << o_.budget.stage << " (pretrain,rounds,stage); seeds "
+     << absl::StrJoin(o_.seeds, ",") << "; " << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes)
+     << " min in all.\n";
+  FTL_RETURN_IF_ERROR(WriteText((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
+  FTL_RETURN_IF_ERROR(WriteText((fs::path(o_.out) / "results.csv").string(), csv.str()));
+  FTL_RETURN_IF_ERROR(WriteText((fs::path(o_.out) / "results.md").string(), md.str()));
+  std::cout << "\n" << md.str() << "\nexperiment: results.csv, results_seeds.csv, results.md, tuning.csv in " << o_.out << "\n";
+  return absl::OkStatus();
+}
+
+int ExitCode(const absl::Status& status) {
+  return Fail(std::string(status.message()), status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+}
+
+}  // namespace
+
+const std::vector<std::string>& ExperimentVariants() {
+  static const std::vector<std::string> variants = {"softmax",        "softmax_ml2",   "softmax_ml2_continued",
+                                                    "softmax_ml2_cb", "softmax_ml2_la", "ftl_no_transfer",
+                                                    "ftl"};
+  return variants;
+}
+
+absl::StatusOr<ExperimentBudget> ParseBudget(const std::string& text) {
+  ExperimentBudget b;
+  const std::vector<std::string> parts = absl::StrSplit(text, ',');
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &b.pretrain) || !absl::SimpleAtoi(parts[1], &b.rounds) ||
+      !absl::SimpleAtoi(parts[2], &b.stage) || b.pretrain < 1 || b.rounds < 1 || b.stage < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--budget: expected PRETRAIN,ROUNDS,STAGE iterations, each at least 1, e.g. 300,2,100; got '", text, "'"));
+  }
+  return b;
+}
+
+absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
+  std::vector<uint64_t> seeds;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    uint64_t seed = 0;
+    if (!absl::SimpleAtoi(part, &seed)) {
+      return absl::InvalidArgumentError(absl::StrCat("--seeds: '", part, "' is not a seed (e.g. --seeds 1,2,3)"));
+    }
+    if (std::find(seeds.begin(), seeds.end(), seed) != seeds.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--seeds: ", seed, " is given twice"));
+    }
+    seeds.push_back(seed);
+  }
+  if (seeds.empty()) return absl::InvalidArgumentError("--seeds: none given");
+  return seeds;
+}
+
+std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid, double lr,
+                                        Reduction ml2_reduction, int64_t num_classes) {
+  const bool quick = grid == "quick";
+  std::vector<TuningCandidate> out;
+  const char* lr_name = FromScratch(variant) ? "pretrain_lr" : (IsFtl(variant) ? "stage_lr" : "lr");
+  auto lr_label = [&](double value) { return absl::StrCat(lr_name, "=", Number(value)); };
+  if (variant == "softmax_ml2") {
+    // alpha_reg for per-logit strength s: s under the sum, s * N_c under the mean.
+    const double scale = ml2_reduction == Reduction::kMean ? static_cast<double>(num_classes) : 1.0;
+    const std::vector<double> factors = quick ? std::vector<double>{1.0}
+                                              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
+    const std::vector<double> strengths = quick ? std::vector<double>(std::begin(kQuickMl2Strengths), std::end(kQuickMl2Strengths))
+                                                : std::vector<double>(std::begin(kMl2Strengths), std::end(kMl2Strengths));
+    for (double f : factors) {
+      for (double s : strengths) {
+        TuningCandidate c{absl::StrCat(lr_label(lr * f), " alpha_reg=", Number(s * scale)), lr * f, s * scale};
+        out.push_back(c);
+      }
+    }
+    return out;
+  }
+  if (variant == "softmax_ml2_la") {
+    const std::vector<double> factors = quick ? std::vector<double>{1.0}
+                                              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
+    const std::vector<double> taus = quick ? std::vector<double>{1.0, 2.0}
+                                           : std::vector<double>(std::begin(kLogitAdjustTaus), std::end(kLogitAdjustTaus));
+    for (double f : factors) {
+      for (double tau : taus) {
+        TuningCandidate c{absl::StrCat(lr_label(lr * f), " tau=", Number(tau)), lr * f};
+        c.logit_adjust_tau = tau;
+        out.push_back(c);
+      }
+    }
+    return out;
+  }
+  const std::vector<double> factors = quick ? std::vector<double>{1.0, 1.0 / 3}
+                                            : std::vector<double>(std::begin(kLrFactors), std::end(kLrFactors));
+  for (double f : factors) out.push_back(TuningCandidate{lr_label(lr * f), lr * f});
+  return out;
+}
+
+int RunExperiment(const ExperimentOptions& given) {
+  if (given.variants.empty()) return Fail("--variants: none given", 2);
+  const auto& known = ExperimentVariants();
+  std::set<std::string> wanted;
+  for (const std::string& v : given.variants) {
+    if (std::find(known.begin(), known.end(), v) == known.end()) {
+      return Fail(absl::StrCat("--variants: unknown variant '", v, "' (", absl::StrJoin(known, ", "), ")"), 2);
+    }
+    wanted.insert(v);
+    // Every continued variant starts from softmax_ml2's model.
+    if (!FromScratch(v) && wanted.insert("softmax_ml2").second) {
+      std::cout << "experiment: " << v << " continues from softmax_ml2's model, so softmax_ml2 trains too\n";
+    }
+  }
+  ExperimentOptions options = given;
+  options.variants.clear();
+  for (const std::string& v : known) {
+    if (wanted.count(v)) options.variants.push_back(v);
+  }
+  if (options.grid != "full" && options.grid != "quick") {
+    return Fail(absl::StrCat("--grid: must be full or quick, got '", options.grid, "'"), 2);
+  }
+  if (options.jobs < 1) return Fail("--jobs: must be at least 1", 2);
+  Experiment experiment(options);
+  for (const auto& step : std::vector<std::function<absl::Status()>>{
+           [&] { return experiment.MakeSplitAndPairs(); }, [&] { return experiment.MakeBaseSpec(); },
+           [&] { return experiment.Tune(); }, [&] { return experiment.TrainFinalRuns(); }}) {
+    if (absl::Status s = step(); !s.ok()) return ExitCode(s);
+  }
+  experiment.AnalyzeFirstSeed();
+  if (absl::Status s = experiment.WriteResults(); !s.ok()) return ExitCode(s);
+  return 0;
+}
+
+}  // namespace ftl

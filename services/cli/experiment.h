@@ -1,0 +1,89 @@
+// `ftl experiment`: does FTL help this data's under-represented identities? A fair, multi-seed
+// comparison of FTL with softmax, softmax + m-L2 and long-tail baselines on one split.
+//
+// Protocol (docs/experiments.md):
+//   1. the split (manifests) and, unless given, verification pairs from the hold-out images;
+//   2. softmax and softmax + m-L2 train PRETRAIN iterations from scratch;
+//   3. every "continued" variant starts from softmax + m-L2's final checkpoint (the paper's
+//      pre-trained model) and gets the same 2 x ROUNDS x STAGE more iterations at its own tuned
+//      learning rate: FTL (ROUNDS x (STAGE stage-1 + STAGE stage-2)), FTL without the transferred
+//      batch, softmax + m-L2 continued, with class-balanced resampling, with logit adjustment;
+//   4. tuning: each variant's grid (the same size for every variant) is scored on the validation
+//      split with the first seed; the hold-out probes never choose anything;
+//   5. final runs for every seed, each a plain `mpirun ftl_worker --config runs/V/seedS/config.json`;
+//   6. results_seeds.csv (one row per variant and seed), results.csv (mean over seeds, with _se
+//      columns), results.md (mean +- s.e. and FTL's paired differences), figures of the first seed.
+// Workers run as argument vectors (no shell).
+#ifndef FTL_SERVICES_CLI_EXPERIMENT_H_
+#define FTL_SERVICES_CLI_EXPERIMENT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/config/job_config.h"
+#include "common/protocol/protocol.h"
+
+namespace ftl {
+
+// The variants in table order; `softmax`, `softmax_ml2` and `ftl` keep their names.
+const std::vector<std::string>& ExperimentVariants();
+
+struct ExperimentBudget {
+  int64_t pretrain = 0;  // PRETRAIN: softmax / softmax + m-L2 iterations
+  int rounds = 0;        // FTL rounds
+  int64_t stage = 0;     // stage-1 and stage-2 iterations per round
+};
+
+// "P,R,S" -> budget; InvalidArgument naming the flag otherwise.
+absl::StatusOr<ExperimentBudget> ParseBudget(const std::string& text);
+// "1,2,3" -> seeds (at least one, no repeats); InvalidArgument otherwise.
+absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text);
+
+struct ExperimentOptions {
+  DataConfig source;   // data.path / labels_path / format
+  SplitOptions split;  // regular, ur_images, holdout, min_train, validation, seed, identities
+  std::string out;
+  std::vector<std::string> variants;  // ExperimentVariants() order is kept
+  ExperimentBudget budget;
+  std::vector<uint64_t> seeds;  // training seeds of the final runs
+  bool tune = true;
+  std::string grid = "full";  // "full": 6 candidates per variant; "quick": 2
+  std::string preset = "small";
+  int input_size = 0;  // 0: the preset's
+  int channels = 0;
+  double center_crop = 1.0;
+  int batch_size = 32;
+  double pretrain_lr = 1e-3;
+  double stage_lr = 1e-4;
+  std::string pairs, pairs_images;
+  int folds = 10;
+  int per_fold = 0;
+  int ranks = 2;
+  int threads = 0;  // per rank; 0: cores / (ranks x jobs)
+  int jobs = 1;     // trainings side by side
+  std::string worker_binary;
+  std::string mpirun = "mpirun";
+  std::string base_config;
+  std::string plot_script;
+};
+
+// Runs the experiment; returns the process exit code (0 ok, 1 a run failed, 2 bad options).
+int RunExperiment(const ExperimentOptions& options);
+
+// The candidates a variant is tuned over (label, and the change to its job): every variant has
+// the same number, `grid` "full" 6 or "quick" 2. `num_classes` turns m-L2's per-logit strengths
+// into alpha_reg under the mean reduction.
+struct TuningCandidate {
+  std::string label;  // e.g. "pretrain_lr=0.001 alpha_reg=10"
+  double lr = 0.0;    // the learning rate of the variant's training (pretrain or stage)
+  double alpha_reg = -1.0;         // < 0: inherited
+  double logit_adjust_tau = -1.0;  // < 0: none
+};
+std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid, double lr,
+                                        Reduction ml2_reduction, int64_t num_classes);
+
+}  // namespace ftl
+
+#endif  // FTL_SERVICES_CLI_EXPERIMENT_H_

@@ -1,0 +1,42 @@
+// Helpers shared by the local `ftl` tools (local_tools.cc, experiment.cc): messages, files, the
+// newest checkpoint, and the figures of a trained model. None reads a flag.
+#ifndef FTL_SERVICES_CLI_TOOL_SUPPORT_H_
+#define FTL_SERVICES_CLI_TOOL_SUPPORT_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/data/dataset.h"
+#include "common/protocol/protocol.h"
+#include "common/train/trainer.h"
+#include "google/protobuf/message.h"
+
+namespace ftl {
+
+// Prints "ftl: error: MESSAGE" to stderr and returns `code` (1 failure, 2 bad usage).
+int Fail(const std::string& message, int code = 1);
+// Online cores (at least 1).
+int Cores();
+// "split: N identities (R regular, U UR): ..." on stdout.
+void PrintSplit(const DataSplit& split);
+// Pairs per fold that `images` hold-out images comfortably allow: at most 300 (LFW's), at least 5.
+int DefaultPerFold(size_t images, int folds);
+// `path` itself when it is a file; the newest checkpoint in it when it is a folder (NotFound if
+// none).
+absl::StatusOr<std::string> NewestCheckpointIn(const std::string& path);
+// A message as indented JSON with the proto field names.
+std::string ToJson(const google::protobuf::Message& message);
+absl::Status WriteText(const std::string& path, const std::string& text);
+
+// Writes the figures and pictures of a trained model into `out`: center_error.csv, Fig. 1b/4a
+// PNG plots (from out/weight_norms.csv when the evaluate phase wrote one, and Fig. 1b before and
+// after stage 1 when `stage1_norms_before`/`after` name CSVs), and the Fig. 6-8 pictures.
+// `plot_script` is scripts/ftl_plots.py, run as an argument vector (no shell).
+absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out, uint64_t seed,
+                          const std::string& plot_script, const std::string& stage1_norms_before = "",
+                          const std::string& stage1_norms_after = "");
+
+}  // namespace ftl
+
+#endif  // FTL_SERVICES_CLI_TOOL_SUPPORT_H_

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Mutation check of the method's tests (not part of CI: about 10 minutes on 2 cores). Each named
+# mutation is applied to the source, the tests that guard it are rebuilt and run, and the source is
+# restored; a mutation that no test catches is reported as SURVIVED and the script exits 1.
+#   bash tests/mutations.sh [BUILD_DIR]      (default build/, configured by scripts/setup.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+export OMP_NUM_THREADS=1
+
+# name | file | sed expression (must change the file) | test binaries that must fail
+mutations=(
+  "stage 1 transfers f instead of g|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular/TransferFeatures(model_->filter->forward(g_regular), y_regular/|stage1_reference_test"
+  "stage 1 swaps y_r and y_u|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur,/TransferFeatures(g_regular, y_ur, y_regular,/|stage1_reference_test"
+  "stage 1 offsets by c[y_u]|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur,/TransferFeatures(g_regular, y_ur, y_ur,/|stage1_reference_test"
+  "stage 1 skips the transferred batch|common/train/trainer.cc|s/Step(optimizers_->stage1, \*stage1_averager_, transfer_terms.total);/(void)transfer_terms;/|stage1_reference_test"
+  "UpdateStats flips the wrong axis|common/train/trainer.cc|s/x.flip({3})/x.flip({2})/|stage1_reference_test"
+  "unlisted yaw counts as frontal|common/data/dataset.cc|s/std::numeric_limits<float>::quiet_NaN())/0.0f)/|data_test"
+  "m-L2 summed by default|common/ftl/losses.cc|s/reduction == Reduction::kMean ? squared.mean()/reduction == Reduction::kSum ? squared.mean()/|ftl_math_test stage1_reference_test"
+  "logit adjustment with the wrong sign|common/ftl/losses.cc|s/logits + tau \* log_prior/logits - tau * log_prior/|ftl_math_test"
+)
+
+survived=0
+for m in "${mutations[@]}"; do
+  IFS='|' read -r name file expr tests <<< "$m"
+  cp "$file" "$file.orig"
+  sed -i "$expr" "$file"
+  if cmp -s "$file" "$file.orig"; then
+    mv "$file.orig" "$file"
+    echo "ERROR: mutation '$name' did not apply to $file"; exit 2
+  fi
+  caught=""
+  if cmake --build "$build" --target $tests > /tmp/mutation_build.log 2>&1; then
+    for t in $tests; do
+      if ! "$build/tests/$t" > "/tmp/mutation_$t.log" 2>&1; then
+        caught+="$t: $(grep -oE '^\[  FAILED  \] [A-Za-z][A-Za-z0-9_/.]+' "/tmp/mutation_$t.log" | sort -u | sed 's/.*\] //' | tr '\n' ' ')"
+      fi
+    done
+  else
+    caught="(does not compile)"
+  fi
+  mv "$file.orig" "$file"
+  touch "$file"  # newer than the mutated objects, so that the build sees the restored source
+  if [[ -n $caught ]]; then
+    echo "CAUGHT    $name: $caught"
+  else
+    echo "SURVIVED  $name"
+    survived=$((survived + 1))
+  fi
+done
+cmake --build "$build" --target stage1_reference_test ftl_math_test data_test > /dev/null  # restored sources
+exit $((survived > 0))
