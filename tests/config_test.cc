@@ -73,8 +73,7 @@ TEST(JobConfigTest, LossReductionsSamplingTransferAndInitCheckpoint) {
            {R"(, "loss": {"ml2_reduction": "max"})", "loss.ml2_reduction"},
            {R"(, "loss": {"recon_reduction": "avg"})", "loss.recon_reduction"},
            {R"(, "loss": {"logit_adjust_tau": -1})", "loss.logit_adjust_tau"},
-           {R"(, "training": {"pretrain_sampling": "balanced"})", "training.pretrain_sampling"},
-           {R"(, "training": {"init_checkpoint": "/nonexistent/x.ftlckpt"})", "training.init_checkpoint"}}) {
+           {R"(, "training": {"pretrain_sampling": "balanced"})", "training.pretrain_sampling"}}) {
     absl::StatusOr<JobConfig> bad = Parse(WithData(extra));
     ASSERT_FALSE(bad.ok()) << extra;
     EXPECT_NE(bad.status().message().find(field), std::string::npos) << bad.status();

@@ -80,6 +80,8 @@ for v in ftl ftl_no_transfer softmax_ml2_continued softmax_ml2_cb softmax_ml2_la
   grep -q '"init_checkpoint": ".*/runs/softmax_ml2/seed2/output/' "$work/exp/runs/$v/seed2/config.json" \
     || fail "$v seed 2 does not start from softmax_ml2's seed-2 model"
 done
+grep -q "model weights from .*/runs/softmax_ml2/seed1/output/" "$work/exp/runs/ftl/seed1/log.txt" \
+  || fail "the FTL worker did not start from softmax_ml2's model"
 grep -q '"stage1_transfer": false' "$work/exp/runs/ftl_no_transfer/seed1/config.json" || fail "ablation keeps the transfer"
 grep -q '"pretrain_sampling": "class_balanced"' "$work/exp/runs/softmax_ml2_cb/seed1/config.json" || fail "CB not class-balanced"
 grep -q '"logit_adjust_tau"' "$work/exp/runs/softmax_ml2_la/seed1/config.json" || fail "LA without tau"
@@ -118,11 +120,18 @@ grep -q '^#' "$work/split_rec/train.txt" || fail "RecordIO manifests name #keys"
 recout="$work/exp'\$(touch $work/pwned2)'rec"
 "$ftl" experiment --data "$work/faces.rec" --out "$recout" --regular 5 --ur_images 3 --holdout 3 \
   --validation 1 --budget 10,1,5 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" \
-  --folds 5 --variants ftl --tune=false --seeds 3 > "$work/experiment_rec.log" 2>&1 \
+  --folds 5 --variants ftl --tune=false --seeds 3,4 --ranks 1 --jobs 2 > "$work/experiment_rec.log" 2>&1 \
   || { tail -20 "$work/experiment_rec.log"; fail "ftl experiment on RecordIO failed"; }
 [[ ! -e $work/pwned2 ]] || fail "ftl experiment ran a shell command from --out"
 [[ $(cut -d, -f1 "$recout/results.csv" | tail -n +2 | tr '\n' ' ') == "softmax_ml2 ftl " ]] \
   || fail "RecordIO experiment rows: $(cat "$recout/results.csv")"
+[[ $(wc -l < "$recout/results_seeds.csv") == 5 ]] || fail "RecordIO experiment: expected 2 variants x 2 seeds"
+# A baseline alone needs no softmax_ml2 model.
+"$ftl" experiment --data "$work/faces" --out "$work/exp_softmax" --regular 5 --ur_images 3 --holdout 3 \
+  --validation 1 --budget 10,1,5 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" \
+  --folds 5 --variants softmax --tune=false --seeds 1 > "$work/experiment_softmax.log" 2>&1 \
+  || { tail -20 "$work/experiment_softmax.log"; fail "ftl experiment --variants softmax failed"; }
+[[ $(cut -d, -f1 "$work/exp_softmax/results.csv" | tail -n +2) == softmax ]] || fail "softmax-only rows"
 
 # Bad requests: exit 2 and say why.
 expect_usage() {

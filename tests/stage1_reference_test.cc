@@ -248,32 +248,59 @@ TEST(UpdateStatsReferenceTest, EqualsLoopOverTheModelsOutputsWithTheYawFilter) {
       << stats.eigenvalues << eigenvalues;
 }
 
-// training.init_checkpoint: the model weights of another run, nothing else; a checkpoint made
-// for other data is refused with the reason.
-TEST(InitializeFromTest, TakesTheModelWeightsAndRefusesAnotherJobsCheckpoint) {
-  const JobConfig config = testing::TinyJobConfig();
+// training.init_checkpoint: the model weights and sampler positions of another run, fresh
+// optimizers and statistics; a checkpoint made for other data or a missing file is refused with
+// the reason.
+TEST(InitializeFromTest, TakesWeightsAndSamplerPositionsButFreshOptimizers) {
+  JobConfig config = testing::TinyJobConfig();
+  config.runtime.output_dir = ::testing::TempDir();
   const Dataset data = testing::SyntheticDataset({12, 10, 9, 3, 2, 2});
   std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
   const std::string path = ::testing::TempDir() + "/init_from.ftlckpt";
   Trainer trained(config, data, *comm);
   trained.Pretrain(3);
+  trained.UpdateStats();
   ASSERT_TRUE(trained.SaveCheckpoint(path, 2).ok());
 
   JobConfig other_seed = config;
-  other_seed.training.seed = 99;  // another random initialisation
+  other_seed.training.seed = 99;  // another random initialisation; samplers keep config's seed below
   Trainer fresh(other_seed, data, *comm);
   ASSERT_TRUE(fresh.InitializeFrom(path).ok());
   const auto a = trained.model()->named_parameters();
   for (const auto& item : fresh.model()->named_parameters()) {
     EXPECT_TRUE(torch::equal(item.value(), a[item.key()])) << item.key();
   }
-  EXPECT_FALSE(fresh.statistics().valid);
+  EXPECT_FALSE(fresh.statistics().valid) << "statistics are not taken over";
+
+  // One more pre-training step from the same weights. The initialised trainer (fresh Adam, batch
+  // 3 of the sampler) differs from a resumed one (Adam's moments loaded, batch 3) and from one
+  // given the same weights by hand (fresh Adam, batch 0 again).
+  Trainer resumed(config, data, *comm);
+  ASSERT_TRUE(resumed.LoadCheckpoint(path).ok());
+  Trainer initialised(config, data, *comm);
+  ASSERT_TRUE(initialised.InitializeFrom(path).ok());
+  Trainer copied(config, data, *comm);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& item : copied.model()->named_parameters()) item.value().copy_(a[item.key()]);
+  }
+  for (Trainer* t : {&resumed, &initialised, &copied}) t->Pretrain(1);
+  auto differ = [](Trainer& x, Trainer& y) {
+    const auto px = x.model()->named_parameters();
+    for (const auto& item : y.model()->named_parameters()) {
+      if (!torch::allclose(item.value(), px[item.key()], 1e-6, 1e-7)) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(differ(initialised, resumed)) << "the initialised trainer took over Adam's state";
+  EXPECT_TRUE(differ(initialised, copied)) << "the initialised trainer replayed batch 0";
 
   const Dataset other_data = testing::SyntheticDataset({12, 10, 9, 3, 2});
   Trainer other(config, other_data, *comm);
   const absl::Status refused = other.InitializeFrom(path);
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
   EXPECT_NE(refused.message().find("another job"), std::string::npos) << refused;
+  EXPECT_EQ(other.InitializeFrom(::testing::TempDir() + "/missing.ftlckpt").code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -187,10 +187,9 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
         spec.pretrain_sampling(), "\""));
   }
   if (spec.has_stage1_transfer()) t->stage1_transfer = spec.stage1_transfer();
+  // Read (and checked) by the worker when it starts without --resume; `ftl eval` on such a
+  // config must not need it.
   t->init_checkpoint = spec.init_checkpoint();
-  if (!t->init_checkpoint.empty()) {
-    FTL_RETURN_IF_ERROR(CheckExists("training.init_checkpoint", t->init_checkpoint, false));
-  }
   if (t->method == Method::kFtl && t->pretrain_iterations == 0 && t->rounds == 0) {
     return absl::InvalidArgumentError(
         "training.rounds: the job would train nothing (pretrain_iterations and rounds are 0)");

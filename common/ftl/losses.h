@@ -26,8 +26,9 @@ torch::Tensor SoftmaxLoss(const torch::Tensor& logits, const torch::Tensor& labe
 // reading with matching shapes). kSum: the squared norm of the logit vector, averaged over the
 // batch; kMean: the mean squared logit over batch x classes (kSum / N_c). With free logits,
 // CE + a * sum_j z_j^2 is stationary at z_j = (1[j = y] - p_j) / (2a), which under kSum caps the
-// target probability far below 1 once N_c is large; kMean keeps alpha's meaning across N_c (the
-// paper's 0.25 for 10K+ classes and 0.001 for 10 only fit a mean). docs/config.md derives it.
+// target probability far below 1 once N_c is large; under kMean the per-logit strength is
+// alpha / N_c, which makes the paper's 0.25 for 10K+ classes and 0.001 for 10 comparable
+// (docs/config.md derives it).
 torch::Tensor MetricL2Loss(const torch::Tensor& logits, Reduction reduction = Reduction::kMean);
 
 // The weighted terms of Eq. 4, kept apart for reporting.

@@ -102,6 +102,23 @@ LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Te
 }
 
 absl::Status Trainer::InitializeFrom(const std::string& path) {
+  absl::Status status = ReadModelWeights(path);
+  // Every rank read the file itself (it must be visible to all); agree on the outcome before
+  // the broadcast, so that a rank that could not read it does not leave the others waiting.
+  std::vector<torch::Tensor> failures = {torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kFloat64)};
+  comm_.AllReduceSum(failures);
+  if (!status.ok()) return status;
+  if (failures[0].item<double>() > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("training.init_checkpoint: another rank could not read '", path, "' (see its error)"));
+  }
+  std::vector<torch::Tensor> state = model_->parameters();
+  torch::NoGradGuard no_grad;
+  comm_.Broadcast(state, 0);  // bit-identical ranks whatever each read
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::ReadModelWeights(const std::string& path) {
   torch::serialize::InputArchive archive;
   FTL_RETURN_IF_ERROR(ReadCheckpointFile(path, &archive, device_));
   try {
@@ -109,16 +126,20 @@ absl::Status Trainer::InitializeFrom(const std::string& path) {
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model_->load(model_archive);
+    // The samplers go on where that run's left off, so that a continued run draws new batches
+    // rather than replaying the ones its starting model was trained on.
+    torch::Tensor steps;
+    archive.read("steps", steps);
+    steps = steps.cpu();
+    pretrain_step_ = steps[0].item<int64_t>();
+    stage1_step_ = steps[1].item<int64_t>();
+    stage2_step_ = steps[2].item<int64_t>();
   } catch (const c10::Error& e) {
     return absl::DataLossError(
         absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
     return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
   }
-  // Every rank read the same file; keep them bit-identical all the same.
-  std::vector<torch::Tensor> state = model_->parameters();
-  torch::NoGradGuard no_grad;
-  comm_.Broadcast(state, 0);
   return absl::OkStatus();
 }
 
@@ -334,10 +355,11 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
   TORCH_CHECK(stats_.valid, "stage 1 needs UpdateStats first");
   SetTrainable(PhaseKind::kStageOne);
   model_->train();
+  // Fig. 1b per class, before and after this stage 1: the bias it is meant to remove (written
+  // outside the phase's timing).
+  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
   const auto start = std::chrono::steady_clock::now();
   const double ratio_before = UrToRegularWeightNormRatio();
-  // Fig. 1b per class, before and after this stage 1: the bias it is meant to remove.
-  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
   const bool have_hard = hard_samples_.pool_size() > 0;
   const bool have_ur = !ur_samples_.empty();
@@ -407,9 +429,9 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     if (progress) progress({PhaseKind::kStageOne, round, it + 1, iterations, losses, step_images});
   }
   SetTrainable(PhaseKind::kPretrain);
-  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
   v1::PhaseReport report =
       FinishReport("stage1", round, iterations, Seconds(start), images, sums);
+  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
   (*report.mutable_metrics())["ur_regular_norm_ratio_before"] = ratio_before;
   (*report.mutable_metrics())["ur_regular_norm_ratio_after"] = UrToRegularWeightNormRatio();
   return report;

@@ -77,9 +77,11 @@ class Trainer {
   absl::Status SaveCheckpoint(const std::string& path, int64_t schedule_position);
   // Loads a checkpoint made for this model and dataset; returns its schedule position.
   absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path);
-  // Takes only the model weights of a checkpoint made for this model and dataset (training.
-  // init_checkpoint): optimizers, sampler positions and statistics stay fresh. FailedPrecondition
-  // for a checkpoint of another job, DataLoss for a damaged one.
+  // Starts from a checkpoint made for this model and dataset (training.init_checkpoint): its model
+  // weights and sampler positions (a continued run draws the batches after the ones its starting
+  // model saw); optimizers and statistics stay fresh. Every rank reads the file and all must call.
+  // FailedPrecondition for a checkpoint of another job (or one another rank could not read),
+  // DataLoss for a damaged one, NotFound for a missing one.
   absl::Status InitializeFrom(const std::string& path);
 
   FtlModel& model() { return model_; }
@@ -117,6 +119,8 @@ class Trainer {
   // configured reductions and logit adjustment.
   LossTerms ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
                              const torch::Tensor& reconstruction, const torch::Tensor& x) const;
+  // InitializeFrom's read on this rank: weights and sampler positions.
+  absl::Status ReadModelWeights(const std::string& path);
   // The format and (classes, images, D, input, channels) of a checkpoint against this job's.
   absl::Status CheckCheckpointShape(const std::string& path,
                                     torch::serialize::InputArchive& archive) const;

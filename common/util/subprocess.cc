@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -29,10 +30,21 @@ absl::Status RunProcess(const std::vector<std::string>& argv,
   for (std::string& a : args) c_argv.push_back(a.data());
   c_argv.push_back(nullptr);
   const pid_t pid = fork();
-  if (pid < 0) return absl::InternalError("RunProcess: fork failed");
+  if (pid < 0) {
+    for (int fd : {fds[0], fds[1], exec_fds[0], exec_fds[1]}) close(fd);
+    return absl::InternalError("RunProcess: fork failed");
+  }
   if (pid == 0) {
+    // No terminal input for the child (several may run at once), and none of the parent's other
+    // descriptors (log files other threads opened without close-on-exec).
+    const int null_fd = open("/dev/null", O_RDONLY);
+    if (null_fd >= 0) dup2(null_fd, 0);
     dup2(fds[1], 1);
     dup2(fds[1], 2);
+    const long max_fd = std::min(sysconf(_SC_OPEN_MAX), 65536L);
+    for (int fd = 3; fd < max_fd; ++fd) {
+      if (fd != exec_fds[1]) close(fd);
+    }
     execvp(c_argv[0], c_argv.data());
     const int error = errno;
     (void)!write(exec_fds[1], &error, sizeof(error));
@@ -44,8 +56,9 @@ absl::Status RunProcess(const std::vector<std::string>& argv,
   const bool exec_failed = read(exec_fds[0], &exec_error, sizeof(exec_error)) == sizeof(exec_error);
   close(exec_fds[0]);
   FILE* out = fdopen(fds[0], "r");
+  if (out == nullptr) close(fds[0]);  // the child then dies of SIGPIPE; its status says so
   std::string line;
-  for (int c; (c = std::fgetc(out)) != EOF;) {
+  for (int c; out != nullptr && (c = std::fgetc(out)) != EOF;) {
     line.push_back(static_cast<char>(c));
     if (c == '\n') {
       if (on_line) on_line(line);
@@ -53,7 +66,7 @@ absl::Status RunProcess(const std::vector<std::string>& argv,
     }
   }
   if (!line.empty() && on_line) on_line(line);
-  std::fclose(out);
+  if (out != nullptr) std::fclose(out);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -44,7 +45,7 @@ constexpr double kMl2Strengths[] = {0.001, 0.03, 1.0};
 constexpr double kQuickMl2Strengths[] = {0.001, 1.0};
 // Learning-rate factors of the single-knob variants' grids, and of the two-knob ones.
 constexpr double kLrFactors[] = {3.0, 2.0, 1.0, 0.5, 1.0 / 3, 0.1};
-constexpr double kTwoKnobLrFactors[] = {1.0, 1.0 / 3};
+constexpr double kTwoKnobLrFactors[] = {2.0, 0.5};  // log-symmetric about the given rate
 constexpr double kLogitAdjustTaus[] = {0.5, 1.0, 2.0};
 
 // What a table column shows and which evaluate-phase metric it comes from.
@@ -189,6 +190,10 @@ class Experiment {
   std::string tuned_ml2_checkpoint_;               // softmax_ml2's chosen tuning run's checkpoint
   std::vector<std::unique_ptr<Run>> tuning_, finals_;
   std::mutex print_mutex_;
+
+ public:
+  // Runs that failed without stopping the experiment (the tables leave them out).
+  std::vector<std::string> failures_;
 };
 
 absl::Status Experiment::MakeSplitAndPairs() {
@@ -264,6 +269,11 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
   v1::JobSpec spec = base_;
   spec.set_name(absl::StrCat("experiment-", variant, final_run ? "" : "-tune"));
   v1::TrainingSpec* t = spec.mutable_training();
+  // What tells the variants apart is set below, never taken from --base_config.
+  t->clear_init_checkpoint();
+  t->clear_pretrain_sampling();
+  t->clear_stage1_transfer();
+  spec.mutable_loss()->clear_logit_adjust_tau();
   t->set_seed(seed);
   const ExperimentBudget& b = o_.budget;
   // m-L2's weight: the variant's own candidate, or the one chosen for softmax_ml2 (FTL and the
@@ -336,7 +346,16 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
     return absl::InternalError(absl::StrCat(run.variant, ": the worker failed (", status.message(), "); see ", log_path));
   }
   absl::StatusOr<RunResult> result = ReadRunResult(run.variant, run.spec.runtime().output_dir());
-  if (result.ok()) result->seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!result.ok()) return result;
+  result->seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::lock_guard<std::mutex> lock(print_mutex_);
+  if (run.final_run) {
+    std::cout << absl::StrFormat("experiment: %s seed %d done: UR rank-1 on f %.4f (%.0f s)\n", run.variant,
+                                 run.seed, Metric(*result, "holdout_rank1_ur_f"), result->seconds);
+  } else {
+    std::cout << absl::StrFormat("experiment: %s %s: validation score %.4f (%.0f s)\n", run.variant,
+                                 run.candidate.label, ValidationScore(*result), result->seconds);
+  }
   return result;
 }
 
@@ -396,13 +415,18 @@ absl::Status Experiment::Tune() {
     }
     std::map<std::string, double> best_score;
     for (Run* run : wave) {
-      if (!run->result.ok()) return run->result.status();
-      const double score = ValidationScore(*run->result);
+      if (!run->result.ok()) {
+        // One failed candidate leaves the others to choose from; its error is kept for the end.
+        failures_.push_back(absl::StrCat("tuning ", run->variant, " ", run->candidate.label, ": ",
+                                         run->result.status().message()));
+        tuning_csv << run->variant << "," << run->candidate.label << ",nan,nan,nan,nan\n";
+        continue;
+      }
+      double score = ValidationScore(*run->result);
       tuning_csv << run->variant << "," << run->candidate.label << "," << Metric(*run->result, "holdout_rank1_regular_f")
                  << "," << Metric(*run->result, "holdout_rank1_ur_f") << "," << score << "," << run->result->seconds
                  << "\n";
-      std::cout << absl::StrFormat("experiment: %s %s: validation score %.4f (%.0f s)\n", run->variant,
-                                   run->candidate.label, score, run->result->seconds);
+      if (std::isnan(score)) score = -std::numeric_limits<double>::infinity();
       auto best = best_score.find(run->variant);
       if (best == best_score.end() || score > best->second) {
         best_score[run->variant] = score;
@@ -411,6 +435,12 @@ absl::Status Experiment::Tune() {
       }
     }
     tuning_csv.flush();
+    for (Run* run : wave) {
+      if (!chosen_.count(run->variant)) {
+        return absl::InternalError(absl::StrCat("every tuning run of ", run->variant, " failed; the first: ",
+                                                run->result.status().message()));
+      }
+    }
     if (from_scratch && tuned_ml2_checkpoint_.empty() && !Selected(false).empty() && tune_) {
       return absl::InternalError("softmax_ml2's tuning runs left no checkpoint to continue from");
     }
@@ -428,12 +458,16 @@ const Run* Experiment::Final(const std::string& variant, uint64_t seed) const {
 
 absl::Status Experiment::TrainFinalRuns() {
   for (const bool from_scratch : {true, false}) {
+    if (Selected(from_scratch).empty()) continue;
     std::vector<Run*> wave;
     for (const uint64_t seed : o_.seeds) {
       std::string init;
       if (!from_scratch) {
         const Run* ml2 = Final("softmax_ml2", seed);
-        if (ml2 == nullptr || !ml2->result.ok()) return absl::InternalError("softmax_ml2 has no final model to continue from");
+        if (ml2 == nullptr || !ml2->result.ok()) {
+          failures_.push_back(absl::StrCat("seed ", seed, ": no continued variant trained (softmax_ml2 failed)"));
+          continue;
+        }
         init = ml2->result->checkpoint;
       }
       for (const std::string& variant : Selected(from_scratch)) {
@@ -452,7 +486,9 @@ absl::Status Experiment::TrainFinalRuns() {
     std::cout << "experiment: " << wave.size() << " final runs (" << o_.seeds.size() << " seeds)\n";
     RunAll(wave);
     for (Run* run : wave) {
-      if (!run->result.ok()) return run->result.status();
+      if (!run->result.ok()) {
+        failures_.push_back(absl::StrCat(run->variant, " seed ", run->seed, ": ", run->result.status().message()));
+      }
     }
   }
   return absl::OkStatus();
@@ -491,6 +527,7 @@ void Experiment::AnalyzeFirstSeed() {
       const fs::path output = run->spec.runtime().output_dir();
       before = (output / "weight_norms_stage1_r0_before.csv").string();
       after = (output / absl::StrCat("weight_norms_stage1_r", o_.budget.rounds - 1, "_after.csv")).string();
+      if (!fs::exists(before) || !fs::exists(after)) before = after = "";
     }
     std::cout << "experiment: figures of " << variant << " (seed " << seed << ")\n";
     if (absl::Status s = AnalyzeModel(trainer, *dataset, dir, o_.split.seed, o_.plot_script, before, after); !s.ok()) {
@@ -518,9 +555,14 @@ absl::Status Experiment::WriteResults() {
   std::map<std::string, std::map<std::string, std::vector<double>>> values;
   for (const std::string& variant : o_.variants) {
     double seconds = 0;
+    int completed = 0;
     for (const uint64_t seed : o_.seeds) {
       const Run* run = Final(variant, seed);
-      if (run == nullptr || !run->result.ok()) continue;
+      if (run == nullptr || !run->result.ok()) {
+        // A failed run: NaN keeps the other variants' values paired by seed.
+        for (const MetricColumn& c : kColumns) values[variant][c.column].push_back(std::nan(""));
+        continue;
+      }
       per_seed << variant << "," << seed;
       for (const MetricColumn& c : kColumns) {
         const double v = Metric(*run->result, c.metric);
@@ -529,6 +571,7 @@ absl::Status Experiment::WriteResults() {
       }
       per_seed << "," << run->candidate.label << "," << run->result->seconds << "\n";
       seconds += run->result->seconds;
+      ++completed;
     }
     const std::string chosen = chosen_.count(variant) ? chosen_.at(variant).label : "";
     csv << variant;
@@ -539,7 +582,7 @@ absl::Status Experiment::WriteResults() {
       csv << "," << CsvNumber(s.mean);
       md << " " << Cell(s.mean) << (std::isnan(s.se) ? "" : absl::StrFormat(" ± %.3f", s.se)) << " |";
     }
-    csv << "," << chosen << "," << seconds / std::max<size_t>(1, o_.seeds.size()) << "," << o_.seeds.size();
+    csv << "," << chosen << "," << seconds / std::max(1, completed) << "," << completed;
     for (const MeanSe& s : summaries) csv << "," << CsvNumber(s.se);
     csv << "\n";
     md << " " << chosen << " |\n";
@@ -700,6 +743,10 @@ int RunExperiment(const ExperimentOptions& given) {
   }
   experiment.AnalyzeFirstSeed();
   if (absl::Status s = experiment.WriteResults(); !s.ok()) return ExitCode(s);
+  if (!experiment.failures_.empty()) {
+    return Fail(absl::StrCat(experiment.failures_.size(), " run(s) failed (left out of the tables):\n  ",
+                             absl::StrJoin(experiment.failures_, "\n  ")));
+  }
   return 0;
 }
 

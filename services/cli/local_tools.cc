@@ -83,14 +83,14 @@ ABSL_FLAG(double, stage_lr, 1e-4,
           "experiment: learning rate (grid centre) of FTL's stages and of the variants continued from "
           "softmax_ml2");
 ABSL_FLAG(bool, tune, true,
-          "experiment: choose each variant's learning rate (and alpha_reg for softmax_ml2, tau for "
-          "softmax_ml2_la) on the validation split with the first seed before the final runs; "
-          "docs/experiments.md lists the grids");
+          "experiment: choose each variant's hyper-parameters (learning rate; alpha_reg for "
+          "softmax_ml2, tau for softmax_ml2_la) from its --grid on the validation split with the "
+          "first seed before the final runs; docs/experiments.md lists the grids");
 ABSL_FLAG(std::string, pairs, "", "experiment: an LFW-format pairs file (default: generated from the hold-out images)");
 ABSL_FLAG(std::string, pairs_images, "",
           "experiment: root of the images the --pairs file names (LFW layout); default --data");
 ABSL_FLAG(int, ranks, 2, "experiment: MPI ranks per run");
-ABSL_FLAG(int, threads, 0, "experiment: intra-op threads per rank (0 = cores / ranks)");
+ABSL_FLAG(int, threads, 0, "experiment: intra-op threads per rank (0 = cores / (ranks x jobs))");
 ABSL_FLAG(std::string, worker_binary, "", "experiment: ftl_worker (default: next to ftl, or in the build tree)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "experiment: the MPI launcher");
 ABSL_FLAG(std::string, base_config, "",
