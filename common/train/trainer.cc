@@ -416,7 +416,7 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
       // (3) the transferred batch: the regular batch's variation moved onto the UR centres (Eq. 7).
       if (have_hard && config_.training.stage1_transfer) {
         const torch::Tensor g_transfer =
-            TransferFeatures(model_->filter->forward(g_regular), y_regular, y_ur, stats_.centers, stats_.basis);
+            TransferFeatures(g_regular, y_regular, y_ur, stats_.centers, stats_.basis);
         const LossTerms transfer_terms = classify_loss(g_transfer, y_ur);
         Step(optimizers_->stage1, *stage1_averager_, transfer_terms.total);
         losses["sfmx_transfer"] = transfer_terms.sfmx.item<double>();

@@ -5,6 +5,8 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/cli/local_tools.h"
 
@@ -20,12 +22,19 @@ int main(int argc, char** argv) {
       "  ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR\n"
       "        metrics of a checkpoint, Fig. 1b/4a plots, Fig. 6/7/8 pictures\n"
       "  ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n\n"
-      "        [--variants softmax,softmax_ml2,ftl] [--budget P,R,S] [--train_list F --pairs F]\n"
-      "        trains the variants on one split (tuned on validation), prints the table,\n"
-      "        writes results.csv/results.md. --data with --labels reads IDX (Fashion-MNIST),\n"
-      "        --data NAME.rec reads RecordIO (NAME.idx beside it).\n"
+      "        [--seeds 1,2,3] [--variants ...] [--budget P,R,S] [--grid full|quick] [--jobs N]\n"
+      "        [--train_list F --pairs F]\n"
+      "        softmax, softmax + m-L2, and FTL with its ablation and long-tail baselines\n"
+      "        started from that softmax + m-L2 model, each tuned on validation and trained\n"
+      "        with every seed; prints the table (mean +- s.e., FTL's paired differences) and\n"
+      "        writes results.csv/results_seeds.csv/results.md. --data with --labels reads IDX\n"
+      "        (Fashion-MNIST), --data NAME.rec reads RecordIO (NAME.idx beside it).\n"
       "  ftl pack --data DIR --out NAME.rec\n"
       "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)");
+  // --help lists the tools' own flags (defined in services/cli/), not only this file's.
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "services/cli/"); };
+  absl::SetFlagsUsageConfig(usage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() >= 2 ? args[1] : "";
   if (args.size() != 2) {
