@@ -23,12 +23,8 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-def plot_weight_norms(path, out):
-    rows = read_rows(path)
-    if not rows:
-        print(f"ftl_plots: {path}: no classes, no plot")
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
+def scatter_weight_norms(ax, rows):
+    """Fig. 1b's points, regular and under-represented classes apart, on a log image axis."""
     for flag, label, colour in (("1", "regular", "tab:blue"), ("0", "under-represented", "tab:red")):
         xs = [int(r["images"]) for r in rows if r["regular"] == flag]
         ys = [float(r["weight_norm"]) for r in rows if r["regular"] == flag]
@@ -36,6 +32,15 @@ def plot_weight_norms(path, out):
             ax.scatter(xs, ys, s=12, c=colour, label=f"{label} ({len(xs)})", alpha=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("training images of the identity")
+
+
+def plot_weight_norms(path, out):
+    rows = read_rows(path)
+    if not rows:
+        print(f"ftl_plots: {path}: no classes, no plot")
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    scatter_weight_norms(ax, rows)
     ax.set_ylabel("classifier weight norm ||w_j||")
     ax.set_title("Fig. 1b: weight norm vs images per identity")
     ax.legend()
@@ -45,21 +50,14 @@ def plot_weight_norms(path, out):
 
 
 def plot_stage1_norms(before_path, after_path, out):
-    before = {r["class"]: r for r in read_rows(before_path)}
+    before = read_rows(before_path)
     after = read_rows(after_path)
     if not before or not after:
         print(f"ftl_plots: {before_path} / {after_path}: no classes, no plot")
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for ax, rows, title in ((axes[0], list(before.values()), "before stage 1"),
-                            (axes[1], after, "after stage 1")):
-        for flag, label, colour in (("1", "regular", "tab:blue"), ("0", "under-represented", "tab:red")):
-            xs = [int(r["images"]) for r in rows if r["regular"] == flag]
-            ys = [float(r["weight_norm"]) for r in rows if r["regular"] == flag]
-            if xs:
-                ax.scatter(xs, ys, s=12, c=colour, label=f"{label} ({len(xs)})", alpha=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("training images of the identity")
+    for ax, rows, title in ((axes[0], before, "before stage 1"), (axes[1], after, "after stage 1")):
+        scatter_weight_norms(ax, rows)
         ax.set_title(f"Fig. 1b per class, {title}")
         ax.legend()
     axes[0].set_ylabel("classifier weight norm ||w_j||")

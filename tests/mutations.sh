@@ -15,7 +15,7 @@ mutations=(
   "stage 1 offsets by c[y_u]|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur,/TransferFeatures(g_regular, y_ur, y_ur,/|stage1_reference_test"
   "stage 1 skips the transferred batch|common/train/trainer.cc|s/Step(optimizers_->stage1, \*stage1_averager_, transfer_terms.total);/(void)transfer_terms;/|stage1_reference_test"
   "UpdateStats flips the wrong axis|common/train/trainer.cc|s/x.flip({3})/x.flip({2})/|stage1_reference_test"
-  "init_checkpoint replays the first batches|common/train/trainer.cc|/Status Trainer::ReadModelWeights/,/^}/ s/pretrain_step_ = steps\[0\].item<int64_t>();/pretrain_step_ = 0;/|stage1_reference_test"
+  "init_checkpoint replays the first batches|common/train/trainer.cc|s/return ArchiveErrorsAsDataLoss(path, \[\&\] { return LoadModelAndSteps(path, archive); });/absl::Status read = ArchiveErrorsAsDataLoss(path, [\&] { return LoadModelAndSteps(path, archive); }); pretrain_step_ = 0; return read;/|stage1_reference_test"
   "unlisted yaw counts as frontal|common/data/dataset.cc|s/std::numeric_limits<float>::quiet_NaN())/0.0f)/|data_test"
   "m-L2 summed by default|common/ftl/losses.cc|s/reduction == Reduction::kMean ? squared.mean()/reduction == Reduction::kSum ? squared.mean()/|ftl_math_test stage1_reference_test"
   "logit adjustment with the wrong sign|common/ftl/losses.cc|s/logits + tau \* log_prior/logits - tau * log_prior/|ftl_math_test"

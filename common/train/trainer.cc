@@ -33,6 +33,20 @@ void SetRequiresGrad(torch::nn::Module& module, bool value) {
   for (torch::Tensor& p : module.parameters()) p.set_requires_grad(value);
 }
 
+// Runs `read` (reads of a checkpoint archive), turning LibTorch's exceptions for a missing or
+// malformed entry into DataLoss naming the file.
+template <typename Read>
+auto ArchiveErrorsAsDataLoss(const std::string& path, Read read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
+  }
+}
+
 }  // namespace
 
 struct Trainer::Optimizers {
@@ -121,25 +135,22 @@ absl::Status Trainer::InitializeFrom(const std::string& path) {
 absl::Status Trainer::ReadModelWeights(const std::string& path) {
   torch::serialize::InputArchive archive;
   FTL_RETURN_IF_ERROR(ReadCheckpointFile(path, &archive, device_));
-  try {
-    FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
-    torch::serialize::InputArchive model_archive;
-    archive.read("model", model_archive);
-    model_->load(model_archive);
-    // The samplers go on where that run's left off, so that a continued run draws new batches
-    // rather than replaying the ones its starting model was trained on.
-    torch::Tensor steps;
-    archive.read("steps", steps);
-    steps = steps.cpu();
-    pretrain_step_ = steps[0].item<int64_t>();
-    stage1_step_ = steps[1].item<int64_t>();
-    stage2_step_ = steps[2].item<int64_t>();
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
-  }
+  // The samplers go on where that run's left off, so that a continued run draws new batches
+  // rather than replaying the ones its starting model was trained on.
+  return ArchiveErrorsAsDataLoss(path, [&] { return LoadModelAndSteps(path, archive); });
+}
+
+absl::Status Trainer::LoadModelAndSteps(const std::string& path, torch::serialize::InputArchive& archive) {
+  FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
+  torch::serialize::InputArchive model_archive;
+  archive.read("model", model_archive);
+  model_->load(model_archive);
+  torch::Tensor steps;
+  archive.read("steps", steps);
+  steps = steps.cpu();
+  pretrain_step_ = steps[0].item<int64_t>();
+  stage1_step_ = steps[1].item<int64_t>();
+  stage2_step_ = steps[2].item<int64_t>();
   return absl::OkStatus();
 }
 
@@ -559,25 +570,18 @@ absl::Status Trainer::CheckCheckpointShape(const std::string& path,
 
 absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
   torch::serialize::InputArchive archive;
-  absl::Status status = ReadCheckpointFile(path, &archive, device_);
-  if (!status.ok()) return status;
-  try {
-    torch::Tensor position, steps, has_stats;
-    FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
+  FTL_RETURN_IF_ERROR(ReadCheckpointFile(path, &archive, device_));
+  return ArchiveErrorsAsDataLoss(path, [&]() -> absl::StatusOr<int64_t> {
+    FTL_RETURN_IF_ERROR(LoadModelAndSteps(path, archive));
+    torch::Tensor position, has_stats;
     archive.read("position", position);
-    archive.read("steps", steps);
-    torch::serialize::InputArchive model_archive, pre, s1, s2;
-    archive.read("model", model_archive);
-    model_->load(model_archive);
+    torch::serialize::InputArchive pre, s1, s2;
     archive.read("optimizer_pretrain", pre);
     archive.read("optimizer_stage1", s1);
     archive.read("optimizer_stage2", s2);
     optimizers_->pretrain.load(pre);
     optimizers_->stage1.load(s1);
     optimizers_->stage2.load(s2);
-    pretrain_step_ = steps[0].item<int64_t>();
-    stage1_step_ = steps[1].item<int64_t>();
-    stage2_step_ = steps[2].item<int64_t>();
     archive.read("has_stats", has_stats);
     stats_ = FtlStatistics();
     if (has_stats.item<int64_t>() != 0) {
@@ -596,12 +600,7 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
                                    SampleStream::kStageOneHard);
     }
     return position.item<int64_t>();
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
-  }
+  });
 }
 
 std::string DescribeReport(const v1::PhaseReport& report) {

@@ -121,6 +121,9 @@ class Trainer {
                              const torch::Tensor& reconstruction, const torch::Tensor& x) const;
   // InitializeFrom's read on this rank: weights and sampler positions.
   absl::Status ReadModelWeights(const std::string& path);
+  // What a checkpoint and an init checkpoint both load: the shape check, the model, the sampler
+  // steps. LibTorch may throw for a missing entry (callers turn that into DataLoss).
+  absl::Status LoadModelAndSteps(const std::string& path, torch::serialize::InputArchive& archive);
   // The format and (classes, images, D, input, channels) of a checkpoint against this job's.
   absl::Status CheckCheckpointShape(const std::string& path,
                                     torch::serialize::InputArchive& archive) const;
