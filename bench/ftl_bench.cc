@@ -33,7 +33,7 @@
 #include "common/data/dataset.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
-#include "common/train/autocast.h"
+#include "common/model/autocast.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
 

@@ -98,5 +98,52 @@ TEST(CheckpointFileTest, PruneKeepsTheNewest) {
   EXPECT_EQ(fs::path(left[0]).filename(), "ckpt-000005.ftlckpt");
 }
 
+TEST(CheckpointFileTest, FileNameOrdersByPosition) {
+  EXPECT_EQ(CheckpointFileName("/jobs/a", 7), "/jobs/a/ckpt-000007.ftlckpt");
+  // Names sort as positions do, so ListCheckpoints' last is the latest.
+  EXPECT_LT(CheckpointFileName("d", 99), CheckpointFileName("d", 100));
+}
+
+TEST(CheckpointFileTest, LoadNewestSkipsDamagedFilesAndSaysWhichLoaded) {
+  const std::string dir = ::testing::TempDir() + "/newest";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  for (int position : {1, 5, 9}) {
+    torch::serialize::OutputArchive archive;
+    archive.write("position", torch::tensor({int64_t{position}}));
+    ASSERT_TRUE(WriteCheckpointFile(CheckpointFileName(dir, position), archive).ok());
+  }
+  // The newest is torn.
+  const std::string newest = CheckpointFileName(dir, 9);
+  const std::string bytes = Slurp(newest);
+  std::ofstream(newest, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+  std::vector<std::string> tried;
+  int64_t loaded_position = -1;
+  auto load = [&](const std::string& file) -> absl::Status {
+    tried.push_back(file);
+    torch::serialize::InputArchive archive;
+    if (absl::Status s = ReadCheckpointFile(file, &archive); !s.ok()) return s;
+    torch::Tensor position;
+    archive.read("position", position);
+    loaded_position = position.item<int64_t>();
+    return absl::OkStatus();
+  };
+  absl::StatusOr<std::string> used = LoadNewestCheckpoint(dir, load);
+  ASSERT_TRUE(used.ok()) << used.status();
+  EXPECT_EQ(*used, CheckpointFileName(dir, 5));
+  EXPECT_EQ(loaded_position, 5);
+  EXPECT_EQ(tried, (std::vector<std::string>{newest, CheckpointFileName(dir, 5)}));
+  // A file is loaded as itself, damaged or not: its own error comes back.
+  tried.clear();
+  const absl::StatusOr<std::string> direct = LoadNewestCheckpoint(newest, load);
+  EXPECT_EQ(direct.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(tried.size(), 1u);
+  // Nothing loads: the last error; nothing there: NotFound.
+  EXPECT_FALSE(LoadNewestCheckpoint(dir, [](const std::string&) { return absl::DataLossError("x"); }).ok());
+  const std::string empty = ::testing::TempDir() + "/newest_empty";
+  fs::create_directories(empty);
+  EXPECT_EQ(LoadNewestCheckpoint(empty, load).status().code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace ftl

@@ -1,4 +1,4 @@
-#include "common/config/job_config.h"
+#include "common/config/job_spec_conversion.h"
 
 #include <gtest/gtest.h>
 

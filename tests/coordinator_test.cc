@@ -135,13 +135,6 @@ class FakeLauncher : public Launcher {
   std::vector<std::string> launches, stopped;
 };
 
-struct NullMetrics : MetricsSink {
-  void SetJobsByState(const std::map<v1::JobState, int>&) override {}
-  void SetWorkersAttached(const std::string&, int) override {}
-  void PhaseFinished(const std::string&, const v1::PhaseReport&) override {}
-  void Progress(const std::string&, const v1::PhaseProgress&) override {}
-  void WorkerLost(const std::string&) override {}
-};
 
 // A scripted rank 0: answers each RunPhase with a result, and disconnects when asked to run
 // phase `die_at` (or blocks there until cancelled, when `hang` is set).
@@ -228,7 +221,7 @@ class JobManagerTest : public ::testing::Test {
 
   std::string state_;
   FakeLauncher launcher_;
-  NullMetrics metrics_;
+  NullMetricsSink metrics_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> manager_;
 };

@@ -64,8 +64,8 @@ TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {
   std::unique_ptr<Communicator> local = CreateLocalCommunicator();
   Trainer single(config, data, *local);
   CopyParameters(distributed, single);
-  const v1::PhaseReport dist_report = distributed.UpdateStats();
-  const v1::PhaseReport single_report = single.UpdateStats();
+  const PhaseReport dist_report = distributed.UpdateStats();
+  const PhaseReport single_report = single.UpdateStats();
   const FtlStatistics& d = distributed.statistics();
   const FtlStatistics& s = single.statistics();
   EXPECT_TRUE(torch::allclose(d.centers, s.centers, 1e-5, 1e-5));
@@ -75,8 +75,8 @@ TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {
   ASSERT_EQ(d.basis.sizes(), s.basis.sizes());
   // Eigenvectors are defined up to sign: compare the projections Q Q^T.
   EXPECT_TRUE(torch::allclose(d.basis.mm(d.basis.t()), s.basis.mm(s.basis.t()), 1e-5, 1e-5));
-  EXPECT_EQ(dist_report.metrics().at("yaw_fallback_classes"),
-            single_report.metrics().at("yaw_fallback_classes"));
+  EXPECT_EQ(dist_report.metrics.at("yaw_fallback_classes"),
+            single_report.metrics.at("yaw_fallback_classes"));
   EXPECT_GT(d.hard_mask.sum().item<int64_t>(), 0);
 }
 

@@ -143,7 +143,7 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   const std::string after_csv = config_.runtime.output_dir + "/weight_norms_stage1_r0_after.csv";
   std::filesystem::remove(before_csv);
   std::filesystem::remove(after_csv);
-  const v1::PhaseReport report = trainer.StageOne(1, 0);
+  const PhaseReport report = trainer.StageOne(1, 0);
   // Fig. 1b per class before and after: a header and one row per class in each.
   for (const std::string& csv : {before_csv, after_csv}) {
     std::ifstream in(csv);
@@ -151,8 +151,8 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
     for (std::string line; std::getline(in, line);) ++lines;
     EXPECT_EQ(lines, 1 + data_.num_classes()) << csv;
   }
-  EXPECT_EQ(report.losses().count("sfmx_transfer"), transfer ? 1u : 0u);
-  EXPECT_EQ(report.images(), (transfer ? 3 : 2) * batch);
+  EXPECT_EQ(report.losses.count("sfmx_transfer"), transfer ? 1u : 0u);
+  EXPECT_EQ(report.images, (transfer ? 3 : 2) * batch);
   const auto ours = trainer.model()->named_parameters();
   const auto expected = m->named_parameters();
   int compared = 0;
@@ -185,9 +185,9 @@ TEST(UpdateStatsReferenceTest, EqualsLoopOverTheModelsOutputsWithTheYawFilter) {
   std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
   Trainer trainer(config, data, *comm);
   trainer.Pretrain(2);
-  const v1::PhaseReport report = trainer.UpdateStats();
+  const PhaseReport report = trainer.UpdateStats();
   const FtlStatistics& stats = trainer.statistics();
-  EXPECT_EQ(report.metrics().at("yaw_fallback_classes"), 1);
+  EXPECT_EQ(report.metrics.at("yaw_fallback_classes"), 1);
 
   FtlModel& m = trainer.model();
   m->eval();

@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/util/status_macros.h"
+#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -44,23 +47,6 @@ uint32_t Crc32(const std::string& data, size_t offset) {
   return static_cast<uint32_t>(crc);
 }
 
-absl::Status ErrnoError(const std::string& what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " '", path, "': ", std::strerror(errno)));
-}
-
-absl::Status WriteAll(int fd, const std::string& data, const std::string& path) {
-  size_t written = 0;
-  while (written < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot write", path);
-    }
-    written += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status WriteCheckpointFile(const std::string& path,
@@ -79,36 +65,17 @@ absl::Status WriteCheckpointFile(const std::string& path,
   const uint32_t crc = Crc32(file, kHeaderBytes);
   for (int i = 0; i < 4; ++i) file[16 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
 
-  const fs::path target(path);
-  const std::string temp = absl::StrCat(path, ".tmp.", ::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create", temp);
-  absl::Status status = WriteAll(fd, file, temp);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("cannot fsync", temp);
-  if (::close(fd) != 0 && status.ok()) status = ErrnoError("cannot close", temp);
-  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
-    status = ErrnoError("cannot rename into place", path);
-  }
-  if (!status.ok()) {
-    ::unlink(temp.c_str());
-    return status;
-  }
-  const std::string dir = target.has_parent_path() ? target.parent_path().string() : ".";
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, file);
 }
 
 absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive,
                                 c10::optional<torch::Device> device) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("checkpoint '", path, "': cannot open"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string file = buffer.str();
+  absl::StatusOr<std::string> read = ReadFileToString(path);
+  if (absl::IsNotFound(read.status())) {
+    return absl::NotFoundError(absl::StrCat("checkpoint '", path, "': cannot open"));
+  }
+  if (!read.ok()) return read.status();
+  const std::string& file = *read;
   if (file.size() < sizeof(kMagic) || std::memcmp(file.data(), kMagic, sizeof(kMagic)) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint '", path, "': not an FTL checkpoint (bad magic)"));
@@ -136,26 +103,6 @@ absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::Input
     return absl::DataLossError(absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what()));
   }
   return absl::OkStatus();
-}
-
-std::vector<std::string> ListCheckpoints(const std::string& dir) {
-  std::vector<std::string> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".ftlckpt") {
-      files.push_back(entry.path().string());
-    }
-  }
-  std::sort(files.begin(), files.end());
-  return files;
-}
-
-void PruneCheckpoints(const std::string& dir, int keep) {
-  std::vector<std::string> files = ListCheckpoints(dir);
-  for (size_t i = 0; i + keep < files.size(); ++i) {
-    std::error_code ec;
-    fs::remove(files[i], ec);
-  }
 }
 
 }  // namespace ftl

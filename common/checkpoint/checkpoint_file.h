@@ -7,9 +7,9 @@
 #include <torch/torch.h>
 
 #include <string>
-#include <vector>
 
 #include "absl/status/status.h"
+#include "common/checkpoint/checkpoint_names.h"
 
 namespace ftl {
 
@@ -22,12 +22,6 @@ absl::Status WriteCheckpointFile(const std::string& path, torch::serialize::Outp
 // corrupt file, InvalidArgument for a file that is not an FTL checkpoint, NotFound for a missing one.
 absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive,
                                 c10::optional<torch::Device> device = c10::nullopt);
-
-// Checkpoint files ("*.ftlckpt") in `dir`, oldest first by name.
-std::vector<std::string> ListCheckpoints(const std::string& dir);
-
-// Removes all but the newest `keep` checkpoints in `dir`.
-void PruneCheckpoints(const std::string& dir, int keep);
 
 }  // namespace ftl
 

@@ -1,8 +1,7 @@
-// JobConfig: the validated, defaulted form of a ftl.v1.JobSpec that the core libraries take.
+// JobConfig: the validated, defaulted job description the core libraries take, as plain structs.
 //
-// A JobSpec arrives as JSON (the worker's --config file) or over gRPC; both go through
-// JobConfigFromSpec, which fills defaults and range-checks every field, naming the offending field
-// (e.g. "training.batch_size: must be in [1, 65536], got 0") in an InvalidArgument status.
+// Nothing here knows the wire format: a ftl.v1.JobSpec (JSON or gRPC) becomes a JobConfig only
+// through common/config/job_spec_conversion.h, which fills defaults and range-checks every field.
 #ifndef FTL_COMMON_CONFIG_JOB_CONFIG_H_
 #define FTL_COMMON_CONFIG_JOB_CONFIG_H_
 
@@ -12,7 +11,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "ftl/v1/job_spec.pb.h"
 
 namespace ftl {
 
@@ -127,16 +125,6 @@ struct JobConfig {
   RuntimeConfig runtime;
   EvaluationConfig evaluation;
 };
-
-// Fills defaults and validates. Paths are checked for existence (a missing data folder is an
-// error before any work starts); output_dir need not exist.
-absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec);
-
-// Parses a JobSpec from JSON text (unknown fields are refused, naming them).
-absl::StatusOr<v1::JobSpec> JobSpecFromJson(const std::string& json);
-
-// Reads, parses and validates a JSON config file.
-absl::StatusOr<JobConfig> LoadJobConfigFile(const std::string& path);
 
 }  // namespace ftl
 

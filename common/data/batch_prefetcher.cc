@@ -22,11 +22,11 @@ BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, std::function<torch::Te
 
 BatchPrefetcher::~BatchPrefetcher() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
     pending_.clear();
+    work_ready_.SignalAll();
   }
-  work_ready_.notify_all();
   for (std::thread& worker : workers_) worker.join();
 }
 
@@ -44,30 +44,33 @@ void BatchPrefetcher::QueueAhead() {
   while (next_to_queue_ < count_ && next_to_queue_ < next_to_take_ + depth_) {
     torch::Tensor rows = rows_of_(next_to_queue_);
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       slots_[next_to_queue_].rows = std::move(rows);
       pending_.push_back(next_to_queue_);
+      work_ready_.Signal();
     }
-    work_ready_.notify_one();
     ++next_to_queue_;
   }
 }
 
 void BatchPrefetcher::WorkerLoop() {
-  std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    work_ready_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-    if (stopping_) return;
-    const int64_t k = pending_.front();
-    pending_.pop_front();
-    const torch::Tensor rows = slots_[k].rows;
-    lock.unlock();
-    absl::StatusOr<torch::Tensor> images = Read(rows);
-    lock.lock();
+    int64_t k = 0;
+    torch::Tensor rows;
+    {
+      absl::MutexLock lock(&mutex_);
+      while (!stopping_ && pending_.empty()) work_ready_.Wait(&mutex_);
+      if (stopping_) return;
+      k = pending_.front();
+      pending_.pop_front();
+      rows = slots_[k].rows;
+    }
+    absl::StatusOr<torch::Tensor> images = Read(rows);  // unlocked: the slow part
+    absl::MutexLock lock(&mutex_);
     Slot& slot = slots_[k];
     slot.images = std::move(images);
     slot.done = true;
-    batch_ready_.notify_all();
+    batch_ready_.SignalAll();
   }
 }
 
@@ -82,8 +85,8 @@ BatchPrefetcher::Batch BatchPrefetcher::Next() {
     images = Read(batch.rows);
   } else {
     QueueAhead();
-    std::unique_lock<std::mutex> lock(mutex_);
-    batch_ready_.wait(lock, [this] { return slots_[next_to_take_].done; });
+    absl::MutexLock lock(&mutex_);
+    while (!slots_[next_to_take_].done) batch_ready_.Wait(&mutex_);
     auto it = slots_.find(next_to_take_);
     batch.rows = std::move(it->second.rows);
     images = std::move(it->second.images);

@@ -5,16 +5,16 @@
 
 #include <torch/torch.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/data/dataset.h"
 
 namespace ftl {
@@ -59,11 +59,12 @@ class BatchPrefetcher {
   int64_t next_to_queue_ = 0;
   int64_t next_to_take_ = 0;
 
-  std::mutex mutex_;
-  std::condition_variable work_ready_, batch_ready_;
-  std::deque<int64_t> pending_;
-  std::map<int64_t, Slot> slots_;
-  bool stopping_ = false;
+  absl::Mutex mutex_;  // between the taking thread and the reader threads
+  absl::CondVar work_ready_;  // pending_ grew, or stopping
+  absl::CondVar batch_ready_;  // a slot is done
+  std::deque<int64_t> pending_ ABSL_GUARDED_BY(mutex_);
+  std::map<int64_t, Slot> slots_ ABSL_GUARDED_BY(mutex_);
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::vector<std::thread> workers_;
 };
 

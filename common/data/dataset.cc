@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -18,12 +17,14 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/data/recordio.h"
 #include "common/util/status_macros.h"
+#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -68,14 +69,14 @@ std::vector<int64_t> ClassesBySize(const Dataset& dataset) {
 
 void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body, const LoadProgress& progress) {
   std::atomic<int64_t> done{0};
-  std::mutex progress_mutex;
+  absl::Mutex progress_mutex;  // progress() and last_report, from the parallel_for threads
   auto last_report = std::chrono::steady_clock::now();
   at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       body(i);
       const int64_t finished = ++done;
       if (!progress) continue;
-      std::lock_guard<std::mutex> lock(progress_mutex);
+      absl::MutexLock lock(&progress_mutex);
       const auto now = std::chrono::steady_clock::now();
       if (now - last_report > std::chrono::seconds(5)) {
         last_report = now;
@@ -204,17 +205,9 @@ absl::StatusOr<std::vector<std::string>> ReadManifest(const std::string& path) {
 }
 
 absl::Status WriteManifest(const std::string& path, const std::vector<std::string>& sample_names) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    for (const std::string& name : sample_names) out << name << "\n";
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat(temp, ": cannot write"));
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat(path, ": cannot rename ", temp));
-  }
-  return absl::OkStatus();
+  std::string text;
+  for (const std::string& name : sample_names) absl::StrAppend(&text, name, "\n");
+  return WriteFileAtomically(path, text);
 }
 
 absl::StatusOr<Dataset> LoadSource(const DataConfig& config, const ImageOptions& options,

@@ -1,4 +1,5 @@
 #include "common/data/image_decode.h"
+#include "common/util/file.h"
 
 #include <fstream>
 #include <sstream>
@@ -94,11 +95,9 @@ absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageO
 }
 
 absl::StatusOr<torch::Tensor> ReadImageFile(const std::string& path, const ImageOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  absl::StatusOr<torch::Tensor> image = DecodeImage(bytes.str(), options);
+  absl::StatusOr<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status();
+  absl::StatusOr<torch::Tensor> image = DecodeImage(*bytes, options);
   if (!image.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", image.status().message()));
   return image;
 }

@@ -27,17 +27,17 @@ absl::StatusOr<torch::Tensor> ImageStream::Decode(const std::string& sample_name
 }
 
 bool ImageStream::IsKnownBad(const std::string& sample_name) const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return bad_.count(sample_name) > 0;
 }
 
 bool ImageStream::MarkBad(const std::string& sample_name) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return bad_.insert(sample_name).second;
 }
 
 int64_t ImageStream::bad_count() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return static_cast<int64_t>(bad_.size());
 }
 

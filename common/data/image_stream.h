@@ -12,12 +12,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "common/data/dataset.h"
 
@@ -57,8 +58,8 @@ class ImageStream {
  private:
   std::unique_ptr<EncodedImageSource> source_;
   ImageOptions options_;
-  mutable std::mutex mutex_;
-  std::unordered_set<std::string> bad_;
+  mutable absl::Mutex mutex_;  // loader threads mark and test samples
+  std::unordered_set<std::string> bad_ ABSL_GUARDED_BY(mutex_);
 };
 
 // Thrown by image gathers of a streamed dataset when a batch cannot be filled at all (every image

@@ -21,6 +21,7 @@
 #include "common/data/image_decode.h"
 #include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
+#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -441,11 +442,9 @@ absl::StatusOr<int64_t> PackImageFolder(const std::string& root, const std::stri
   int64_t label = -1;
   for (int64_t i = 0; i < n; ++i) {
     if (i == 0 || listing.identities[i] != listing.identities[i - 1]) first_key[++label] = i + 1;
-    std::ifstream in(root + "/" + listing.sample_names[i], std::ios::binary);
-    std::stringstream bytes;
-    bytes << in.rdbuf();
-    if (!in) return absl::DataLossError(absl::StrCat(root, "/", listing.sample_names[i], ": cannot read"));
-    FTL_RETURN_IF_ERROR(writer->Write(i + 1, PackImageRecord({static_cast<float>(label)}, i + 1, bytes.str())));
+    absl::StatusOr<std::string> bytes = ReadFileToString(root + "/" + listing.sample_names[i]);
+    if (!bytes.ok()) return absl::DataLossError(absl::StrCat(root, "/", listing.sample_names[i], ": cannot read"));
+    FTL_RETURN_IF_ERROR(writer->Write(i + 1, PackImageRecord({static_cast<float>(label)}, i + 1, *bytes)));
   }
   for (int64_t k = 0; k < c; ++k) {
     FTL_RETURN_IF_ERROR(writer->Write(

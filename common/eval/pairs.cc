@@ -1,4 +1,5 @@
 #include "common/eval/pairs.h"
+#include "common/util/file.h"
 
 #include <cstdio>
 #include <fstream>
@@ -67,24 +68,15 @@ absl::Status WritePairsFile(const std::string& path, const std::vector<Verificat
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", pairs.size(), " pairs do not fill ", folds,
                                                    " folds of ", per_fold, " + ", per_fold));
   }
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << folds << "\t" << per_fold << "\n";
-    for (const VerificationPair& p : pairs) {
-      if (p.same) {
-        out << p.name1 << "\t" << p.index1 << "\t" << p.index2 << "\n";
-      } else {
-        out << p.name1 << "\t" << p.index1 << "\t" << p.name2 << "\t" << p.index2 << "\n";
-      }
+  std::string text = absl::StrCat(folds, "\t", per_fold, "\n");
+  for (const VerificationPair& p : pairs) {
+    if (p.same) {
+      absl::StrAppend(&text, p.name1, "\t", p.index1, "\t", p.index2, "\n");
+    } else {
+      absl::StrAppend(&text, p.name1, "\t", p.index1, "\t", p.name2, "\t", p.index2, "\n");
     }
-    out.flush();
-    if (!out) return absl::InternalError(absl::StrCat(temp, ": cannot write"));
   }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(absl::StrCat(path, ": cannot rename ", temp));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, text);
 }
 
 std::string LfwImagePath(const std::string& root, const std::string& name, int index) {

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -9,9 +11,11 @@
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
-#include "common/train/autocast.h"
+#include "common/eval/metric_names.h"
+#include "common/model/autocast.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
+#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -212,7 +216,7 @@ void Trainer::Step(torch::optim::Optimizer& optimizer, GradientAverager& average
   optimizer.step();
 }
 
-v1::PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t iterations,
+PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t iterations,
                                       double seconds, int64_t images,
                                       std::map<std::string, double> loss_sums) {
   // Mean over iterations and ranks.
@@ -223,20 +227,20 @@ v1::PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64
     comm_.AllReduceSum(t);
     values.assign(t[0].data_ptr<double>(), t[0].data_ptr<double>() + values.size());
   }
-  v1::PhaseReport report;
-  report.set_phase(phase);
-  report.set_round(round);
-  report.set_iterations(iterations);
-  report.set_seconds(seconds);
-  report.set_images(images);
+  PhaseReport report;
+  report.phase = phase;
+  report.round = round;
+  report.iterations = iterations;
+  report.seconds = seconds;
+  report.images = images;
   size_t i = 0;
   for (const auto& [name, sum] : loss_sums) {
-    (*report.mutable_losses())[name] = values[i++] / std::max<int64_t>(1, iterations) / comm_.size();
+    report.losses[name] = values[i++] / std::max<int64_t>(1, iterations) / comm_.size();
   }
   return report;
 }
 
-v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
+PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
                                         const ProgressCallback& progress) {
   const bool pretrain = phase == PhaseKind::kPretrain;
   torch::optim::Adam& optimizer = pretrain ? optimizers_->pretrain : optimizers_->stage2;
@@ -280,15 +284,15 @@ v1::PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int
                       iterations * global_batch, sums);
 }
 
-v1::PhaseReport Trainer::Pretrain(int64_t iterations, const ProgressCallback& progress) {
+PhaseReport Trainer::Pretrain(int64_t iterations, const ProgressCallback& progress) {
   return TrainOnAllData(PhaseKind::kPretrain, iterations, -1, progress);
 }
 
-v1::PhaseReport Trainer::StageTwo(int64_t iterations, int round, const ProgressCallback& progress) {
+PhaseReport Trainer::StageTwo(int64_t iterations, int round, const ProgressCallback& progress) {
   return TrainOnAllData(PhaseKind::kStageTwo, iterations, round, progress);
 }
 
-v1::PhaseReport Trainer::UpdateStats() {
+PhaseReport Trainer::UpdateStats() {
   torch::NoGradGuard no_grad;
   model_->eval();
   const auto start = std::chrono::steady_clock::now();
@@ -351,10 +355,10 @@ v1::PhaseReport Trainer::UpdateStats() {
                                SampleStream::kStageOneHard);
 
   model_->train();
-  v1::PhaseReport report = FinishReport("update_stats", -1, 0, Seconds(start), 2 * n, {});
-  auto& m = *report.mutable_metrics();
+  PhaseReport report = FinishReport("update_stats", -1, 0, Seconds(start), 2 * n, {});
+  auto& m = report.metrics;
   m["pca_components"] = static_cast<double>(basis.components);
-  m["pca_energy_kept"] = basis.energy_kept;
+  m[metric_names::kPcaEnergyKept] = basis.energy_kept;
   m["hard_samples"] = static_cast<double>(hard_samples_.pool_size());
   m["yaw_fallback_classes"] = static_cast<double>(centers.yaw_fallback_classes);
   m["regular_classes"] = static_cast<double>(num_classes - ur_classes_.size());
@@ -362,7 +366,7 @@ v1::PhaseReport Trainer::UpdateStats() {
   return report;
 }
 
-v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallback& progress) {
+PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallback& progress) {
   TORCH_CHECK(stats_.valid, "stage 1 needs UpdateStats first");
   SetTrainable(PhaseKind::kStageOne);
   model_->train();
@@ -440,11 +444,11 @@ v1::PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressC
     if (progress) progress({PhaseKind::kStageOne, round, it + 1, iterations, losses, step_images});
   }
   SetTrainable(PhaseKind::kPretrain);
-  v1::PhaseReport report =
+  PhaseReport report =
       FinishReport("stage1", round, iterations, Seconds(start), images, sums);
   if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
-  (*report.mutable_metrics())["ur_regular_norm_ratio_before"] = ratio_before;
-  (*report.mutable_metrics())["ur_regular_norm_ratio_after"] = UrToRegularWeightNormRatio();
+  report.metrics[metric_names::kUrRegularNormRatioBefore] = ratio_before;
+  report.metrics[metric_names::kUrRegularNormRatioAfter] = UrToRegularWeightNormRatio();
   return report;
 }
 
@@ -460,7 +464,7 @@ double Trainer::UrToRegularWeightNormRatio() const {
   return ur_mean / regular_mean;
 }
 
-v1::PhaseReport Trainer::Evaluate() {
+PhaseReport Trainer::Evaluate() {
   torch::NoGradGuard no_grad;
   model_->eval();
   const auto start = std::chrono::steady_clock::now();
@@ -490,19 +494,15 @@ v1::PhaseReport Trainer::Evaluate() {
   std::vector<torch::Tensor> t = {counts};
   comm_.AllReduceSum(t);
   model_->train();
-  v1::PhaseReport report = FinishReport("evaluate", -1, 0, Seconds(start), n, {});
-  auto& m = *report.mutable_metrics();
+  PhaseReport report = FinishReport("evaluate", -1, 0, Seconds(start), n, {});
+  auto& m = report.metrics;
   const auto c = counts.accessor<double, 1>();
-  if (c[1] > 0) m["train_top1_regular"] = c[0] / c[1];
-  if (c[3] > 0) m["train_top1_ur"] = c[2] / c[3];
+  if (c[1] > 0) m[metric_names::kTrainTop1Regular] = c[0] / c[1];
+  if (c[3] > 0) m[metric_names::kTrainTop1Ur] = c[2] / c[3];
   const double ratio = UrToRegularWeightNormRatio();
-  if (!std::isnan(ratio)) m["ur_regular_norm_ratio"] = ratio;
+  if (!std::isnan(ratio)) m[metric_names::kUrRegularNormRatio] = ratio;
   if (comm_.rank() == 0) WriteWeightNorms("weight_norms.csv");
-  if (!config_.evaluation.pairs_path.empty()) AddVerification(&report);
-  if (!config_.evaluation.holdout_path.empty() || !config_.evaluation.holdout_manifest.empty()) {
-    AddHoldoutRank1(&report);
-  }
-  report.set_seconds(Seconds(start));
+  report.seconds = Seconds(start);
   return report;
 }
 
@@ -603,20 +603,20 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
   });
 }
 
-std::string DescribeReport(const v1::PhaseReport& report) {
-  std::string text = report.phase();
-  if (report.round() >= 0) absl::StrAppend(&text, " round ", report.round());
-  absl::StrAppend(&text, absl::StrFormat(": %.1f s", report.seconds()));
-  if (report.iterations() > 0) {
-    absl::StrAppend(&text, absl::StrFormat(", %d iterations, %.1f images/s", report.iterations(),
-                                           report.images() / std::max(1e-9, report.seconds())));
+void Trainer::WriteWeightNorms(const std::string& file_name) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor counts = dataset_.ClassCounts();
+  std::string text = "class,images,regular,weight_norm\n";
+  for (int64_t c = 0; c < dataset_.num_classes(); ++c) {
+    absl::StrAppend(&text, dataset_.class_names[c], ",", counts[c].item<int64_t>(), ",",
+                    is_regular_[c].item<bool>() ? 1 : 0, ",", norms[c].item<double>(), "\n");
   }
-  std::map<std::string, double> losses(report.losses().begin(), report.losses().end());
-  for (const auto& [k, v] : losses) absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
-  std::map<std::string, double> metrics(report.metrics().begin(), report.metrics().end());
-  for (const auto& [k, v] : metrics) absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
-  if (!report.checkpoint().empty()) absl::StrAppend(&text, ", wrote ", report.checkpoint());
-  return text;
+  const std::filesystem::path path = std::filesystem::path(config_.runtime.output_dir) / file_name;
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  const absl::Status written = WriteFileAtomically(path.string(), text);
+  if (!written.ok()) Log("weight norms: ", written.message());
 }
 
 }  // namespace ftl

@@ -27,7 +27,7 @@
 #include "common/ftl/losses.h"
 #include "common/model/ftl_model.h"
 #include "common/schedule/schedule.h"
-#include "ftl/v1/job_spec.pb.h"
+#include "common/train/phase_report.h"
 
 namespace ftl {
 
@@ -64,13 +64,15 @@ class Trainer {
 
   // Runs one phase of the schedule and reports what it did. Checkpoint phases need the
   // position to store and the file to write; use SaveCheckpoint directly.
-  v1::PhaseReport Pretrain(int64_t iterations, const ProgressCallback& progress = nullptr);
-  v1::PhaseReport UpdateStats();
-  v1::PhaseReport StageOne(int64_t iterations, int round,
+  PhaseReport Pretrain(int64_t iterations, const ProgressCallback& progress = nullptr);
+  PhaseReport UpdateStats();
+  PhaseReport StageOne(int64_t iterations, int round,
                            const ProgressCallback& progress = nullptr);
-  v1::PhaseReport StageTwo(int64_t iterations, int round,
+  PhaseReport StageTwo(int64_t iterations, int round,
                            const ProgressCallback& progress = nullptr);
-  v1::PhaseReport Evaluate();
+  // The training set by the classifier (top-1 per class group), Fig. 1b's norm ratio and
+  // output_dir/weight_norms.csv (rank 0). Hold-out and pairs protocols: common/eval/evaluator.h.
+  PhaseReport Evaluate();
 
   // Saves modules, optimizers, statistics, sampler steps and `schedule_position` (rank 0 writes;
   // every rank must call). Atomic; see checkpoint_file.h.
@@ -85,6 +87,7 @@ class Trainer {
   absl::Status InitializeFrom(const std::string& path);
 
   FtlModel& model() { return model_; }
+  const Dataset& dataset() const { return dataset_; }
   const torch::Device& device() const { return device_; }
   const FtlStatistics& statistics() const { return stats_; }
   const torch::Tensor& regular_classes() const { return is_regular_; }
@@ -101,18 +104,15 @@ class Trainer {
   void Step(torch::optim::Optimizer& optimizer, GradientAverager& averager,
             const torch::Tensor& loss);
   torch::Tensor LocalSlice(const torch::Tensor& global_batch) const;
-  v1::PhaseReport FinishReport(const std::string& phase, int round, int64_t iterations,
+  PhaseReport FinishReport(const std::string& phase, int round, int64_t iterations,
                                double seconds, int64_t images,
                                std::map<std::string, double> loss_sums);
   // Freezes what `phase` does not train (requires_grad off), unfreezes the rest.
   void SetTrainable(PhaseKind phase);
   // Pre-training and stage 2: Eq. 4 on ordinary batches from all of D.
-  v1::PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
+  PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
                                  const ProgressCallback& progress);
 
-  // Evaluation extras (evaluation.cc): verification pairs and hold-out rank-1, on g and f.
-  void AddVerification(v1::PhaseReport* report);
-  void AddHoldoutRank1(v1::PhaseReport* report);
   // Fig. 1b's data: output_dir/<file_name>, one row per class (name, images, regular, norm).
   void WriteWeightNorms(const std::string& file_name);
   // Eq. 4's weighted terms for a batch (reconstruction left out when undefined), with the
@@ -127,8 +127,6 @@ class Trainer {
   // The format and (classes, images, D, input, channels) of a checkpoint against this job's.
   absl::Status CheckCheckpointShape(const std::string& path,
                                     torch::serialize::InputArchive& archive) const;
-  // g = Enc(x) and f = R(g), no grad, on the host; x: [B, C, S, S] float in [0, 1], any device.
-  std::pair<torch::Tensor, torch::Tensor> Features(const torch::Tensor& x);
   // Batches k = 0 .. count-1 with rows rows_of(k), read ahead by data.loader_threads threads.
   std::unique_ptr<BatchPrefetcher> Batches(std::function<torch::Tensor(int64_t)> rows_of, int64_t count) const;
   // The UpdateStats/evaluation pass over this rank's stripe (rows rank, rank + R, ...) in chunks.
@@ -142,7 +140,6 @@ class Trainer {
 
   JobConfig config_;
   const Dataset& dataset_;
-  std::unique_ptr<Dataset> holdout_;  // loaded at the first evaluation that needs it
   Communicator& comm_;
   torch::Device device_;
   FtlModel model_{nullptr};
@@ -158,9 +155,6 @@ class Trainer {
   int64_t pretrain_step_ = 0, stage1_step_ = 0, stage2_step_ = 0;
   FtlStatistics stats_;
 };
-
-// Trainer-independent summary of a PhaseReport for logs: "stage1 r0: 200 it, 12.1 s, ...".
-std::string DescribeReport(const v1::PhaseReport& report);
 
 }  // namespace ftl
 

@@ -2,13 +2,16 @@
 
 #include <cstdio>
 #include <ctime>
-#include <mutex>
+
+#include "absl/base/const_init.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ftl {
 namespace {
 
 int g_rank = -1;
-std::mutex g_mutex;
+// Serialises whole lines from the loader threads and the main thread.
+ABSL_CONST_INIT absl::Mutex g_mutex(absl::kConstInit);
 
 }  // namespace
 
@@ -20,7 +23,7 @@ void LogLine(const std::string& text) {
   std::tm tm{};
   localtime_r(&now, &tm);
   std::strftime(stamp, sizeof(stamp), "%Y-%m-%d %H:%M:%S", &tm);
-  std::lock_guard<std::mutex> lock(g_mutex);
+  absl::MutexLock lock(&g_mutex);
   if (g_rank >= 0) {
     std::fprintf(stderr, "%s [rank %d] %s\n", stamp, g_rank, text.c_str());
   } else {

@@ -12,7 +12,6 @@
 #include <iostream>
 #include <limits>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -29,6 +28,11 @@
 #include "common/util/subprocess.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/cli/tool_support.h"
+#include "common/config/job_spec_conversion.h"
+#include "common/util/file.h"
+#include "services/wire/wire.h"
+#include "absl/synchronization/mutex.h"
+#include "common/eval/metric_names.h"
 
 namespace ftl {
 namespace {
@@ -55,15 +59,15 @@ struct MetricColumn {
   const char* header;  // results.md
 };
 constexpr MetricColumn kColumns[] = {
-    {"reg_rank1_f", "holdout_rank1_regular_f", "reg rank-1 f"},
-    {"ur_rank1_f", "holdout_rank1_ur_f", "UR rank-1 f"},
-    {"reg_rank1_g", "holdout_rank1_regular_g", "reg rank-1 g"},
-    {"ur_rank1_g", "holdout_rank1_ur_g", "UR rank-1 g"},
-    {"verif_acc", "verif_acc_f", "verif acc f"},
-    {"verif_acc_g", "verif_acc_g", "verif acc g"},
-    {"verif_tar_far1e2", "verif_tar_far1e2_f", "TAR@FAR1e-2 f"},
-    {"ur_coverage_p99", "holdout_coverage_p99_ur", "UR coverage@P.99"},
-    {"ur_norm_ratio", "ur_regular_norm_ratio", "UR/reg norm"},
+    {"reg_rank1_f", metric_names::kHoldoutRank1RegularF, "reg rank-1 f"},
+    {"ur_rank1_f", metric_names::kHoldoutRank1UrF, "UR rank-1 f"},
+    {"reg_rank1_g", metric_names::kHoldoutRank1RegularG, "reg rank-1 g"},
+    {"ur_rank1_g", metric_names::kHoldoutRank1UrG, "UR rank-1 g"},
+    {"verif_acc", metric_names::kVerifAccF, "verif acc f"},
+    {"verif_acc_g", metric_names::kVerifAccG, "verif acc g"},
+    {"verif_tar_far1e2", metric_names::kVerifTarFar1e2F, "TAR@FAR1e-2 f"},
+    {"ur_coverage_p99", metric_names::kHoldoutCoverageP99Ur, "UR coverage@P.99"},
+    {"ur_norm_ratio", metric_names::kUrRegularNormRatio, "UR/reg norm"},
 };
 // The columns FTL's paired differences are reported for.
 constexpr const char* kPairedColumns[] = {"ur_rank1_f", "reg_rank1_f", "ur_rank1_g", "verif_acc"};
@@ -92,7 +96,7 @@ double Metric(const RunResult& r, const std::string& name) {
 
 // The validation score a tuning run is chosen by: mean rank-1 on f over regular and UR probes.
 double ValidationScore(const RunResult& r) {
-  const double reg = Metric(r, "holdout_rank1_regular_f"), ur = Metric(r, "holdout_rank1_ur_f");
+  const double reg = Metric(r, metric_names::kHoldoutRank1RegularF), ur = Metric(r, metric_names::kHoldoutRank1UrF);
   if (std::isnan(reg)) return ur;
   if (std::isnan(ur)) return reg;
   return (reg + ur) / 2;
@@ -129,13 +133,11 @@ MeanSe Summarize(const std::vector<double>& values) {
 }
 
 absl::StatusOr<RunResult> ReadRunResult(const std::string& name, const std::string& output_dir) {
-  std::ifstream in(fs::path(output_dir) / "summary.json");
-  std::stringstream text;
-  text << in.rdbuf();
+  const absl::StatusOr<std::string> text = ReadFileToString((fs::path(output_dir) / "summary.json").string());
   v1::RunSummary summary;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
-  if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), &summary, options).ok()) {
+  if (!text.ok() || !google::protobuf::util::JsonStringToMessage(*text, &summary, options).ok()) {
     return absl::DataLossError(absl::StrCat(name, ": cannot read summary.json in ", output_dir));
   }
   RunResult result;
@@ -189,7 +191,7 @@ class Experiment {
   std::map<std::string, TuningCandidate> chosen_;  // by variant
   std::string tuned_ml2_checkpoint_;               // softmax_ml2's chosen tuning run's checkpoint
   std::vector<std::unique_ptr<Run>> tuning_, finals_;
-  std::mutex print_mutex_;
+  absl::Mutex print_mutex_;  // one line at a time on stdout from the --jobs runner threads
 
  public:
   // Runs that failed without stopping the experiment (the tables leave them out).
@@ -232,11 +234,9 @@ absl::Status Experiment::MakeSplitAndPairs() {
 
 absl::Status Experiment::MakeBaseSpec() {
   if (!o_.base_config.empty()) {
-    std::ifstream in(o_.base_config);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) return absl::InvalidArgumentError(absl::StrCat("--base_config: cannot read ", o_.base_config));
-    absl::StatusOr<v1::JobSpec> parsed = JobSpecFromJson(text.str());
+    const absl::StatusOr<std::string> text = ReadFileToString(o_.base_config);
+    if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--base_config: cannot read ", o_.base_config));
+    absl::StatusOr<v1::JobSpec> parsed = JobSpecFromJson(*text);
     if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("--base_config: ", parsed.status().message()));
     base_ = *parsed;
   }
@@ -326,7 +326,7 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
   fs::remove_all(run.dir, ec);
   fs::create_directories(run.dir, ec);
   const std::string config_path = (fs::path(run.dir) / "config.json").string();
-  FTL_RETURN_IF_ERROR(WriteText(config_path, ToJson(run.spec)));
+  FTL_RETURN_IF_ERROR(WriteFileAtomically(config_path, ToJson(run.spec, JsonLayout::kIndented, JsonDefaults::kOmit)));
   const int threads = o_.threads > 0 ? o_.threads : std::max(1, Cores() / (o_.ranks * std::max(1, o_.jobs)));
   std::vector<std::string> argv = {o_.mpirun, "-np", std::to_string(o_.ranks), "--oversubscribe", "--bind-to", "none"};
   if (geteuid() == 0) argv.push_back("--allow-run-as-root");
@@ -339,7 +339,7 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
   const absl::Status status = RunProcess(argv, [&](const std::string& line) {
     log << line;
     log.flush();
-    std::lock_guard<std::mutex> lock(print_mutex_);
+    absl::MutexLock lock(&print_mutex_);
     std::cout << prefix << line << std::flush;
   });
   if (!status.ok()) {
@@ -348,10 +348,10 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
   absl::StatusOr<RunResult> result = ReadRunResult(run.variant, run.spec.runtime().output_dir());
   if (!result.ok()) return result;
   result->seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::lock_guard<std::mutex> lock(print_mutex_);
+  absl::MutexLock lock(&print_mutex_);
   if (run.final_run) {
     std::cout << absl::StrFormat("experiment: %s seed %d done: UR rank-1 on f %.4f (%.0f s)\n", run.variant,
-                                 run.seed, Metric(*result, "holdout_rank1_ur_f"), result->seconds);
+                                 run.seed, Metric(*result, metric_names::kHoldoutRank1UrF), result->seconds);
   } else {
     std::cout << absl::StrFormat("experiment: %s %s: validation score %.4f (%.0f s)\n", run.variant,
                                  run.candidate.label, ValidationScore(*result), result->seconds);
@@ -423,8 +423,8 @@ absl::Status Experiment::Tune() {
         continue;
       }
       double score = ValidationScore(*run->result);
-      tuning_csv << run->variant << "," << run->candidate.label << "," << Metric(*run->result, "holdout_rank1_regular_f")
-                 << "," << Metric(*run->result, "holdout_rank1_ur_f") << "," << score << "," << run->result->seconds
+      tuning_csv << run->variant << "," << run->candidate.label << "," << Metric(*run->result, metric_names::kHoldoutRank1RegularF)
+                 << "," << Metric(*run->result, metric_names::kHoldoutRank1UrF) << "," << score << "," << run->result->seconds
                  << "\n";
       if (std::isnan(score)) score = -std::numeric_limits<double>::infinity();
       auto best = best_score.find(run->variant);
@@ -624,9 +624,9 @@ absl::Status Experiment::WriteResults() {
      << o_.budget.pretrain << "," << o_.budget.rounds << "," << o_.budget.stage << " (pretrain,rounds,stage); seeds "
      << absl::StrJoin(o_.seeds, ",") << "; " << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes)
      << " min in all.\n";
-  FTL_RETURN_IF_ERROR(WriteText((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
-  FTL_RETURN_IF_ERROR(WriteText((fs::path(o_.out) / "results.csv").string(), csv.str()));
-  FTL_RETURN_IF_ERROR(WriteText((fs::path(o_.out) / "results.md").string(), md.str()));
+  FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
+  FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results.csv").string(), csv.str()));
+  FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results.md").string(), md.str()));
   std::cout << "\n" << md.str() << "\nexperiment: results.csv, results_seeds.csv, results.md, tuning.csv in " << o_.out << "\n";
   return absl::OkStatus();
 }

@@ -21,7 +21,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "common/config/job_config.h"
+#include "common/config/job_spec_conversion.h"
+#include "common/util/file.h"
+#include "services/wire/wire.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -64,15 +66,6 @@ int Fail(const std::string& message, int code = 1) {
 
 int FailRpc(const grpc::Status& status) {
   return Fail(absl::StrCat(CodeName(status.error_code()), ": ", status.error_message()));
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
 }
 
 class Client {
@@ -121,11 +114,9 @@ void PrintJob(const Job& job) {
 }
 
 int Submit(Client& client, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Fail(absl::StrCat("cannot open '", path, "'"), 2);
-  std::stringstream text;
-  text << in.rdbuf();
-  absl::StatusOr<ftl::v1::JobSpec> spec = ftl::JobSpecFromJson(text.str());
+  const absl::StatusOr<std::string> text = ftl::ReadFileToString(path);
+  if (!text.ok()) return Fail(absl::StrCat("cannot open '", path, "'"), 2);
+  absl::StatusOr<ftl::v1::JobSpec> spec = ftl::JobSpecFromJson(*text);
   if (!spec.ok()) return Fail(absl::StrCat(path, ": ", spec.status().message()), 2);
   ftl::v1::SubmitJobRequest request;
   *request.mutable_spec() = *spec;
@@ -144,7 +135,7 @@ int Submit(Client& client, const std::string& path) {
 int PrintJobReply(const grpc::Status& status, const Job& job) {
   if (!status.ok()) return FailRpc(status);
   if (absl::GetFlag(FLAGS_json)) {
-    std::cout << ToJson(job) << "\n";
+    std::cout << ftl::ToJson(job, ftl::JsonLayout::kOneLine, ftl::JsonDefaults::kPrint) << "\n";
   } else {
     PrintJob(job);
   }
@@ -177,7 +168,7 @@ int List(Client& client) {
     request.set_page_token(page.next_page_token());
   }
   if (absl::GetFlag(FLAGS_json)) {
-    std::cout << ToJson(all) << "\n";
+    std::cout << ftl::ToJson(all, ftl::JsonLayout::kOneLine, ftl::JsonDefaults::kPrint) << "\n";
   } else {
     for (const Job& job : all.jobs()) PrintJob(job);
   }
@@ -211,7 +202,7 @@ int Watch(Client& client, const std::string& id) {
   while (reader->Read(&event)) {
     last = event.job();
     if (absl::GetFlag(FLAGS_json)) {
-      std::cout << ToJson(event) << "\n" << std::flush;
+      std::cout << ftl::ToJson(event, ftl::JsonLayout::kOneLine, ftl::JsonDefaults::kPrint) << "\n" << std::flush;
       continue;
     }
     switch (event.event_case()) {

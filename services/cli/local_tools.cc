@@ -22,8 +22,9 @@
 #include "absl/strings/str_split.h"
 #include "common/analysis/analysis.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/util/file.h"
 #include "common/comm/communicator.h"
-#include "common/config/job_config.h"
+#include "common/config/job_spec_conversion.h"
 #include "common/data/dataset.h"
 #include "common/data/recordio.h"
 #include "common/protocol/protocol.h"
@@ -32,6 +33,8 @@
 #include "google/protobuf/util/json_util.h"
 #include "services/cli/experiment.h"
 #include "services/cli/tool_support.h"
+#include "common/train/job_runner.h"
+#include "services/wire/wire.h"
 
 ABSL_FLAG(std::string, data, "",
           "split/pairs/experiment/pack: an image folder (one sub-folder per identity), a RecordIO "
@@ -202,20 +205,27 @@ int RunEvalCommand() {
   std::error_code ec;
   fs::create_directories(out, ec);
   at::set_num_threads(Cores());
-  absl::StatusOr<std::string> checkpoint = NewestCheckpointIn(absl::GetFlag(FLAGS_checkpoint));
-  if (!checkpoint.ok()) return Fail(std::string(checkpoint.status().message()));
   std::cout << "eval: loading " << config->data.path << "\n";
   absl::StatusOr<Dataset> dataset = LoadDataset(config->data, config->model, config->training.seed);
   if (!dataset.ok()) return Fail(std::string(dataset.status().message()));
   std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
   Trainer trainer(*config, *dataset, *comm);
-  absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(*checkpoint);
-  if (!position.ok()) return Fail(std::string(position.status().message()));
-  std::cout << "eval: " << *checkpoint << " (schedule position " << *position << ")\n";
-  const v1::PhaseReport report = trainer.Evaluate();
-  std::map<std::string, double> metrics(report.metrics().begin(), report.metrics().end());
-  for (const auto& [name, value] : metrics) std::cout << absl::StrFormat("  %-28s %.4f\n", name, value);
-  if (absl::Status s = WriteText((fs::path(out) / "eval.json").string(), ToJson(report)); !s.ok()) {
+  int64_t position = 0;
+  absl::StatusOr<std::string> checkpoint =
+      LoadNewestCheckpoint(absl::GetFlag(FLAGS_checkpoint), [&](const std::string& file) {
+        absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(file);
+        if (loaded.ok()) position = *loaded;
+        return loaded.status();
+      });
+  if (!checkpoint.ok()) return Fail(std::string(checkpoint.status().message()));
+  std::cout << "eval: " << *checkpoint << " (schedule position " << position << ")\n";
+  Evaluator evaluator(*config, *dataset, *comm);
+  const PhaseReport report = RunEvaluatePhase(trainer, evaluator);
+  for (const auto& [name, value] : report.metrics) std::cout << absl::StrFormat("  %-28s %.4f\n", name, value);
+  if (absl::Status s = WriteFileAtomically((fs::path(out) / "eval.json").string(),
+                                           ToJson(PhaseReportToProto(report), JsonLayout::kIndented,
+                                                  JsonDefaults::kOmit));
+      !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (absl::Status s = AnalyzeModel(trainer, *dataset, out, absl::GetFlag(FLAGS_seed), absl::GetFlag(FLAGS_plot_script));

@@ -43,30 +43,6 @@ int DefaultPerFold(size_t images, int folds) {
   return std::clamp(static_cast<int>(images / (2 * std::max(folds, 1))), 5, 300);
 }
 
-absl::StatusOr<std::string> NewestCheckpointIn(const std::string& path) {
-  if (!fs::is_directory(path)) return path;
-  std::vector<std::string> files = ListCheckpoints(path);
-  if (files.empty()) return absl::NotFoundError(absl::StrCat(path, ": no *.ftlckpt checkpoint"));
-  return files.back();
-}
-
-std::string ToJson(const google::protobuf::Message& message) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  return json;
-}
-
-absl::Status WriteText(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  out.flush();
-  if (!out) return absl::InternalError(absl::StrCat(path, ": cannot write"));
-  return absl::OkStatus();
-}
-
 absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out, uint64_t seed,
                           const std::string& plot_script, const std::string& stage1_norms_before,
                           const std::string& stage1_norms_after) {

@@ -22,12 +22,6 @@ int Cores();
 void PrintSplit(const DataSplit& split);
 // Pairs per fold that `images` hold-out images comfortably allow: at most 300 (LFW's), at least 5.
 int DefaultPerFold(size_t images, int folds);
-// `path` itself when it is a file; the newest checkpoint in it when it is a folder (NotFound if
-// none).
-absl::StatusOr<std::string> NewestCheckpointIn(const std::string& path);
-// A message as indented JSON with the proto field names.
-std::string ToJson(const google::protobuf::Message& message);
-absl::Status WriteText(const std::string& path, const std::string& text);
 
 // Writes the figures and pictures of a trained model into `out`: center_error.csv, Fig. 1b/4a
 // PNG plots (from out/weight_norms.csv when the evaluate phase wrote one, and Fig. 1b before and

@@ -162,13 +162,7 @@ int main(int argc, char** argv) {
     }
     metrics = std::move(*served);
   }
-  struct NoMetrics : ftl::MetricsSink {
-    void SetJobsByState(const std::map<ftl::v1::JobState, int>&) override {}
-    void SetWorkersAttached(const std::string&, int) override {}
-    void PhaseFinished(const std::string&, const ftl::v1::PhaseReport&) override {}
-    void Progress(const std::string&, const ftl::v1::PhaseProgress&) override {}
-    void WorkerLost(const std::string&) override {}
-  } no_metrics;
+  ftl::NullMetricsSink no_metrics;
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   std::string advertise = absl::GetFlag(FLAGS_advertise);

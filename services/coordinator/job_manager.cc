@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/checkpoint/checkpoint_names.h"
+#include "common/config/job_spec_conversion.h"
 #include "common/schedule/job_schedule.h"
 #include "common/util/log.h"
 #include "services/coordinator/spec_validation.h"
@@ -33,42 +35,38 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // ---------------------------------------------------------------- JobSubscription
 
 std::optional<v1::JobEvent> JobSubscription::Next(int timeout_ms) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  ready_.wait_for(lock, std::chrono::milliseconds(timeout_ms),
-                  [this] { return closed_ || !events_.empty(); });
+  absl::MutexLock lock(&mutex_);
+  mutex_.AwaitWithTimeout(absl::Condition(this, &JobSubscription::Ready), absl::Milliseconds(timeout_ms));
   if (events_.empty()) return std::nullopt;
   v1::JobEvent event = std::move(events_.front());
   events_.pop_front();
   return event;
 }
 
+bool JobSubscription::Ready() const { return closed_ || !events_.empty(); }
+
 bool JobSubscription::closed() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return closed_ && events_.empty();
 }
 
 void JobSubscription::Push(const v1::JobEvent& event, bool droppable) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // A slow watcher loses progress ticks, never phase or state events: memory stays bounded.
-    if (droppable && events_.size() >= 256) return;
-    events_.push_back(event);
-  }
-  ready_.notify_one();
+  absl::MutexLock lock(&mutex_);
+  // A slow watcher loses progress ticks, never phase or state events: memory stays bounded.
+  if (droppable && events_.size() >= 256) return;
+  events_.push_back(event);
 }
 
 void JobSubscription::Close() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    closed_ = true;
-  }
-  ready_.notify_all();
+  absl::MutexLock lock(&mutex_);
+  closed_ = true;
 }
 
 // ---------------------------------------------------------------- JobManager
 
 struct JobManager::Live {
-  explicit Live(Schedule s) : schedule(std::move(s)) {}
+  explicit Live(JobConfig c) : config(std::move(c)), schedule(ScheduleConfigFor(config)) {}
+  JobConfig config;  // the validated spec: rank count, restart limit
   Schedule schedule;
   std::string handle;
   bool needs_launch = true;
@@ -91,7 +89,7 @@ std::string JobManager::JobDir(const std::string& id) const {
 absl::Status JobManager::Start() {
   std::vector<std::pair<std::string, std::string>> stale;  // (id, handle) of old launches
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     std::string after;
     for (;;) {
       absl::StatusOr<std::vector<v1::Job>> page = store_->List(v1::JOB_STATE_UNSPECIFIED, after, 500);
@@ -112,7 +110,7 @@ absl::Status JobManager::Start() {
         SetState(job, v1::FAILED, absl::StrCat("cannot recover: ", config.status().message()));
         continue;
       }
-      auto live = std::make_unique<Live>(Schedule(ScheduleConfigFor(*config)));
+      auto live = std::make_unique<Live>(*std::move(config));
       job.set_position(job.restart_position());
       job.set_phase("");
       job.set_workers_attached(0);
@@ -122,7 +120,7 @@ absl::Status JobManager::Start() {
       live_[id] = std::move(live);
       ++recovered;
     }
-    UpdateStateGaugeLocked();
+    UpdateStateGauge();
     Log(absl::StrFormat("job store: %d jobs, %d queued, %d running relaunched from their last checkpoint",
                         jobs_.size(), queued, recovered));
   }
@@ -133,7 +131,7 @@ absl::Status JobManager::Start() {
 
 void JobManager::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (stopping_) return;
     stopping_ = true;
     for (auto& [id, list] : watchers_) {
@@ -144,8 +142,8 @@ void JobManager::Stop() {
     for (auto& [id, live] : live_) {
       if (live->stream) live->stream->Cancel();
     }
+    wake_.SignalAll();
   }
-  wake_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();
 }
 
@@ -155,7 +153,7 @@ absl::Status JobManager::Persist(const v1::Job& job) {
   return status;
 }
 
-void JobManager::UpdateStateGaugeLocked() {
+void JobManager::UpdateStateGauge() {
   std::map<v1::JobState, int> counts = {{v1::QUEUED, 0}, {v1::RUNNING, 0}, {v1::SUCCEEDED, 0},
                                         {v1::FAILED, 0}, {v1::CANCELLED, 0}};
   for (const auto& [id, job] : jobs_) counts[job.state()]++;
@@ -187,7 +185,7 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
     job.set_workers_attached(0);
   }
   Persist(job).IgnoreError();
-  UpdateStateGaugeLocked();
+  UpdateStateGauge();
   v1::JobEvent event;
   event.set_state_changed(state);
   Publish(job, event);
@@ -197,7 +195,7 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
   absl::StatusOr<JobConfig> config = ValidateJobSpec(spec, options_.data_roots);
   if (!config.ok()) return config.status();
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("coordinator is shutting down");
   v1::Job job;
   job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
@@ -216,14 +214,14 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
   absl::Status stored = Persist(job);
   if (!stored.ok()) return stored;
   jobs_[job.id()] = job;
-  UpdateStateGaugeLocked();
+  UpdateStateGauge();
   Log("job ", job.id(), ": QUEUED (", spec.name(), ")");
-  wake_.notify_all();
+  wake_.SignalAll();
   return job;
 }
 
 absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
   return it->second;
@@ -232,7 +230,7 @@ absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) {
 absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) {
   int size = request.page_size() > 0 ? request.page_size() : 50;
   if (size > 1000) return absl::InvalidArgumentError("page_size: must be at most 1000");
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   v1::ListJobsResponse response;
   for (auto it = jobs_.upper_bound(request.page_token()); it != jobs_.end(); ++it) {
     if (request.state() != v1::JOB_STATE_UNSPECIFIED && it->second.state() != request.state()) continue;
@@ -251,7 +249,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
   std::string handle;
   v1::Job result;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
     v1::Job& job = it->second;
@@ -274,7 +272,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
 }
 
 absl::StatusOr<std::shared_ptr<JobSubscription>> JobManager::Watch(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
   auto subscription = std::make_shared<JobSubscription>();
@@ -295,12 +293,12 @@ absl::StatusOr<std::shared_ptr<JobSubscription>> JobManager::Watch(const std::st
   return subscription;
 }
 
-void JobManager::LaunchLocked(v1::Job& job) {
+void JobManager::Launch(v1::Job& job) {
   Live& live = *live_[job.id()];
   LaunchRequest request;
   request.job_id = job.id();
   request.job_dir = job.spec().runtime().output_dir();
-  request.ranks = job.spec().runtime().has_ranks() ? job.spec().runtime().ranks() : 2;
+  request.ranks = live.config.runtime.ranks;
   request.coordinator = options_.coordinator_address;
   request.token_file = options_.token_file;
   absl::StatusOr<std::string> handle = launcher_->Launch(request);
@@ -328,7 +326,7 @@ void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
   metrics_->SetWorkersAttached(id, 0);
   metrics_->WorkerLost(id);
   job.set_workers_attached(0);
-  const int max_restarts = job.spec().runtime().has_max_restarts() ? job.spec().runtime().max_restarts() : 2;
+  const int max_restarts = live.config.runtime.max_restarts;
   if (job.restarts() < max_restarts) {
     job.set_restarts(job.restarts() + 1);
     job.set_position(job.restart_position());
@@ -345,11 +343,11 @@ void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
   }
   // Make sure nothing of the lost launch keeps running (a relaunch would write the same folder).
   std::thread([this, id, handle] { launcher_->Stop(id, handle); }).detach();
-  wake_.notify_all();
+  wake_.SignalAll();
 }
 
 void JobManager::SchedulerLoop() {
-  std::unique_lock<std::mutex> lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   while (!stopping_) {
     for (auto it = live_.begin(); it != live_.end();) {
       const std::string id = it->first;
@@ -357,7 +355,7 @@ void JobManager::SchedulerLoop() {
       ++it;  // WorkerLost may erase the current entry
       v1::Job& job = jobs_[id];
       if (live.needs_launch) {
-        LaunchLocked(job);
+        Launch(job);
       } else if (live.stream == nullptr) {
         if (!launcher_->Running(live.handle)) {
           WorkerLost(id, "workers exited before attaching (see worker.log in the job folder)");
@@ -378,12 +376,141 @@ void JobManager::SchedulerLoop() {
         SetState(job, v1::FAILED, std::string(config.status().message()));
         continue;
       }
-      live_[id] = std::make_unique<Live>(Schedule(ScheduleConfigFor(*config)));
+      live_[id] = std::make_unique<Live>(*std::move(config));
       SetState(job, v1::RUNNING, "");
-      LaunchLocked(job);
+      Launch(job);
       ++running;
     }
-    wake_.wait_for(lock, std::chrono::milliseconds(250));
+    wake_.WaitWithTimeout(&mutex_, absl::Milliseconds(250));
+  }
+}
+
+JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHello& hello) {
+  const std::string& id = hello.job_id();
+  Attach attach;
+  absl::MutexLock lock(&mutex_);
+  auto job_it = jobs_.find(id);
+  auto live_it = live_.find(id);
+  std::string refusal;
+  if (job_it == jobs_.end()) {
+    refusal = absl::StrCat("no job '", id, "'");
+  } else if (live_it == live_.end() || job_it->second.state() != v1::RUNNING) {
+    refusal = absl::StrCat("job ", id, " is ", v1::JobState_Name(job_it->second.state()));
+  } else if (live_it->second->stream != nullptr) {
+    refusal = absl::StrCat("job ", id, " already has workers attached");
+  }
+  if (!refusal.empty()) {
+    attach.reply.set_stop(refusal);
+    return attach;
+  }
+  v1::Job& job = job_it->second;
+  Live& live = *live_it->second;
+  live.stream = &stream;
+  live.last_heard = Clock::now();
+  job.set_workers_attached(hello.world_size());
+  metrics_->SetWorkersAttached(id, hello.world_size());
+  *attach.reply.mutable_welcome()->mutable_spec() = job.spec();
+  if (job.restart_position() > 0) attach.reply.mutable_welcome()->set_resume_checkpoint(job.checkpoint());
+  attach.attached = true;
+  Log("job ", id, ": ", hello.world_size(), " worker rank(s) attached from ", hello.host());
+  return attach;
+}
+
+void JobManager::StreamLost(const std::string& id, WorkerStream& stream, const std::string& fallback_reason) {
+  absl::MutexLock lock(&mutex_);
+  auto live_it = live_.find(id);
+  if (live_it == live_.end() || live_it->second->stream != &stream) return;
+  if (stopping_) {  // the coordinator is going away: the job resumes at the next start
+    live_it->second->stream = nullptr;
+    return;
+  }
+  const std::string reason =
+      live_it->second->lost_reason.empty() ? fallback_reason : live_it->second->lost_reason;
+  live_it->second->stream = nullptr;
+  WorkerLost(id, reason);
+}
+
+v1::CoordinatorMessage JobManager::NextOrder(const std::string& id, WorkerStream& stream, int64_t* position) {
+  v1::CoordinatorMessage order;
+  absl::MutexLock lock(&mutex_);
+  auto live_it = live_.find(id);
+  v1::Job& job = jobs_[id];
+  if (live_it == live_.end() || live_it->second->stream != &stream || job.state() != v1::RUNNING) {
+    order.set_stop(absl::StrCat("job is ", v1::JobState_Name(job.state())));
+    return order;
+  }
+  const std::optional<Phase> phase = live_it->second->schedule.PhaseAt(job.position());
+  if (!phase) {
+    live_.erase(live_it);
+    metrics_->SetWorkersAttached(id, 0);
+    job.set_progress(1.0);
+    SetState(job, v1::SUCCEEDED, "");
+    order.set_stop("done");
+    return order;
+  }
+  *position = job.position();
+  job.set_phase(PhaseName(phase->kind));
+  v1::JobEvent started;
+  started.set_phase_started(job.phase());
+  Publish(job, started);
+  order.mutable_run_phase()->set_position(*position);
+  order.mutable_run_phase()->set_checkpoint_path(
+      CheckpointFileName(job.spec().runtime().output_dir(), *position));
+  return order;
+}
+
+void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int64_t position,
+                            const v1::PhaseProgress& progress) {
+  const int64_t total = std::max<int64_t>(1, live.schedule.total_iterations());
+  job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position) + progress.iteration()) / total);
+  v1::JobEvent event;
+  *event.mutable_progress() = progress;
+  Publish(job, event, /*droppable=*/true);
+  metrics_->Progress(id, progress);
+}
+
+void JobManager::OnResult(const std::string& id, Live& live, v1::Job& job, int64_t position,
+                          const v1::PhaseReport& report) {
+  *job.add_history() = report;
+  job.set_position(position + 1);
+  job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position + 1)) /
+                   std::max<int64_t>(1, live.schedule.total_iterations()));
+  if (!report.checkpoint().empty()) {
+    job.set_checkpoint(report.checkpoint());
+    job.set_restart_position(position + 1);
+  }
+  job.set_phase("");
+  Persist(job).IgnoreError();
+  v1::JobEvent event;
+  *event.mutable_phase_finished() = report;
+  Publish(job, event);
+  metrics_->PhaseFinished(id, report);
+}
+
+bool JobManager::OnWorkerMessage(const std::string& id, WorkerStream& stream, int64_t position,
+                                 const v1::WorkerMessage& message, bool* detached) {
+  absl::MutexLock lock(&mutex_);
+  auto live_it = live_.find(id);
+  if (live_it == live_.end() || live_it->second->stream != &stream) {  // cancelled
+    *detached = true;
+    return false;
+  }
+  Live& live = *live_it->second;
+  v1::Job& job = jobs_[id];
+  live.last_heard = Clock::now();
+  switch (message.message_case()) {
+    case v1::WorkerMessage::kProgress:
+      OnProgress(id, live, job, position, message.progress());
+      return false;
+    case v1::WorkerMessage::kResult:
+      if (message.result().position() != position) return false;  // a stale result
+      OnResult(id, live, job, position, message.result().report());
+      return true;
+    case v1::WorkerMessage::kFailure:
+      live.lost_reason = absl::StrCat("worker failed: ", message.failure());
+      return false;
+    default:
+      return false;  // heartbeat
   }
 }
 
@@ -391,129 +518,26 @@ void JobManager::ServeWorker(WorkerStream& stream) {
   v1::WorkerMessage hello;
   if (!stream.Read(&hello) || !hello.has_hello()) return;
   const std::string id = hello.hello().job_id();
-  v1::CoordinatorMessage welcome;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto job_it = jobs_.find(id);
-    auto live_it = live_.find(id);
-    std::string refusal;
-    if (job_it == jobs_.end()) {
-      refusal = absl::StrCat("no job '", id, "'");
-    } else if (live_it == live_.end() || job_it->second.state() != v1::RUNNING) {
-      refusal = absl::StrCat("job ", id, " is ", v1::JobState_Name(job_it->second.state()));
-    } else if (live_it->second->stream != nullptr) {
-      refusal = absl::StrCat("job ", id, " already has workers attached");
-    }
-    if (!refusal.empty()) {
-      v1::CoordinatorMessage stop;
-      stop.set_stop(refusal);
-      stream.Write(stop);
-      return;
-    }
-    v1::Job& job = job_it->second;
-    Live& live = *live_it->second;
-    live.stream = &stream;
-    live.last_heard = Clock::now();
-    job.set_workers_attached(hello.hello().world_size());
-    metrics_->SetWorkersAttached(id, hello.hello().world_size());
-    *welcome.mutable_welcome()->mutable_spec() = job.spec();
-    if (job.restart_position() > 0) welcome.mutable_welcome()->set_resume_checkpoint(job.checkpoint());
-    Log("job ", id, ": ", hello.hello().world_size(), " worker rank(s) attached from ", hello.hello().host());
+  const Attach attach = OnHello(stream, hello.hello());
+  if (!attach.attached) {
+    stream.Write(attach.reply);
+    return;
   }
-  // Detaches this stream and reports the loss, unless the job already moved on (cancelled).
-  auto lost = [&](const std::string& fallback) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto live_it = live_.find(id);
-    if (live_it == live_.end() || live_it->second->stream != &stream) return;
-    if (stopping_) {  // the coordinator is going away: the job resumes at the next start
-      live_it->second->stream = nullptr;
+  if (!stream.Write(attach.reply)) return StreamLost(id, stream, "worker disconnected");
+  for (;;) {
+    int64_t position = 0;
+    const v1::CoordinatorMessage order = NextOrder(id, stream, &position);
+    if (order.has_stop()) {
+      stream.Write(order);
       return;
     }
-    const std::string reason = live_it->second->lost_reason.empty() ? fallback : live_it->second->lost_reason;
-    live_it->second->stream = nullptr;
-    WorkerLost(id, reason);
-  };
-  if (!stream.Write(welcome)) return lost("worker disconnected");
-
-  for (;;) {
-    int64_t position;
-    v1::CoordinatorMessage order;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto live_it = live_.find(id);
-      v1::Job& job = jobs_[id];
-      if (live_it == live_.end() || live_it->second->stream != &stream || job.state() != v1::RUNNING) {
-        order.set_stop(absl::StrCat("job is ", v1::JobState_Name(job.state())));
-        stream.Write(order);
-        return;
-      }
-      const std::optional<Phase> phase = live_it->second->schedule.PhaseAt(job.position());
-      if (!phase) {
-        live_.erase(live_it);
-        metrics_->SetWorkersAttached(id, 0);
-        job.set_progress(1.0);
-        SetState(job, v1::SUCCEEDED, "");
-        order.set_stop("done");
-        stream.Write(order);
-        return;
-      }
-      position = job.position();
-      job.set_phase(PhaseName(phase->kind));
-      v1::JobEvent started;
-      started.set_phase_started(job.phase());
-      Publish(job, started);
-      order.mutable_run_phase()->set_position(position);
-      order.mutable_run_phase()->set_checkpoint_path(
-          (fs::path(job.spec().runtime().output_dir()) / absl::StrFormat("ckpt-%06d.ftlckpt", position))
-              .string());
-    }
-    if (!stream.Write(order)) return lost("worker disconnected");
+    if (!stream.Write(order)) return StreamLost(id, stream, "worker disconnected");
     for (bool phase_done = false; !phase_done;) {
       v1::WorkerMessage message;
-      if (!stream.Read(&message)) return lost("worker disconnected");
-      std::lock_guard<std::mutex> lock(mutex_);
-      auto live_it = live_.find(id);
-      if (live_it == live_.end() || live_it->second->stream != &stream) return;  // cancelled
-      Live& live = *live_it->second;
-      v1::Job& job = jobs_[id];
-      live.last_heard = Clock::now();
-      switch (message.message_case()) {
-        case v1::WorkerMessage::kProgress: {
-          const v1::PhaseProgress& p = message.progress();
-          const int64_t total = std::max<int64_t>(1, live.schedule.total_iterations());
-          job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position) + p.iteration()) / total);
-          v1::JobEvent event;
-          *event.mutable_progress() = p;
-          Publish(job, event, /*droppable=*/true);
-          metrics_->Progress(id, p);
-          break;
-        }
-        case v1::WorkerMessage::kResult: {
-          if (message.result().position() != position) break;
-          const v1::PhaseReport& report = message.result().report();
-          *job.add_history() = report;
-          job.set_position(position + 1);
-          job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position + 1)) /
-                           std::max<int64_t>(1, live.schedule.total_iterations()));
-          if (!report.checkpoint().empty()) {
-            job.set_checkpoint(report.checkpoint());
-            job.set_restart_position(position + 1);
-          }
-          job.set_phase("");
-          Persist(job).IgnoreError();
-          v1::JobEvent event;
-          *event.mutable_phase_finished() = report;
-          Publish(job, event);
-          metrics_->PhaseFinished(id, report);
-          phase_done = true;
-          break;
-        }
-        case v1::WorkerMessage::kFailure:
-          live.lost_reason = absl::StrCat("worker failed: ", message.failure());
-          break;
-        default:
-          break;  // heartbeat
-      }
+      if (!stream.Read(&message)) return StreamLost(id, stream, "worker disconnected");
+      bool detached = false;
+      phase_done = OnWorkerMessage(id, stream, position, message, &detached);
+      if (detached) return;
     }
   }
 }

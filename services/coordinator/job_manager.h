@@ -6,33 +6,24 @@
 #ifndef FTL_SERVICES_COORDINATOR_JOB_MANAGER_H_
 #define FTL_SERVICES_COORDINATOR_JOB_MANAGER_H_
 
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/config/job_config.h"
 #include "ftl/v1/coordinator.pb.h"
 #include "services/coordinator/job_store.h"
 #include "services/coordinator/launcher.h"
+#include "services/coordinator/metrics_sink.h"
 
 namespace ftl {
-
-// What the manager reports for metrics (implemented with prometheus-cpp at the edge).
-class MetricsSink {
- public:
-  virtual ~MetricsSink() = default;
-  virtual void SetJobsByState(const std::map<v1::JobState, int>& counts) = 0;
-  virtual void SetWorkersAttached(const std::string& job_id, int workers) = 0;
-  virtual void PhaseFinished(const std::string& job_id, const v1::PhaseReport& report) = 0;
-  virtual void Progress(const std::string& job_id, const v1::PhaseProgress& progress) = 0;
-  virtual void WorkerLost(const std::string& job_id) = 0;
-};
 
 // One attached worker's bidirectional stream.
 class WorkerStream {
@@ -55,11 +46,11 @@ class JobSubscription {
   friend class JobManager;
   void Push(const v1::JobEvent& event, bool droppable);
   void Close();
+  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);  // an event, or closed
 
-  std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<v1::JobEvent> events_;
-  bool closed_ = false;
+  mutable absl::Mutex mutex_;
+  std::deque<v1::JobEvent> events_ ABSL_GUARDED_BY(mutex_);
+  bool closed_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 struct JobManagerOptions {
@@ -94,29 +85,53 @@ class JobManager {
 
  private:
   struct Live;  // in-memory state of a running job
+  // A worker's Read/Write happen outside the lock; these handle what came in under it.
+  struct Attach {
+    v1::CoordinatorMessage reply;  // welcome, or stop with the refusal
+    bool attached = false;
+  };
 
   std::string JobDir(const std::string& id) const;
-  absl::Status Persist(const v1::Job& job);  // store + metrics gauge
-  void Publish(const v1::Job& job, v1::JobEvent event, bool droppable = false);
-  void SetState(v1::Job& job, v1::JobState state, const std::string& message);
-  void WorkerLost(const std::string& id, const std::string& reason);
-  void SchedulerLoop();
-  void LaunchLocked(v1::Job& job);
-  void UpdateStateGaugeLocked();
+  absl::Status Persist(const v1::Job& job);  // the store has its own lock
+  void Publish(const v1::Job& job, v1::JobEvent event, bool droppable = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void SetState(v1::Job& job, v1::JobState state, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void WorkerLost(const std::string& id, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void SchedulerLoop() ABSL_LOCKS_EXCLUDED(mutex_);
+  void Launch(v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void UpdateStateGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Admits the worker of `id` at `stream` for a running job without workers, or refuses it.
+  Attach OnHello(WorkerStream& stream, const v1::WorkerHello& hello) ABSL_LOCKS_EXCLUDED(mutex_);
+  // The order for the job's next phase: run it (setting `position`), or stop (job done, ended, or
+  // this stream no longer its workers).
+  v1::CoordinatorMessage NextOrder(const std::string& id, WorkerStream& stream, int64_t* position)
+      ABSL_LOCKS_EXCLUDED(mutex_);
+  // One message of the worker running `position`; true once its result is recorded. False and
+  // `detached` when the job no longer belongs to this stream (cancelled).
+  bool OnWorkerMessage(const std::string& id, WorkerStream& stream, int64_t position,
+                       const v1::WorkerMessage& message, bool* detached) ABSL_LOCKS_EXCLUDED(mutex_);
+  void OnProgress(const std::string& id, Live& live, v1::Job& job, int64_t position,
+                  const v1::PhaseProgress& progress) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void OnResult(const std::string& id, Live& live, v1::Job& job, int64_t position,
+                const v1::PhaseReport& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Detaches `stream` and reports the loss, unless the job already moved on (cancelled).
+  void StreamLost(const std::string& id, WorkerStream& stream, const std::string& fallback_reason)
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   JobManagerOptions options_;
   JobStore* store_;
   Launcher* launcher_;
   MetricsSink* metrics_;
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::map<std::string, v1::Job> jobs_;  // every job, mirrored from the store
-  std::map<std::string, std::unique_ptr<Live>> live_;
-  std::map<std::string, std::vector<std::weak_ptr<JobSubscription>>> watchers_;
+  absl::Mutex mutex_;
+  absl::CondVar wake_;  // the scheduler: a job was queued, lost, or the manager stops
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::map<std::string, v1::Job> jobs_ ABSL_GUARDED_BY(mutex_);  // every job, mirrored from the store
+  std::map<std::string, std::unique_ptr<Live>> live_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::vector<std::weak_ptr<JobSubscription>>> watchers_ ABSL_GUARDED_BY(mutex_);
   std::thread scheduler_;
-  uint64_t id_counter_ = 0;
+  uint64_t id_counter_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace ftl

@@ -6,12 +6,13 @@
 #include <chrono>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/util/log.h"
 #include "services/coordinator/launcher.h"
 
@@ -53,7 +54,7 @@ class LocalLauncher : public Launcher {
       execvp(argv[0], argv.data());
       _exit(127);
     }
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     children_[pid] = true;
     return std::to_string(pid);
   }
@@ -63,7 +64,7 @@ class LocalLauncher : public Launcher {
     if (!absl::SimpleAtoi(handle, &pid) || pid <= 1) return;
     bool mine;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       mine = children_.count(pid) > 0;
     }
     if (!mine && !IsOurLaunch(pid, job_id)) return;
@@ -74,7 +75,7 @@ class LocalLauncher : public Launcher {
     kill(-pid, SIGKILL);  // whatever is left of the group, ranks included
     if (mine) {
       waitpid(pid, nullptr, 0);
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       children_.erase(pid);
     }
   }
@@ -82,7 +83,7 @@ class LocalLauncher : public Launcher {
   bool Running(const std::string& handle) override {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(handle, &pid)) return true;
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (!children_.count(pid)) return true;
     return waitpid(pid, nullptr, WNOHANG) == 0;
   }
@@ -94,8 +95,8 @@ class LocalLauncher : public Launcher {
   }
 
   std::string mpirun_, worker_;
-  std::mutex mutex_;
-  std::map<pid_t, bool> children_;
+  absl::Mutex mutex_;  // Launch, Stop and Running come from the scheduler and Stop threads
+  std::map<pid_t, bool> children_ ABSL_GUARDED_BY(mutex_);
 };
 
 class ExternalLauncher : public Launcher {

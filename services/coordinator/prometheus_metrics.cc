@@ -6,9 +6,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/eval/metric_names.h"
 
 namespace ftl {
 
@@ -88,7 +89,8 @@ class PrometheusMetrics::Impl {
   pm::Family<pm::Gauge>& evaluation;
   pm::Family<pm::Counter>& worker_losses;
   pm::Family<pm::Gauge>& last_progress;
-  std::mutex mutex;
+  // The families are thread-safe themselves; the lock keeps one report's updates together.
+  absl::Mutex mutex;
 };
 
 PrometheusMetrics::PrometheusMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -103,21 +105,21 @@ absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Serve(cons
 }
 
 void PrometheusMetrics::SetJobsByState(const std::map<v1::JobState, int>& counts) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  absl::MutexLock lock(&impl_->mutex);
   for (const auto& [state, count] : counts) {
     impl_->jobs.Add({{"state", v1::JobState_Name(state)}}).Set(count);
   }
 }
 
 void PrometheusMetrics::SetWorkersAttached(const std::string& job_id, int workers) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  absl::MutexLock lock(&impl_->mutex);
   impl_->workers.Add({{"job", job_id}}).Set(workers);
   impl_->worker_losses.Add({{"job", job_id}});  // exists (at 0) from the job's first attach
 }
 
 void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseReport& report) {
   static const pm::Histogram::BucketBoundaries kPhaseBuckets = {1, 5, 15, 60, 300, 900, 3600, 14400};
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  absl::MutexLock lock(&impl_->mutex);
   const pm::Labels labels = {{"job", job}, {"phase", report.phase()}};
   impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
   impl_->phase_seconds.Add(labels, kPhaseBuckets).Observe(report.seconds());
@@ -130,13 +132,14 @@ void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseRep
     return true;
   };
   double value;
-  if (metric("allreduce_seconds", &value)) impl_->allreduce_seconds.Add({{"job", job}}).Increment(value);
-  if (metric("allreduce_bytes", &value)) impl_->allreduce_bytes.Add({{"job", job}}).Increment(value);
+  namespace n = metric_names;
+  if (metric(n::kAllreduceSeconds, &value)) impl_->allreduce_seconds.Add({{"job", job}}).Increment(value);
+  if (metric(n::kAllreduceBytes, &value)) impl_->allreduce_bytes.Add({{"job", job}}).Increment(value);
   if (report.phase() == "update_stats") {
     impl_->update_stats_seconds.Add({{"job", job}}).Set(report.seconds());
-    if (metric("pca_energy_kept", &value)) impl_->pca_energy.Add({{"job", job}}).Set(value);
+    if (metric(n::kPcaEnergyKept, &value)) impl_->pca_energy.Add({{"job", job}}).Set(value);
   }
-  if (metric("ur_regular_norm_ratio_after", &value) || metric("ur_regular_norm_ratio", &value)) {
+  if (metric(n::kUrRegularNormRatioAfter, &value) || metric(n::kUrRegularNormRatio, &value)) {
     impl_->norm_ratio.Add({{"job", job}}).Set(value);
   }
   if (report.phase() == "evaluate") {
@@ -147,14 +150,14 @@ void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseRep
 void PrometheusMetrics::Progress(const std::string& job, const v1::PhaseProgress& p) {
   static const pm::Histogram::BucketBoundaries kStepBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,
                                                                0.25,  0.5,  1,     2.5,  5};
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  absl::MutexLock lock(&impl_->mutex);
   impl_->step_seconds.Add({{"job", job}, {"phase", p.phase()}}, kStepBuckets).Observe(p.step_seconds());
   for (const auto& [term, v] : p.losses()) impl_->loss.Add({{"job", job}, {"term", term}}).Set(v);
   impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
 }
 
 void PrometheusMetrics::WorkerLost(const std::string& job) {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
+  absl::MutexLock lock(&impl_->mutex);
   impl_->worker_losses.Add({{"job", job}}).Increment();
 }
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "services/coordinator/job_manager.h"
+#include "services/coordinator/metrics_sink.h"
 
 namespace ftl {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/config/job_config.h"
+#include "common/config/job_spec_conversion.h"
 #include "ftl/v1/job_spec.pb.h"
 
 namespace ftl {

@@ -1,8 +1,8 @@
 #include <sqlite3.h>
 
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "services/coordinator/job_store.h"
 
 namespace ftl {
@@ -14,6 +14,7 @@ class SqliteJobStore : public JobStore {
   ~SqliteJobStore() override { sqlite3_close(db_); }
 
   absl::Status Init() {
+    absl::MutexLock lock(&mutex_);
     // WAL: readers do not block the writer; synchronous=FULL: a committed change survives a crash.
     return Exec(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
@@ -23,7 +24,7 @@ class SqliteJobStore : public JobStore {
   }
 
   absl::Status Put(const v1::Job& job) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     const std::string bytes = job.SerializeAsString();
     sqlite3_stmt* stmt = nullptr;
     absl::Status status = Prepare(
@@ -41,7 +42,7 @@ class SqliteJobStore : public JobStore {
   }
 
   absl::StatusOr<v1::Job> Get(const std::string& id) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     sqlite3_stmt* stmt = nullptr;
     absl::Status status = Prepare("SELECT job FROM jobs WHERE id = ?1", &stmt);
     if (!status.ok()) return status;
@@ -54,7 +55,7 @@ class SqliteJobStore : public JobStore {
 
   absl::StatusOr<std::vector<v1::Job>> List(v1::JobState state, const std::string& after_id,
                                             int limit) override {
-    std::lock_guard<std::mutex> lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     sqlite3_stmt* stmt = nullptr;
     absl::Status status = Prepare(
         "SELECT job FROM jobs WHERE id > ?1 AND (?2 = 0 OR state = ?2) ORDER BY id LIMIT ?3", &stmt);
@@ -78,7 +79,7 @@ class SqliteJobStore : public JobStore {
   }
 
  private:
-  absl::Status Exec(const char* sql) {
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     char* message = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
       const std::string text = message ? message : "?";
@@ -88,12 +89,12 @@ class SqliteJobStore : public JobStore {
     return absl::OkStatus();
   }
 
-  absl::Status Prepare(const char* sql, sqlite3_stmt** stmt) {
+  absl::Status Prepare(const char* sql, sqlite3_stmt** stmt) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (sqlite3_prepare_v2(db_, sql, -1, stmt, nullptr) != SQLITE_OK) return Error("bad statement");
     return absl::OkStatus();
   }
 
-  absl::Status Error(const std::string& what) {
+  absl::Status Error(const std::string& what) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return absl::InternalError(absl::StrCat("job store: ", what, ": ", sqlite3_errmsg(db_)));
   }
 
@@ -105,8 +106,9 @@ class SqliteJobStore : public JobStore {
     return job;
   }
 
-  sqlite3* db_;
-  std::mutex mutex_;
+  // One statement at a time on the connection (and sqlite3_errmsg read right after it).
+  absl::Mutex mutex_;
+  sqlite3* const db_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace

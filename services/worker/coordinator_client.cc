@@ -5,12 +5,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/util/log.h"
+#include "services/wire/wire.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 
 namespace ftl {
@@ -26,17 +27,16 @@ class CoordinatorSession::Impl {
 
   ~Impl() {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       stopping_ = true;
     }
-    wake_.notify_all();
     if (heartbeat_.joinable()) heartbeat_.join();
     context_.TryCancel();
   }
 
   // Serialised writes: the heartbeat thread and the training thread share the stream.
   bool Write(const v1::WorkerMessage& message) {
-    std::lock_guard<std::mutex> lock(write_mutex_);
+    absl::MutexLock lock(&write_mutex_);
     if (broken_) return false;
     if (!stream_->Write(message)) broken_ = true;
     return !broken_;
@@ -47,8 +47,8 @@ class CoordinatorSession::Impl {
   // A lost coordinator ends this worker: the coordinator relaunches the job when it is back.
   void StartHeartbeat() {
     heartbeat_ = std::thread([this] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      while (!wake_.wait_for(lock, std::chrono::seconds(2), [this] { return stopping_; })) {
+      absl::MutexLock lock(&mutex_);
+      while (!mutex_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(2))) {
         v1::WorkerMessage beat;
         beat.set_heartbeat(true);
         if (!Write(beat)) {
@@ -70,11 +70,10 @@ class CoordinatorSession::Impl {
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream_;
-  std::mutex write_mutex_;
-  bool broken_ = false;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  absl::Mutex write_mutex_;  // the heartbeat thread and the training thread share the stream
+  bool broken_ ABSL_GUARDED_BY(write_mutex_) = false;
+  absl::Mutex mutex_;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread heartbeat_;
 };
 
@@ -142,11 +141,12 @@ void CoordinatorSession::OnProgress(int64_t position, const StepProgress& p, dou
   impl_->Write(message);
 }
 
-void CoordinatorSession::OnPhaseDone(int64_t position, const v1::PhaseReport& report) {
+absl::Status CoordinatorSession::OnPhaseDone(int64_t position, const PhaseReport& report) {
   v1::WorkerMessage message;
   message.mutable_result()->set_position(position);
-  *message.mutable_result()->mutable_report() = report;
-  impl_->Write(message);
+  *message.mutable_result()->mutable_report() = PhaseReportToProto(report);
+  impl_->Write(message);  // a lost coordinator surfaces at the next NextPhase
+  return absl::OkStatus();
 }
 
 void CoordinatorSession::ReportFailure(const std::string& text) {

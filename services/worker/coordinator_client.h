@@ -28,7 +28,7 @@ class CoordinatorSession : public PhaseDriver {
   void Begin(int64_t resumed_position) override;
   absl::StatusOr<std::optional<PhaseOrder>> NextPhase() override;
   void OnProgress(int64_t position, const StepProgress& progress, double step_seconds) override;
-  void OnPhaseDone(int64_t position, const v1::PhaseReport& report) override;
+  absl::Status OnPhaseDone(int64_t position, const PhaseReport& report) override;
   // Tells the coordinator the job failed on this worker (best effort).
   void ReportFailure(const std::string& message);
 

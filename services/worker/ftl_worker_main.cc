@@ -12,7 +12,7 @@
 #include "absl/flags/usage.h"
 #include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
-#include "common/config/job_config.h"
+#include "common/config/job_spec_conversion.h"
 #include "common/util/log.h"
 #include "services/worker/coordinator_client.h"
 #include "services/worker/worker_run.h"

@@ -11,10 +11,14 @@
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/data/dataset.h"
 #include "common/data/image_stream.h"
+#include "common/eval/evaluator.h"
+#include "common/eval/metric_names.h"
+#include "common/util/file.h"
 #include "common/schedule/job_schedule.h"
 #include "common/train/trainer.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
+#include "services/wire/wire.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ftl {
@@ -30,117 +34,50 @@ std::string FormatDuration(double seconds) {
 }
 
 absl::Status WriteSummary(const std::string& path, const v1::RunSummary& summary) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  if (!google::protobuf::util::MessageToJsonString(summary, &json, options).ok()) {
-    return absl::InternalError("cannot encode summary");
-  }
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << json << "\n";
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", temp));
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot write ", path, ": ", ec.message()));
-  return absl::OkStatus();
+  return WriteFileAtomically(path, ToJson(summary, JsonLayout::kIndented, JsonDefaults::kPrint) + "\n");
 }
 
-// Rank 0's periodic progress line: phase, iteration/total, losses, images/s, ETA of the job.
-class ProgressPrinter {
+// Rank 0 keeps summary.json current after every phase, then hands the report to the driver.
+class SummaryKeepingDriver : public PhaseDriver {
  public:
-  ProgressPrinter(const Schedule& schedule, double period_seconds)
-      : schedule_(schedule), period_(period_seconds), last_(Clock::now()) {}
+  // `start`: when this run began (wall time counts from there, plus `earlier_wall_seconds`).
+  SummaryKeepingDriver(PhaseDriver& inner, v1::RunSummary& summary, std::string path,
+                       double earlier_wall_seconds, Clock::time_point start)
+      : inner_(inner), summary_(summary), path_(std::move(path)),
+        earlier_wall_seconds_(earlier_wall_seconds), start_(start) {}
 
-  void StartPhase(int64_t position) {
-    done_before_ = schedule_.IterationsBefore(position);
-    phase_start_ = Clock::now();
-    images_ = 0;
+  void Begin(int64_t resumed_position) override { inner_.Begin(resumed_position); }
+  absl::StatusOr<std::optional<PhaseOrder>> NextPhase() override { return inner_.NextPhase(); }
+  void OnProgress(int64_t position, const StepProgress& progress, double step_seconds) override {
+    inner_.OnProgress(position, progress, step_seconds);
   }
-
-  void Update(const StepProgress& p) {
-    images_ += p.images;
-    const auto now = Clock::now();
-    if (p.iteration != p.iterations &&
-        std::chrono::duration<double>(now - last_).count() < period_) {
-      return;
+  absl::Status OnPhaseDone(int64_t position, const PhaseReport& report) override {
+    if (!report.checkpoint.empty()) summary_.set_last_checkpoint(report.checkpoint);
+    auto unreadable = report.metrics.find(metric_names::kStreamedUnreadableImages);
+    if (unreadable != report.metrics.end()) {
+      summary_.set_streamed_unreadable_images(std::llround(unreadable->second));
     }
-    last_ = now;
-    const double elapsed = std::chrono::duration<double>(now - phase_start_).count();
-    const double per_iteration = elapsed / p.iteration;
-    const int64_t left = schedule_.total_iterations() - done_before_ - p.iteration;
-    std::string losses;
-    for (const auto& [k, v] : p.losses) absl::StrAppend(&losses, absl::StrFormat(" %s=%.4f", k, v));
-    std::string phase = PhaseName(p.phase);
-    if (p.round >= 0) absl::StrAppend(&phase, " r", p.round);
-    Log(absl::StrFormat("[%s] %d/%d (%.0f%%)%s | %.1f img/s | ETA %s", phase, p.iteration,
-                        p.iterations, 100.0 * p.iteration / p.iterations, losses,
-                        images_ / std::max(elapsed, 1e-9), FormatDuration(left * per_iteration)));
+    *summary_.add_phases() = PhaseReportToProto(report);
+    summary_.set_wall_seconds(earlier_wall_seconds_ + WallSeconds());
+    FTL_RETURN_IF_ERROR(WriteSummary(path_, summary_));
+    return inner_.OnPhaseDone(position, report);
   }
+  double WallSeconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
 
  private:
-  const Schedule& schedule_;
-  double period_;
-  Clock::time_point last_, phase_start_;
-  int64_t done_before_ = 0;
-  int64_t images_ = 0;
+  PhaseDriver& inner_;
+  v1::RunSummary& summary_;
+  const std::string path_;
+  const double earlier_wall_seconds_;
+  const Clock::time_point start_;
 };
-
-// The newest checkpoint in `dir` that loads, trying older ones when the newest is damaged.
-absl::StatusOr<int64_t> ResumeFromFolder(const std::string& dir, Trainer& trainer,
-                                         std::string* used) {
-  std::vector<std::string> files = ListCheckpoints(dir);
-  if (files.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in '", dir, "'"));
-  absl::Status last_error;
-  for (auto it = files.rbegin(); it != files.rend(); ++it) {
-    absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(*it);
-    if (position.ok()) {
-      *used = *it;
-      return position;
-    }
-    Log("skipping checkpoint: ", position.status().message());
-    last_error = position.status();
-  }
-  return last_error;
-}
-
-// Phase orders travel from rank 0 to the others as "position\tcheckpoint_path"; "" = stop.
-std::string EncodeOrder(const std::optional<PhaseOrder>& order) {
-  if (!order) return "";
-  return absl::StrCat(order->position, "\t", order->checkpoint_path);
-}
-
-std::optional<PhaseOrder> DecodeOrder(const std::string& bytes) {
-  if (bytes.empty()) return std::nullopt;
-  const size_t tab = bytes.find('\t');
-  PhaseOrder order;
-  order.position = std::stoll(bytes.substr(0, tab));
-  order.checkpoint_path = bytes.substr(tab + 1);
-  return order;
-}
 
 }  // namespace
 
-LocalScheduleDriver::LocalScheduleDriver(const JobConfig& config, std::string output_dir)
-    : num_phases_(Schedule(ScheduleConfigFor(config)).num_phases()),
-      output_dir_(std::move(output_dir)) {}
-
-absl::StatusOr<std::optional<PhaseOrder>> LocalScheduleDriver::NextPhase() {
-  if (next_ >= num_phases_) return std::optional<PhaseOrder>();
-  PhaseOrder order;
-  order.position = next_++;
-  order.checkpoint_path =
-      (fs::path(output_dir_) / absl::StrFormat("ckpt-%06d.ftlckpt", order.position)).string();
-  return std::optional<PhaseOrder>(order);
-}
-
 absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& options,
                               Communicator& comm) {
-  LocalScheduleDriver driver(config, config.runtime.output_dir);
+  LocalScheduleDriver driver(Schedule(ScheduleConfigFor(config)).num_phases(),
+                             config.runtime.output_dir);
   return RunJob(config, options, &driver, comm);
 }
 
@@ -199,27 +136,24 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   }
 
   Trainer trainer(config, dataset, comm, options.device);
+  Evaluator evaluator(config, dataset, comm, options.device);
   const Schedule schedule(ScheduleConfigFor(config));
   int64_t resumed_position = 0;
   v1::RunSummary summary;
   const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
   if (!options.resume.empty()) {
-    std::string used = options.resume;
-    absl::StatusOr<int64_t> resumed = fs::is_directory(options.resume)
-                                          ? ResumeFromFolder(options.resume, trainer, &used)
-                                          : trainer.LoadCheckpoint(options.resume);
-    if (!resumed.ok()) return resumed.status();
-    resumed_position = *resumed;
+    FTL_ASSIGN_OR_RETURN(const std::string used,
+                         LoadNewestCheckpoint(options.resume, [&](const std::string& file) {
+                           absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(file);
+                           if (position.ok()) resumed_position = *position;
+                           return position.status();
+                         }));
     if (leader) {
       Log("resumed from ", used, " at schedule position ", resumed_position, "/", schedule.num_phases());
     }
     // Keep the phases already reported, if a summary is there.
-    std::ifstream in(summary_path);
-    if (in) {
-      std::stringstream text;
-      text << in.rdbuf();
-      if (!google::protobuf::util::JsonStringToMessage(text.str(), &summary).ok()) summary.Clear();
-    }
+    absl::StatusOr<std::string> text = ReadFileToString(summary_path);
+    if (text.ok() && !google::protobuf::util::JsonStringToMessage(*text, &summary).ok()) summary.Clear();
     summary.set_last_checkpoint(used);
   } else if (!config.training.init_checkpoint.empty()) {
     FTL_RETURN_IF_ERROR(trainer.InitializeFrom(config.training.init_checkpoint));
@@ -235,17 +169,6 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   summary.set_skipped_images(dataset.skipped_images);
   summary.set_finished(false);
 
-  ProgressPrinter printer(schedule, options.progress_seconds);
-  int64_t position = resumed_position;
-  auto last_step = Clock::now();
-  const ProgressCallback progress = [&](const StepProgress& p) {
-    if (!leader) return;
-    const auto now = Clock::now();
-    const double step_seconds = std::chrono::duration<double>(now - last_step).count();
-    last_step = now;
-    printer.Update(p);
-    driver->OnProgress(position, p, step_seconds);
-  };
   if (leader) {
     Log(absl::StrFormat("schedule: %d phases, %d training iterations, method %s, %d rank(s) x %d thread(s), batch %d per rank",
                         schedule.num_phases(), schedule.total_iterations(),
@@ -255,92 +178,17 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
         options.device.is_cuda() ? (config.runtime.bf16_autocast ? " (bf16 autocast), NCCL" : " (fp32), NCCL")
                                  : ", MPI",
         config.runtime.overlap_allreduce.value_or(options.device.is_cuda()) ? ", all-reduce overlapped with backward" : "");
-    driver->Begin(resumed_position);
   }
-  for (;;) {
-    std::string order_bytes;
-    absl::Status driver_status;
-    if (leader) {
-      absl::StatusOr<std::optional<PhaseOrder>> next = driver->NextPhase();
-      if (next.ok()) {
-        order_bytes = EncodeOrder(*next);
-      } else {
-        driver_status = next.status();
-      }
-    }
-    comm.BroadcastBytes(order_bytes, 0);
-    if (!driver_status.ok()) return driver_status;
-    const std::optional<PhaseOrder> order = DecodeOrder(order_bytes);
-    if (!order) break;
-    const std::optional<Phase> phase = schedule.PhaseAt(order->position);
-    if (!phase) {
-      return absl::OutOfRangeError(absl::StrCat("phase ", order->position, " is past the end of the schedule (",
-                                                schedule.num_phases(), " phases)"));
-    }
-    position = order->position;
-    printer.StartPhase(position);
-    last_step = Clock::now();
-    const AllReduceStats allreduce_before = trainer.allreduce_stats();
-    v1::PhaseReport report;
-    // A streamed dataset can lose its images mid-phase (DataReadError: an identity with no
-    // readable image left, the source gone). The phase cannot finish; report it as an error and
-    // exit, so that the launcher stops the other ranks and the job resumes from its checkpoint.
-    try {
-      switch (phase->kind) {
-        case PhaseKind::kPretrain:
-          report = trainer.Pretrain(phase->iterations, progress);
-          break;
-        case PhaseKind::kUpdateStats:
-          report = trainer.UpdateStats();
-          break;
-        case PhaseKind::kStageOne:
-          report = trainer.StageOne(phase->iterations, phase->round, progress);
-          break;
-        case PhaseKind::kStageTwo:
-          report = trainer.StageTwo(phase->iterations, phase->round, progress);
-          break;
-        case PhaseKind::kEvaluate:
-          report = trainer.Evaluate();
-          break;
-        case PhaseKind::kCheckpoint: {
-          const auto start = Clock::now();
-          // The stored position is the phase after this one: resuming continues from there.
-          FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(order->checkpoint_path, position + 1));
-          if (leader) PruneCheckpoints(fs::path(order->checkpoint_path).parent_path().string(),
-                                       config.runtime.keep_checkpoints);
-          report.set_phase("checkpoint");
-          report.set_checkpoint(order->checkpoint_path);
-          report.set_seconds(std::chrono::duration<double>(Clock::now() - start).count());
-          summary.set_last_checkpoint(order->checkpoint_path);
-          break;
-        }
-      }
-    } catch (const DataReadError& e) {
-      return absl::DataLossError(absl::StrCat(PhaseName(phase->kind), ": ", e.what()));
-    }
-    report.set_round(phase->round);
-    if (dataset.stream) {
-      std::vector<torch::Tensor> unreadable = {torch::tensor({static_cast<double>(dataset.stream->bad_count())}, torch::kFloat64)};
-      comm.AllReduceSum(unreadable);
-      summary.set_streamed_unreadable_images(std::llround(unreadable[0].item<double>()));
-    }
-    const AllReduceStats allreduce_after = trainer.allreduce_stats();
-    if (phase->iterations > 0) {
-      (*report.mutable_metrics())["allreduce_seconds"] = allreduce_after.seconds - allreduce_before.seconds;
-      (*report.mutable_metrics())["allreduce_bytes"] =
-          static_cast<double>(allreduce_after.bytes - allreduce_before.bytes);
-    }
-    if (leader) {
-      Log(DescribeReport(report));
-      *summary.add_phases() = report;
-      summary.set_wall_seconds(earlier_wall_seconds +
-                               std::chrono::duration<double>(Clock::now() - job_start).count());
-      FTL_RETURN_IF_ERROR(WriteSummary(summary_path, summary));
-      driver->OnPhaseDone(position, report);
-    }
-  }
-  const double wall = std::chrono::duration<double>(Clock::now() - job_start).count();
+  std::optional<SummaryKeepingDriver> keeper;
+  if (leader) keeper.emplace(*driver, summary, summary_path, earlier_wall_seconds, job_start);
+  RunPhasesOptions run_options;
+  run_options.resumed_position = resumed_position;
+  run_options.progress_seconds = options.progress_seconds;
+  run_options.keep_checkpoints = config.runtime.keep_checkpoints;
+  FTL_RETURN_IF_ERROR(
+      RunPhases(schedule, trainer, evaluator, leader ? &*keeper : nullptr, comm, run_options));
   if (leader) {
+    const double wall = keeper->WallSeconds();
     summary.set_finished(true);
     summary.set_wall_seconds(earlier_wall_seconds + wall);
     FTL_RETURN_IF_ERROR(WriteSummary(summary_path, summary));

@@ -1,52 +1,20 @@
-// The worker's job loop: loads the data, builds the trainer, and runs the phases a PhaseDriver
-// orders — its own schedule when standalone, the coordinator's orders when attached.
+// The worker's job: loads the data, builds the trainer and the evaluator, resumes or initialises
+// from a checkpoint, and runs the phases a PhaseDriver orders (common/train/job_runner.h) — its
+// own schedule when standalone, the coordinator's orders when attached — keeping summary.json.
 #ifndef FTL_SERVICES_WORKER_WORKER_RUN_H_
 #define FTL_SERVICES_WORKER_WORKER_RUN_H_
 
-#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/comm/communicator.h"
-#include "common/data/dataset.h"
 #include "common/config/job_config.h"
-#include "common/train/trainer.h"
+#include "common/data/dataset.h"
+#include "common/train/job_runner.h"
+#include "common/train/phase_report.h"
 
 namespace ftl {
-
-struct PhaseOrder {
-  int64_t position = 0;         // index into the job's schedule
-  std::string checkpoint_path;  // checkpoint phases: the file to write
-};
-
-// Decides which phase runs next. Consulted on rank 0 only; the order is broadcast to all ranks.
-class PhaseDriver {
- public:
-  virtual ~PhaseDriver() = default;
-  // Called once, with the schedule position the worker resumed at (0 for a fresh start).
-  virtual void Begin(int64_t resumed_position) = 0;
-  // The next phase; nullopt when the job is complete; an error stops the worker.
-  virtual absl::StatusOr<std::optional<PhaseOrder>> NextPhase() = 0;
-  virtual void OnProgress(int64_t position, const StepProgress& progress, double step_seconds) = 0;
-  virtual void OnPhaseDone(int64_t position, const v1::PhaseReport& report) = 0;
-};
-
-// Runs the schedule from position 0 (or the resumed one) to the end, writing checkpoints to
-// `output_dir/ckpt-NNNNNN.ftlckpt`.
-class LocalScheduleDriver : public PhaseDriver {
- public:
-  LocalScheduleDriver(const JobConfig& config, std::string output_dir);
-  void Begin(int64_t resumed_position) override { next_ = resumed_position; }
-  absl::StatusOr<std::optional<PhaseOrder>> NextPhase() override;
-  void OnProgress(int64_t, const StepProgress&, double) override {}
-  void OnPhaseDone(int64_t, const v1::PhaseReport&) override {}
-
- private:
-  int64_t num_phases_;
-  std::string output_dir_;
-  int64_t next_ = 0;
-};
 
 struct WorkerOptions {
   // A checkpoint file, or a folder whose newest readable checkpoint is used; empty = fresh start.
@@ -66,7 +34,8 @@ absl::StatusOr<Dataset> LoadJobDataset(const JobConfig& config, Communicator& co
 absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, PhaseDriver* driver,
                     Communicator& comm);
 
-// RunJob with a LocalScheduleDriver: the whole schedule, no coordinator.
+// RunJob with a LocalScheduleDriver: the whole schedule, no coordinator, checkpoints in
+// runtime.output_dir.
 absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& options,
                               Communicator& comm);
 

@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/config/job_config.h"
+#include "common/config/job_spec_conversion.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto spec = ftl::JobSpecFromJson(std::string(reinterpret_cast<const char*>(data), size));

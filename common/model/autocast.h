@@ -1,8 +1,8 @@
 // bfloat16 autocast for CUDA forward passes, as a scope (torch.autocast in Python). LibTorch's
 // C++ autocast API changed in 2.x; both spellings are here so the CPU (Debian 1.13) and CUDA
 // (PyPI 2.x) builds share the trainer.
-#ifndef FTL_COMMON_TRAIN_AUTOCAST_H_
-#define FTL_COMMON_TRAIN_AUTOCAST_H_
+#ifndef FTL_COMMON_MODEL_AUTOCAST_H_
+#define FTL_COMMON_MODEL_AUTOCAST_H_
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -51,4 +51,4 @@ class Bf16AutocastScope {
 
 }  // namespace ftl
 
-#endif  // FTL_COMMON_TRAIN_AUTOCAST_H_
+#endif  // FTL_COMMON_MODEL_AUTOCAST_H_

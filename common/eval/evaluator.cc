@@ -1,20 +1,15 @@
-// The evaluate phase's protocols on this job's model: LFW-style verification pairs and hold-out
-// nearest-centre rank-1 (Table 1), each on the rich feature g and the identity feature f. Work is
-// split across ranks by stripes and summed with the communicator, so every rank ends with the
-// same figures.
+#include "common/eval/evaluator.h"
+
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <unordered_map>
 
+#include "absl/strings/str_cat.h"
 #include "common/data/image_decode.h"
-#include "common/eval/metrics.h"
+#include "common/eval/metric_names.h"
 #include "common/eval/pairs.h"
+#include "common/model/autocast.h"
 #include "common/protocol/protocol.h"
-#include "common/train/trainer.h"
-
-#include "common/train/autocast.h"
 #include "common/util/log.h"
 
 namespace ftl {
@@ -26,43 +21,64 @@ ImageOptions OptionsFor(const JobConfig& config) { return ImageOptionsFor(config
 
 }  // namespace
 
-std::pair<torch::Tensor, torch::Tensor> Trainer::Features(const torch::Tensor& x) {
+Evaluator::Evaluator(const JobConfig& config, const Dataset& training_set, Communicator& comm,
+                     torch::Device device)
+    : config_(config), training_set_(training_set), comm_(comm), device_(device) {}
+
+Evaluator::~Evaluator() = default;
+
+std::map<std::string, double> EvaluationMetrics::Named() const {
+  namespace n = metric_names;
+  std::map<std::string, double> m;
+  if (verification) {
+    m[n::kVerifAccF] = verification->on_f.accuracy;
+    m[n::kVerifAccStdF] = verification->on_f.accuracy_std;
+    m[n::kVerifTarFar1e2F] = verification->on_f.tar_at_far_1e2;
+    m[n::kVerifTarFar1e3F] = verification->on_f.tar_at_far_1e3;
+    m[n::kVerifAccG] = verification->on_g.accuracy;
+    m[n::kVerifPairs] = static_cast<double>(verification->pairs_used);
+  }
+  if (holdout) {
+    auto put = [&m](const char* name, const std::optional<double>& value) {
+      if (value) m[name] = *value;
+    };
+    put(n::kHoldoutRank1RegularG, holdout->rank1_regular_g);
+    put(n::kHoldoutRank1UrG, holdout->rank1_ur_g);
+    put(n::kHoldoutRank1RegularF, holdout->rank1_regular_f);
+    put(n::kHoldoutRank1UrF, holdout->rank1_ur_f);
+    put(n::kHoldoutCoverageP99Ur, holdout->coverage_p99_ur);
+    put(n::kHoldoutTop1UrClassifier, holdout->top1_ur_classifier);
+  }
+  return m;
+}
+
+EvaluationMetrics Evaluator::Evaluate(FtlModel& model, const torch::Tensor& is_regular) {
   torch::NoGradGuard no_grad;
-  Bf16AutocastScope autocast_scope(autocast());
-  torch::Tensor g = model_->enc->forward(x.to(device_));
-  torch::Tensor f = model_->filter->forward(g);
+  const bool was_training = model->is_training();
+  model->eval();
+  EvaluationMetrics metrics;
+  if (!config_.evaluation.pairs_path.empty()) metrics.verification = Verification(model);
+  if (!config_.evaluation.holdout_path.empty() || !config_.evaluation.holdout_manifest.empty()) {
+    metrics.holdout = Holdout(model, is_regular);
+  }
+  model->train(was_training);
+  return metrics;
+}
+
+std::pair<torch::Tensor, torch::Tensor> Evaluator::Features(FtlModel& model,
+                                                            const torch::Tensor& x) const {
+  torch::NoGradGuard no_grad;
+  Bf16AutocastScope autocast_scope(device_.is_cuda() && config_.runtime.bf16_autocast);
+  torch::Tensor g = model->enc->forward(x.to(device_));
+  torch::Tensor f = model->filter->forward(g);
   return {g.to(torch::kCPU, torch::kFloat32), f.to(torch::kCPU, torch::kFloat32)};
 }
 
-void Trainer::WriteWeightNorms(const std::string& file_name) {
-  torch::NoGradGuard no_grad;
-  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
-  const torch::Tensor counts = dataset_.ClassCounts();
-  const std::filesystem::path path = std::filesystem::path(config_.runtime.output_dir) / file_name;
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  const std::string temp = path.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << "class,images,regular,weight_norm\n";
-    for (int64_t c = 0; c < dataset_.num_classes(); ++c) {
-      out << dataset_.class_names[c] << "," << counts[c].item<int64_t>() << ","
-          << (is_regular_[c].item<bool>() ? 1 : 0) << "," << norms[c].item<double>() << "\n";
-    }
-    if (!out) {
-      Log("weight norms: cannot write ", temp);
-      return;
-    }
-  }
-  std::filesystem::rename(temp, path, ec);
-}
-
-void Trainer::AddVerification(v1::PhaseReport* report) {
-  auto& m = *report->mutable_metrics();
+std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
   absl::StatusOr<std::vector<VerificationPair>> pairs = ReadPairsFile(config_.evaluation.pairs_path);
   if (!pairs.ok()) {
     if (comm_.rank() == 0) Log("evaluation: ", pairs.status().message());
-    return;
+    return std::nullopt;
   }
   const int64_t n = static_cast<int64_t>(pairs->size());
   const ImageOptions options = OptionsFor(config_);
@@ -72,8 +88,8 @@ void Trainer::AddVerification(v1::PhaseReport* report) {
   std::vector<torch::Tensor> left, right;
   auto flush = [&] {
     if (rows.empty()) return;
-    const auto [g1, f1] = Features(torch::stack(left).to(torch::kFloat32).div_(255.0));
-    const auto [g2, f2] = Features(torch::stack(right).to(torch::kFloat32).div_(255.0));
+    const auto [g1, f1] = Features(model, torch::stack(left).to(torch::kFloat32).div_(255.0));
+    const auto [g2, f2] = Features(model, torch::stack(right).to(torch::kFloat32).div_(255.0));
     const torch::Tensor index = torch::tensor(rows, torch::kInt64);
     // In float64: features of a barely trained model differ in the 7th digit.
     auto cosine = [](const torch::Tensor& a, const torch::Tensor& b) {
@@ -102,7 +118,7 @@ void Trainer::AddVerification(v1::PhaseReport* report) {
     absl::StatusOr<SourceListing> listing = ListSource(config_.data);
     if (!listing.ok()) {
       if (comm_.rank() == 0) Log("evaluation: pairs: ", listing.status().message());
-      return;
+      return std::nullopt;
     }
     by_identity = SamplesByIdentity(*listing);
     auto sample_of = [&](const std::string& name, int index) -> std::string {
@@ -155,64 +171,67 @@ void Trainer::AddVerification(v1::PhaseReport* report) {
     same.push_back((*pairs)[i].same);
     fold.push_back((*pairs)[i].fold);
   }
-  const VerificationResult on_f = KFoldVerification(score_f, same, fold);
-  const VerificationResult on_g = KFoldVerification(score_g, same, fold);
-  m["verif_acc_f"] = on_f.accuracy;
-  m["verif_acc_std_f"] = on_f.accuracy_std;
-  m["verif_tar_far1e2_f"] = on_f.tar_at_far_1e2;
-  m["verif_tar_far1e3_f"] = on_f.tar_at_far_1e3;
-  m["verif_acc_g"] = on_g.accuracy;
-  m["verif_pairs"] = static_cast<double>(same.size());
+  VerificationMetrics result;
+  result.on_f = KFoldVerification(score_f, same, fold);
+  result.on_g = KFoldVerification(score_g, same, fold);
+  result.pairs_used = static_cast<int64_t>(same.size());
+  result.pairs_listed = n;
   if (same.size() < pairs->size() && comm_.rank() == 0) {
     Log("evaluation: ", pairs->size() - same.size(), " pair(s) left out: image missing or unreadable");
   }
+  return result;
 }
 
-void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
-  auto& m = *report->mutable_metrics();
+absl::Status Evaluator::LoadHoldout() {
+  absl::StatusOr<Dataset> probes;
+  if (!config_.evaluation.holdout_manifest.empty()) {
+    absl::StatusOr<std::vector<std::string>> manifest = ReadManifest(config_.evaluation.holdout_manifest);
+    probes = manifest.ok() ? LoadSource(config_.data, OptionsFor(config_), &*manifest)
+                           : absl::StatusOr<Dataset>(manifest.status());
+  } else {
+    probes = LoadImageFolder(config_.evaluation.holdout_path, OptionsFor(config_));
+  }
+  if (!probes.ok()) return probes.status();
+  // Relabel the probes with the training labels of the same identity names.
+  std::unordered_map<std::string, int64_t> label_of;
+  for (int64_t c = 0; c < training_set_.num_classes(); ++c) label_of[training_set_.class_names[c]] = c;
+  std::vector<int64_t> keep, labels;
+  for (int64_t i = 0; i < probes->size(); ++i) {
+    auto it = label_of.find(probes->class_names[probes->labels[i].item<int64_t>()]);
+    if (it == label_of.end()) continue;
+    keep.push_back(i);
+    labels.push_back(it->second);
+  }
+  holdout_ = std::make_unique<Dataset>();
+  const torch::Tensor rows = torch::tensor(keep, torch::kInt64);
+  holdout_->images = probes->images.index_select(0, rows);
+  holdout_->labels = torch::tensor(labels, torch::kInt64);
+  holdout_->class_names = training_set_.class_names;
+  if (comm_.rank() == 0) {
+    Log("evaluation: ", keep.size(), " hold-out probes of training identities (",
+        probes->size() - static_cast<int64_t>(keep.size()), " of other identities left out)");
+  }
+  return absl::OkStatus();
+}
+
+std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::Tensor& is_regular) {
   if (!holdout_) {
-    absl::StatusOr<Dataset> probes;
-    if (!config_.evaluation.holdout_manifest.empty()) {
-      absl::StatusOr<std::vector<std::string>> manifest = ReadManifest(config_.evaluation.holdout_manifest);
-      probes = manifest.ok() ? LoadSource(config_.data, OptionsFor(config_), &*manifest)
-                             : absl::StatusOr<Dataset>(manifest.status());
-    } else {
-      probes = LoadImageFolder(config_.evaluation.holdout_path, OptionsFor(config_));
-    }
-    if (!probes.ok()) {
-      if (comm_.rank() == 0) Log("evaluation: hold-out: ", probes.status().message());
-      return;
-    }
-    // Relabel the probes with the training labels of the same identity names.
-    std::unordered_map<std::string, int64_t> label_of;
-    for (int64_t c = 0; c < dataset_.num_classes(); ++c) label_of[dataset_.class_names[c]] = c;
-    std::vector<int64_t> keep, labels;
-    for (int64_t i = 0; i < probes->size(); ++i) {
-      auto it = label_of.find(probes->class_names[probes->labels[i].item<int64_t>()]);
-      if (it == label_of.end()) continue;
-      keep.push_back(i);
-      labels.push_back(it->second);
-    }
-    holdout_ = std::make_unique<Dataset>();
-    const torch::Tensor rows = torch::tensor(keep, torch::kInt64);
-    holdout_->images = probes->images.index_select(0, rows);
-    holdout_->labels = torch::tensor(labels, torch::kInt64);
-    holdout_->class_names = dataset_.class_names;
-    if (comm_.rank() == 0) {
-      Log("evaluation: ", keep.size(), " hold-out probes of training identities (",
-          probes->size() - static_cast<int64_t>(keep.size()), " of other identities left out)");
+    const absl::Status loaded = LoadHoldout();
+    if (!loaded.ok()) {
+      if (comm_.rank() == 0) Log("evaluation: hold-out: ", loaded.message());
+      return std::nullopt;
     }
   }
-  const int64_t num_classes = dataset_.num_classes();
+  const int64_t num_classes = training_set_.num_classes();
   const int64_t dim = config_.model.feature_dim;
   // Gallery: class sums of g and f over the training images (this rank's stripe), then summed.
   torch::Tensor sums = torch::zeros({2, num_classes, dim}, torch::kFloat64);
   torch::Tensor counts = torch::zeros({num_classes}, torch::kFloat64);
-  const torch::Tensor local = torch::arange(comm_.rank(), dataset_.size(), comm_.size(), torch::kInt64);
+  const torch::Tensor local = torch::arange(comm_.rank(), training_set_.size(), comm_.size(), torch::kInt64);
   for (int64_t begin = 0; begin < local.size(0); begin += kBatch) {
     const torch::Tensor rows = local.slice(0, begin, begin + kBatch);
-    const torch::Tensor y = dataset_.labels.index_select(0, rows);
-    const auto [g, f] = Features(ImageBatch(dataset_, rows));
+    const torch::Tensor y = training_set_.labels.index_select(0, rows);
+    const auto [g, f] = Features(model, ImageBatch(training_set_, rows));
     sums[0].index_add_(0, y, g.to(torch::kFloat64));
     sums[1].index_add_(0, y, f.to(torch::kFloat64));
     counts.index_add_(0, y, torch::ones({y.size(0)}, torch::kFloat64));
@@ -229,17 +248,20 @@ void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
   for (int64_t begin = 0; begin < probe_rows.size(0); begin += kBatch) {
     const torch::Tensor rows = probe_rows.slice(0, begin, begin + kBatch);
     const torch::Tensor y = holdout_->labels.index_select(0, rows);
-    const auto [g, f] = Features(ImageBatch(*holdout_, rows));
+    const auto [g, f] = Features(model, ImageBatch(*holdout_, rows));
     {
       torch::NoGradGuard no_grad;
-      const auto [p, predicted] = torch::softmax(model_->classifier->forward(f), 1).max(1);
-      const torch::Tensor ur = is_regular_.index_select(0, y).logical_not();
+      // f comes back on the host; the classifier lives on device_.
+      const torch::Tensor probabilities =
+          torch::softmax(model->classifier->forward(f.to(device_)).to(torch::kFloat32), 1).cpu();
+      const auto [p, predicted] = probabilities.max(1);
+      const torch::Tensor ur = is_regular.index_select(0, y).logical_not();
       confidence.index_put_({rows}, torch::stack({p.to(torch::kFloat64), (predicted == y).to(torch::kFloat64),
                                                   ur.to(torch::kFloat64)}, 1));
     }
     int space = 0;
     for (const torch::Tensor& features : {g, f}) {
-      const Rank1Result r = NearestCenterRank1FromCenters(centers[space], has_gallery, features, y, is_regular_);
+      const Rank1Result r = NearestCenterRank1FromCenters(centers[space], has_gallery, features, y, is_regular);
       tally[space] += torch::tensor({static_cast<double>(r.regular_hits), static_cast<double>(r.regular_probes),
                                      static_cast<double>(r.ur_hits), static_cast<double>(r.ur_probes)},
                                     torch::kFloat64);
@@ -255,21 +277,23 @@ void Trainer::AddHoldoutRank1(v1::PhaseReport* report) {
     ur_confidence.push_back(confidence[i][0].item<double>());
     ur_correct.push_back(confidence[i][1].item<double>() > 0.5);
   }
+  HoldoutMetrics result;
+  result.probes = holdout_->size();
   if (!ur_confidence.empty()) {
-    m["holdout_coverage_p99_ur"] = CoverageAtPrecision(ur_confidence, ur_correct, 0.99);
-    m["holdout_top1_ur_classifier"] =
+    result.coverage_p99_ur = CoverageAtPrecision(ur_confidence, ur_correct, 0.99);
+    result.top1_ur_classifier =
         static_cast<double>(std::count(ur_correct.begin(), ur_correct.end(), true)) / ur_correct.size();
   }
-  const char* names[2] = {"g", "f"};
-  for (int space = 0; space < 2; ++space) {
-    const auto c = tally[space];
-    if (c[1].item<double>() > 0) {
-      m[std::string("holdout_rank1_regular_") + names[space]] = c[0].item<double>() / c[1].item<double>();
-    }
-    if (c[3].item<double>() > 0) {
-      m[std::string("holdout_rank1_ur_") + names[space]] = c[2].item<double>() / c[3].item<double>();
-    }
-  }
+  auto share = [](const torch::Tensor& hits_and_total, int at) -> std::optional<double> {
+    const double total = hits_and_total[at + 1].item<double>();
+    if (total <= 0) return std::nullopt;
+    return hits_and_total[at].item<double>() / total;
+  };
+  result.rank1_regular_g = share(tally[0], 0);
+  result.rank1_ur_g = share(tally[0], 2);
+  result.rank1_regular_f = share(tally[1], 0);
+  result.rank1_ur_f = share(tally[1], 2);
+  return result;
 }
 
 }  // namespace ftl

@@ -1,0 +1,298 @@
+#include "common/config/job_spec_conversion.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/util/status_macros.h"
+#include "common/util/file.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+
+template <typename T>
+absl::Status CheckRange(const char* field, T value, T lo, T hi) {
+  if (value < lo || value > hi) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be in [", lo, ", ", hi, "], got ", value));
+  }
+  return absl::OkStatus();
+}
+
+// Applies `has ? value : default` and range-checks the result.
+template <typename T, typename U>
+absl::Status Take(const char* field, bool has, U value, T lo, T hi, T* out) {
+  if (has) *out = static_cast<T>(value);
+  return CheckRange<T>(field, *out, lo, hi);
+}
+
+absl::Status CheckExists(const char* field, const std::string& path, bool want_directory) {
+  if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": is required"));
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", path, "' does not exist"));
+  }
+  if (want_directory && !fs::is_directory(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", path, "' is not a folder"));
+  }
+  if (!want_directory && !fs::is_regular_file(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", path, "' is not a file"));
+  }
+  return absl::OkStatus();
+}
+
+// "" keeps the default.
+absl::Status ParseReduction(const char* field, const std::string& name, Reduction* out) {
+  if (name.empty()) return absl::OkStatus();
+  if (name == "mean") {
+    *out = Reduction::kMean;
+  } else if (name == "sum") {
+    *out = Reduction::kSum;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": must be \"mean\" or \"sum\", got \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
+  if (!spec.preset().empty()) config->preset = spec.preset();
+  absl::StatusOr<ModelShape> shape = ModelPreset(config->preset);
+  if (!shape.ok()) return shape.status();
+  config->model = *shape;
+  ModelShape& m = config->model;
+  FTL_RETURN_IF_ERROR(Take("model.input_size", spec.has_input_size(), spec.input_size(), 16, 512,
+                           &m.input_size));
+  FTL_RETURN_IF_ERROR(
+      Take("model.channels", spec.has_channels(), spec.channels(), 1, 3, &m.channels));
+  if (m.channels == 2) return absl::InvalidArgumentError("model.channels: must be 1 or 3, got 2");
+  FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(), 2,
+                           4096, &m.feature_dim));
+  // Each stride-2 stage must leave at least a 2x2 map.
+  if ((m.input_size >> m.encoder_widths.size()) < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.input_size: ", m.input_size, " is too small for the ", m.encoder_widths.size(),
+        " stride-2 stages of preset '", config->preset, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
+  if (!spec.format().empty()) d->format = spec.format();
+  if (d->format != "image_folder" && d->format != "idx" && d->format != "recordio") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data.format: must be \"image_folder\", \"idx\" or \"recordio\", got \"", d->format, "\""));
+  }
+  d->path = spec.path();
+  d->labels_path = spec.labels_path();
+  d->yaw_csv = spec.yaw_csv();
+  if (d->format == "image_folder") {
+    FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/true));
+  } else if (d->format == "idx") {
+    FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/false));
+    FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
+  } else {  // recordio: labels_path is the .idx, by default beside the .rec
+    FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/false));
+    if (!d->labels_path.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
+  }
+  if (!d->yaw_csv.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.yaw_csv", d->yaw_csv, false));
+  d->manifest = spec.manifest();
+  if (!d->manifest.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.manifest", d->manifest, false));
+  d->regular_identities = spec.regular_identities();
+  if (!d->regular_identities.empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("data.regular_identities", d->regular_identities, false));
+  }
+  FTL_RETURN_IF_ERROR(
+      Take("data.yaw_tau", spec.has_yaw_tau(), spec.yaw_tau(), 0.0, 360.0, &d->yaw_tau));
+  FTL_RETURN_IF_ERROR(Take("data.ur_max_images", spec.has_ur_max_images(), spec.ur_max_images(), 0,
+                           1000000, &d->ur_max_images));
+  FTL_RETURN_IF_ERROR(Take("data.cut_classes", spec.has_cut_classes(), spec.cut_classes(), 0,
+                           100000000, &d->cut_classes));
+  FTL_RETURN_IF_ERROR(Take("data.cut_to_images", spec.has_cut_to_images(), spec.cut_to_images(), 0,
+                           1000000, &d->cut_to_images));
+  if (d->cut_classes > 0 && d->cut_to_images < 1) {
+    return absl::InvalidArgumentError(
+        "data.cut_to_images: must be at least 1 when data.cut_classes is set");
+  }
+  FTL_RETURN_IF_ERROR(Take("data.max_classes", spec.has_max_classes(), spec.max_classes(), 0,
+                           100000000, &d->max_classes));
+  FTL_RETURN_IF_ERROR(Take("data.center_crop", spec.has_center_crop(), spec.center_crop(), 0.05,
+                           1.0, &d->center_crop));
+  FTL_RETURN_IF_ERROR(Take("data.max_images", spec.has_max_images(), spec.max_images(), 0,
+                           2000000000, &d->max_images));
+  d->streaming = spec.has_streaming() && spec.streaming();
+  if (d->streaming && d->format == "idx") {
+    return absl::InvalidArgumentError(
+        "data.streaming: IDX files are read into memory (they are small); streaming is for "
+        "image_folder and recordio");
+  }
+  d->loader_threads = d->streaming ? 2 : 0;
+  FTL_RETURN_IF_ERROR(Take("data.loader_threads", spec.has_loader_threads(), spec.loader_threads(), 0, 64,
+                           &d->loader_threads));
+  FTL_RETURN_IF_ERROR(Take("data.prefetch_batches", spec.has_prefetch_batches(), spec.prefetch_batches(), 1,
+                           256, &d->prefetch_batches));
+  return absl::OkStatus();
+}
+
+absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
+  const std::string& method = spec.method();
+  if (method.empty() || method == "ftl") {
+    t->method = Method::kFtl;
+  } else if (method == "softmax") {
+    t->method = Method::kSoftmax;
+  } else if (method == "softmax_ml2") {
+    t->method = Method::kSoftmaxMl2;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.method: must be \"ftl\", \"softmax\" or \"softmax_ml2\", got \"", method, "\""));
+  }
+  FTL_RETURN_IF_ERROR(Take("training.batch_size", spec.has_batch_size(), spec.batch_size(), 1,
+                           65536, &t->batch_size));
+  FTL_RETURN_IF_ERROR(Take<int64_t>("training.pretrain_iterations", spec.has_pretrain_iterations(),
+                                    spec.pretrain_iterations(), 0, int64_t{1} << 40,
+                                    &t->pretrain_iterations));
+  FTL_RETURN_IF_ERROR(
+      Take("training.rounds", spec.has_rounds(), spec.rounds(), 0, 1000000, &t->rounds));
+  FTL_RETURN_IF_ERROR(Take<int64_t>("training.stage_iterations", spec.has_stage_iterations(),
+                                    spec.stage_iterations(), 1, int64_t{1} << 40,
+                                    &t->stage_iterations));
+  FTL_RETURN_IF_ERROR(Take("training.pretrain_lr", spec.has_pretrain_lr(), spec.pretrain_lr(),
+                           1e-9, 10.0, &t->pretrain_lr));
+  FTL_RETURN_IF_ERROR(
+      Take("training.stage1_lr", spec.has_stage1_lr(), spec.stage1_lr(), 1e-9, 10.0, &t->stage1_lr));
+  FTL_RETURN_IF_ERROR(
+      Take("training.stage2_lr", spec.has_stage2_lr(), spec.stage2_lr(), 1e-9, 10.0, &t->stage2_lr));
+  if (spec.has_seed()) t->seed = spec.seed();
+  FTL_RETURN_IF_ERROR(Take("training.pca_components", spec.has_pca_components(),
+                           spec.pca_components(), 0, 65536, &t->pca_components));
+  FTL_RETURN_IF_ERROR(Take("training.pca_energy", spec.has_pca_energy(), spec.pca_energy(), 0.01,
+                           1.0, &t->pca_energy));
+  FTL_RETURN_IF_ERROR(Take("training.checkpoint_every_rounds", spec.has_checkpoint_every_rounds(),
+                           spec.checkpoint_every_rounds(), 0, 1000000,
+                           &t->checkpoint_every_rounds));
+  FTL_RETURN_IF_ERROR(Take("training.evaluate_every_rounds", spec.has_evaluate_every_rounds(),
+                           spec.evaluate_every_rounds(), 0, 1000000, &t->evaluate_every_rounds));
+  if (spec.pretrain_sampling().empty() || spec.pretrain_sampling() == "instance") {
+    t->pretrain_sampling = Sampling::kInstance;
+  } else if (spec.pretrain_sampling() == "class_balanced") {
+    t->pretrain_sampling = Sampling::kClassBalanced;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.pretrain_sampling: must be \"instance\" or \"class_balanced\", got \"",
+        spec.pretrain_sampling(), "\""));
+  }
+  if (spec.has_stage1_transfer()) t->stage1_transfer = spec.stage1_transfer();
+  // Read (and checked) by the worker when it starts without --resume; `ftl eval` on such a
+  // config must not need it.
+  t->init_checkpoint = spec.init_checkpoint();
+  if (t->method == Method::kFtl && t->pretrain_iterations == 0 && t->rounds == 0) {
+    return absl::InvalidArgumentError(
+        "training.rounds: the job would train nothing (pretrain_iterations and rounds are 0)");
+  }
+  if (t->method != Method::kFtl && t->pretrain_iterations == 0) {
+    return absl::InvalidArgumentError(
+        "training.pretrain_iterations: must be at least 1 for a baseline method");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
+  if (!spec.output_dir().empty()) r->output_dir = spec.output_dir();
+  FTL_RETURN_IF_ERROR(Take("runtime.threads_per_rank", spec.has_threads_per_rank(),
+                           spec.threads_per_rank(), 0, 1024, &r->threads_per_rank));
+  FTL_RETURN_IF_ERROR(Take("runtime.progress_seconds", spec.has_progress_seconds(),
+                           spec.progress_seconds(), 0.0, 86400.0, &r->progress_seconds));
+  FTL_RETURN_IF_ERROR(
+      Take("runtime.bucket_mb", spec.has_bucket_mb(), spec.bucket_mb(), 0.001, 4096.0, &r->bucket_mb));
+  FTL_RETURN_IF_ERROR(Take("runtime.keep_checkpoints", spec.has_keep_checkpoints(),
+                           spec.keep_checkpoints(), 1, 1000, &r->keep_checkpoints));
+  FTL_RETURN_IF_ERROR(Take("runtime.ranks", spec.has_ranks(), spec.ranks(), 1, 4096, &r->ranks));
+  FTL_RETURN_IF_ERROR(Take("runtime.max_restarts", spec.has_max_restarts(), spec.max_restarts(), 0,
+                           1000, &r->max_restarts));
+  if (!spec.device().empty()) {
+    if (spec.device() != "auto" && spec.device() != "cpu" && spec.device() != "cuda") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("runtime.device: must be auto, cpu or cuda, not '", spec.device(), "'"));
+    }
+    r->device = spec.device();
+  }
+  if (spec.has_bf16_autocast()) r->bf16_autocast = spec.bf16_autocast();
+  if (spec.has_overlap_allreduce()) r->overlap_allreduce = spec.overlap_allreduce();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
+  JobConfig config;
+  if (!spec.name().empty()) config.name = spec.name();
+  if (!spec.has_data()) return absl::InvalidArgumentError("data: is required");
+  FTL_RETURN_IF_ERROR(FillModel(spec.model(), &config));
+  FTL_RETURN_IF_ERROR(FillData(spec.data(), &config.data));
+  const v1::LossSpec& loss = spec.loss();
+  FTL_RETURN_IF_ERROR(Take("loss.alpha_sfmx", loss.has_alpha_sfmx(), loss.alpha_sfmx(), 0.0, 1e6,
+                           &config.loss.sfmx));
+  FTL_RETURN_IF_ERROR(Take("loss.alpha_recon", loss.has_alpha_recon(), loss.alpha_recon(), 0.0,
+                           1e6, &config.loss.recon));
+  FTL_RETURN_IF_ERROR(
+      Take("loss.alpha_reg", loss.has_alpha_reg(), loss.alpha_reg(), 0.0, 1e6, &config.loss.reg));
+  FTL_RETURN_IF_ERROR(ParseReduction("loss.ml2_reduction", loss.ml2_reduction(),
+                                     &config.loss.ml2_reduction));
+  FTL_RETURN_IF_ERROR(ParseReduction("loss.recon_reduction", loss.recon_reduction(),
+                                     &config.loss.recon_reduction));
+  FTL_RETURN_IF_ERROR(Take("loss.logit_adjust_tau", loss.has_logit_adjust_tau(),
+                           loss.logit_adjust_tau(), 0.0, 100.0, &config.loss.logit_adjust_tau));
+  FTL_RETURN_IF_ERROR(FillTraining(spec.training(), &config.training));
+  // The plain-softmax baseline is defined by the absence of m-L2.
+  if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;
+  FTL_RETURN_IF_ERROR(FillRuntime(spec.runtime(), &config.runtime));
+  const v1::EvaluationSpec& e = spec.evaluation();
+  config.evaluation = {e.pairs_path(), e.pairs_images(), e.holdout_path(), e.holdout_manifest()};
+  if (!e.pairs_path().empty() || !e.pairs_images().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_path", e.pairs_path(), false));
+  }
+  if (!e.pairs_images().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_images", e.pairs_images(), true));
+  }
+  if (!e.holdout_path().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.holdout_path", e.holdout_path(), true));
+  }
+  if (!e.holdout_manifest().empty()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.holdout_manifest", e.holdout_manifest(), false));
+  }
+  return config;
+}
+
+absl::StatusOr<v1::JobSpec> JobSpecFromJson(const std::string& json) {
+  v1::JobSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(json, &spec, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config is not a valid JobSpec: ", std::string(status.message())));
+  }
+  return spec;
+}
+
+absl::StatusOr<JobConfig> LoadJobConfigFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFileToString(path);
+  if (!text.ok()) return absl::NotFoundError(absl::StrCat("cannot open config file '", path, "'"));
+  absl::StatusOr<v1::JobSpec> spec = JobSpecFromJson(*text);
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", spec.status().message()));
+  }
+  absl::StatusOr<JobConfig> config = JobConfigFromSpec(*spec);
+  if (!config.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
+  }
+  return config;
+}
+
+}  // namespace ftl
