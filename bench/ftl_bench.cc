@@ -36,6 +36,7 @@
 #include "common/model/autocast.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
+#include "common/data/image_folder.h"
 
 ABSL_FLAG(std::string, preset, "small", "model preset (small, paper)");
 ABSL_FLAG(int, batch, 32, "batch per rank");

@@ -11,6 +11,8 @@
 #include "common/data/image_decode.h"
 #include "common/data/sampler.h"
 #include "tests/test_util.h"
+#include "common/data/image_folder.h"
+#include "common/data/idx_reader.h"
 
 namespace ftl {
 namespace {

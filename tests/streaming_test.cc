@@ -13,6 +13,7 @@
 #include "common/data/batch_prefetcher.h"
 #include "common/data/recordio.h"
 #include "tests/temp_dir.h"
+#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {

@@ -25,6 +25,8 @@
 #include "common/data/recordio.h"
 #include "common/util/status_macros.h"
 #include "common/util/file.h"
+#include "common/data/image_folder.h"
+#include "common/data/idx_reader.h"
 
 namespace ftl {
 namespace {

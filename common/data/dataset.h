@@ -4,7 +4,8 @@
 // cheap for sets like Yale B (7 MB) or LFW (160 MB at 64x64 colour). For sets that do not fit
 // (MS1M: 5.8M images), a streamed Dataset holds only labels and names and reads each batch's images
 // when drawn (image_stream.h). Either way every rank knows every sample's label, so global batches
-// are drawn identically on all ranks.
+// are drawn identically on all ranks. The readers: image_folder.h, idx_reader.h, recordio.h;
+// streaming: image_stream.h.
 #ifndef FTL_COMMON_DATA_DATASET_H_
 #define FTL_COMMON_DATA_DATASET_H_
 
@@ -63,33 +64,6 @@ struct SourceListing {
   std::vector<std::string> sample_names;
   std::vector<std::string> identities;
 };
-
-// Lists `root/<identity>/<image>` (PGM, PPM, PNG, JPEG, BMP, TIFF) in name order without decoding.
-absl::StatusOr<SourceListing> ListImageFolder(const std::string& root);
-
-// The listing of the samples `names` ("identity/file") of a folder: sorted, duplicates dropped,
-// the files not touched (a missing one shows when it is read).
-absl::StatusOr<SourceListing> ListImageFolderSamples(const std::string& root,
-                                                    const std::vector<std::string>& names);
-
-// Reads `root/<identity>/<image>`. Identities and images are taken in name order, so labels are
-// stable. An unreadable image is skipped and listed in skipped_names; a root without any
-// readable image is an error. With `only`, just those samples (names relative to root) are read;
-// a listed file that is missing counts as skipped.
-absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOptions& options,
-                                        const LoadProgress& progress = nullptr,
-                                        const std::vector<std::string>* only = nullptr);
-
-// Reads an IDX image file (ubyte, N x H x W) and its label file (ubyte, N), gzip or raw. A short
-// or malformed file is an error naming the file and byte offset. max_images > 0 keeps the first.
-// With `only` ("#index" names), just those samples are kept; an index past the end is an error.
-absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::string& labels_path,
-                                const ImageOptions& options, int64_t max_images = 0,
-                                const std::vector<std::string>* only = nullptr);
-
-// Lists an IDX pair (labels only are decoded).
-absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std::string& labels_path,
-                                      int64_t max_images = 0);
 
 // Lists the source a DataConfig names (format, path, labels_path, max_images; not the manifest).
 absl::StatusOr<SourceListing> ListSource(const DataConfig& config);

@@ -10,6 +10,7 @@
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
 #include "common/util/status_macros.h"
+#include "common/data/idx_reader.h"
 
 namespace ftl {
 namespace {

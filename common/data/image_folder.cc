@@ -13,6 +13,7 @@
 #include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
+#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {

@@ -11,6 +11,7 @@
 #include "common/data/recordio.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
+#include "common/data/image_folder.h"
 
 namespace ftl {
 

@@ -22,6 +22,7 @@
 #include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
 #include "common/util/file.h"
+#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {

@@ -11,6 +11,8 @@
 #include "common/model/autocast.h"
 #include "common/protocol/protocol.h"
 #include "common/util/log.h"
+#include "common/util/status_macros.h"
+#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {
@@ -18,6 +20,60 @@ namespace {
 constexpr int64_t kBatch = 128;
 
 ImageOptions OptionsFor(const JobConfig& config) { return ImageOptionsFor(config.data, config.model); }
+
+// A pair's image: LFW's file layout under evaluation.pairs_images, or else the index-th image of
+// that identity in the training source (data.path) -- the rule `ftl pairs` writes with. From the
+// source, the images of the pairs `mine` are read once, at Open.
+class PairImages {
+ public:
+  static absl::StatusOr<PairImages> Open(const JobConfig& config, const std::vector<VerificationPair>& pairs,
+                                         const std::vector<int64_t>& mine) {
+    PairImages images;
+    images.options_ = OptionsFor(config);
+    images.lfw_root_ = config.evaluation.pairs_images;
+    if (!images.lfw_root_.empty()) return images;
+    FTL_ASSIGN_OR_RETURN(const SourceListing listing, ListSource(config.data));
+    images.by_identity_ = SamplesByIdentity(listing);
+    std::vector<std::string> wanted;
+    for (int64_t i : mine) {
+      const VerificationPair& p = pairs[i];
+      for (const std::string& sample : {images.SampleOf(p.name1, p.index1), images.SampleOf(p.name2, p.index2)}) {
+        if (!sample.empty()) wanted.push_back(sample);
+      }
+    }
+    if (wanted.empty()) return images;
+    absl::StatusOr<Dataset> loaded = LoadSource(config.data, images.options_, &wanted);
+    if (!loaded.ok()) {  // every pair then counts as left out
+      Log("evaluation: pairs: ", loaded.status().message());
+      return images;
+    }
+    images.source_ = *std::move(loaded);
+    for (int64_t r = 0; r < images.source_.size(); ++r) images.row_of_[images.source_.sample_names[r]] = r;
+    return images;
+  }
+
+  // uint8 [C, S, S]; NotFound (or the decoder's error) when the image is missing or unreadable.
+  absl::StatusOr<torch::Tensor> Image(const std::string& name, int index) const {
+    if (!lfw_root_.empty()) return ReadImageFile(LfwImagePath(lfw_root_, name, index), options_);
+    auto it = row_of_.find(SampleOf(name, index));
+    if (it == row_of_.end()) return absl::NotFoundError(absl::StrCat(name, " #", index));
+    return source_.images[it->second];
+  }
+
+ private:
+  // The index-th (1-based) sample of identity `name` in the source, or "".
+  std::string SampleOf(const std::string& name, int index) const {
+    auto it = by_identity_.find(name);
+    if (it == by_identity_.end() || index < 1 || index > static_cast<int>(it->second.size())) return "";
+    return it->second[index - 1];
+  }
+
+  ImageOptions options_;
+  std::string lfw_root_;
+  std::unordered_map<std::string, std::vector<std::string>> by_identity_;
+  Dataset source_;
+  std::unordered_map<std::string, int64_t> row_of_;
+};
 
 }  // namespace
 
@@ -74,14 +130,17 @@ std::pair<torch::Tensor, torch::Tensor> Evaluator::Features(FtlModel& model,
   return {g.to(torch::kCPU, torch::kFloat32), f.to(torch::kCPU, torch::kFloat32)};
 }
 
+bool Evaluator::EveryRankOk(const absl::Status& status, const std::string& what) {
+  if (!status.ok()) Log("evaluation: ", what, status.message());
+  std::vector<torch::Tensor> failed = {torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kFloat64)};
+  comm_.AllReduceSum(failed);
+  return failed[0].item<double>() == 0.0;
+}
+
 std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
   absl::StatusOr<std::vector<VerificationPair>> pairs = ReadPairsFile(config_.evaluation.pairs_path);
-  if (!pairs.ok()) {
-    if (comm_.rank() == 0) Log("evaluation: ", pairs.status().message());
-    return std::nullopt;
-  }
+  if (!EveryRankOk(pairs.status(), "")) return std::nullopt;
   const int64_t n = static_cast<int64_t>(pairs->size());
-  const ImageOptions options = OptionsFor(config_);
   // [score_g, score_f, valid] per pair, filled for this rank's stripe and summed across ranks.
   torch::Tensor table = torch::zeros({3, n}, torch::kFloat64);
   std::vector<int64_t> rows;
@@ -102,56 +161,14 @@ std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
     left.clear();
     right.clear();
   };
-  // A pair's image: LFW's file layout under pairs_images, or else the index-th image of that
-  // identity in the training source (data.path) -- the rule `ftl pairs` writes with.
   std::vector<int64_t> mine;
   for (int64_t i = comm_.rank(); i < n; i += comm_.size()) mine.push_back(i);
-  std::function<absl::StatusOr<torch::Tensor>(const std::string&, int)> image_of;
-  Dataset source_images;
-  std::unordered_map<std::string, int64_t> row_of;
-  std::unordered_map<std::string, std::vector<std::string>> by_identity;
-  if (!config_.evaluation.pairs_images.empty()) {
-    image_of = [&](const std::string& name, int index) {
-      return ReadImageFile(LfwImagePath(config_.evaluation.pairs_images, name, index), options);
-    };
-  } else {
-    absl::StatusOr<SourceListing> listing = ListSource(config_.data);
-    if (!listing.ok()) {
-      if (comm_.rank() == 0) Log("evaluation: pairs: ", listing.status().message());
-      return std::nullopt;
-    }
-    by_identity = SamplesByIdentity(*listing);
-    auto sample_of = [&](const std::string& name, int index) -> std::string {
-      auto it = by_identity.find(name);
-      if (it == by_identity.end() || index < 1 || index > static_cast<int>(it->second.size())) return "";
-      return it->second[index - 1];
-    };
-    std::vector<std::string> wanted;
-    for (int64_t i : mine) {
-      const VerificationPair& p = (*pairs)[i];
-      for (const std::string& sample : {sample_of(p.name1, p.index1), sample_of(p.name2, p.index2)}) {
-        if (!sample.empty()) wanted.push_back(sample);
-      }
-    }
-    if (!wanted.empty()) {
-      absl::StatusOr<Dataset> loaded = LoadSource(config_.data, options, &wanted);
-      if (loaded.ok()) {
-        source_images = *std::move(loaded);
-        for (int64_t r = 0; r < source_images.size(); ++r) row_of[source_images.sample_names[r]] = r;
-      } else {
-        Log("evaluation: pairs: ", loaded.status().message());
-      }
-    }
-    image_of = [&, sample_of](const std::string& name, int index) -> absl::StatusOr<torch::Tensor> {
-      auto it = row_of.find(sample_of(name, index));
-      if (it == row_of.end()) return absl::NotFoundError(absl::StrCat(name, " #", index));
-      return source_images.images[it->second];
-    };
-  }
+  absl::StatusOr<PairImages> images = PairImages::Open(config_, *pairs, mine);
+  if (!EveryRankOk(images.status(), "pairs: ")) return std::nullopt;
   for (int64_t i : mine) {
     const VerificationPair& p = (*pairs)[i];
-    auto a = image_of(p.name1, p.index1);
-    auto b = image_of(p.name2, p.index2);
+    auto a = images->Image(p.name1, p.index1);
+    auto b = images->Image(p.name2, p.index2);
     if (!a.ok() || !b.ok()) continue;  // counted below as pairs left out
     rows.push_back(i);
     left.push_back(*a);
@@ -215,12 +232,9 @@ absl::Status Evaluator::LoadHoldout() {
 }
 
 std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::Tensor& is_regular) {
-  if (!holdout_) {
-    const absl::Status loaded = LoadHoldout();
-    if (!loaded.ok()) {
-      if (comm_.rank() == 0) Log("evaluation: hold-out: ", loaded.message());
-      return std::nullopt;
-    }
+  if (!holdout_ && !EveryRankOk(LoadHoldout(), "hold-out: ")) {
+    holdout_.reset();  // read again at the next evaluation
+    return std::nullopt;
   }
   const int64_t num_classes = training_set_.num_classes();
   const int64_t dim = config_.model.feature_dim;

@@ -55,13 +55,16 @@ class Evaluator {
   ~Evaluator();
 
   // Runs every configured protocol on `model` (on this evaluator's device) with the UR/regular
-  // split `is_regular` ([N_c] bool). A protocol whose input cannot be read is left out, with the
-  // reason logged on rank 0. The hold-out set is read at the first call and kept.
+  // split `is_regular` ([N_c] bool). A protocol whose input cannot be read (on any rank) is left
+  // out on every rank, with the reason logged. The hold-out set is read at the first call and kept.
   EvaluationMetrics Evaluate(FtlModel& model, const torch::Tensor& is_regular);
 
  private:
   std::optional<VerificationMetrics> Verification(FtlModel& model);
   std::optional<HoldoutMetrics> Holdout(FtlModel& model, const torch::Tensor& is_regular);
+  // Whether `status` is OK on every rank (a collective): a protocol whose input one rank cannot
+  // read is left out on all of them, so their later collectives still match. Logs a failure.
+  bool EveryRankOk(const absl::Status& status, const std::string& what);
   // Reads the hold-out probes of training identities, relabelled to the training labels.
   absl::Status LoadHoldout();
   // g = Enc(x) and f = R(g), no grad, on the host; x: [B, C, S, S] float in [0, 1], any device.

@@ -1,5 +1,7 @@
 // Runs a program from an argument vector (fork + execvp, never a shell), so that paths with
-// quotes, `$(...)` or spaces reach it as they are.
+// quotes, `$(...)` or spaces reach it as they are. Every child process of the project starts
+// here: the experiment's workers and plots (RunProcess) and the coordinator's local launches
+// (StartProcess).
 #ifndef FTL_COMMON_UTIL_SUBPROCESS_H_
 #define FTL_COMMON_UTIL_SUBPROCESS_H_
 
@@ -7,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace ftl {
 
@@ -17,6 +22,17 @@ namespace ftl {
 // otherwise; NotFound when it cannot be started. Thread-safe (each call has its own pipe).
 absl::Status RunProcess(const std::vector<std::string>& argv,
                         const std::function<void(const std::string&)>& on_line);
+
+struct StartOptions {
+  std::string output_path;  // stdout and stderr appended here ("" = /dev/null)
+  std::string working_dir;  // "" = this process's
+  bool new_session = false;  // its own session and process group (kill(-pid) stops the tree)
+};
+
+// Starts argv[0] (PATH lookup as RunProcess) and returns its pid without waiting; the caller
+// reaps it. NotFound when it cannot be started (no such program, or the output file or working
+// folder cannot be opened), with the reason.
+absl::StatusOr<pid_t> StartProcess(const std::vector<std::string>& argv, const StartOptions& options);
 
 // argv as one line for logs, each argument in single quotes when it needs any (display only).
 std::string DescribeCommand(const std::vector<std::string>& argv);

@@ -2,7 +2,7 @@
 //
 //   ftl submit job.json        ftl status ID       ftl list [--state RUNNING]
 //   ftl cancel ID              ftl watch ID
-//   ftl split | pairs | eval | experiment | pack   (exec ftl_tools; local_tools.h)
+//   ftl split | pairs | eval | experiment | pack   (exec ftl_tools; commands.h)
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 

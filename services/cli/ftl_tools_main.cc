@@ -8,7 +8,8 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "services/cli/local_tools.h"
+#include "services/cli/command_flags.h"
+#include "services/cli/tool_support.h"
 
 #include <iostream>
 
@@ -41,11 +42,16 @@ int main(int argc, char** argv) {
     std::cerr << "ftl: error: usage: ftl split|pairs|eval|experiment|pack --flags (see ftl split --help)\n";
     return 2;
   }
-  if (command == "split") return ftl::RunSplitCommand();
-  if (command == "pairs") return ftl::RunPairsCommand();
-  if (command == "eval") return ftl::RunEvalCommand();
-  if (command == "experiment") return ftl::RunExperimentCommand();
-  if (command == "pack") return ftl::RunPackCommand();
+  // Each command's options are read from the flags once, here; a usage error exits 2.
+  auto run = [](auto options, auto command) {
+    if (!options.ok()) return ftl::Fail(std::string(options.status().message()), 2);
+    return command(*options);
+  };
+  if (command == "split") return run(ftl::SplitOptionsFromFlags(), ftl::RunSplit);
+  if (command == "pairs") return run(ftl::PairsOptionsFromFlags(), ftl::RunPairs);
+  if (command == "eval") return run(ftl::EvalOptionsFromFlags(), ftl::RunEval);
+  if (command == "experiment") return run(ftl::ExperimentOptionsFromFlags(), ftl::RunExperiment);
+  if (command == "pack") return run(ftl::PackOptionsFromFlags(), ftl::RunPack);
   std::cerr << "ftl: error: unknown local command '" << command << "'\n";
   return 2;
 }

@@ -1,4 +1,4 @@
-// Helpers shared by the local `ftl` tools (local_tools.cc, experiment.cc): messages, files, the
+// Helpers shared by the local `ftl` tools (the *_command.cc files, experiment.cc): messages, the
 // newest checkpoint, and the figures of a trained model. None reads a flag.
 #ifndef FTL_SERVICES_CLI_TOOL_SUPPORT_H_
 #define FTL_SERVICES_CLI_TOOL_SUPPORT_H_

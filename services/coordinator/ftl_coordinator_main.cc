@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/util/log.h"
+#include "common/util/status_macros.h"
 #include "services/coordinator/grpc_services.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/job_store.h"
@@ -84,6 +85,83 @@ std::string DefaultWorkerBinary() {
   return "ftl_worker";
 }
 
+// The bearer token: the first line of `path`, trimmed; "" when no file is given.
+absl::StatusOr<std::string> ReadToken(const std::string& path) {
+  if (path.empty()) return std::string();
+  std::ifstream in(path);
+  std::string token;
+  std::getline(in, token);
+  token = std::string(absl::StripAsciiWhitespace(token));
+  if (token.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--auth_token_file: '", path, "' is missing or empty"));
+  }
+  return token;
+}
+
+absl::StatusOr<std::unique_ptr<ftl::Launcher>> LauncherFromFlags() {
+  const std::string name = absl::GetFlag(FLAGS_launcher);
+  std::string worker = absl::GetFlag(FLAGS_worker_binary);
+  if (worker.empty()) worker = DefaultWorkerBinary();
+  if (name == "local") return ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker);
+  if (name == "slurm") {
+    std::string sbatch_template = absl::GetFlag(FLAGS_slurm_template);
+    if (sbatch_template.empty()) sbatch_template = FTL_SOURCE_DIR "/deploy/slurm/ftl_workers.sbatch";
+    if (!fs::exists(sbatch_template)) {
+      return absl::InvalidArgumentError(absl::StrCat("--slurm_template: '", sbatch_template, "' does not exist"));
+    }
+    return ftl::CreateSlurmLauncher(sbatch_template, worker, absl::GetFlag(FLAGS_sbatch_args));
+  }
+  if (name == "external") return ftl::CreateExternalLauncher();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--launcher: must be local, slurm or external, got '", name, "'"));
+}
+
+// What launched workers dial: --advertise, or --listen with a wildcard host replaced by ours.
+std::string AdvertisedAddress(const std::string& listen, const std::string& advertise) {
+  if (!advertise.empty()) return advertise;
+  if (listen.rfind("0.0.0.0:", 0) != 0 && listen.rfind("[::]:", 0) != 0) return listen;
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, listen.substr(listen.rfind(':')));
+}
+
+// Everything main needs from the flags, checked; InvalidArgument is a usage error (exit 2).
+struct CoordinatorSetup {
+  ftl::JobManagerOptions manager;
+  std::string token;
+  std::string listen;
+  std::string metrics_listen;
+  std::unique_ptr<ftl::Launcher> launcher;
+};
+
+absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_roots) {
+  if (data_roots.empty()) {
+    return absl::InvalidArgumentError("--data_root is required (the folders job data may come from)");
+  }
+  for (const std::string& root : data_roots) {
+    if (!fs::is_directory(root)) return absl::InvalidArgumentError(absl::StrCat("--data_root: '", root, "' is not a folder"));
+  }
+  CoordinatorSetup setup;
+  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
+  FTL_ASSIGN_OR_RETURN(setup.token, ReadToken(token_file));
+  const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
+  std::error_code ec;
+  fs::create_directories(fs::path(state_dir) / "jobs", ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--state_dir: cannot create '", state_dir, "': ", ec.message()));
+  FTL_ASSIGN_OR_RETURN(setup.launcher, LauncherFromFlags());
+  setup.listen = absl::GetFlag(FLAGS_listen);
+  setup.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  ftl::JobManagerOptions& options = setup.manager;
+  options.state_dir = state_dir;
+  options.data_roots = std::move(data_roots);
+  options.coordinator_address = AdvertisedAddress(setup.listen, absl::GetFlag(FLAGS_advertise));
+  options.token_file = token_file.empty() ? "" : fs::absolute(token_file).string();
+  options.max_concurrent_jobs = std::max(1, absl::GetFlag(FLAGS_max_concurrent_jobs));
+  options.heartbeat_timeout_seconds = absl::GetFlag(FLAGS_heartbeat_timeout);
+  options.attach_timeout_seconds = absl::GetFlag(FLAGS_attach_timeout);
+  return setup;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -91,71 +169,24 @@ int main(int argc, char** argv) {
       "the FTL job service.\n"
       "  ftl_coordinator --data_root /data [--listen 127.0.0.1:50051] [--state_dir DIR]\n"
       "Jobs are submitted with `ftl submit job.json`; see docs/coordinator.md.");
-  const std::vector<std::string> data_roots = CollectRepeated(argc, argv, "data_root");
+  std::vector<std::string> data_roots = CollectRepeated(argc, argv, "data_root");
   absl::ParseCommandLine(argc, argv);
-  if (data_roots.empty()) {
-    ftl::Log("error: --data_root is required (the folders job data may come from)");
+  absl::StatusOr<CoordinatorSetup> setup = SetupFromFlags(std::move(data_roots));
+  if (!setup.ok()) {
+    ftl::Log("error: ", setup.status().message());
     return 2;
   }
-  for (const std::string& root : data_roots) {
-    if (!fs::is_directory(root)) {
-      ftl::Log("error: --data_root: '", root, "' is not a folder");
-      return 2;
-    }
-  }
-  std::string token;
-  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
-  if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    std::getline(in, token);
-    token = std::string(absl::StripAsciiWhitespace(token));
-    if (token.empty()) {
-      ftl::Log("error: --auth_token_file: '", token_file, "' is missing or empty");
-      return 2;
-    }
-  }
-  const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
-  std::error_code ec;
-  fs::create_directories(fs::path(state_dir) / "jobs", ec);
-  if (ec) {
-    ftl::Log("error: --state_dir: cannot create '", state_dir, "': ", ec.message());
-    return 2;
-  }
-
-  std::unique_ptr<ftl::Launcher> launcher;
-  const std::string launcher_name = absl::GetFlag(FLAGS_launcher);
-  if (launcher_name == "local") {
-    std::string worker = absl::GetFlag(FLAGS_worker_binary);
-    if (worker.empty()) worker = DefaultWorkerBinary();
-    launcher = ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker);
-  } else if (launcher_name == "slurm") {
-    std::string worker = absl::GetFlag(FLAGS_worker_binary);
-    if (worker.empty()) worker = DefaultWorkerBinary();
-    std::string sbatch_template = absl::GetFlag(FLAGS_slurm_template);
-    if (sbatch_template.empty()) sbatch_template = FTL_SOURCE_DIR "/deploy/slurm/ftl_workers.sbatch";
-    if (!fs::exists(sbatch_template)) {
-      ftl::Log("error: --slurm_template: '", sbatch_template, "' does not exist");
-      return 2;
-    }
-    launcher = ftl::CreateSlurmLauncher(sbatch_template, worker, absl::GetFlag(FLAGS_sbatch_args));
-  } else if (launcher_name == "external") {
-    launcher = ftl::CreateExternalLauncher();
-  } else {
-    ftl::Log("error: --launcher: must be local, slurm or external, got '", launcher_name, "'");
-    return 2;
-  }
-
+  const ftl::JobManagerOptions& options = setup->manager;
   absl::StatusOr<std::unique_ptr<ftl::JobStore>> store =
-      ftl::OpenSqliteJobStore((fs::path(state_dir) / "jobs.db").string());
+      ftl::OpenSqliteJobStore((fs::path(options.state_dir) / "jobs.db").string());
   if (!store.ok()) {
     ftl::Log("error: ", store.status().message());
     return 1;
   }
   std::unique_ptr<ftl::PrometheusMetrics> metrics;
-  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  if (!metrics_listen.empty()) {
+  if (!setup->metrics_listen.empty()) {
     absl::StatusOr<std::unique_ptr<ftl::PrometheusMetrics>> served =
-        ftl::PrometheusMetrics::Serve(metrics_listen);
+        ftl::PrometheusMetrics::Serve(setup->metrics_listen);
     if (!served.ok()) {
       ftl::Log("error: --metrics_listen: ", served.status().message());
       return 1;
@@ -163,26 +194,7 @@ int main(int argc, char** argv) {
     metrics = std::move(*served);
   }
   ftl::NullMetricsSink no_metrics;
-
-  const std::string listen = absl::GetFlag(FLAGS_listen);
-  std::string advertise = absl::GetFlag(FLAGS_advertise);
-  if (advertise.empty()) {
-    advertise = listen;
-    if (advertise.rfind("0.0.0.0:", 0) == 0 || advertise.rfind("[::]:", 0) == 0) {
-      char host[256] = {0};
-      gethostname(host, sizeof(host) - 1);
-      advertise = absl::StrCat(host, advertise.substr(advertise.rfind(':')));
-    }
-  }
-  ftl::JobManagerOptions options;
-  options.state_dir = state_dir;
-  options.data_roots = data_roots;
-  options.coordinator_address = advertise;
-  options.token_file = token_file.empty() ? "" : fs::absolute(token_file).string();
-  options.max_concurrent_jobs = std::max(1, absl::GetFlag(FLAGS_max_concurrent_jobs));
-  options.heartbeat_timeout_seconds = absl::GetFlag(FLAGS_heartbeat_timeout);
-  options.attach_timeout_seconds = absl::GetFlag(FLAGS_attach_timeout);
-  ftl::JobManager manager(options, store->get(), launcher.get(),
+  ftl::JobManager manager(options, store->get(), setup->launcher.get(),
                           metrics ? static_cast<ftl::MetricsSink*>(metrics.get()) : &no_metrics);
 
   // SIGTERM / SIGINT: stop serving cleanly (jobs stay in the store and resume on the next start).
@@ -194,16 +206,16 @@ int main(int argc, char** argv) {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  ftl::JobServiceImpl job_service(&manager, token);
-  ftl::WorkerServiceImpl worker_service(&manager, token);
+  ftl::JobServiceImpl job_service(&manager, setup->token);
+  ftl::WorkerServiceImpl worker_service(&manager, setup->token);
   grpc::ServerBuilder builder;
   int bound_port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(setup->listen, grpc::InsecureServerCredentials(), &bound_port);
   builder.RegisterService(&job_service);
   builder.RegisterService(&worker_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || bound_port == 0) {
-    ftl::Log("error: --listen: cannot listen on ", listen);
+    ftl::Log("error: --listen: cannot listen on ", setup->listen);
     return 1;
   }
   absl::Status started = manager.Start();
@@ -211,9 +223,9 @@ int main(int argc, char** argv) {
     ftl::Log("error: ", started.message());
     return 1;
   }
-  ftl::Log("ftl_coordinator listening on ", listen, " (workers dial ", advertise, "), metrics on ",
-           metrics_listen.empty() ? "(off)" : metrics_listen, ", state in ", state_dir,
-           token.empty() ? ", no auth" : ", bearer token required");
+  ftl::Log("ftl_coordinator listening on ", setup->listen, " (workers dial ", options.coordinator_address,
+           "), metrics on ", setup->metrics_listen.empty() ? "(off)" : setup->metrics_listen, ", state in ",
+           options.state_dir, setup->token.empty() ? ", no auth" : ", bearer token required");
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);

@@ -1,4 +1,3 @@
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/util/log.h"
+#include "common/util/subprocess.h"
 #include "services/coordinator/launcher.h"
 
 namespace ftl {
@@ -36,24 +36,13 @@ class LocalLauncher : public Launcher {
     if (geteuid() == 0) args.push_back("--allow-run-as-root");
     args.insert(args.end(), {worker_, "--coordinator", r.coordinator, "--job", r.job_id});
     if (!r.token_file.empty()) args.insert(args.end(), {"--token_file", r.token_file});
-    const std::string log = r.job_dir + "/worker.log";
-    const pid_t pid = fork();
-    if (pid < 0) return absl::InternalError("fork failed");
-    if (pid == 0) {
-      setsid();  // its own process group: Stop kills the whole tree
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-      }
-      if (chdir(r.job_dir.c_str()) != 0) _exit(126);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp(argv[0], argv.data());
-      _exit(127);
-    }
+    StartOptions start;
+    start.output_path = r.job_dir + "/worker.log";
+    start.working_dir = r.job_dir;
+    start.new_session = true;  // its own process group: Stop kills the whole tree
+    absl::StatusOr<pid_t> started = StartProcess(args, start);
+    if (!started.ok()) return started.status();
+    const pid_t pid = *started;
     absl::MutexLock lock(&mutex_);
     children_[pid] = true;
     return std::to_string(pid);

@@ -5,6 +5,7 @@
 
 #include "common/data/dataset.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "common/data/idx_reader.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string labels, images;

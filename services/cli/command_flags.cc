@@ -1,40 +1,13 @@
-#include "services/cli/local_tools.h"
+#include "services/cli/command_flags.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <map>
-#include <sstream>
-#include <thread>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/numbers.h"
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/analysis/analysis.h"
-#include "common/checkpoint/checkpoint_file.h"
-#include "common/util/file.h"
-#include "common/comm/communicator.h"
-#include "common/config/job_spec_conversion.h"
-#include "common/data/dataset.h"
-#include "common/data/recordio.h"
-#include "common/protocol/protocol.h"
-#include "common/train/trainer.h"
 #include "common/util/status_macros.h"
-#include "google/protobuf/util/json_util.h"
-#include "services/cli/experiment.h"
-#include "services/cli/tool_support.h"
-#include "common/train/job_runner.h"
-#include "services/wire/wire.h"
 
 ABSL_FLAG(std::string, data, "",
           "split/pairs/experiment/pack: an image folder (one sub-folder per identity), a RecordIO "
@@ -102,8 +75,6 @@ ABSL_FLAG(std::string, base_config, "",
 namespace ftl {
 namespace {
 
-namespace fs = std::filesystem;
-
 DataConfig SourceFromFlags() {
   DataConfig data;
   data.path = absl::GetFlag(FLAGS_data);
@@ -117,7 +88,7 @@ DataConfig SourceFromFlags() {
   return data;
 }
 
-absl::StatusOr<SplitOptions> SplitOptionsFromFlags() {
+absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   SplitOptions options;
   options.regular = absl::GetFlag(FLAGS_regular);
   options.ur_images = absl::GetFlag(FLAGS_ur_images);
@@ -131,128 +102,79 @@ absl::StatusOr<SplitOptions> SplitOptionsFromFlags() {
   return options;
 }
 
+
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 }  // namespace
 
-int RunPackCommand() {
-  const std::string out = absl::GetFlag(FLAGS_out);
-  if (absl::GetFlag(FLAGS_data).empty() || out.size() < 5 || out.substr(out.size() - 4) != ".rec") {
-    return Fail("usage: ftl pack --data IMAGE_FOLDER --out NAME.rec   (writes NAME.rec and NAME.idx)", 2);
-  }
-  const std::string idx = RecordIoIndexPath(out);
-  absl::StatusOr<int64_t> written = PackImageFolder(absl::GetFlag(FLAGS_data), out, idx);
-  if (!written.ok()) return Fail(std::string(written.status().message()));
-  std::cout << "pack: " << *written << " images in " << out << " and " << idx << " (InsightFace RecordIO layout)\n";
-  return 0;
-}
-
-int RunSplitCommand() {
+absl::StatusOr<SplitCommandOptions> SplitOptionsFromFlags() {
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {
-    return Fail("usage: ftl split --data DIR [--labels IDX] --out DIR --regular K --ur_images k --holdout n", 2);
+    return absl::InvalidArgumentError(
+        "usage: ftl split --data DIR [--labels IDX] --out DIR --regular K --ur_images k --holdout n");
   }
-  absl::StatusOr<SplitOptions> options = SplitOptionsFromFlags();
-  if (!options.ok()) return Fail(std::string(options.status().message()), 2);
-  absl::StatusOr<SourceListing> listing = ListSource(SourceFromFlags());
-  if (!listing.ok()) return Fail(std::string(listing.status().message()));
-  absl::StatusOr<DataSplit> split = MakeSplit(*listing, *options);
-  if (!split.ok()) return Fail(std::string(split.status().message()), 2);
-  if (absl::Status s = WriteSplit(*split, absl::GetFlag(FLAGS_out)); !s.ok()) return Fail(std::string(s.message()));
-  PrintSplit(*split);
-  std::cout << "split: manifests in " << absl::GetFlag(FLAGS_out)
-            << " (train.txt, fit.txt, validation.txt, holdout.txt, regular.txt, identities.csv)\n";
-  return 0;
+  SplitCommandOptions o;
+  o.source = SourceFromFlags();
+  FTL_ASSIGN_OR_RETURN(o.split, TableSplitFromFlags());
+  o.out = absl::GetFlag(FLAGS_out);
+  return o;
 }
 
-int RunPairsCommand() {
+absl::StatusOr<PairsCommandOptions> PairsOptionsFromFlags() {
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {
-    return Fail("usage: ftl pairs --data DIR [--labels IDX] [--manifest FILE] --out pairs.txt", 2);
+    return absl::InvalidArgumentError(
+        "usage: ftl pairs --data DIR [--labels IDX] [--manifest FILE] --out pairs.txt");
   }
-  absl::StatusOr<SourceListing> listing = ListSource(SourceFromFlags());
-  if (!listing.ok()) return Fail(std::string(listing.status().message()));
-  std::vector<std::string> eligible;
-  if (!absl::GetFlag(FLAGS_manifest).empty()) {
-    absl::StatusOr<std::vector<std::string>> m = ReadManifest(absl::GetFlag(FLAGS_manifest));
-    if (!m.ok()) return Fail(std::string(m.status().message()));
-    eligible = *std::move(m);
-  }
-  PairOptions options;
-  options.folds = absl::GetFlag(FLAGS_folds);
-  options.seed = absl::GetFlag(FLAGS_seed);
-  options.per_fold = absl::GetFlag(FLAGS_per_fold);
-  if (options.per_fold == 0) {
-    options.per_fold = DefaultPerFold(eligible.empty() ? listing->sample_names.size() : eligible.size(), options.folds);
-  }
-  absl::StatusOr<GeneratedPairs> pairs = GeneratePairs(*listing, eligible, options);
-  if (!pairs.ok()) return Fail(std::string(pairs.status().message()), 2);
-  if (absl::Status s = WritePairsFile(absl::GetFlag(FLAGS_out), pairs->pairs, options.folds, options.per_fold);
-      !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
-  std::cout << absl::StrFormat("pairs: %d folds x (%d same + %d different), folds disjoint by %s, in %s\n",
-                               options.folds, options.per_fold, options.per_fold,
-                               pairs->identity_disjoint ? "identity" : "image", absl::GetFlag(FLAGS_out));
-  return 0;
+  PairsCommandOptions o;
+  o.source = SourceFromFlags();
+  o.manifest = absl::GetFlag(FLAGS_manifest);
+  o.pairs.folds = absl::GetFlag(FLAGS_folds);
+  o.pairs.seed = absl::GetFlag(FLAGS_seed);
+  o.pairs.per_fold = absl::GetFlag(FLAGS_per_fold);
+  o.out = absl::GetFlag(FLAGS_out);
+  return o;
 }
 
-int RunEvalCommand() {
-  const std::string config_path = absl::GetFlag(FLAGS_config);
-  const std::string out = absl::GetFlag(FLAGS_out);
-  if (config_path.empty() || absl::GetFlag(FLAGS_checkpoint).empty() || out.empty()) {
-    return Fail("usage: ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR", 2);
+absl::StatusOr<EvalCommandOptions> EvalOptionsFromFlags() {
+  EvalCommandOptions o;
+  o.config = absl::GetFlag(FLAGS_config);
+  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  o.out = absl::GetFlag(FLAGS_out);
+  if (o.config.empty() || o.checkpoint.empty() || o.out.empty()) {
+    return absl::InvalidArgumentError("usage: ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR");
   }
-  absl::StatusOr<JobConfig> config = LoadJobConfigFile(config_path);
-  if (!config.ok()) return Fail(std::string(config.status().message()), 2);
-  config->runtime.output_dir = out;
-  std::error_code ec;
-  fs::create_directories(out, ec);
-  at::set_num_threads(Cores());
-  std::cout << "eval: loading " << config->data.path << "\n";
-  absl::StatusOr<Dataset> dataset = LoadDataset(config->data, config->model, config->training.seed);
-  if (!dataset.ok()) return Fail(std::string(dataset.status().message()));
-  std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
-  Trainer trainer(*config, *dataset, *comm);
-  int64_t position = 0;
-  absl::StatusOr<std::string> checkpoint =
-      LoadNewestCheckpoint(absl::GetFlag(FLAGS_checkpoint), [&](const std::string& file) {
-        absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(file);
-        if (loaded.ok()) position = *loaded;
-        return loaded.status();
-      });
-  if (!checkpoint.ok()) return Fail(std::string(checkpoint.status().message()));
-  std::cout << "eval: " << *checkpoint << " (schedule position " << position << ")\n";
-  Evaluator evaluator(*config, *dataset, *comm);
-  const PhaseReport report = RunEvaluatePhase(trainer, evaluator);
-  for (const auto& [name, value] : report.metrics) std::cout << absl::StrFormat("  %-28s %.4f\n", name, value);
-  if (absl::Status s = WriteFileAtomically((fs::path(out) / "eval.json").string(),
-                                           ToJson(PhaseReportToProto(report), JsonLayout::kIndented,
-                                                  JsonDefaults::kOmit));
-      !s.ok()) {
-    return Fail(std::string(s.message()));
-  }
-  if (absl::Status s = AnalyzeModel(trainer, *dataset, out, absl::GetFlag(FLAGS_seed), absl::GetFlag(FLAGS_plot_script));
-      !s.ok()) return Fail(std::string(s.message()));
-  return 0;
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.plot_script = absl::GetFlag(FLAGS_plot_script);
+  return o;
 }
 
-int RunExperimentCommand() {
+absl::StatusOr<PackCommandOptions> PackOptionsFromFlags() {
+  PackCommandOptions o;
+  o.data = absl::GetFlag(FLAGS_data);
+  o.out = absl::GetFlag(FLAGS_out);
+  if (o.data.empty() || o.out.size() < 5 || !EndsWith(o.out, ".rec")) {
+    return absl::InvalidArgumentError(
+        "usage: ftl pack --data IMAGE_FOLDER --out NAME.rec   (writes NAME.rec and NAME.idx)");
+  }
+  return o;
+}
+
+absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags() {
   ExperimentOptions o;
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {
-    return Fail("usage: ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n [--seeds 1,2,3]", 2);
+    return absl::InvalidArgumentError(
+        "usage: ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n [--seeds 1,2,3]");
   }
   o.source = SourceFromFlags();
-  absl::StatusOr<SplitOptions> split = SplitOptionsFromFlags();
-  if (!split.ok()) return Fail(std::string(split.status().message()), 2);
-  o.split = *split;
+  FTL_ASSIGN_OR_RETURN(o.split, TableSplitFromFlags());
   o.out = absl::GetFlag(FLAGS_out);
   o.variants = absl::StrSplit(absl::GetFlag(FLAGS_variants), ',', absl::SkipEmpty());
-  absl::StatusOr<ExperimentBudget> budget = ParseBudget(absl::GetFlag(FLAGS_budget));
-  if (!budget.ok()) return Fail(std::string(budget.status().message()), 2);
-  o.budget = *budget;
+  FTL_ASSIGN_OR_RETURN(o.budget, ParseBudget(absl::GetFlag(FLAGS_budget)));
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
-  absl::StatusOr<std::vector<uint64_t>> seeds =
-      ParseSeeds(absl::GetFlag(FLAGS_seeds).empty() ? absl::StrCat(seed, ",", seed + 1, ",", seed + 2)
-                                                     : absl::GetFlag(FLAGS_seeds));
-  if (!seeds.ok()) return Fail(std::string(seeds.status().message()), 2);
-  o.seeds = *seeds;
+  FTL_ASSIGN_OR_RETURN(o.seeds, ParseSeeds(absl::GetFlag(FLAGS_seeds).empty()
+                                               ? absl::StrCat(seed, ",", seed + 1, ",", seed + 2)
+                                               : absl::GetFlag(FLAGS_seeds)));
   o.tune = absl::GetFlag(FLAGS_tune);
   o.grid = absl::GetFlag(FLAGS_grid);
   o.preset = absl::GetFlag(FLAGS_preset);
@@ -273,7 +195,7 @@ int RunExperimentCommand() {
   o.mpirun = absl::GetFlag(FLAGS_mpirun);
   o.base_config = absl::GetFlag(FLAGS_base_config);
   o.plot_script = absl::GetFlag(FLAGS_plot_script);
-  return RunExperiment(o);
+  return o;
 }
 
 }  // namespace ftl

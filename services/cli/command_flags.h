@@ -1,0 +1,21 @@
+// The command line of ftl_tools: every flag is defined in command_flags.cc, the one file that
+// reads them, and becomes a command's options struct (commands.h, experiment.h) here. A missing
+// required flag or a malformed value is InvalidArgument with the command's usage line.
+#ifndef FTL_SERVICES_CLI_COMMAND_FLAGS_H_
+#define FTL_SERVICES_CLI_COMMAND_FLAGS_H_
+
+#include "absl/status/statusor.h"
+#include "services/cli/commands.h"
+#include "services/cli/experiment.h"
+
+namespace ftl {
+
+absl::StatusOr<SplitCommandOptions> SplitOptionsFromFlags();
+absl::StatusOr<PairsCommandOptions> PairsOptionsFromFlags();
+absl::StatusOr<EvalCommandOptions> EvalOptionsFromFlags();
+absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags();
+absl::StatusOr<PackCommandOptions> PackOptionsFromFlags();
+
+}  // namespace ftl
+
+#endif  // FTL_SERVICES_CLI_COMMAND_FLAGS_H_
