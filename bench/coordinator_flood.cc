@@ -29,25 +29,30 @@ ABSL_FLAG(int, threads, 8, "concurrent submitting / cancelling clients");
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double Since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::string token;
-  if (!absl::GetFlag(FLAGS_token_file).empty()) std::getline(std::ifstream(absl::GetFlag(FLAGS_token_file)), token);
+  if (!absl::GetFlag(FLAGS_token_file).empty())
+    std::getline(std::ifstream(absl::GetFlag(FLAGS_token_file)), token);
   ftl::v1::SubmitJobRequest submit;
   {
     std::ifstream in(absl::GetFlag(FLAGS_job_json));
     std::stringstream text;
     text << in.rdbuf();
-    if (!in || !google::protobuf::util::JsonStringToMessage(text.str(), submit.mutable_spec()).ok()) {
+    if (!in ||
+        !google::protobuf::util::JsonStringToMessage(text.str(), submit.mutable_spec()).ok()) {
       std::cerr << "coordinator_flood: --job_json: cannot read a JobSpec\n";
       return 2;
     }
   }
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), grpc::InsecureChannelCredentials());
   auto stub = ftl::v1::JobService::NewStub(channel);
   auto context_for = [&token](grpc::ClientContext* context) {
     if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
@@ -112,7 +117,8 @@ int main(int argc, char** argv) {
       reader->Finish();
     });
   }
-  for (int waited = 0; opened < w && waited < 300; ++waited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  for (int waited = 0; opened < w && waited < 300; ++waited)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::cout << "watch streams open: " << opened << " of " << w << "\n";
   dropped |= opened < w;
 

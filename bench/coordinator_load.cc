@@ -22,8 +22,10 @@ ABSL_FLAG(double, seconds, 10, "duration of each measurement");
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::string token;
-  if (!absl::GetFlag(FLAGS_token_file).empty()) std::getline(std::ifstream(absl::GetFlag(FLAGS_token_file)), token);
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), grpc::InsecureChannelCredentials());
+  if (!absl::GetFlag(FLAGS_token_file).empty())
+    std::getline(std::ifstream(absl::GetFlag(FLAGS_token_file)), token);
+  auto channel =
+      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), grpc::InsecureChannelCredentials());
   for (const std::string which : {"GetJob", "ListJobs"}) {
     std::atomic<int64_t> ok{0}, failed{0};
     const auto end = std::chrono::steady_clock::now() +

@@ -1,23 +1,25 @@
 // Micro-benchmarks behind bench/run.sh. Each subcommand prints "name: value" lines; run.sh runs
 // the pairs side by side and prints the ratios.
 //
-//   ftl_bench step [--preset small --batch 32 --iterations 30 --classes 100 --threads 1 --overlap 1]
+//   ftl_bench step [--preset small --batch 32 --iterations 30 --classes 100 --threads 1 --overlap
+//   1]
 //       (also under mpirun -np N): pre-training steps of the real Trainer on synthetic images.
-//   ftl_bench update_stats [...]: Trainer::UpdateStats vs the encoder passes it needs (image + flip).
-//   ftl_bench loader --data DIR [...]: decode + resize images/s vs the images/s training consumes.
-//   ftl_bench streaming --data DIR [--center_crop 0.5 --loader_threads 1 ...]: training steps
+//   ftl_bench update_stats [...]: Trainer::UpdateStats vs the encoder passes it needs (image +
+//   flip). ftl_bench loader --data DIR [...]: decode + resize images/s vs the images/s training
+//   consumes. ftl_bench streaming --data DIR [--center_crop 0.5 --loader_threads 1 ...]: training
+//   steps
 //       with images streamed (read + decoded by loader threads as batches are drawn) vs held in
 //       memory, the loader's own rate, and the memory each needs.
 //   ftl_bench allreduce [--megabytes 25] (under mpirun -np 2): MPI all-reduce vs memcpy bandwidth.
 //   ftl_bench growth: cost of the UpdateStats statistics and of the FC step as N_c and N grow.
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <unistd.h>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -31,12 +33,12 @@
 #include "common/config/job_config.h"
 #include "common/data/batch_prefetcher.h"
 #include "common/data/dataset.h"
+#include "common/data/image_folder.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
 #include "common/model/autocast.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
-#include "common/data/image_folder.h"
 
 ABSL_FLAG(std::string, preset, "small", "model preset (small, paper)");
 ABSL_FLAG(int, batch, 32, "batch per rank");
@@ -54,14 +56,17 @@ ABSL_FLAG(int, rounds, 2, "alternated timed rounds of each side, best kept (stre
 ABSL_FLAG(double, megabytes, 25.0, "all-reduce message size");
 ABSL_FLAG(std::string, device, "cpu", "cpu or cuda (the GPU bench, bench/gpu/run.sh)");
 ABSL_FLAG(bool, bf16, true, "bf16 autocast on CUDA");
-ABSL_FLAG(double, peak_tflops, 989.0, "peak dense bf16 TFLOP/s of the GPU, for model-FLOP utilisation "
+ABSL_FLAG(double, peak_tflops, 989.0,
+          "peak dense bf16 TFLOP/s of the GPU, for model-FLOP utilisation "
           "(H200 SXM: 989)");
 
 namespace ftl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 torch::Device g_device = torch::kCPU;
 
@@ -77,7 +82,8 @@ double ForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
   int in = m.channels;
   for (size_t stage = 0; stage < m.encoder_widths.size(); ++stage) {
     const int w = m.encoder_widths[stage];
-    for (int i = 0; i < m.convs_per_stage; ++i, in = w) flops += 2.0 * in * w * 9 * sizes[stage] * sizes[stage];
+    for (int i = 0; i < m.convs_per_stage; ++i, in = w)
+      flops += 2.0 * in * w * 9 * sizes[stage] * sizes[stage];
     flops += 2.0 * in * w * 9 * sizes[stage + 1] * sizes[stage + 1];
     in = w;
   }
@@ -90,8 +96,9 @@ double ForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
   }
   flops += 2.0 * m.encoder_widths.front() * m.channels * 9 * m.input_size * m.input_size;
   const double f = m.filter_width;
-  flops += 2.0 * m.feature_dim * f * 16 + 2.0 * f * (f / 2) * 9 * 16 + 2.0 * (f / 2) * (f / 4) * 9 * 64 +
-           2.0 * (f / 4) * (f / 2) * 9 * 64 + 2.0 * (f / 2) * f * 9 * 16 + 2.0 * f * 16 * m.feature_dim;
+  flops += 2.0 * m.feature_dim * f * 16 + 2.0 * f * (f / 2) * 9 * 16 +
+           2.0 * (f / 2) * (f / 4) * 9 * 64 + 2.0 * (f / 4) * (f / 2) * 9 * 64 +
+           2.0 * (f / 2) * f * 9 * 16 + 2.0 * f * 16 * m.feature_dim;
   flops += 2.0 * m.feature_dim * classes;
   return flops;
 }
@@ -145,16 +152,20 @@ int Step(Communicator& comm) {
     for (const auto& p : trainer.model()->parameters()) elements += p.numel();
     Print("parameters", static_cast<double>(elements));
     Print("step_ms", 1000.0 * seconds / iterations);
-    Print("images_per_s", static_cast<double>(iterations) * config.training.batch_size * comm.size() / seconds);
+    Print("images_per_s",
+          static_cast<double>(iterations) * config.training.batch_size * comm.size() / seconds);
     Print("allreduce_wait_share", (after.seconds - before.seconds) / seconds);
     Print("buckets_per_step", static_cast<double>(after.calls - before.calls) / iterations);
     Print("buckets_started_in_backward_per_step",
-          static_cast<double>(after.buckets_started_in_backward - before.buckets_started_in_backward) / iterations);
+          static_cast<double>(after.buckets_started_in_backward -
+                              before.buckets_started_in_backward) /
+              iterations);
     // Training FLOPs ~ 3x forward (backward computes two products per forward one).
-    const double flops = 3.0 * ForwardFlopsPerImage(config.model, data.num_classes()) *
-                         iterations * config.training.batch_size * comm.size() / seconds;
+    const double flops = 3.0 * ForwardFlopsPerImage(config.model, data.num_classes()) * iterations *
+                         config.training.batch_size * comm.size() / seconds;
     Print("model_tflops", flops / 1e12);
-    if (g_device.is_cuda()) Print("mfu", flops / 1e12 / absl::GetFlag(FLAGS_peak_tflops) / comm.size());
+    if (g_device.is_cuda())
+      Print("mfu", flops / 1e12 / absl::GetFlag(FLAGS_peak_tflops) / comm.size());
   }
   return 0;
 }
@@ -219,12 +230,14 @@ int Loader(Communicator& comm) {
   trainer.Pretrain(iterations);
   const double step_seconds = Since(start);
   // The per-step batch assembly (gather + uint8 -> float), the only data work left in the step.
-  const torch::Tensor index = torch::randint(data->size(), {config.training.batch_size}, torch::kInt64);
+  const torch::Tensor index =
+      torch::randint(data->size(), {config.training.batch_size}, torch::kInt64);
   start = Clock::now();
   for (int i = 0; i < 200; ++i) (void)ImageBatch(*data, index).sum().item<float>();
   const double batch_seconds = Since(start) / 200;
   const double loader_rate = data->size() / load_seconds;
-  const double step_rate = iterations * static_cast<double>(config.training.batch_size) / step_seconds;
+  const double step_rate =
+      iterations * static_cast<double>(config.training.batch_size) / step_seconds;
   Print("loader_threads", torch::get_num_threads());
   Print("loader_images_per_s", loader_rate);
   Print("step_images_per_s", step_rate);
@@ -294,9 +307,12 @@ int Streaming(Communicator& comm) {
   // The loader threads alone: random batches, read and decoded, nothing trained.
   const int64_t batches = 2 * iterations;
   const int64_t n = streamed->size();
-  BatchPrefetcher reader(*streamed, [&](int64_t k) {
-    return torch::randint(n, {config.training.batch_size}, torch::kInt64) + 0 * k;
-  }, batches, streamed_config.data.loader_threads, 4);
+  BatchPrefetcher reader(
+      *streamed,
+      [&](int64_t k) {
+        return torch::randint(n, {config.training.batch_size}, torch::kInt64) + 0 * k;
+      },
+      batches, streamed_config.data.loader_threads, 4);
   start = Clock::now();
   for (int64_t k = 0; k < batches; ++k) (void)reader.Next();
   const double read_rate = batches * static_cast<double>(config.training.batch_size) / Since(start);
@@ -306,7 +322,8 @@ int Streaming(Communicator& comm) {
   Print("loader_threads", streamed_config.data.loader_threads);
   Print("streamed_vs_in_memory_step", best_memory / best_streamed);
   Print("streamed_loader_vs_step", read_rate / (images / best_memory));
-  Print("memory_in_memory_vs_streamed", (rss_in_memory - rss_streamed) / std::max(1.0, rss_streamed - rss_start));
+  Print("memory_in_memory_vs_streamed",
+        (rss_in_memory - rss_streamed) / std::max(1.0, rss_streamed - rss_start));
   return 0;
 }
 
@@ -316,7 +333,8 @@ int Streaming(Communicator& comm) {
 int AllReduce(Communicator& comm) {
   const int64_t floats = static_cast<int64_t>(absl::GetFlag(FLAGS_megabytes) * 1024 * 1024 / 4);
   const double bytes = floats * 4.0;
-  std::vector<torch::Tensor> buffer = {torch::ones({floats}, torch::TensorOptions().device(g_device))};
+  std::vector<torch::Tensor> buffer = {
+      torch::ones({floats}, torch::TensorOptions().device(g_device))};
   torch::Tensor copy_to = torch::empty_like(buffer[0]);
   for (int i = 0; i < 3; ++i) comm.AllReduceSum(buffer);
   const int rounds = 6, per_round = 5;
@@ -390,9 +408,11 @@ double StatsSeconds(int64_t classes, int64_t samples) {
   const ClassCenters centers = FinishCenters(centers_sum);
   SpreadAccumulator spread(classes, dim);
   for (int64_t b = 0; b < samples; b += 4096) {
-    spread.Add(features.slice(0, b, b + 4096), labels.slice(0, b, b + 4096), centers.centers, is_regular);
+    spread.Add(features.slice(0, b, b + 4096), labels.slice(0, b, b + 4096), centers.centers,
+               is_regular);
   }
-  const torch::Tensor hard = HardSampleMask(features, labels, centers.centers, spread.mean_distances(), is_regular);
+  const torch::Tensor hard =
+      HardSampleMask(features, labels, centers.centers, spread.mean_distances(), is_regular);
   const TransferBasis basis = ComputeTransferBasis(spread.covariance(), 0, 0.95);
   (void)hard.sum().item<int64_t>();
   return Since(start);
@@ -445,12 +465,13 @@ int main(int argc, char** argv) {
       "ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags]: see bench/run.sh");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags] (--help)\n";
+    std::cerr << "usage: ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags] "
+                 "(--help)\n";
     return 2;
   }
   torch::set_num_threads(absl::GetFlag(FLAGS_threads));
-  absl::StatusOr<torch::Device> device =
-      ftl::ResolveDevice(absl::GetFlag(FLAGS_device), ftl::LocalRankFromEnvironment(comm->local_rank()));
+  absl::StatusOr<torch::Device> device = ftl::ResolveDevice(
+      absl::GetFlag(FLAGS_device), ftl::LocalRankFromEnvironment(comm->local_rank()));
   if (!device.ok()) {
     std::cerr << device.status().message() << "\n";
     return 2;

@@ -10,7 +10,7 @@ packages=(
   libprotobuf-dev protobuf-compiler zlib1g-dev libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsqlite3-dev
   prometheus curl procps slurm-wlm munge python3-venv python3-matplotlib dataset-fashion-mnist
-  clang libclang-rt-14-dev python3-torch
+  clang libclang-rt-14-dev clang-format python3-torch
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <map>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -76,14 +75,14 @@ TEST_F(AnalysisTest, CenterErrorIsZeroForIdenticalImagesAndFlipsMatterOnlyWhenAs
     const int64_t label = same.labels[i].item<int64_t>();
     same.images[i].fill_(40 + 50 * label);
   }
-  for (const CenterErrorRow& r : CenterEstimationError(trainer_->model(), same, trainer_->regular_classes(),
-                                                       {1, 5, 20}, 3, 1)) {
+  for (const CenterErrorRow& r : CenterEstimationError(
+           trainer_->model(), same, trainer_->regular_classes(), {1, 5, 20}, 3, 1)) {
     EXPECT_NEAR(r.mean_error, 0.0, 1e-9) << r.method << " " << r.images;
     EXPECT_EQ(r.classes, 2);  // the two regular classes with more than 20 images
   }
   // Random images: AvgAll with 1 image is PickOne; averaging 20 beats one image.
-  const std::vector<CenterErrorRow> rows =
-      CenterEstimationError(trainer_->model(), dataset_, trainer_->regular_classes(), {1, 20}, 5, 2);
+  const std::vector<CenterErrorRow> rows = CenterEstimationError(
+      trainer_->model(), dataset_, trainer_->regular_classes(), {1, 20}, 5, 2);
   ASSERT_EQ(rows.size(), 6u);
   std::map<std::string, double> e;  // "method/images" -> mean error
   for (const CenterErrorRow& r : rows) {
@@ -99,7 +98,9 @@ TEST_F(AnalysisTest, CenterErrorIsZeroForIdenticalImagesAndFlipsMatterOnlyWhenAs
 TEST_F(AnalysisTest, CenterPictureShowsDecodedCentres) {
   const std::string path = ::testing::TempDir() + "/analysis_centers.png";
   const FtlStatistics& stats = trainer_->statistics();
-  ASSERT_TRUE(WriteCenterPicture(trainer_->model(), dataset_, stats, trainer_->regular_classes(), path, 4).ok());
+  ASSERT_TRUE(
+      WriteCenterPicture(trainer_->model(), dataset_, stats, trainer_->regular_classes(), path, 4)
+          .ok());
   const cv::Mat grid = cv::imread(path, cv::IMREAD_COLOR);
   ASSERT_FALSE(grid.empty());
   EXPECT_EQ(grid.rows, 2 + 2 * (32 + 2));
@@ -116,7 +117,9 @@ TEST_F(AnalysisTest, CenterPictureShowsDecodedCentres) {
 TEST_F(AnalysisTest, TransferPictureShowsCentrePlusProjectedVariation) {
   const std::string path = ::testing::TempDir() + "/analysis_transfer.png";
   const FtlStatistics& stats = trainer_->statistics();
-  ASSERT_TRUE(WriteTransferPicture(trainer_->model(), dataset_, stats, trainer_->regular_classes(), path, 3, 2).ok());
+  ASSERT_TRUE(WriteTransferPicture(trainer_->model(), dataset_, stats, trainer_->regular_classes(),
+                                   path, 3, 2)
+                  .ok());
   const cv::Mat grid = cv::imread(path, cv::IMREAD_COLOR);
   ASSERT_FALSE(grid.empty());
   EXPECT_EQ(grid.rows, 2 + 4 * (32 + 2));  // inputs, decodings, two UR rows
@@ -126,8 +129,9 @@ TEST_F(AnalysisTest, TransferPictureShowsCentrePlusProjectedVariation) {
   for (int r = 0; r < 2; ++r) {
     const int64_t ur = 2 + r;
     // Eq. 7 via the training code's own transfer, for an independent check of the picture.
-    const torch::Tensor transferred = TransferFeatures(g, torch::zeros({3}, torch::kInt64),
-                                                       torch::full({3}, ur, torch::kInt64), stats.centers, stats.basis);
+    const torch::Tensor transferred =
+        TransferFeatures(g, torch::zeros({3}, torch::kInt64), torch::full({3}, ur, torch::kInt64),
+                         stats.centers, stats.basis);
     const torch::Tensor decoded = Decode(transferred);
     ExpectCellShows(grid, 2 + r, 0, Decode(stats.centers[ur].unsqueeze(0))[0]);
     for (int k = 0; k < 3; ++k) ExpectCellShows(grid, 2 + r, 1 + k, decoded[k]);
@@ -137,8 +141,9 @@ TEST_F(AnalysisTest, TransferPictureShowsCentrePlusProjectedVariation) {
 TEST_F(AnalysisTest, InterpolationRowsStartAndEndWhereThePaperSays) {
   const std::string path = ::testing::TempDir() + "/analysis_interpolation.png";
   const FtlStatistics& stats = trainer_->statistics();
-  ASSERT_TRUE(
-      WriteInterpolationPicture(trainer_->model(), dataset_, stats, trainer_->regular_classes(), path, 3).ok());
+  ASSERT_TRUE(WriteInterpolationPicture(trainer_->model(), dataset_, stats,
+                                        trainer_->regular_classes(), path, 3)
+                  .ok());
   const cv::Mat grid = cv::imread(path, cv::IMREAD_COLOR);
   ASSERT_FALSE(grid.empty());
   // Class 1 = the largest regular class (0), class 2 = the first UR class (2).

@@ -1,11 +1,10 @@
-#include "common/checkpoint/checkpoint_file.h"
-
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <zlib.h>
+#include "common/checkpoint/checkpoint_file.h"
 
 namespace ftl {
 namespace {
@@ -69,11 +68,13 @@ TEST(CheckpointFileTest, ForeignFileIsRefused) {
 // Found by fuzzing (the input is kept as a regression seed): inside a valid frame, a damaged
 // archive made LibTorch throw torch::jit::ErrorReport, not c10::Error; it escaped and aborted.
 TEST(CheckpointFileTest, DamagedArchiveInsideAValidFrameIsRefused) {
-  const std::string seed = Slurp(std::string(FTL_SOURCE_DIR) + "/tests/fuzz/corpus/fuzz_checkpoint/regress-6cbc67456791");
+  const std::string seed = Slurp(std::string(FTL_SOURCE_DIR) +
+                                 "/tests/fuzz/corpus/fuzz_checkpoint/regress-6cbc67456791");
   ASSERT_GT(seed.size(), 1u);
   const std::string payload = seed.substr(1);  // byte 0 = 1: the fuzz target's framed mode
   std::string file = "FTLCKPT1";
-  for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    file.push_back(static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff));
   const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(payload.data()),
                           static_cast<uInt>(payload.size()));
   for (int i = 0; i < 4; ++i) file.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
@@ -139,7 +140,8 @@ TEST(CheckpointFileTest, LoadNewestSkipsDamagedFilesAndSaysWhichLoaded) {
   EXPECT_EQ(direct.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(tried.size(), 1u);
   // Nothing loads: the last error; nothing there: NotFound.
-  EXPECT_FALSE(LoadNewestCheckpoint(dir, [](const std::string&) { return absl::DataLossError("x"); }).ok());
+  EXPECT_FALSE(
+      LoadNewestCheckpoint(dir, [](const std::string&) { return absl::DataLossError("x"); }).ok());
   const std::string empty = ::testing::TempDir() + "/newest_empty";
   fs::create_directories(empty);
   EXPECT_EQ(LoadNewestCheckpoint(empty, load).status().code(), absl::StatusCode::kNotFound);

@@ -1,5 +1,3 @@
-#include "common/config/job_spec_conversion.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,6 +5,8 @@
 #include <fstream>
 #include <utility>
 #include <vector>
+
+#include "common/config/job_spec_conversion.h"
 
 namespace ftl {
 namespace {
@@ -60,7 +60,8 @@ TEST(JobConfigTest, LossReductionsSamplingTransferAndInitCheckpoint) {
   absl::StatusOr<JobConfig> c = Parse(WithData(
       R"(, "loss": {"ml2_reduction": "sum", "recon_reduction": "sum", "logit_adjust_tau": 1},
          "training": {"pretrain_sampling": "class_balanced", "stage1_transfer": false,
-                      "init_checkpoint": ")" + checkpoint + R"("})"));
+                      "init_checkpoint": ")" +
+      checkpoint + R"("})"));
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->loss.ml2_reduction, Reduction::kSum);
   EXPECT_EQ(c->loss.recon_reduction, Reduction::kSum);
@@ -127,8 +128,8 @@ TEST(JobConfigTest, RuntimeDeviceAndPrecisionSwitches) {
   EXPECT_EQ(defaults->runtime.device, "auto");
   EXPECT_TRUE(defaults->runtime.bf16_autocast);
   EXPECT_FALSE(defaults->runtime.overlap_allreduce.has_value());  // by device
-  absl::StatusOr<JobConfig> set = Parse(
-      WithData(R"(, "runtime": {"device": "cuda", "bf16_autocast": false, "overlap_allreduce": false})"));
+  absl::StatusOr<JobConfig> set = Parse(WithData(
+      R"(, "runtime": {"device": "cuda", "bf16_autocast": false, "overlap_allreduce": false})"));
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->runtime.device, "cuda");
   EXPECT_FALSE(set->runtime.bf16_autocast);
@@ -148,16 +149,19 @@ TEST(JobConfigTest, StreamingDefaultsAndLimits) {
   EXPECT_TRUE(streamed->data.streaming);
   EXPECT_EQ(streamed->data.loader_threads, 2);
   absl::StatusOr<JobConfig> explicit_zero = Parse(
-      R"({"data": {"streaming": true, "loader_threads": 0, "prefetch_batches": 9, "path": ")" + DataDir() + R"("}})");
+      R"({"data": {"streaming": true, "loader_threads": 0, "prefetch_batches": 9, "path": ")" +
+      DataDir() + R"("}})");
   ASSERT_TRUE(explicit_zero.ok()) << explicit_zero.status();
   EXPECT_EQ(explicit_zero->data.loader_threads, 0);
   EXPECT_EQ(explicit_zero->data.prefetch_batches, 9);
-  ExpectRefused(R"({"data": {"loader_threads": 65, "path": ")" + DataDir() + R"("}})", "data.loader_threads");
-  ExpectRefused(R"({"data": {"prefetch_batches": 0, "path": ")" + DataDir() + R"("}})", "data.prefetch_batches");
+  ExpectRefused(R"({"data": {"loader_threads": 65, "path": ")" + DataDir() + R"("}})",
+                "data.loader_threads");
+  ExpectRefused(R"({"data": {"prefetch_batches": 0, "path": ")" + DataDir() + R"("}})",
+                "data.prefetch_batches");
   const std::string idx = DataDir() + "/images.idx";
   std::ofstream(idx) << "x";
-  ExpectRefused(R"({"data": {"format": "idx", "streaming": true, "path": ")" + idx + R"(", "labels_path": ")" +
-                    idx + R"("}})",
+  ExpectRefused(R"({"data": {"format": "idx", "streaming": true, "path": ")" + idx +
+                    R"(", "labels_path": ")" + idx + R"("}})",
                 "data.streaming");
 }
 

@@ -1,6 +1,7 @@
 // The coordinator's core without gRPC: the job store, spec admission, and the JobManager driving
 // scripted workers through a fake launcher.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -8,13 +9,11 @@
 #include <fstream>
 #include <thread>
 
-#include <unistd.h>
-
-#include "tests/temp_dir.h"
 #include "absl/strings/str_cat.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/job_store.h"
 #include "services/coordinator/spec_validation.h"
+#include "tests/temp_dir.h"
 
 namespace ftl {
 namespace {
@@ -135,7 +134,6 @@ class FakeLauncher : public Launcher {
   std::vector<std::string> launches, stopped;
 };
 
-
 // A scripted rank 0: answers each RunPhase with a result, and disconnects when asked to run
 // phase `die_at` (or blocks there until cancelled, when `hang` is set).
 class ScriptedWorker : public WorkerStream {
@@ -167,8 +165,9 @@ class ScriptedWorker : public WorkerStream {
         v1::WorkerMessage result;
         result.mutable_result()->set_position(position);
         result.mutable_result()->mutable_report()->set_phase("p");
-        if (checkpoints_.count(position)) result.mutable_result()->mutable_report()->set_checkpoint(
-            message.run_phase().checkpoint_path());
+        if (checkpoints_.count(position))
+          result.mutable_result()->mutable_report()->set_checkpoint(
+              message.run_phase().checkpoint_path());
         inbox_.push_back(result);
       }
     }

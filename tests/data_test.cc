@@ -1,18 +1,18 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
 
-#include "tests/temp_dir.h"
 #include "common/data/dataset.h"
-#include "common/data/image_decode.h"
-#include "common/data/sampler.h"
-#include "tests/test_util.h"
-#include "common/data/image_folder.h"
 #include "common/data/idx_reader.h"
+#include "common/data/image_decode.h"
+#include "common/data/image_folder.h"
+#include "common/data/sampler.h"
+#include "tests/temp_dir.h"
+#include "tests/test_util.h"
 
 namespace ftl {
 namespace {
@@ -57,12 +57,16 @@ TEST(ImageDecodeTest, UnsupportedFormatsNeverReachADecoder) {
   options.size = 8;
   const std::string dicom = std::string(128, '\x9f') + "DICM" + std::string(64, '\x9f');
   // A supported magic in front does not help: OpenCV still picks its DICOM decoder by offset 128.
-  const std::string dicom_behind_pgm = "P2" + std::string(126, '\x91') + "DICM" + std::string(64, '\x91');
-  const std::string radiance = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n" + std::string(16, '\x80');
-  for (const std::string& bytes : {dicom, dicom_behind_pgm, radiance, std::string("GIF89a") + std::string(32, '\0')}) {
+  const std::string dicom_behind_pgm =
+      "P2" + std::string(126, '\x91') + "DICM" + std::string(64, '\x91');
+  const std::string radiance =
+      "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n" + std::string(16, '\x80');
+  for (const std::string& bytes :
+       {dicom, dicom_behind_pgm, radiance, std::string("GIF89a") + std::string(32, '\0')}) {
     absl::StatusOr<torch::Tensor> image = DecodeImage(bytes, options);
     ASSERT_FALSE(image.ok());
-    EXPECT_NE(image.status().message().find("not a JPEG, PNG"), std::string::npos) << image.status();
+    EXPECT_NE(image.status().message().find("not a JPEG, PNG"), std::string::npos)
+        << image.status();
   }
   // A supported format still decodes (PGM, as in Extended Yale B).
   const std::string pgm = std::string("P5\n2 2\n255\n") + std::string("\x10\x20\x30\x40", 4);
@@ -85,7 +89,8 @@ TEST(ImageDecodeTest, DecodedTensorsOwnTheirPixels) {
     kept.push_back(*image);
   }
   std::vector<uchar> filler;
-  for (int i = 0; i < 50; ++i) cv::imencode(".png", cv::Mat(64, 64, CV_8UC1, cv::Scalar(255)), filler);
+  for (int i = 0; i < 50; ++i)
+    cv::imencode(".png", cv::Mat(64, 64, CV_8UC1, cv::Scalar(255)), filler);
   EXPECT_EQ(kept[0].min().item<int>(), 10);
   EXPECT_EQ(kept[0].max().item<int>(), 10);
   EXPECT_EQ(kept[1].min().item<int>(), 200);
@@ -149,7 +154,8 @@ TEST(IdxTest, TruncatedOrForeignFilesAreClearErrors) {
   WriteIdx(dir + "/foreign", {0x89, 'P', 'N', 'G'}, {}, false);
   absl::StatusOr<Dataset> truncated = LoadIdx(dir + "/short.gz", dir + "/lab", ImageOptions());
   ASSERT_FALSE(truncated.ok());
-  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos) << truncated.status();
+  EXPECT_NE(truncated.status().message().find("truncated"), std::string::npos)
+      << truncated.status();
   EXPECT_NE(truncated.status().message().find("short.gz"), std::string::npos);
   EXPECT_FALSE(LoadIdx(dir + "/foreign", dir + "/lab", ImageOptions()).ok());
   EXPECT_FALSE(LoadIdx(dir + "/missing", dir + "/lab", ImageOptions()).ok());
@@ -158,7 +164,8 @@ TEST(IdxTest, TruncatedOrForeignFilesAreClearErrors) {
 // Found by fuzzing: header sizes whose product overflows, and zero-size images.
 TEST(IdxTest, ForgedHeaderSizesAreErrorsNotCrashes) {
   const std::string dir = FreshDir("idx_forged");
-  WriteIdx(dir + "/huge", {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+  WriteIdx(dir + "/huge",
+           {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
            {1, 2, 3}, false);
   WriteIdx(dir + "/flat", {0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0}, {}, false);
   WriteIdx(dir + "/lab", {0, 0, 8, 1, 0, 0, 0, 2}, {0, 1}, false);
@@ -187,7 +194,8 @@ TEST(ManifestTest, LoadsOnlyTheListedImagesAndRoundTrips) {
   const std::string root = FreshDir("manifest_folder");
   for (const char* who : {"ann", "bea", "cid"}) {
     fs::create_directories(root + "/" + who);
-    for (int i = 0; i < 3; ++i) WriteImage(absl::StrCat(root, "/", who, "/", i, ".png"), 40 * i + 5);
+    for (int i = 0; i < 3; ++i)
+      WriteImage(absl::StrCat(root, "/", who, "/", i, ".png"), 40 * i + 5);
   }
   absl::StatusOr<SourceListing> listing = ListImageFolder(root);
   ASSERT_TRUE(listing.ok()) << listing.status();
@@ -231,7 +239,8 @@ TEST(ManifestTest, RegularIdentitiesFileOverridesTheCountRule) {
   const std::string root = FreshDir("regular_folder");
   for (const char* who : {"few", "many"}) {
     fs::create_directories(root + "/" + who);
-    for (int i = 0; i < (who[0] == 'f' ? 2 : 6); ++i) WriteImage(absl::StrCat(root, "/", who, "/", i, ".png"), 9);
+    for (int i = 0; i < (who[0] == 'f' ? 2 : 6); ++i)
+      WriteImage(absl::StrCat(root, "/", who, "/", i, ".png"), 9);
   }
   DataConfig config;
   config.path = root;
@@ -337,9 +346,9 @@ TEST(SamplerTest, ClassBalancedDrawsOnlyFromItsClassesAndEvenly) {
 
 TEST(SamplerTest, RankSlicesPartitionTheGlobalBatch) {
   const torch::Tensor global = torch::arange(12, torch::kInt64);
-  EXPECT_TRUE(torch::equal(torch::cat({RankSlice(global, 0, 3), RankSlice(global, 1, 3),
-                                       RankSlice(global, 2, 3)}),
-                           global));
+  EXPECT_TRUE(torch::equal(
+      torch::cat({RankSlice(global, 0, 3), RankSlice(global, 1, 3), RankSlice(global, 2, 3)}),
+      global));
 }
 
 }  // namespace

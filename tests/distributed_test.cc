@@ -1,9 +1,8 @@
 // Run under `mpirun -np 2`: the distributed computations equal the single-process ones.
 #include <gtest/gtest.h>
 
-#include <opencv2/imgcodecs.hpp>
-
 #include <mutex>
+#include <opencv2/imgcodecs.hpp>
 
 #include "common/comm/mpi_communicator.h"
 #include "common/data/image_stream.h"
@@ -34,8 +33,7 @@ void ExpectSameParameters(Trainer& a, Trainer& b, double tolerance) {
   const auto pb = b.model()->named_parameters();
   for (const auto& item : pa) {
     EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], tolerance, tolerance))
-        << item.key() << " max diff "
-        << (item.value() - pb[item.key()]).abs().max().item<double>();
+        << item.key() << " max diff " << (item.value() - pb[item.key()]).abs().max().item<double>();
   }
 }
 
@@ -87,7 +85,8 @@ class EncodedCopySource : public EncodedImageSource {
     for (int64_t i = 0; i < d.size(); ++i) {
       const torch::Tensor image = d.images[i][0].contiguous();
       std::vector<uchar> png;
-      cv::imencode(".png", cv::Mat(image.size(0), image.size(1), CV_8UC1, image.data_ptr<uint8_t>()), png);
+      cv::imencode(".png",
+                   cv::Mat(image.size(0), image.size(1), CV_8UC1, image.data_ptr<uint8_t>()), png);
       bytes_[d.sample_names[i]] = std::string(png.begin(), png.end());
     }
   }
@@ -134,11 +133,14 @@ TEST(DistributedTest, StreamingRanksReadOnlyTheirRowsAndTrainAsOneRank) {
   single.Pretrain(3);
   ExpectSameParameters(distributed, single, 1e-5);
 
-  EpochSampler sampler(torch::arange(data.size(), torch::kInt64), config.training.seed, SampleStream::kPretrain);
+  EpochSampler sampler(torch::arange(data.size(), torch::kInt64), config.training.seed,
+                       SampleStream::kPretrain);
   std::vector<std::string> expected;
   for (int64_t step = 0; step < 3; ++step) {
-    const torch::Tensor rows = RankSlice(sampler.Batch(step, 2 * config.training.batch_size), g_comm->rank(), 2);
-    for (int64_t i = 0; i < rows.size(0); ++i) expected.push_back(data.sample_names[rows[i].item<int64_t>()]);
+    const torch::Tensor rows =
+        RankSlice(sampler.Batch(step, 2 * config.training.batch_size), g_comm->rank(), 2);
+    for (int64_t i = 0; i < rows.size(0); ++i)
+      expected.push_back(data.sample_names[rows[i].item<int64_t>()]);
   }
   EXPECT_EQ(reads->reads(), expected);  // no more, no other rows, in order (one loader thread)
 

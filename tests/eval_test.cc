@@ -31,9 +31,9 @@ TEST(NearestCenterRank1Test, CosineToClassMeansSplitByRegularAndUr) {
 TEST(NearestCenterRank1Test, ClassesWithoutGalleryAreNeverPredicted) {
   const torch::Tensor gallery = torch::tensor({{1.0, 0.0}});
   const torch::Tensor probes = torch::tensor({{0.0, 0.0}});  // zero vector: all similarities 0
-  const Rank1Result r = NearestCenterRank1(gallery, torch::tensor({1}, torch::kInt64), probes,
-                                           torch::tensor({1}, torch::kInt64),
-                                           torch::tensor({true, true}));
+  const Rank1Result r =
+      NearestCenterRank1(gallery, torch::tensor({1}, torch::kInt64), probes,
+                         torch::tensor({1}, torch::kInt64), torch::tensor({true, true}));
   EXPECT_EQ(r.regular, 1.0);
 }
 

@@ -24,12 +24,15 @@ class EvaluatorTest : public ::testing::Test {
 };
 
 // Writes dataset image `row` as <dir>/<name>/<name>_<index>.jpg (LFW's naming).
-void WriteAsLfw(const Dataset& d, int64_t row, const std::string& dir, const std::string& name, int index) {
+void WriteAsLfw(const Dataset& d, int64_t row, const std::string& dir, const std::string& name,
+                int index) {
   std::filesystem::create_directories(dir + "/" + name);
   const torch::Tensor image = d.images[row][0].contiguous();
-  cv::Mat mat(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), CV_8UC1, image.data_ptr());
+  cv::Mat mat(static_cast<int>(image.size(0)), static_cast<int>(image.size(1)), CV_8UC1,
+              image.data_ptr());
   char file[512];
-  std::snprintf(file, sizeof(file), "%s/%s/%s_%04d.jpg", dir.c_str(), name.c_str(), name.c_str(), index);
+  std::snprintf(file, sizeof(file), "%s/%s/%s_%04d.jpg", dir.c_str(), name.c_str(), name.c_str(),
+                index);
   ASSERT_TRUE(cv::imwrite(file, mat, {cv::IMWRITE_JPEG_QUALITY, 100}));
 }
 

@@ -1,11 +1,11 @@
-#include "common/util/file.h"
-
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
+
+#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -39,7 +39,8 @@ TEST(FileTest, FailedWriteLeavesTheOldFileAndNoTemporary) {
   EXPECT_FALSE(fs::exists(blocked + ".tmp." + std::to_string(::getpid())));
   EXPECT_EQ(*ReadFileToString(path), "kept");
   // A missing folder: cannot create the temporary.
-  EXPECT_EQ(WriteFileAtomically(dir + "/no/such/dir/file", "x").code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(WriteFileAtomically(dir + "/no/such/dir/file", "x").code(),
+            absl::StatusCode::kInternal);
 }
 
 TEST(FileTest, MissingFileIsNotFound) {

@@ -68,7 +68,8 @@ ClassCenters CentersOf(const Samples& s, const torch::Tensor& passes) {
 TEST(ClassCentersTest, FlipAveragedMeanWithoutYaw) {
   const Samples s = MakeSamples(40, 1);
   const ClassCenters centers = CentersOf(s, torch::Tensor());
-  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 0, false), 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 0, false), 1e-5, 1e-6));
   EXPECT_EQ(centers.yaw_fallback_classes, 0);
 }
 
@@ -77,9 +78,11 @@ TEST(ClassCentersTest, YawFilterLeavesOutExtremePoses) {
   const double tau = 40.0;
   const torch::Tensor passes = s.yaw.abs() * 2 <= tau;
   const ClassCenters centers = CentersOf(s, passes);
-  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, tau, true), 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, tau, true), 1e-5, 1e-6));
   // The filter must matter for this data, or the test proves nothing.
-  EXPECT_FALSE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 0, false), 1e-3, 1e-3));
+  EXPECT_FALSE(
+      torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 0, false), 1e-3, 1e-3));
 }
 
 TEST(ClassCentersTest, ClassWithNoPassingSampleFallsBackToAllSamples) {
@@ -88,7 +91,8 @@ TEST(ClassCentersTest, ClassWithNoPassingSampleFallsBackToAllSamples) {
   const torch::Tensor passes = s.yaw.abs() * 2 <= 60.0;
   const ClassCenters centers = CentersOf(s, passes);
   EXPECT_EQ(centers.yaw_fallback_classes, 1);
-  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 60.0, true), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(centers.centers.to(torch::kFloat64), NaiveCenters(s, 60.0, true),
+                              1e-5, 1e-6));
 }
 
 TEST(ClassCentersTest, AccumulatingInPartsEqualsOnePass) {
@@ -108,7 +112,8 @@ struct NaiveSpread {
 };
 
 NaiveSpread Naive(const Samples& s, const torch::Tensor& centers, const torch::Tensor& regular) {
-  NaiveSpread out{torch::zeros({kDim, kDim}, torch::kFloat64), torch::zeros({kClasses}, torch::kFloat64),
+  NaiveSpread out{torch::zeros({kDim, kDim}, torch::kFloat64),
+                  torch::zeros({kClasses}, torch::kFloat64),
                   torch::zeros({s.labels.size(0)}, torch::kBool)};
   for (int64_t c = 0; c < kClasses; ++c) {
     if (!regular[c].item<bool>()) continue;
@@ -143,7 +148,8 @@ TEST(SpreadTest, CovarianceDistancesAndHardListMatchLoops) {
   const NaiveSpread naive = Naive(s, centers, regular);
   EXPECT_TRUE(torch::allclose(spread.covariance(), naive.v, 1e-6, 1e-6));
   EXPECT_TRUE(torch::allclose(spread.mean_distances(), naive.d, 1e-6, 1e-6));
-  const torch::Tensor hard = HardSampleMask(s.g, s.labels, centers, spread.mean_distances(), regular);
+  const torch::Tensor hard =
+      HardSampleMask(s.g, s.labels, centers, spread.mean_distances(), regular);
   EXPECT_TRUE(torch::equal(hard, naive.hard));
   EXPECT_GT(hard.sum().item<int64_t>(), 0);
   // UR samples are never hard.
@@ -171,7 +177,8 @@ TEST(TransferBasisTest, OrthonormalLeadingEigenvectorsByCount) {
 TEST(TransferBasisTest, ByEnergyKeepsTheFewestComponentsReachingIt) {
   // Eigenvalues 50, 30, 15, 4, 1 (sum 100) in a random orthonormal frame.
   torch::manual_seed(7);
-  const torch::Tensor frame = std::get<0>(torch::linalg_qr(torch::randn({kDim, kDim}, torch::kFloat64)));
+  const torch::Tensor frame =
+      std::get<0>(torch::linalg_qr(torch::randn({kDim, kDim}, torch::kFloat64)));
   const torch::Tensor lambdas = torch::tensor({50.0, 30.0, 15.0, 4.0, 1.0}, torch::kFloat64);
   const torch::Tensor v = frame.mm(torch::diag(lambdas)).mm(frame.t());
   const TransferBasis b95 = ComputeTransferBasis(v, 0, 0.95);
@@ -195,8 +202,7 @@ TEST(TransferTest, MatchesEquationSevenPerSample) {
   const torch::Tensor out = TransferFeatures(g_r, y_r, y_u, centers, q);
   for (int64_t k = 0; k < 6; ++k) {
     const torch::Tensor expected =
-        centers[y_u[k].item<int64_t>()] +
-        q.mm(q.t()).mv(g_r[k] - centers[y_r[k].item<int64_t>()]);
+        centers[y_u[k].item<int64_t>()] + q.mm(q.t()).mv(g_r[k] - centers[y_r[k].item<int64_t>()]);
     EXPECT_TRUE(torch::allclose(out[k], expected, 1e-5, 1e-6)) << "sample " << k;
   }
   // With the full basis the transfer keeps the whole offset: g~ - c_u == g_r - c_r.
@@ -291,12 +297,14 @@ TEST(LossTest, LogitAdjustedSoftmaxMatchesLoop) {
   const torch::Tensor logits = torch::randn({3, 4});
   const torch::Tensor y = torch::tensor({1, 0, 3}, torch::kInt64);
   const std::vector<double> prior = {0.7, 0.2, 0.05, 0.05};
-  const torch::Tensor log_prior = torch::log(torch::tensor(prior, torch::kFloat64)).to(torch::kFloat32);
+  const torch::Tensor log_prior =
+      torch::log(torch::tensor(prior, torch::kFloat64)).to(torch::kFloat32);
   for (const double tau : {0.0, 1.0, 1.5}) {
     double expected = 0;
     for (int64_t i = 0; i < 3; ++i) {
       double z = 0;
-      for (int64_t j = 0; j < 4; ++j) z += std::exp(logits[i][j].item<double>() + tau * std::log(prior[j]));
+      for (int64_t j = 0; j < 4; ++j)
+        z += std::exp(logits[i][j].item<double>() + tau * std::log(prior[j]));
       const int64_t t = y[i].item<int64_t>();
       expected += -std::log(std::exp(logits[i][t].item<double>() + tau * std::log(prior[t])) / z);
     }
@@ -305,9 +313,11 @@ TEST(LossTest, LogitAdjustedSoftmaxMatchesLoop) {
 }
 
 TEST(LossTest, ReconstructionIsMeanSquaredPixelErrorOrTheLiteralSum) {
-  const torch::Tensor x = torch::tensor({0.0, 0.5, 1.0, 0.25, 0.0, 0.0, 0.0, 0.0}).view({2, 1, 2, 2});
+  const torch::Tensor x =
+      torch::tensor({0.0, 0.5, 1.0, 0.25, 0.0, 0.0, 0.0, 0.0}).view({2, 1, 2, 2});
   const torch::Tensor r =
-      torch::tensor({0.5, 0.5, 0.0, 0.25, 1.0, 0.0, 0.0, 0.5}, torch::requires_grad()).view({2, 1, 2, 2});
+      torch::tensor({0.5, 0.5, 0.0, 0.25, 1.0, 0.0, 0.0, 0.5}, torch::requires_grad())
+          .view({2, 1, 2, 2});
   EXPECT_NEAR(ReconstructionLoss(r, x).item<double>(), (0.25 + 1 + 1 + 0.25) / 8, 1e-7);
   // Eq. 1 literally: the sum over an image's pixels, averaged over the batch of 2.
   EXPECT_NEAR(ReconstructionLoss(r, x, Reduction::kSum).item<double>(), (1.25 + 1.25) / 2, 1e-7);
@@ -317,7 +327,8 @@ TEST(LossTest, CombineWeightsTermsAsEquationFour) {
   const LossWeights w{1.0, 2.0, 0.25};
   const LossTerms t = CombineLosses(w, torch::tensor(1.5), torch::tensor(0.5), torch::tensor(4.0));
   EXPECT_NEAR(t.total.item<double>(), 1.5 + 2 * 0.5 + 0.25 * 4, 1e-6);
-  const LossTerms no_recon = CombineLosses(w, torch::tensor(1.5), torch::Tensor(), torch::tensor(4.0));
+  const LossTerms no_recon =
+      CombineLosses(w, torch::tensor(1.5), torch::Tensor(), torch::tensor(4.0));
   EXPECT_NEAR(no_recon.total.item<double>(), 2.5, 1e-6);
 }
 

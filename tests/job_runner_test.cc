@@ -102,7 +102,8 @@ TEST_F(JobRunnerTest, RunsTheOrderedPhasesAndReportsEach) {
   ASSERT_TRUE(Run(driver).ok());
   EXPECT_EQ(driver.begun_at, std::vector<int64_t>{0});
   ASSERT_EQ(driver.done.size(), 5u);
-  const std::vector<std::string> phases = {"pretrain", "update_stats", "stage1", "stage2", "evaluate"};
+  const std::vector<std::string> phases = {"pretrain", "update_stats", "stage1", "stage2",
+                                           "evaluate"};
   const std::vector<int64_t> positions = {0, 2, 3, 4, 5};
   for (size_t i = 0; i < phases.size(); ++i) {
     EXPECT_EQ(driver.done[i].first, positions[i]);
@@ -129,14 +130,16 @@ TEST_F(JobRunnerTest, CheckpointPhaseStoresThePositionAfterItAndPrunes) {
   const std::string dir = config_.runtime.output_dir;
   fs::remove_all(dir);
   fs::create_directories(dir);
-  ScriptedDriver driver({Order(0), Order(1, CheckpointFileName(dir, 1)), Order(6, CheckpointFileName(dir, 6)),
+  ScriptedDriver driver({Order(0), Order(1, CheckpointFileName(dir, 1)),
+                         Order(6, CheckpointFileName(dir, 6)),
                          Order(1, CheckpointFileName(dir, 101))});
   ASSERT_TRUE(Run(driver, 0, /*keep_checkpoints=*/2).ok());
   ASSERT_EQ(driver.done.size(), 4u);
   EXPECT_EQ(driver.done[1].second.phase, "checkpoint");
   EXPECT_EQ(driver.done[1].second.checkpoint, CheckpointFileName(dir, 1));
   const std::vector<std::string> left = ListCheckpoints(dir);
-  EXPECT_EQ(left, (std::vector<std::string>{CheckpointFileName(dir, 6), CheckpointFileName(dir, 101)}));
+  EXPECT_EQ(left,
+            (std::vector<std::string>{CheckpointFileName(dir, 6), CheckpointFileName(dir, 101)}));
   Trainer resumed(config_, data_, *comm_);
   absl::StatusOr<int64_t> position = resumed.LoadCheckpoint(CheckpointFileName(dir, 6));
   ASSERT_TRUE(position.ok()) << position.status();

@@ -49,9 +49,9 @@ TEST(SplitTest, TopKStayRegularOthersAreCutAndProbesAreHeldOut) {
   const auto validation = CountBy(split->validation), fit = CountBy(split->fit);
   EXPECT_EQ(train.at("id0"), 26);  // 30 - 4 held out, not cut
   EXPECT_EQ(train.at("id2"), 26);
-  EXPECT_EQ(train.at("id1"), 5);   // 12 - 4 = 8, cut to 5
+  EXPECT_EQ(train.at("id1"), 5);  // 12 - 4 = 8, cut to 5
   EXPECT_EQ(train.at("id3"), 5);
-  EXPECT_EQ(train.at("id4"), 4);   // 4 - 4 would leave nothing: no probes, all 4 train (< 5)
+  EXPECT_EQ(train.at("id4"), 4);  // 4 - 4 would leave nothing: no probes, all 4 train (< 5)
   EXPECT_EQ(holdout.count("id4"), 0u);
   EXPECT_EQ(holdout.at("id1"), 4);
   for (const auto& [id, n] : validation) {
@@ -169,7 +169,8 @@ TEST(PairsTest, OnlyEligibleImagesAndImageDisjointFallback) {
   // Three identities cannot fill 4 folds by identity: folds are disjoint by image instead.
   const SourceListing listing = Listing({12, 12, 12});
   std::vector<std::string> eligible;
-  for (size_t i = 0; i < listing.sample_names.size(); i += 2) eligible.push_back(listing.sample_names[i]);
+  for (size_t i = 0; i < listing.sample_names.size(); i += 2)
+    eligible.push_back(listing.sample_names[i]);
   PairOptions options;
   options.folds = 2;
   options.per_fold = 3;
@@ -178,8 +179,10 @@ TEST(PairsTest, OnlyEligibleImagesAndImageDisjointFallback) {
   EXPECT_FALSE(out->identity_disjoint);
   std::map<std::pair<std::string, int>, int> fold_of;
   for (const VerificationPair& p : out->pairs) {
-    for (const auto& image : {std::make_pair(p.name1, p.index1), std::make_pair(p.name2, p.index2)}) {
-      EXPECT_EQ(image.second % 2, 1) << "index " << image.second << " is not an eligible (odd) image";
+    for (const auto& image :
+         {std::make_pair(p.name1, p.index1), std::make_pair(p.name2, p.index2)}) {
+      EXPECT_EQ(image.second % 2, 1)
+          << "index " << image.second << " is not an eligible (odd) image";
       auto [it, fresh] = fold_of.emplace(image, p.fold);
       EXPECT_EQ(it->second, p.fold) << "an image in two folds";
     }

@@ -1,20 +1,19 @@
 // MXNet / InsightFace RecordIO: framing, split payloads, image headers, InsightFace layout, and
 // what damage does (clear errors or counted skips; never a crash or a wrong label).
-#include "tests/temp_dir.h"
 #include "common/data/recordio.h"
-#include "common/data/image_stream.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <opencv2/imgcodecs.hpp>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/data/image_stream.h"
+#include "tests/temp_dir.h"
 
 namespace ftl {
 namespace {
@@ -53,12 +52,14 @@ std::string MakeFolder(const std::string& name) {
 TEST(RecordIoTest, SplitPayloadsRoundTripWithTheMagicRestored) {
   const std::string dir = FreshDir("recordio_split");
   // The magic at aligned offsets 0, 8 and at the very end, plus an unaligned copy left alone.
-  const std::string tricky = MagicBytes() + "abcd" + MagicBytes() + "xy" + MagicBytes() + "zz" + MagicBytes();
+  const std::string tricky =
+      MagicBytes() + "abcd" + MagicBytes() + "xy" + MagicBytes() + "zz" + MagicBytes();
   const std::vector<std::string> payloads = {"", "hello", tricky, std::string(1000, '\x7f')};
   {
     auto writer = RecordIoWriter::Create(dir + "/t.rec", dir + "/t.idx");
     ASSERT_TRUE(writer.ok()) << writer.status();
-    for (size_t k = 0; k < payloads.size(); ++k) ASSERT_TRUE((*writer)->Write(10 + k, payloads[k]).ok());
+    for (size_t k = 0; k < payloads.size(); ++k)
+      ASSERT_TRUE((*writer)->Write(10 + k, payloads[k]).ok());
     ASSERT_TRUE((*writer)->Finish().ok());
   }
   // The writer really split the tricky payload (cflag 1 on its first part).
@@ -95,7 +96,8 @@ TEST(RecordIoTest, ImageHeaderWithOneOrManyLabels) {
   EXPECT_EQ(r->labels, (std::vector<float>{7.0f}));
   EXPECT_EQ(r->id, 42u);
   EXPECT_EQ(r->image, "JPEG");
-  absl::StatusOr<ImageRecord> many = ParseImageRecord(PackImageRecord({3.0f, 0.5f, 9.0f}, 1, "PNG"));
+  absl::StatusOr<ImageRecord> many =
+      ParseImageRecord(PackImageRecord({3.0f, 0.5f, 9.0f}, 1, "PNG"));
   ASSERT_TRUE(many.ok());
   EXPECT_EQ(many->flag, 3u);
   EXPECT_EQ(many->labels, (std::vector<float>{3.0f, 0.5f, 9.0f}));
@@ -155,7 +157,8 @@ TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
   ImageOptions options;
   options.size = 4;
 
-  // Truncated inside image 6's record: that image is a counted skip naming the offset; the rest load.
+  // Truncated inside image 6's record: that image is a counted skip naming the offset; the rest
+  // load.
   std::string offset_of_6;
   {
     std::istringstream lines(idx);
@@ -178,8 +181,10 @@ TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
   EXPECT_EQ(cut->size(), 5);
   ASSERT_EQ(cut->skipped_names.size(), 1u);
   EXPECT_NE(cut->skipped_names[0].find("#6"), std::string::npos) << cut->skipped_names[0];
-  EXPECT_NE(cut->skipped_names[0].find("runs past the end"), std::string::npos) << cut->skipped_names[0];
-  EXPECT_NE(cut->skipped_names[0].find("offset " + offset_of_6), std::string::npos) << cut->skipped_names[0];
+  EXPECT_NE(cut->skipped_names[0].find("runs past the end"), std::string::npos)
+      << cut->skipped_names[0];
+  EXPECT_NE(cut->skipped_names[0].find("offset " + offset_of_6), std::string::npos)
+      << cut->skipped_names[0];
 
   // An index offset past the end of the .rec: an error at open naming the index line.
   std::ofstream(dir + "/past.idx") << idx << "11\t999999\n";
@@ -202,7 +207,9 @@ TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
     auto writer = RecordIoWriter::Create(dir + "/labels.rec", dir + "/labels.idx");
     ASSERT_TRUE(writer.ok());
     const std::string png = ReadAll(root + "/ann/0.png");
-    ASSERT_TRUE((*writer)->Write(0, PackImageRecord({1.0f}, 0, png)).ok());   // plain layout: key 0 is an image
+    ASSERT_TRUE((*writer)
+                    ->Write(0, PackImageRecord({1.0f}, 0, png))
+                    .ok());  // plain layout: key 0 is an image
     ASSERT_TRUE((*writer)->Write(1, PackImageRecord({-1.0f}, 1, png)).ok());
     ASSERT_TRUE((*writer)->Write(2, PackImageRecord({2.5f}, 2, png)).ok());
     ASSERT_TRUE((*writer)->Write(3, PackImageRecord({std::nanf("")}, 3, png)).ok());
@@ -210,7 +217,8 @@ TEST(RecordIoTest, DamageIsAClearErrorOrACountedSkip) {
     ASSERT_TRUE((*writer)->Finish().ok());
   }
   std::vector<std::string> skipped;
-  absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/labels.rec", dir + "/labels.idx", &skipped);
+  absl::StatusOr<SourceListing> listing =
+      ListRecordIo(dir + "/labels.rec", dir + "/labels.idx", &skipped);
   ASSERT_TRUE(listing.ok()) << listing.status();
   EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"#0", "#4"}));
   ASSERT_EQ(skipped.size(), 3u);
@@ -245,7 +253,8 @@ TEST(RecordIoTest, ListingReadsRecordsWithManyLabels) {
 TEST(RecordIoTest, HeaderRangesThatAreNotIndicesAreAnError) {
   const std::string dir = FreshDir("recordio_header_ranges");
   for (const std::vector<float>& ranges :
-       {std::vector<float>{INFINITY, 3.0f}, std::vector<float>{1.0f, -2.6e20f}, std::vector<float>{1.5f, 3.0f}}) {
+       {std::vector<float>{INFINITY, 3.0f}, std::vector<float>{1.0f, -2.6e20f},
+        std::vector<float>{1.5f, 3.0f}}) {
     auto writer = RecordIoWriter::Create(dir + "/h.rec", dir + "/h.idx");
     ASSERT_TRUE(writer.ok());
     ASSERT_TRUE((*writer)->Write(0, PackImageRecord(ranges, 0, "")).ok());
@@ -253,7 +262,8 @@ TEST(RecordIoTest, HeaderRangesThatAreNotIndicesAreAnError) {
     ASSERT_TRUE((*writer)->Finish().ok());
     absl::StatusOr<SourceListing> listing = ListRecordIo(dir + "/h.rec", dir + "/h.idx");
     ASSERT_FALSE(listing.ok()) << ranges[0] << ", " << ranges[1];
-    EXPECT_NE(listing.status().message().find("make no sense"), std::string::npos) << listing.status();
+    EXPECT_NE(listing.status().message().find("make no sense"), std::string::npos)
+        << listing.status();
   }
 }
 
@@ -263,9 +273,11 @@ TEST(RecordIoTest, LabelsBeyondTheHeadersIdentityCountAreSkipped) {
   auto writer = RecordIoWriter::Create(dir + "/r.rec", dir + "/r.idx");
   ASSERT_TRUE(writer.ok());
   const std::string png = ReadAll(root + "/bob/0.png");
-  ASSERT_TRUE((*writer)->Write(0, PackImageRecord({3.0f, 5.0f}, 0, "")).ok());  // images 1..2, 2 identities
+  ASSERT_TRUE(
+      (*writer)->Write(0, PackImageRecord({3.0f, 5.0f}, 0, "")).ok());  // images 1..2, 2 identities
   ASSERT_TRUE((*writer)->Write(1, PackImageRecord({1.0f}, 1, png)).ok());
-  ASSERT_TRUE((*writer)->Write(2, PackImageRecord({2.0f}, 2, png)).ok());  // identity 2 of 2: out of range
+  ASSERT_TRUE(
+      (*writer)->Write(2, PackImageRecord({2.0f}, 2, png)).ok());  // identity 2 of 2: out of range
   ASSERT_TRUE((*writer)->Write(3, PackImageRecord({1.0f, 2.0f}, 3, "")).ok());
   ASSERT_TRUE((*writer)->Write(4, PackImageRecord({2.0f, 3.0f}, 4, "")).ok());
   ASSERT_TRUE((*writer)->Finish().ok());
@@ -295,7 +307,8 @@ TEST(RecordIoTest, ClassesAreTheLabelsPresentHoweverLarge) {
   ImageOptions options;
   options.size = 4;
   for (bool streaming : {false, true}) {
-    absl::StatusOr<Dataset> d = streaming ? StreamSource(config, options, nullptr) : LoadSource(config, options, nullptr);
+    absl::StatusOr<Dataset> d =
+        streaming ? StreamSource(config, options, nullptr) : LoadSource(config, options, nullptr);
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ(d->class_names, (std::vector<std::string>{"7", "2000000000"})) << streaming;
     EXPECT_TRUE(torch::equal(d->labels, torch::tensor({1, 0, 1}, torch::kInt64))) << streaming;

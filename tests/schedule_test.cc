@@ -28,10 +28,10 @@ ScheduleConfig Ftl(int rounds) {
 
 TEST(ScheduleTest, FtlAlternatesAfterPretraining) {
   const Schedule s(Ftl(2));
-  EXPECT_EQ(Names(s), (std::vector<std::string>{
-                          "pretrain", "checkpoint", "update_stats0", "stage10", "stage20",
-                          "evaluate0", "checkpoint0", "update_stats1", "stage11", "stage21",
-                          "evaluate1", "checkpoint1"}));
+  EXPECT_EQ(Names(s),
+            (std::vector<std::string>{"pretrain", "checkpoint", "update_stats0", "stage10",
+                                      "stage20", "evaluate0", "checkpoint0", "update_stats1",
+                                      "stage11", "stage21", "evaluate1", "checkpoint1"}));
   EXPECT_EQ(s.total_iterations(), 100 + 2 * 2 * 10);
   EXPECT_EQ(s.PhaseAt(3)->iterations, 10);
   EXPECT_FALSE(s.PhaseAt(12).has_value());
@@ -42,11 +42,11 @@ TEST(ScheduleTest, EvaluateAndCheckpointEveryNRoundsAndAfterTheLast) {
   ScheduleConfig c = Ftl(3);
   c.evaluate_every_rounds = 2;
   c.checkpoint_every_rounds = 0;
-  EXPECT_EQ(Names(Schedule(c)),
-            (std::vector<std::string>{"pretrain", "checkpoint", "update_stats0", "stage10",
-                                      "stage20", "update_stats1", "stage11", "stage21",
-                                      "evaluate1", "update_stats2", "stage12", "stage22",
-                                      "evaluate2", "checkpoint2"}));
+  EXPECT_EQ(
+      Names(Schedule(c)),
+      (std::vector<std::string>{"pretrain", "checkpoint", "update_stats0", "stage10", "stage20",
+                                "update_stats1", "stage11", "stage21", "evaluate1", "update_stats2",
+                                "stage12", "stage22", "evaluate2", "checkpoint2"}));
 }
 
 TEST(ScheduleTest, BaselineIsPretrainEvaluateCheckpoint) {
@@ -65,9 +65,9 @@ TEST(ScheduleTest, NoPretrainingStartsWithStatistics) {
 TEST(ScheduleTest, RestartPositionIsAfterTheLastCheckpoint) {
   const Schedule s(Ftl(2));
   EXPECT_EQ(s.RestartPosition(0), 0);
-  EXPECT_EQ(s.RestartPosition(1), 0);   // failed during the first checkpoint
-  EXPECT_EQ(s.RestartPosition(4), 2);   // failed in stage 2 of round 0
-  EXPECT_EQ(s.RestartPosition(7), 7);   // failed right after checkpoint0
+  EXPECT_EQ(s.RestartPosition(1), 0);  // failed during the first checkpoint
+  EXPECT_EQ(s.RestartPosition(4), 2);  // failed in stage 2 of round 0
+  EXPECT_EQ(s.RestartPosition(7), 7);  // failed right after checkpoint0
   EXPECT_EQ(s.RestartPosition(100), 12);
 }
 

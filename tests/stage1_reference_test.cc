@@ -56,7 +56,8 @@ class NaiveAdam {
 };
 
 // Eq. 2 + alpha * Eq. 3 (mean reduction) written out: -z_y + log sum_j exp z_j, and mean z^2.
-torch::Tensor NaiveClassifierLoss(const torch::Tensor& logits, const torch::Tensor& labels, double alpha) {
+torch::Tensor NaiveClassifierLoss(const torch::Tensor& logits, const torch::Tensor& labels,
+                                  double alpha) {
   torch::Tensor nll = torch::zeros({}, logits.options());
   for (int64_t i = 0; i < logits.size(0); ++i) {
     const torch::Tensor z = logits[i];
@@ -66,8 +67,9 @@ torch::Tensor NaiveClassifierLoss(const torch::Tensor& logits, const torch::Tens
 }
 
 // Eq. 7 one sample at a time: c[y_u] + Q (Q^T (g_r - c[y_r])).
-torch::Tensor NaiveTransfer(const torch::Tensor& g_r, const torch::Tensor& y_r, const torch::Tensor& y_u,
-                            const torch::Tensor& centers, const torch::Tensor& q) {
+torch::Tensor NaiveTransfer(const torch::Tensor& g_r, const torch::Tensor& y_r,
+                            const torch::Tensor& y_u, const torch::Tensor& centers,
+                            const torch::Tensor& q) {
   std::vector<torch::Tensor> rows;
   for (int64_t k = 0; k < g_r.size(0); ++k) {
     const torch::Tensor offset = g_r[k] - centers[y_r[k].item<int64_t>()];
@@ -109,12 +111,15 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   }
   const FtlStatistics& stats = reference.statistics();
   ASSERT_GT(stats.basis.size(1), 0);
-  ASSERT_LT(stats.basis.size(1), config_.model.feature_dim) << "a full basis would hide a wrong offset";
+  ASSERT_LT(stats.basis.size(1), config_.model.feature_dim)
+      << "a full basis would hide a wrong offset";
 
   // The batches stage 1 draws at its first step, from the samplers' documented streams.
   const int64_t batch = config_.training.batch_size;
-  EpochSampler hard(stats.hard_mask.nonzero().squeeze(1), config_.training.seed, SampleStream::kStageOneHard);
-  const ClassBalancedSampler ur(data_.labels, {3, 4, 5}, config_.training.seed, SampleStream::kStageOneUr);
+  EpochSampler hard(stats.hard_mask.nonzero().squeeze(1), config_.training.seed,
+                    SampleStream::kStageOneHard);
+  const ClassBalancedSampler ur(data_.labels, {3, 4, 5}, config_.training.seed,
+                                SampleStream::kStageOneUr);
   const torch::Tensor hard_rows = hard.Batch(0, batch), ur_rows = ur.Batch(0, batch);
   const torch::Tensor y_r = data_.labels.index_select(0, hard_rows);
   const torch::Tensor y_u = data_.labels.index_select(0, ur_rows);
@@ -131,7 +136,9 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   for (const torch::Tensor& p : m->classifier->parameters()) params.push_back(p);
   for (torch::Tensor& p : params) p.set_requires_grad(true);
   NaiveAdam adam(params, config_.training.stage1_lr);
-  auto logits_of = [&m](const torch::Tensor& g) { return m->classifier->forward(m->filter->forward(g)); };
+  auto logits_of = [&m](const torch::Tensor& g) {
+    return m->classifier->forward(m->filter->forward(g));
+  };
   adam.Step(NaiveClassifierLoss(logits_of(g_r), y_r, config_.loss.reg));
   adam.Step(NaiveClassifierLoss(logits_of(g_u), y_u, config_.loss.reg));
   if (transfer) {
@@ -159,7 +166,8 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   for (const auto& item : expected) {
     if (item.key().rfind("filter.", 0) != 0 && item.key().rfind("classifier.", 0) != 0) continue;
     EXPECT_TRUE(torch::allclose(ours[item.key()], item.value(), 1e-5, 1e-5))
-        << item.key() << ": max difference " << (ours[item.key()] - item.value()).abs().max().item<double>();
+        << item.key() << ": max difference "
+        << (ours[item.key()] - item.value()).abs().max().item<double>();
     ++compared;
   }
   EXPECT_GT(compared, 2);
@@ -178,10 +186,10 @@ TEST(UpdateStatsReferenceTest, EqualsLoopOverTheModelsOutputsWithTheYawFilter) {
   // Asymmetric pictures, so that a flip along the wrong axis gives other features.
   data.images.select(3, 0).fill_(250);
   torch::manual_seed(5);
-  data.yaw = torch::randn({data.size()}) * 10;  // nearly all within tau / 2 = 30 degrees
-  data.yaw.slice(0, 0, 4).fill_(75.0f);                                      // class 0: four too far
-  data.yaw[5] = std::numeric_limits<float>::quiet_NaN();                     // class 0: unknown
-  data.yaw.slice(0, 22, 31).fill_(80.0f);                                    // class 2: none passes
+  data.yaw = torch::randn({data.size()}) * 10;            // nearly all within tau / 2 = 30 degrees
+  data.yaw.slice(0, 0, 4).fill_(75.0f);                   // class 0: four too far
+  data.yaw[5] = std::numeric_limits<float>::quiet_NaN();  // class 0: unknown
+  data.yaw.slice(0, 22, 31).fill_(80.0f);                 // class 2: none passes
   std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
   Trainer trainer(config, data, *comm);
   trainer.Pretrain(2);
@@ -195,12 +203,15 @@ TEST(UpdateStatsReferenceTest, EqualsLoopOverTheModelsOutputsWithTheYawFilter) {
   const int64_t n = data.size(), classes = data.num_classes(), dim = config.model.feature_dim;
   std::vector<torch::Tensor> g(n), g_flip(n);
   for (int64_t i = 0; i < n; ++i) {
-    const torch::Tensor x = data.images[i].unsqueeze(0).to(torch::kFloat64).div(255.0).to(torch::kFloat32);
+    const torch::Tensor x =
+        data.images[i].unsqueeze(0).to(torch::kFloat64).div(255.0).to(torch::kFloat32);
     g[i] = m->enc->forward(x)[0].to(torch::kFloat64);
     g_flip[i] = m->enc->forward(x.flip({3}))[0].to(torch::kFloat64);  // left-right: the width axis
   }
   auto label = [&data](int64_t i) { return data.labels[i].item<int64_t>(); };
-  auto passes = [&](int64_t i) { return std::abs(data.yaw[i].item<double>()) * 2 <= config.data.yaw_tau; };
+  auto passes = [&](int64_t i) {
+    return std::abs(data.yaw[i].item<double>()) * 2 <= config.data.yaw_tau;
+  };
   std::vector<torch::Tensor> centers(classes);
   for (int64_t c = 0; c < classes; ++c) {
     bool any_pass = false;
@@ -263,7 +274,8 @@ TEST(InitializeFromTest, TakesWeightsAndSamplerPositionsButFreshOptimizers) {
   ASSERT_TRUE(trained.SaveCheckpoint(path, 2).ok());
 
   JobConfig other_seed = config;
-  other_seed.training.seed = 99;  // another random initialisation; samplers keep config's seed below
+  other_seed.training.seed =
+      99;  // another random initialisation; samplers keep config's seed below
   Trainer fresh(other_seed, data, *comm);
   ASSERT_TRUE(fresh.InitializeFrom(path).ok());
   const auto a = trained.model()->named_parameters();
@@ -300,7 +312,8 @@ TEST(InitializeFromTest, TakesWeightsAndSamplerPositionsButFreshOptimizers) {
   const absl::Status refused = other.InitializeFrom(path);
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
   EXPECT_NE(refused.message().find("another job"), std::string::npos) << refused;
-  EXPECT_EQ(other.InitializeFrom(::testing::TempDir() + "/missing.ftlckpt").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(other.InitializeFrom(::testing::TempDir() + "/missing.ftlckpt").code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 // Streaming (images read when their batch is drawn) against loading into memory, on real LFW
 // faces; what unreadable images do while streaming; and the BatchPrefetcher.
-#include "common/data/image_stream.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -11,9 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/data/batch_prefetcher.h"
+#include "common/data/image_folder.h"
+#include "common/data/image_stream.h"
 #include "common/data/recordio.h"
 #include "tests/temp_dir.h"
-#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {
@@ -128,9 +127,11 @@ TEST(StreamingTest, AnUnreadableImageIsReplacedByAnotherOfTheSameIdentity) {
   // Damage two of Abdullah's four images and Aaron_Eckhart's only one after listing, as a disk
   // or a copy would.
   const auto row_of = [&](const std::string& name) {
-    return std::find(d->sample_names.begin(), d->sample_names.end(), name) - d->sample_names.begin();
+    return std::find(d->sample_names.begin(), d->sample_names.end(), name) -
+           d->sample_names.begin();
   };
-  const int64_t bad1 = row_of("Abdullah/Abdullah_0002.jpg"), bad2 = row_of("Abdullah/Abdullah_0003.jpg");
+  const int64_t bad1 = row_of("Abdullah/Abdullah_0002.jpg"),
+                bad2 = row_of("Abdullah/Abdullah_0003.jpg");
   const int64_t next_good = row_of("Abdullah/Abdullah_0004.jpg");
   std::ofstream(root + "/Abdullah/Abdullah_0002.jpg", std::ios::trunc) << "\xff\xd8\xff garbage";
   fs::remove(root + "/Abdullah/Abdullah_0003.jpg");
@@ -163,7 +164,8 @@ TEST(StreamingTest, DamagedRecordsWhileStreamingAreReplacedToo) {
   absl::StatusOr<Dataset> d = LoadDataset(config, SmallShape(), 1);
   ASSERT_TRUE(d.ok()) << d.status();
   // Overwrite most of record #2's JPEG (Aaron_Peirsol's first image) with zeros.
-  absl::StatusOr<std::unique_ptr<RecordIoReader>> reader = RecordIoReader::Open(config.path, dir + "/faces.idx");
+  absl::StatusOr<std::unique_ptr<RecordIoReader>> reader =
+      RecordIoReader::Open(config.path, dir + "/faces.idx");
   ASSERT_TRUE(reader.ok());
   std::ifstream idx(dir + "/faces.idx");
   std::string line;
@@ -198,7 +200,8 @@ TEST(StreamingTest, ListingsTravelAsBytesAndDamageIsAnError) {
   listed->skipped_names = {"#77 (label -1 is not a class index)"};
   listed->skipped_images = 1;
   const std::string bytes = EncodeStreamedListing(*listed);
-  absl::StatusOr<Dataset> received = DecodeStreamedListing(bytes, config, ImageOptionsFor(config, SmallShape()));
+  absl::StatusOr<Dataset> received =
+      DecodeStreamedListing(bytes, config, ImageOptionsFor(config, SmallShape()));
   ASSERT_TRUE(received.ok()) << received.status();
   EXPECT_EQ(received->sample_names, listed->sample_names);
   EXPECT_EQ(received->class_names, listed->class_names);
@@ -208,12 +211,13 @@ TEST(StreamingTest, ListingsTravelAsBytesAndDamageIsAnError) {
   EXPECT_TRUE(torch::equal(received->yaw, listed->yaw));
   EXPECT_TRUE(torch::equal(received->regular_classes, listed->regular_classes));
   const torch::Tensor rows = torch::arange(listed->size(), torch::kInt64);
-  EXPECT_TRUE(torch::equal(*GatherImages(*received, rows), *GatherImages(*listed, rows)));  // its own source
+  EXPECT_TRUE(torch::equal(*GatherImages(*received, rows),
+                           *GatherImages(*listed, rows)));  // its own source
   // Undefined yaw and regular classes stay undefined.
   listed->yaw = torch::Tensor();
   listed->regular_classes = torch::Tensor();
-  absl::StatusOr<Dataset> plain =
-      DecodeStreamedListing(EncodeStreamedListing(*listed), config, ImageOptionsFor(config, SmallShape()));
+  absl::StatusOr<Dataset> plain = DecodeStreamedListing(EncodeStreamedListing(*listed), config,
+                                                        ImageOptionsFor(config, SmallShape()));
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_FALSE(plain->yaw.defined());
   EXPECT_FALSE(plain->regular_classes.defined());
@@ -226,7 +230,8 @@ TEST(StreamingTest, ListingsTravelAsBytesAndDamageIsAnError) {
   Dataset wrong = *listed;
   wrong.labels = listed->labels.clone();
   wrong.labels[0] = 4;  // 4 classes: 0..3
-  absl::StatusOr<Dataset> refused = DecodeStreamedListing(EncodeStreamedListing(wrong), config, ImageOptions());
+  absl::StatusOr<Dataset> refused =
+      DecodeStreamedListing(EncodeStreamedListing(wrong), config, ImageOptions());
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
 }
@@ -249,7 +254,8 @@ TEST(BatchPrefetcherTest, ReadAheadGivesTheSameBatchesInOrder) {
   ASSERT_TRUE(in_memory.ok() && streamed.ok());
   const std::thread::id caller = std::this_thread::get_id();
   for (const Dataset* d : {&*in_memory, &*streamed}) {
-    for (const auto& [threads, depth] : std::vector<std::pair<int, int>>{{0, 1}, {1, 1}, {3, 2}, {2, 8}}) {
+    for (const auto& [threads, depth] :
+         std::vector<std::pair<int, int>>{{0, 1}, {1, 1}, {3, 2}, {2, 8}}) {
       int64_t expected_next = 0;
       bool on_caller_thread = true;
       auto rows_of = [&](int64_t k) {
@@ -260,7 +266,8 @@ TEST(BatchPrefetcherTest, ReadAheadGivesTheSameBatchesInOrder) {
       BatchPrefetcher prefetcher(*d, rows_of, 9, threads, depth);
       for (int64_t k = 0; k < 9; ++k) {
         const BatchPrefetcher::Batch batch = prefetcher.Next();
-        const torch::Tensor want = torch::tensor({(k * 5) % 21, (k * 7 + 1) % 21, (k + 3) % 21}, torch::kInt64);
+        const torch::Tensor want =
+            torch::tensor({(k * 5) % 21, (k * 7 + 1) % 21, (k + 3) % 21}, torch::kInt64);
         ASSERT_TRUE(torch::equal(batch.rows, want)) << threads << " threads, batch " << k;
         ASSERT_TRUE(torch::equal(batch.images, in_memory->images.index_select(0, want)))
             << threads << " threads, batch " << k;
@@ -278,7 +285,8 @@ TEST(BatchPrefetcherTest, AReadErrorReachesTheCallerAndUnreadBatchesDoNotHang) {
   const Dataset* d = &streamed;
   fs::remove(root + "/Aaron_Eckhart/Aaron_Eckhart_0001.jpg");  // row 0, its identity's only image
   {
-    BatchPrefetcher prefetcher(*d, [](int64_t k) { return torch::tensor({k == 2 ? int64_t{0} : int64_t{5}}); }, 50, 2, 4);
+    BatchPrefetcher prefetcher(
+        *d, [](int64_t k) { return torch::tensor({k == 2 ? int64_t{0} : int64_t{5}}); }, 50, 2, 4);
     EXPECT_NO_THROW(prefetcher.Next());
     EXPECT_NO_THROW(prefetcher.Next());
     EXPECT_THROW(prefetcher.Next(), DataReadError);

@@ -43,7 +43,9 @@ TEST(RunProcessTest, ArgumentsReachTheProgramAsTheyAre) {
   fs::remove(marker);
   std::vector<std::string> lines;
   const std::string argument = "$(touch " + marker + "); 'quoted' \"x\"";
-  ASSERT_TRUE(RunProcess({"printf", "%s", argument}, [&](const std::string& l) { lines.push_back(l); }).ok());
+  ASSERT_TRUE(RunProcess({"printf", "%s", argument}, [&](const std::string& l) {
+                lines.push_back(l);
+              }).ok());
   EXPECT_EQ(lines, std::vector<std::string>{argument});
   EXPECT_FALSE(fs::exists(marker));
 }
@@ -57,9 +59,10 @@ TEST(StartProcessTest, AppendsOutputRunsInTheFolderAndOwnsItsSession) {
   options.working_dir = dir;
   options.new_session = true;
   ASSERT_TRUE(WriteFileAtomically(options.output_path, "earlier\n").ok());
-  absl::StatusOr<pid_t> pid =
-      StartProcess({"sh", "-c", "pwd; echo err >&2; [ \"$(ps -o sid= -p $$ | tr -d ' ')\" = $$ ] && echo leader"},
-                   options);
+  absl::StatusOr<pid_t> pid = StartProcess(
+      {"sh", "-c",
+       "pwd; echo err >&2; [ \"$(ps -o sid= -p $$ | tr -d ' ')\" = $$ ] && echo leader"},
+      options);
   ASSERT_TRUE(pid.ok()) << pid.status();
   EXPECT_EQ(Wait(*pid), 0);
   EXPECT_EQ(*ReadFileToString(options.output_path),
@@ -71,7 +74,8 @@ TEST(StartProcessTest, StartFailuresComeBackWithTheReason) {
   options.working_dir = ::testing::TempDir() + "/no_such_folder";
   const absl::StatusOr<pid_t> in_missing = StartProcess({"true"}, options);
   EXPECT_EQ(in_missing.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_NE(in_missing.status().message().find("no_such_folder"), std::string::npos) << in_missing.status();
+  EXPECT_NE(in_missing.status().message().find("no_such_folder"), std::string::npos)
+      << in_missing.status();
   EXPECT_EQ(StartProcess({"/no/such/program"}, {}).status().code(), absl::StatusCode::kNotFound);
   StartOptions bad_log;
   bad_log.output_path = ::testing::TempDir() + "/no/such/dir/out.log";

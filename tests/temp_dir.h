@@ -12,7 +12,8 @@
 namespace ftl::testing {
 
 inline std::string FreshDir(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/ftl_test_" + std::to_string(::getpid()) + "_" + name;
+  const std::string dir =
+      ::testing::TempDir() + "/ftl_test_" + std::to_string(::getpid()) + "_" + name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -6,8 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <tuple>
 #include <opencv2/imgcodecs.hpp>
+#include <tuple>
 
 #include "common/comm/device_communicator.h"
 #include "tests/test_util.h"
@@ -76,8 +76,9 @@ TEST(UpsampleConvTest, EqualsTransposedConvolution) {
     const auto params = layer->named_parameters();
     const torch::Tensor w = params["weight"];
     const torch::Tensor b = bias ? params["bias"] : torch::Tensor();
-    const torch::Tensor reference = torch::conv_transpose2d(x, w, b, /*stride=*/2, /*padding=*/1,
-                                                            /*output_padding=*/out_size - (2 * in_size - 1));
+    const torch::Tensor reference =
+        torch::conv_transpose2d(x, w, b, /*stride=*/2, /*padding=*/1,
+                                /*output_padding=*/out_size - (2 * in_size - 1));
     EXPECT_TRUE(torch::allclose(y, reference, 1e-5, 1e-5)) << (y - reference).abs().max();
     const torch::Tensor upstream = torch::randn_like(y);
     const auto ours = torch::autograd::grad({y}, {x, w}, {upstream});
@@ -197,7 +198,8 @@ TEST_F(TrainerTest, ResumeEqualsContinuingAcrossTheStages) {
 // Streaming reads the same images when batches are drawn (on loader threads, ahead of use), so a
 // streamed job trains exactly as one that decoded everything first.
 TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
-  const std::string root = ::testing::TempDir() + "/streamed_training_" + std::to_string(::getpid());
+  const std::string root =
+      ::testing::TempDir() + "/streamed_training_" + std::to_string(::getpid());
   std::filesystem::remove_all(root);
   for (int64_t i = 0; i < data_.size(); ++i) {
     const std::string dir = root + "/" + data_.class_names[data_.labels[i].item<int64_t>()];
@@ -231,7 +233,8 @@ TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
   const auto pa = a.model()->named_parameters();
   const auto pb = b.model()->named_parameters();
   for (const auto& item : pa) EXPECT_TRUE(torch::equal(item.value(), pb[item.key()])) << item.key();
-  EXPECT_EQ(a.Evaluate().metrics.at("train_top1_regular"), b.Evaluate().metrics.at("train_top1_regular"));
+  EXPECT_EQ(a.Evaluate().metrics.at("train_top1_regular"),
+            b.Evaluate().metrics.at("train_top1_regular"));
   std::filesystem::remove_all(root);
 }
 

@@ -4,10 +4,9 @@
 #include <cmath>
 #include <fstream>
 #include <numeric>
-#include <random>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 
@@ -15,14 +14,15 @@ namespace ftl {
 namespace {
 
 constexpr int64_t kBatch = 128;
-constexpr int kScale = 2;    // pixels per input pixel in the pictures
-constexpr int kBorder = 2;   // white gap between cells
+constexpr int kScale = 2;   // pixels per input pixel in the pictures
+constexpr int kBorder = 2;  // white gap between cells
 constexpr int kLabelWidth = 120;
 
 torch::Tensor Encode(FtlModel& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> out;
-  for (int64_t b = 0; b < x.size(0); b += kBatch) out.push_back(model->enc->forward(x.slice(0, b, b + kBatch)));
+  for (int64_t b = 0; b < x.size(0); b += kBatch)
+    out.push_back(model->enc->forward(x.slice(0, b, b + kBatch)));
   return torch::cat(out);
 }
 
@@ -62,15 +62,16 @@ absl::Status WriteGrid(const std::vector<GridRow>& rows, int side, const std::st
   cv::Mat canvas(height, width, CV_8UC3, cv::Scalar(255, 255, 255));
   for (size_t r = 0; r < rows.size(); ++r) {
     const int top = kBorder + static_cast<int>(r) * (cell + kBorder);
-    cv::putText(canvas, rows[r].label, cv::Point(4, top + cell / 2 + 4), cv::FONT_HERSHEY_SIMPLEX, 0.4,
-                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+    cv::putText(canvas, rows[r].label, cv::Point(4, top + cell / 2 + 4), cv::FONT_HERSHEY_SIMPLEX,
+                0.4, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
     for (size_t c = 0; c < rows[r].cells.size(); ++c) {
       if (!rows[r].cells[c].defined()) continue;
       const int left = kLabelWidth + kBorder + static_cast<int>(c) * (cell + kBorder);
       ToCell(rows[r].cells[c]).copyTo(canvas(cv::Rect(left, top, cell, cell)));
     }
   }
-  if (!cv::imwrite(path, canvas)) return absl::InternalError(absl::StrCat(path, ": cannot write PNG"));
+  if (!cv::imwrite(path, canvas))
+    return absl::InternalError(absl::StrCat(path, ": cannot write PNG"));
   return absl::OkStatus();
 }
 
@@ -80,8 +81,8 @@ std::vector<int64_t> Members(const Dataset& dataset, int64_t c) {
 }
 
 // Regular classes by image count (descending), UR classes in label order.
-void ClassesByRole(const Dataset& dataset, const torch::Tensor& regular, std::vector<int64_t>* regular_classes,
-                   std::vector<int64_t>* ur_classes) {
+void ClassesByRole(const Dataset& dataset, const torch::Tensor& regular,
+                   std::vector<int64_t>* regular_classes, std::vector<int64_t>* ur_classes) {
   const torch::Tensor counts = dataset.ClassCounts();
   for (int64_t c = 0; c < dataset.num_classes(); ++c) {
     if (counts[c].item<int64_t>() == 0) continue;
@@ -93,7 +94,8 @@ void ClassesByRole(const Dataset& dataset, const torch::Tensor& regular, std::ve
 }
 
 absl::Status NeedStatistics(const FtlStatistics& stats) {
-  if (!stats.valid) return absl::FailedPreconditionError("pictures need UpdateStats' centres and Q");
+  if (!stats.valid)
+    return absl::FailedPreconditionError("pictures need UpdateStats' centres and Q");
   return absl::OkStatus();
 }
 
@@ -106,7 +108,8 @@ std::vector<CenterErrorRow> CenterEstimationError(FtlModel& model, const Dataset
   model->eval();
   std::mt19937_64 rng(seed);
   // errors[method][size] over (class, draw); classes[size] = classes with more images than size
-  std::vector<std::vector<std::vector<double>>> errors(3, std::vector<std::vector<double>>(sizes.size()));
+  std::vector<std::vector<std::vector<double>>> errors(
+      3, std::vector<std::vector<double>>(sizes.size()));
   std::vector<int> classes(sizes.size(), 0);
   for (int64_t c = 0; c < dataset.num_classes(); ++c) {
     if (!regular[c].item<bool>()) continue;
@@ -127,10 +130,12 @@ std::vector<CenterErrorRow> CenterEstimationError(FtlModel& model, const Dataset
       std::shuffle(order.begin(), order.end(), rng);
       for (size_t s = 0; s < sizes.size(); ++s) {
         if (sizes[s] >= n) continue;  // the estimate would see every image of the class
-        const torch::Tensor pick = torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + sizes[s]));
+        const torch::Tensor pick =
+            torch::tensor(std::vector<int64_t>(order.begin(), order.begin() + sizes[s]));
         errors[0][s].push_back(error(g[order[0]]));
         errors[1][s].push_back(error(g.index_select(0, pick).mean(0)));
-        errors[2][s].push_back(error((g.index_select(0, pick).mean(0) + g_flip.index_select(0, pick).mean(0)) / 2));
+        errors[2][s].push_back(
+            error((g.index_select(0, pick).mean(0) + g_flip.index_select(0, pick).mean(0)) / 2));
       }
     }
   }
@@ -155,7 +160,8 @@ absl::Status WriteCenterErrorCsv(const std::string& path, const std::vector<Cent
   std::ofstream out(path, std::ios::trunc);
   out << "method,images,mean_error,std_error,classes\n";
   for (const CenterErrorRow& r : rows) {
-    out << r.method << "," << r.images << "," << r.mean_error << "," << r.std_error << "," << r.classes << "\n";
+    out << r.method << "," << r.images << "," << r.mean_error << "," << r.std_error << ","
+        << r.classes << "\n";
   }
   out.flush();
   if (!out) return absl::InternalError(absl::StrCat(path, ": cannot write"));
@@ -163,7 +169,8 @@ absl::Status WriteCenterErrorCsv(const std::string& path, const std::vector<Cent
 }
 
 absl::Status WriteCenterPicture(FtlModel& model, const Dataset& dataset, const FtlStatistics& stats,
-                                const torch::Tensor& regular, const std::string& path, int classes) {
+                                const torch::Tensor& regular, const std::string& path,
+                                int classes) {
   if (absl::Status s = NeedStatistics(stats); !s.ok()) return s;
   model->eval();
   std::vector<int64_t> reg, ur, shown;
@@ -177,21 +184,23 @@ absl::Status WriteCenterPicture(FtlModel& model, const Dataset& dataset, const F
   GridRow images{"image"}, centers{"Dec(c_i)"};
   const torch::Tensor decoded = Decode(model, stats.centers.index_select(0, torch::tensor(shown)));
   for (size_t k = 0; k < shown.size(); ++k) {
-    images.cells.push_back(ImageBatch(dataset, torch::tensor({Members(dataset, shown[k]).front()}))[0]);
+    images.cells.push_back(
+        ImageBatch(dataset, torch::tensor({Members(dataset, shown[k]).front()}))[0]);
     centers.cells.push_back(decoded[k]);
   }
   model->train();
   return WriteGrid({images, centers}, static_cast<int>(dataset.image_size()), path);
 }
 
-absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset, const FtlStatistics& stats,
-                                  const torch::Tensor& regular, const std::string& path, int samples,
-                                  int ur_rows) {
+absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset,
+                                  const FtlStatistics& stats, const torch::Tensor& regular,
+                                  const std::string& path, int samples, int ur_rows) {
   if (absl::Status s = NeedStatistics(stats); !s.ok()) return s;
   std::vector<int64_t> reg, ur;
   ClassesByRole(dataset, regular, &reg, &ur);
   if (reg.empty()) return absl::FailedPreconditionError("transfer picture: no regular class");
-  if (ur.empty()) ur = std::vector<int64_t>(reg.begin() + 1, reg.end());  // still shows the transfer
+  if (ur.empty())
+    ur = std::vector<int64_t>(reg.begin() + 1, reg.end());  // still shows the transfer
   model->eval();
   const int64_t j = reg.front();
   std::vector<int64_t> members = Members(dataset, j);
@@ -199,7 +208,8 @@ absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset, const
   const torch::Tensor x = ImageBatch(dataset, torch::tensor(members));
   const torch::Tensor g = Encode(model, x);
   const torch::Tensor q = stats.basis;
-  const torch::Tensor variation = (g - stats.centers[j]).matmul(q).matmul(q.t());  // Q Q^T (g_jk - c_j)
+  const torch::Tensor variation =
+      (g - stats.centers[j]).matmul(q).matmul(q.t());  // Q Q^T (g_jk - c_j)
   GridRow inputs{"regular x_j"}, recon{"Dec(c_j), Dec(g_j)"};
   inputs.cells.push_back(torch::Tensor());
   recon.cells.push_back(Decode(model, stats.centers[j].unsqueeze(0))[0]);
@@ -211,7 +221,8 @@ absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset, const
   std::vector<GridRow> rows = {inputs, recon};
   for (size_t r = 0; r < ur.size() && static_cast<int>(r) < ur_rows; ++r) {
     const int64_t i = ur[r];
-    GridRow row{absl::StrCat(regular[i].item<bool>() ? "class " : "UR ", dataset.class_names[i]).substr(0, 18)};
+    GridRow row{absl::StrCat(regular[i].item<bool>() ? "class " : "UR ", dataset.class_names[i])
+                    .substr(0, 18)};
     row.cells.push_back(Decode(model, stats.centers[i].unsqueeze(0))[0]);
     const torch::Tensor transferred = Decode(model, stats.centers[i].unsqueeze(0) + variation);
     for (int64_t k = 0; k < transferred.size(0); ++k) row.cells.push_back(transferred[k]);
@@ -229,10 +240,12 @@ absl::Status WriteInterpolationPicture(FtlModel& model, const Dataset& dataset,
   ClassesByRole(dataset, regular, &reg, &ur);
   std::vector<int64_t> all = reg;
   all.insert(all.end(), ur.begin(), ur.end());
-  if (all.size() < 2) return absl::FailedPreconditionError("interpolation picture: needs two classes");
+  if (all.size() < 2)
+    return absl::FailedPreconditionError("interpolation picture: needs two classes");
   model->eval();
   const int64_t c1 = all[0], c2 = ur.empty() ? all[1] : ur.front();
-  const torch::Tensor x = ImageBatch(dataset, torch::tensor({Members(dataset, c1).front(), Members(dataset, c2).front()}));
+  const torch::Tensor x = ImageBatch(
+      dataset, torch::tensor({Members(dataset, c1).front(), Members(dataset, c2).front()}));
   const torch::Tensor g = Encode(model, x);
   const torch::Tensor q = stats.basis;
   const torch::Tensor center1 = stats.centers[c1], center2 = stats.centers[c2];
@@ -251,7 +264,8 @@ absl::Status WriteInterpolationPicture(FtlModel& model, const Dataset& dataset,
     r.cells.push_back(x[1]);
     return r;
   };
-  std::vector<GridRow> rows = {row("plain", plain), row("non-identity", non_identity), row("identity", identity)};
+  std::vector<GridRow> rows = {row("plain", plain), row("non-identity", non_identity),
+                               row("identity", identity)};
   model->train();
   return WriteGrid(rows, static_cast<int>(dataset.image_size()), path);
 }

@@ -20,8 +20,8 @@
 namespace ftl {
 
 struct CenterErrorRow {
-  std::string method;  // "pick_one", "avg_all", "avg_flip"
-  int images = 0;      // images the estimate may use
+  std::string method;       // "pick_one", "avg_all", "avg_flip"
+  int images = 0;           // images the estimate may use
   double mean_error = 0.0;  // 1 - cos(estimate, reference centre), averaged over classes and draws
   double std_error = 0.0;
   int classes = 0;  // classes with more than `images` images
@@ -40,13 +40,14 @@ absl::Status WriteCenterErrorCsv(const std::string& path, const std::vector<Cent
 // Fig. 6: per shown class a training image above the decoded centre Dec(c_i). Up to `classes`
 // classes, half regular (most images first) and half UR.
 absl::Status WriteCenterPicture(FtlModel& model, const Dataset& dataset, const FtlStatistics& stats,
-                                const torch::Tensor& regular, const std::string& path, int classes = 8);
+                                const torch::Tensor& regular, const std::string& path,
+                                int classes = 8);
 
 // Fig. 7: the largest regular class j's images and decodings on top; below, one row per UR class
 // i: Dec(c_i), then Dec(c_i + Q Q^T (g_jk - c_j)) for each shown image k of j.
-absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset, const FtlStatistics& stats,
-                                  const torch::Tensor& regular, const std::string& path,
-                                  int samples = 6, int ur_rows = 4);
+absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset,
+                                  const FtlStatistics& stats, const torch::Tensor& regular,
+                                  const std::string& path, int samples = 6, int ur_rows = 4);
 
 // Fig. 8: from an image of class 1 toward one of class 2, a in [0, 1]:
 //   plain        Dec(g_1 + a (g_2 - g_1))

@@ -13,8 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/util/status_macros.h"
 #include "common/util/file.h"
+#include "common/util/status_macros.h"
 
 namespace ftl {
 namespace {
@@ -55,7 +55,8 @@ absl::Status WriteCheckpointFile(const std::string& path,
   try {
     archive.save_to(payload_stream);
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("cannot serialise checkpoint: ", e.what_without_backtrace()));
+    return absl::InternalError(
+        absl::StrCat("cannot serialise checkpoint: ", e.what_without_backtrace()));
   }
   const std::string payload = payload_stream.str();
   std::string file(kMagic, sizeof(kMagic));
@@ -85,12 +86,13 @@ absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::Input
   }
   const uint64_t length = GetLittleEndian(file.data() + 8, 8);
   if (file.size() - kHeaderBytes != length) {
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': truncated or padded: header says ",
-                                            length, " payload bytes, file has ",
-                                            file.size() - kHeaderBytes));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': truncated or padded: header says ", length,
+                     " payload bytes, file has ", file.size() - kHeaderBytes));
   }
   if (static_cast<uint32_t>(GetLittleEndian(file.data() + 16, 4)) != Crc32(file, kHeaderBytes)) {
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': corrupt (checksum mismatch)"));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': corrupt (checksum mismatch)"));
   }
   std::istringstream payload(file.substr(kHeaderBytes));
   try {
@@ -100,7 +102,8 @@ absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::Input
         absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
     // The TorchScript reader also throws torch::jit::ErrorReport and others (found by fuzzing).
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what()));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what()));
   }
   return absl::OkStatus();
 }

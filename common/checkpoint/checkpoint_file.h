@@ -19,7 +19,8 @@ absl::Status WriteCheckpointFile(const std::string& path, torch::serialize::Outp
 
 // Verifies the frame and loads the archive, its tensors onto `device` (where they were saved when
 // unset: a GPU-trained checkpoint can be evaluated on a CPU machine). DataLoss for a truncated or
-// corrupt file, InvalidArgument for a file that is not an FTL checkpoint, NotFound for a missing one.
+// corrupt file, InvalidArgument for a file that is not an FTL checkpoint, NotFound for a missing
+// one.
 absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive,
                                 c10::optional<torch::Device> device = c10::nullopt);
 

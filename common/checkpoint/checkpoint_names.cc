@@ -44,7 +44,8 @@ absl::StatusOr<std::string> LoadNewestCheckpoint(
     return file_or_dir;
   }
   const std::vector<std::string> files = ListCheckpoints(file_or_dir);
-  if (files.empty()) return absl::NotFoundError(absl::StrCat("no *.ftlckpt checkpoint in '", file_or_dir, "'"));
+  if (files.empty())
+    return absl::NotFoundError(absl::StrCat("no *.ftlckpt checkpoint in '", file_or_dir, "'"));
   absl::Status last_error;
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
     last_error = load(*it);

@@ -8,7 +8,7 @@ struct GradientAverager::Bucket {
   std::vector<int> parameters;
   torch::Tensor flat;  // allocated on first use
   int64_t numel = 0;
-  int ready = 0;       // gradients packed in this backward
+  int ready = 0;  // gradients packed in this backward
   std::vector<bool> packed;
   std::unique_ptr<PendingAllReduce> pending;
 };
@@ -70,7 +70,9 @@ void GradientAverager::OnGradient(int parameter, const torch::Tensor& grad) {
   const int slot = slot_of_[parameter];
   if (bucket.packed[slot]) return;
   const torch::Tensor& p = parameters_[parameter];
-  Flat(bucket).slice(0, offset_of_[parameter], offset_of_[parameter] + p.numel()).copy_(grad.reshape(-1));
+  Flat(bucket)
+      .slice(0, offset_of_[parameter], offset_of_[parameter] + p.numel())
+      .copy_(grad.reshape(-1));
   bucket.packed[slot] = true;
   if (++bucket.ready == static_cast<int>(bucket.parameters.size())) {
     bucket.pending = comm_->StartAllReduceSum(bucket.flat);
@@ -92,7 +94,8 @@ void GradientAverager::FinishBackward(Communicator& comm) {
     for (size_t slot = 0; slot < bucket.parameters.size(); ++slot) {
       if (bucket.packed[slot]) continue;
       const int i = bucket.parameters[slot];
-      torch::Tensor part = Flat(bucket).slice(0, offset_of_[i], offset_of_[i] + parameters_[i].numel());
+      torch::Tensor part =
+          Flat(bucket).slice(0, offset_of_[i], offset_of_[i] + parameters_[i].numel());
       if (parameters_[i].grad().defined()) {
         part.copy_(parameters_[i].grad().reshape(-1));
       } else {
@@ -109,7 +112,8 @@ void GradientAverager::FinishBackward(Communicator& comm) {
     for (int i : bucket.parameters) {
       torch::Tensor& p = parameters_[i];
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.mutable_grad().view(-1).copy_(bucket.flat.slice(0, offset_of_[i], offset_of_[i] + p.numel()));
+      p.mutable_grad().view(-1).copy_(
+          bucket.flat.slice(0, offset_of_[i], offset_of_[i] + p.numel()));
     }
     bucket.ready = 0;
     bucket.packed.assign(bucket.parameters.size(), false);

@@ -32,7 +32,8 @@ class GradientAverager {
  public:
   // parameters: the tensors whose .grad() to average (fixed order on every rank), on their final
   // device; they must require grad when the averager is made if `overlap`.
-  GradientAverager(std::vector<torch::Tensor> parameters, int64_t bucket_bytes, bool overlap = false);
+  GradientAverager(std::vector<torch::Tensor> parameters, int64_t bucket_bytes,
+                   bool overlap = false);
   ~GradientAverager();
 
   // Call right before loss.backward(): arms the gradient hooks of this averager's parameters.
@@ -53,12 +54,12 @@ class GradientAverager {
 
   std::vector<torch::Tensor> parameters_;
   std::vector<Bucket> buckets_;
-  std::vector<int> bucket_of_;       // per parameter
-  std::vector<int> slot_of_;         // per parameter, its index in its bucket's parameters
-  std::vector<int64_t> offset_of_;   // per parameter, within its bucket
+  std::vector<int> bucket_of_;      // per parameter
+  std::vector<int> slot_of_;        // per parameter, its index in its bucket's parameters
+  std::vector<int64_t> offset_of_;  // per parameter, within its bucket
   bool overlap_;
   bool armed_ = false;
-  Communicator* comm_ = nullptr;     // while armed
+  Communicator* comm_ = nullptr;  // while armed
   // What the gradient hooks reach this averager through; cleared on destruction, as the hooks
   // stay on the parameters.
   std::shared_ptr<GradientAverager*> self_;

@@ -1,7 +1,7 @@
-#include "common/comm/communicator.h"
-
 #include <cstdio>
 #include <cstdlib>
+
+#include "common/comm/communicator.h"
 
 namespace ftl {
 namespace {

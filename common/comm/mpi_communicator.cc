@@ -2,11 +2,10 @@
 
 #include <mpi.h>
 
-#include <cstdio>
-#include <cstdlib>
-
 #include <algorithm>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 
 namespace ftl {
 namespace {
@@ -35,9 +34,11 @@ constexpr int64_t kChunkBytes = int64_t{4} << 20;
 
 template <typename Op>
 void Chunked(const torch::Tensor& t, Op op) {
-  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(), "MPI communicator needs contiguous CPU tensors");
+  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(),
+              "MPI communicator needs contiguous CPU tensors");
   const int64_t total = t.numel();
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(INT_MAX / 2, kChunkBytes / t.element_size()));
+  const int64_t chunk =
+      std::max<int64_t>(1, std::min<int64_t>(INT_MAX / 2, kChunkBytes / t.element_size()));
   char* base = static_cast<char*>(t.data_ptr());
   for (int64_t offset = 0; offset < total; offset += chunk) {
     op(base + offset * t.element_size(), static_cast<int>(std::min(chunk, total - offset)));

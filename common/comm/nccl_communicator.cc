@@ -16,10 +16,11 @@
 namespace ftl {
 namespace {
 
-#define FTL_NCCL_CHECK(call)                                                              \
-  do {                                                                                    \
-    const ncclResult_t result_ = (call);                                                  \
-    TORCH_CHECK(result_ == ncclSuccess, "NCCL error in ", #call, ": ", ncclGetErrorString(result_)); \
+#define FTL_NCCL_CHECK(call)                                           \
+  do {                                                                 \
+    const ncclResult_t result_ = (call);                               \
+    TORCH_CHECK(result_ == ncclSuccess, "NCCL error in ", #call, ": ", \
+                ncclGetErrorString(result_));                          \
   } while (0)
 
 ncclDataType_t NcclType(const torch::Tensor& t) {
@@ -67,10 +68,11 @@ class NcclCommunicator : public Communicator {
   int local_size() const override { return bootstrap_->local_size(); }
 
   void AllReduceSum(std::vector<torch::Tensor>& tensors) override {
-    std::vector<torch::Tensor> host = Grouped(tensors, [this](torch::Tensor& t, cudaStream_t stream) {
-      FTL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
-                                   NcclType(t), ncclSum, comm_, stream));
-    });
+    std::vector<torch::Tensor> host =
+        Grouped(tensors, [this](torch::Tensor& t, cudaStream_t stream) {
+          FTL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
+                                       NcclType(t), ncclSum, comm_, stream));
+        });
     if (!host.empty()) bootstrap_->AllReduceSum(host);
   }
 
@@ -82,10 +84,11 @@ class NcclCommunicator : public Communicator {
   }
 
   void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
-    std::vector<torch::Tensor> host = Grouped(tensors, [this, root](torch::Tensor& t, cudaStream_t stream) {
-      FTL_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
-                                   NcclType(t), root, comm_, stream));
-    });
+    std::vector<torch::Tensor> host =
+        Grouped(tensors, [this, root](torch::Tensor& t, cudaStream_t stream) {
+          FTL_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
+                                       NcclType(t), root, comm_, stream));
+        });
     if (!host.empty()) bootstrap_->Broadcast(host, root);
   }
 
@@ -93,7 +96,9 @@ class NcclCommunicator : public Communicator {
     c10::cuda::getCurrentCUDAStream(device_).synchronize();
     bootstrap_->Barrier();
   }
-  void BroadcastBytes(std::string& bytes, int root) override { bootstrap_->BroadcastBytes(bytes, root); }
+  void BroadcastBytes(std::string& bytes, int root) override {
+    bootstrap_->BroadcastBytes(bytes, root);
+  }
   [[noreturn]] void Abort(int exit_code) override { bootstrap_->Abort(exit_code); }
 
  private:
@@ -140,8 +145,10 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(
   std::string id_bytes;
   if (bootstrap->rank() == 0) {
     const ncclResult_t result = ncclGetUniqueId(&id);
-    if (result != ncclSuccess) id_bytes.clear();
-    else id_bytes.assign(reinterpret_cast<const char*>(&id), sizeof(id));
+    if (result != ncclSuccess)
+      id_bytes.clear();
+    else
+      id_bytes.assign(reinterpret_cast<const char*>(&id), sizeof(id));
   }
   bootstrap->BroadcastBytes(id_bytes, 0);
   if (id_bytes.size() != sizeof(id)) {

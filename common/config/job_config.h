@@ -100,8 +100,8 @@ struct RuntimeConfig {
   int keep_checkpoints = 3;
   int ranks = 2;
   int max_restarts = 2;
-  std::string device = "auto";   // auto | cpu | cuda
-  bool bf16_autocast = true;      // forward passes in bfloat16 on CUDA; no effect on CPU
+  std::string device = "auto";  // auto | cpu | cuda
+  bool bf16_autocast = true;    // forward passes in bfloat16 on CUDA; no effect on CPU
   // Start each gradient bucket's all-reduce during backward. Unset: on for CUDA devices, off on
   // CPUs, where both cores are busy with backward and MPI's non-blocking all-reduce measured
   // slower than its blocking one (docs/performance.md).

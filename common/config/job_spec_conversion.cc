@@ -6,8 +6,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/util/status_macros.h"
 #include "common/util/file.h"
+#include "common/util/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace ftl {
@@ -67,18 +67,18 @@ absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
   if (!shape.ok()) return shape.status();
   config->model = *shape;
   ModelShape& m = config->model;
-  FTL_RETURN_IF_ERROR(Take("model.input_size", spec.has_input_size(), spec.input_size(), 16, 512,
-                           &m.input_size));
+  FTL_RETURN_IF_ERROR(
+      Take("model.input_size", spec.has_input_size(), spec.input_size(), 16, 512, &m.input_size));
   FTL_RETURN_IF_ERROR(
       Take("model.channels", spec.has_channels(), spec.channels(), 1, 3, &m.channels));
   if (m.channels == 2) return absl::InvalidArgumentError("model.channels: must be 1 or 3, got 2");
-  FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(), 2,
-                           4096, &m.feature_dim));
+  FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(), 2, 4096,
+                           &m.feature_dim));
   // Each stride-2 stage must leave at least a 2x2 map.
   if ((m.input_size >> m.encoder_widths.size()) < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model.input_size: ", m.input_size, " is too small for the ", m.encoder_widths.size(),
-        " stride-2 stages of preset '", config->preset, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.input_size: ", m.input_size, " is too small for the ",
+                     m.encoder_widths.size(), " stride-2 stages of preset '", config->preset, "'"));
   }
   return absl::OkStatus();
 }
@@ -99,7 +99,8 @@ absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
     FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
   } else {  // recordio: labels_path is the .idx, by default beside the .rec
     FTL_RETURN_IF_ERROR(CheckExists("data.path", d->path, /*want_directory=*/false));
-    if (!d->labels_path.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
+    if (!d->labels_path.empty())
+      FTL_RETURN_IF_ERROR(CheckExists("data.labels_path", d->labels_path, false));
   }
   if (!d->yaw_csv.empty()) FTL_RETURN_IF_ERROR(CheckExists("data.yaw_csv", d->yaw_csv, false));
   d->manifest = spec.manifest();
@@ -133,10 +134,10 @@ absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
         "image_folder and recordio");
   }
   d->loader_threads = d->streaming ? 2 : 0;
-  FTL_RETURN_IF_ERROR(Take("data.loader_threads", spec.has_loader_threads(), spec.loader_threads(), 0, 64,
-                           &d->loader_threads));
-  FTL_RETURN_IF_ERROR(Take("data.prefetch_batches", spec.has_prefetch_batches(), spec.prefetch_batches(), 1,
-                           256, &d->prefetch_batches));
+  FTL_RETURN_IF_ERROR(Take("data.loader_threads", spec.has_loader_threads(), spec.loader_threads(),
+                           0, 64, &d->loader_threads));
+  FTL_RETURN_IF_ERROR(Take("data.prefetch_batches", spec.has_prefetch_batches(),
+                           spec.prefetch_batches(), 1, 256, &d->prefetch_batches));
   return absl::OkStatus();
 }
 
@@ -162,12 +163,12 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
   FTL_RETURN_IF_ERROR(Take<int64_t>("training.stage_iterations", spec.has_stage_iterations(),
                                     spec.stage_iterations(), 1, int64_t{1} << 40,
                                     &t->stage_iterations));
-  FTL_RETURN_IF_ERROR(Take("training.pretrain_lr", spec.has_pretrain_lr(), spec.pretrain_lr(),
-                           1e-9, 10.0, &t->pretrain_lr));
-  FTL_RETURN_IF_ERROR(
-      Take("training.stage1_lr", spec.has_stage1_lr(), spec.stage1_lr(), 1e-9, 10.0, &t->stage1_lr));
-  FTL_RETURN_IF_ERROR(
-      Take("training.stage2_lr", spec.has_stage2_lr(), spec.stage2_lr(), 1e-9, 10.0, &t->stage2_lr));
+  FTL_RETURN_IF_ERROR(Take("training.pretrain_lr", spec.has_pretrain_lr(), spec.pretrain_lr(), 1e-9,
+                           10.0, &t->pretrain_lr));
+  FTL_RETURN_IF_ERROR(Take("training.stage1_lr", spec.has_stage1_lr(), spec.stage1_lr(), 1e-9, 10.0,
+                           &t->stage1_lr));
+  FTL_RETURN_IF_ERROR(Take("training.stage2_lr", spec.has_stage2_lr(), spec.stage2_lr(), 1e-9, 10.0,
+                           &t->stage2_lr));
   if (spec.has_seed()) t->seed = spec.seed();
   FTL_RETURN_IF_ERROR(Take("training.pca_components", spec.has_pca_components(),
                            spec.pca_components(), 0, 65536, &t->pca_components));
@@ -208,8 +209,8 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
                            spec.threads_per_rank(), 0, 1024, &r->threads_per_rank));
   FTL_RETURN_IF_ERROR(Take("runtime.progress_seconds", spec.has_progress_seconds(),
                            spec.progress_seconds(), 0.0, 86400.0, &r->progress_seconds));
-  FTL_RETURN_IF_ERROR(
-      Take("runtime.bucket_mb", spec.has_bucket_mb(), spec.bucket_mb(), 0.001, 4096.0, &r->bucket_mb));
+  FTL_RETURN_IF_ERROR(Take("runtime.bucket_mb", spec.has_bucket_mb(), spec.bucket_mb(), 0.001,
+                           4096.0, &r->bucket_mb));
   FTL_RETURN_IF_ERROR(Take("runtime.keep_checkpoints", spec.has_keep_checkpoints(),
                            spec.keep_checkpoints(), 1, 1000, &r->keep_checkpoints));
   FTL_RETURN_IF_ERROR(Take("runtime.ranks", spec.has_ranks(), spec.ranks(), 1, 4096, &r->ranks));
@@ -238,14 +239,14 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   const v1::LossSpec& loss = spec.loss();
   FTL_RETURN_IF_ERROR(Take("loss.alpha_sfmx", loss.has_alpha_sfmx(), loss.alpha_sfmx(), 0.0, 1e6,
                            &config.loss.sfmx));
-  FTL_RETURN_IF_ERROR(Take("loss.alpha_recon", loss.has_alpha_recon(), loss.alpha_recon(), 0.0,
-                           1e6, &config.loss.recon));
+  FTL_RETURN_IF_ERROR(Take("loss.alpha_recon", loss.has_alpha_recon(), loss.alpha_recon(), 0.0, 1e6,
+                           &config.loss.recon));
   FTL_RETURN_IF_ERROR(
       Take("loss.alpha_reg", loss.has_alpha_reg(), loss.alpha_reg(), 0.0, 1e6, &config.loss.reg));
-  FTL_RETURN_IF_ERROR(ParseReduction("loss.ml2_reduction", loss.ml2_reduction(),
-                                     &config.loss.ml2_reduction));
-  FTL_RETURN_IF_ERROR(ParseReduction("loss.recon_reduction", loss.recon_reduction(),
-                                     &config.loss.recon_reduction));
+  FTL_RETURN_IF_ERROR(
+      ParseReduction("loss.ml2_reduction", loss.ml2_reduction(), &config.loss.ml2_reduction));
+  FTL_RETURN_IF_ERROR(
+      ParseReduction("loss.recon_reduction", loss.recon_reduction(), &config.loss.recon_reduction));
   FTL_RETURN_IF_ERROR(Take("loss.logit_adjust_tau", loss.has_logit_adjust_tau(),
                            loss.logit_adjust_tau(), 0.0, 100.0, &config.loss.logit_adjust_tau));
   FTL_RETURN_IF_ERROR(FillTraining(spec.training(), &config.training));

@@ -9,8 +9,9 @@
 
 namespace ftl {
 
-BatchPrefetcher::BatchPrefetcher(const Dataset& dataset, std::function<torch::Tensor(int64_t)> rows_of,
-                                 int64_t count, int threads, int depth, bool pin_memory)
+BatchPrefetcher::BatchPrefetcher(const Dataset& dataset,
+                                 std::function<torch::Tensor(int64_t)> rows_of, int64_t count,
+                                 int threads, int depth, bool pin_memory)
     : dataset_(dataset),
       rows_of_(std::move(rows_of)),
       count_(count),

@@ -30,8 +30,8 @@ class BatchPrefetcher {
   // rows; it is called only on the thread that calls Next, in order, since samplers are not
   // thread-safe. With threads = 0 a batch is read inside Next; otherwise up to `depth` batches
   // are read ahead on `threads` threads.
-  BatchPrefetcher(const Dataset& dataset, std::function<torch::Tensor(int64_t)> rows_of, int64_t count,
-                  int threads, int depth, bool pin_memory = false);
+  BatchPrefetcher(const Dataset& dataset, std::function<torch::Tensor(int64_t)> rows_of,
+                  int64_t count, int threads, int depth, bool pin_memory = false);
   // Waits for reads in flight; batches not taken are dropped.
   ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher&) = delete;
@@ -59,8 +59,8 @@ class BatchPrefetcher {
   int64_t next_to_queue_ = 0;
   int64_t next_to_take_ = 0;
 
-  absl::Mutex mutex_;  // between the taking thread and the reader threads
-  absl::CondVar work_ready_;  // pending_ grew, or stopping
+  absl::Mutex mutex_;          // between the taking thread and the reader threads
+  absl::CondVar work_ready_;   // pending_ grew, or stopping
   absl::CondVar batch_ready_;  // a slot is done
   std::deque<int64_t> pending_ ABSL_GUARDED_BY(mutex_);
   std::map<int64_t, Slot> slots_ ABSL_GUARDED_BY(mutex_);

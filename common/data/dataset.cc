@@ -1,7 +1,5 @@
 #include "common/data/dataset.h"
 
-#include <limits>
-
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -17,16 +15,16 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "common/data/idx_reader.h"
+#include "common/data/image_folder.h"
 #include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/data/recordio.h"
-#include "common/util/status_macros.h"
 #include "common/util/file.h"
-#include "common/data/image_folder.h"
-#include "common/data/idx_reader.h"
+#include "common/util/status_macros.h"
 
 namespace ftl {
 namespace {
@@ -69,7 +67,8 @@ std::vector<int64_t> ClassesBySize(const Dataset& dataset) {
 
 }  // namespace
 
-void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body, const LoadProgress& progress) {
+void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body,
+                  const LoadProgress& progress) {
   std::atomic<int64_t> done{0};
   absl::Mutex progress_mutex;  // progress() and last_report, from the parallel_for threads
   auto last_report = std::chrono::steady_clock::now();
@@ -96,9 +95,7 @@ ImageOptions ImageOptionsFor(const DataConfig& data, const ModelShape& shape) {
   return options;
 }
 
-int64_t Dataset::image_size() const {
-  return stream ? stream->options().size : images.size(2);
-}
+int64_t Dataset::image_size() const { return stream ? stream->options().size : images.size(2); }
 
 torch::Tensor Dataset::ClassCounts() const {
   return torch::bincount(labels, /*weights=*/{}, num_classes()).to(torch::kInt64);
@@ -120,8 +117,7 @@ absl::Status AttachYaw(const std::string& csv_path, Dataset* dataset) {
     if (text.empty() || text[0] == '#') continue;
     const std::vector<absl::string_view> fields = absl::StrSplit(text, absl::MaxSplits(',', 1));
     double degrees = 0;
-    if (fields.size() != 2 ||
-        !absl::SimpleAtod(absl::StripAsciiWhitespace(fields[1]), &degrees)) {
+    if (fields.size() != 2 || !absl::SimpleAtod(absl::StripAsciiWhitespace(fields[1]), &degrees)) {
       if (line_number == 1) continue;  // a header line
       return absl::InvalidArgumentError(
           absl::StrCat(csv_path, ":", line_number, ": expected \"name,yaw_degrees\""));
@@ -202,7 +198,8 @@ absl::StatusOr<std::vector<std::string>> ReadManifest(const std::string& path) {
     if (!name.empty()) names.emplace_back(name);
   }
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": read error"));
-  if (names.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": manifest lists no samples"));
+  if (names.empty())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": manifest lists no samples"));
   return names;
 }
 
@@ -244,7 +241,8 @@ absl::StatusOr<Dataset> LoadDataset(const DataConfig& config, const ModelShape& 
     dataset = CutSmallestClasses(dataset, config.cut_classes, config.cut_to_images, seed);
   }
   if (!config.regular_identities.empty()) {
-    FTL_ASSIGN_OR_RETURN(const std::vector<std::string> regular, ReadManifest(config.regular_identities));
+    FTL_ASSIGN_OR_RETURN(const std::vector<std::string> regular,
+                         ReadManifest(config.regular_identities));
     const std::unordered_set<std::string> listed(regular.begin(), regular.end());
     dataset.regular_classes = torch::zeros({dataset.num_classes()}, torch::kBool);
     for (int64_t c = 0; c < dataset.num_classes(); ++c) {

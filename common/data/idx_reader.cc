@@ -1,4 +1,6 @@
 // LoadIdx: MNIST-style IDX files (http://yann.lecun.com/exdb/mnist/ format), gzip or raw.
+#include "common/data/idx_reader.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include "common/data/dataset.h"
 #include "common/data/image_decode.h"
 #include "common/util/status_macros.h"
-#include "common/data/idx_reader.h"
 
 namespace ftl {
 namespace {
@@ -57,9 +58,9 @@ absl::StatusOr<IdxArray> ParseIdxHeader(const std::string& path, const std::stri
   }
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   if (p[0] != 0 || p[1] != 0 || p[2] != 0x08) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": offset 0: not an unsigned-byte IDX file (magic ", int(p[0]), " ", int(p[1]), " ",
-        int(p[2]), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": offset 0: not an unsigned-byte IDX file (magic ", int(p[0]), " ",
+                     int(p[1]), " ", int(p[2]), ")"));
   }
   if (p[3] != expected_dims) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": offset 3: expected ", expected_dims,
@@ -75,15 +76,16 @@ absl::StatusOr<IdxArray> ParseIdxHeader(const std::string& path, const std::stri
     array.dims.push_back(BigEndian32(data, offset));
     // Checked as we go (found by fuzzing: a forged header overflowed the product).
     if (array.dims.back() != 0 && total > static_cast<int64_t>(data.size()) / array.dims.back()) {
-      return absl::DataLossError(absl::StrCat(path, ": offset ", offset, ": header dimensions need more bytes than the ",
+      return absl::DataLossError(absl::StrCat(path, ": offset ", offset,
+                                              ": header dimensions need more bytes than the ",
                                               data.size(), " the file has"));
     }
     total *= array.dims.back();
   }
   array.data_offset = offset;
   if (data.size() < offset + static_cast<size_t>(total)) {
-    return absl::DataLossError(absl::StrCat(path, ": offset ", data.size(), ": truncated, header says ",
-                                            offset + total, " bytes"));
+    return absl::DataLossError(absl::StrCat(path, ": offset ", data.size(),
+                                            ": truncated, header says ", offset + total, " bytes"));
   }
   return array;
 }
@@ -94,7 +96,8 @@ struct IdxPair {
   IdxArray images, labels;
 };
 
-absl::StatusOr<IdxPair> ReadIdxPair(const std::string& images_path, const std::string& labels_path) {
+absl::StatusOr<IdxPair> ReadIdxPair(const std::string& images_path,
+                                    const std::string& labels_path) {
   IdxPair pair;
   FTL_ASSIGN_OR_RETURN(pair.image_bytes, ReadMaybeGzip(images_path));
   FTL_ASSIGN_OR_RETURN(pair.label_bytes, ReadMaybeGzip(labels_path));
@@ -103,8 +106,9 @@ absl::StatusOr<IdxPair> ReadIdxPair(const std::string& images_path, const std::s
   // Rows and columns must be positive and fit OpenCV's int sizes (found by fuzzing: a 6 x 0 image).
   if (pair.images.dims[1] < 1 || pair.images.dims[2] < 1 || pair.images.dims[1] > 65535 ||
       pair.images.dims[2] > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, ": offset 8: image size ", pair.images.dims[1],
-                                                   " x ", pair.images.dims[2], " is not in [1, 65535]"));
+    return absl::InvalidArgumentError(absl::StrCat(images_path, ": offset 8: image size ",
+                                                   pair.images.dims[1], " x ", pair.images.dims[2],
+                                                   " is not in [1, 65535]"));
   }
   if (pair.images.dims[0] != pair.labels.dims[0]) {
     return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", pair.images.dims[0],
@@ -126,8 +130,8 @@ absl::StatusOr<std::vector<int64_t>> IdxRows(const std::string& images_path,
           absl::StrCat(images_path, ": sample \"", name, "\" is not of the form #index"));
     }
     if (row >= n) {
-      return absl::OutOfRangeError(absl::StrCat(images_path, ": sample ", name, " is past the end (",
-                                                n, " images)"));
+      return absl::OutOfRangeError(
+          absl::StrCat(images_path, ": sample ", name, " is past the end (", n, " images)"));
     }
     rows.push_back(row);
   }
@@ -138,8 +142,8 @@ absl::StatusOr<std::vector<int64_t>> IdxRows(const std::string& images_path,
 
 }  // namespace
 
-absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std::string& labels_path,
-                                      int64_t max_images) {
+absl::StatusOr<SourceListing> ListIdx(const std::string& images_path,
+                                      const std::string& labels_path, int64_t max_images) {
   FTL_ASSIGN_OR_RETURN(const IdxPair pair, ReadIdxPair(images_path, labels_path));
   const std::string& label_bytes = pair.label_bytes;
   const IdxArray& images = pair.images;

@@ -19,8 +19,8 @@ absl::StatusOr<Dataset> LoadIdx(const std::string& images_path, const std::strin
                                 const std::vector<std::string>* only = nullptr);
 
 // Lists an IDX pair (labels only are decoded).
-absl::StatusOr<SourceListing> ListIdx(const std::string& images_path, const std::string& labels_path,
-                                      int64_t max_images = 0);
+absl::StatusOr<SourceListing> ListIdx(const std::string& images_path,
+                                      const std::string& labels_path, int64_t max_images = 0);
 
 }  // namespace ftl
 

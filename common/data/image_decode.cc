@@ -1,14 +1,13 @@
 #include "common/data/image_decode.h"
-#include "common/util/file.h"
 
 #include <fstream>
-#include <sstream>
-
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -29,12 +28,12 @@ bool IsSupportedImageFormat(const std::string& bytes) {
   // OpenCV picks the DICOM decoder by "DICM" at offset 128, whatever the first bytes say (fuzzing
   // found "P2" + garbage + "DICM" aborting in it). No real image of ours has that by chance.
   if (starts("DICM", 4, 128)) return false;
-  return starts("\xff\xd8\xff", 3) ||                          // JPEG
-         starts("\x89PNG\r\n\x1a\n", 8) ||                      // PNG
+  return starts("\xff\xd8\xff", 3) ||                                                     // JPEG
+         starts("\x89PNG\r\n\x1a\n", 8) ||                                                // PNG
          (bytes.size() >= 2 && bytes[0] == 'P' && bytes[1] >= '1' && bytes[1] <= '6') ||  // PNM
-         starts("BM", 2) ||                                       // BMP
-         starts("II*\0", 4) || starts("MM\0*", 4) ||              // TIFF
-         (starts("RIFF", 4) && starts("WEBP", 4, 8));             // WebP
+         starts("BM", 2) ||                                                               // BMP
+         starts("II*\0", 4) || starts("MM\0*", 4) ||                                      // TIFF
+         (starts("RIFF", 4) && starts("WEBP", 4, 8));                                     // WebP
 }
 
 }  // namespace
@@ -46,7 +45,8 @@ torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options) {
     if (image.channels() == 1) {
       converted = image;
     } else {
-      cv::cvtColor(image, converted, image.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
+      cv::cvtColor(image, converted,
+                   image.channels() == 4 ? cv::COLOR_BGRA2GRAY : cv::COLOR_BGR2GRAY);
     }
   } else if (image.channels() == 1) {
     cv::cvtColor(image, converted, cv::COLOR_GRAY2RGB);
@@ -62,7 +62,8 @@ torch::Tensor ImageToTensor(const cv::Mat& image, const ImageOptions& options) {
   cv::Mat packed = resized.isContinuous() ? resized : resized.clone();
   // HWC -> CHW in memory the tensor owns. clone(), not contiguous(): for one channel the permuted
   // view already counts as contiguous, and would keep pointing into the cv::Mat freed on return.
-  return torch::from_blob(packed.data, {options.size, options.size, options.channels}, torch::kUInt8)
+  return torch::from_blob(packed.data, {options.size, options.size, options.channels},
+                          torch::kUInt8)
       .permute({2, 0, 1})
       .clone(at::MemoryFormat::Contiguous);
 }
@@ -75,8 +76,7 @@ absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageO
   }
   cv::Mat image;
   try {
-    const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1,
-                      const_cast<char*>(bytes.data()));
+    const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
     image = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("not a readable image: ", e.what()));
@@ -98,7 +98,8 @@ absl::StatusOr<torch::Tensor> ReadImageFile(const std::string& path, const Image
   absl::StatusOr<std::string> bytes = ReadFileToString(path);
   if (!bytes.ok()) return bytes.status();
   absl::StatusOr<torch::Tensor> image = DecodeImage(*bytes, options);
-  if (!image.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", image.status().message()));
+  if (!image.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", image.status().message()));
   return image;
 }
 

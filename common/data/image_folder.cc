@@ -1,4 +1,6 @@
 // LoadImageFolder: one sub-folder per identity.
+#include "common/data/image_folder.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -13,7 +15,6 @@
 #include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
-#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {
@@ -21,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 
 bool IsImageFile(const fs::path& path) {
-  static const char* const kExtensions[] = {".pgm", ".ppm", ".pnm", ".png", ".jpg",
+  static const char* const kExtensions[] = {".pgm",  ".ppm", ".pnm", ".png", ".jpg",
                                             ".jpeg", ".bmp", ".tif", ".tiff"};
   const std::string ext = absl::AsciiStrToLower(path.extension().string());
   return std::any_of(std::begin(kExtensions), std::end(kExtensions),
@@ -88,7 +89,7 @@ absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
 }
 
 absl::StatusOr<SourceListing> ListImageFolderSamples(const std::string& root,
-                                                    const std::vector<std::string>& names) {
+                                                     const std::vector<std::string>& names) {
   if (names.empty()) return absl::InvalidArgumentError(absl::StrCat(root, ": no images selected"));
   SourceListing listing;
   listing.sample_names = names;
@@ -133,7 +134,8 @@ absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOpti
   ParallelLoad(
       n,
       [&](int64_t i) {
-        absl::StatusOr<torch::Tensor> image = ReadImageFile((fs::path(root) / files[i]).string(), options);
+        absl::StatusOr<torch::Tensor> image =
+            ReadImageFile((fs::path(root) / files[i]).string(), options);
         if (image.ok()) {
           decoded[i].copy_(*image);
           ok[i] = 1;
@@ -152,7 +154,8 @@ absl::StatusOr<Dataset> LoadImageFolder(const std::string& root, const ImageOpti
   }
   dataset.skipped_images = static_cast<int64_t>(dataset.skipped_names.size());
   if (kept.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(root, ": none of the ", n, " images is readable"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(root, ": none of the ", n, " images is readable"));
   }
   const torch::Tensor rows = torch::tensor(kept, torch::kInt64);
   dataset.images = decoded.index_select(0, rows);

@@ -17,7 +17,7 @@ absl::StatusOr<SourceListing> ListImageFolder(const std::string& root);
 // The listing of the samples `names` ("identity/file") of a folder: sorted, duplicates dropped,
 // the files not touched (a missing one shows when it is read).
 absl::StatusOr<SourceListing> ListImageFolderSamples(const std::string& root,
-                                                    const std::vector<std::string>& names);
+                                                     const std::vector<std::string>& names);
 
 // Reads `root/<identity>/<image>`. Identities and images are taken in name order, so labels are
 // stable. An unreadable image is skipped and listed in skipped_names; a root without any

@@ -8,10 +8,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/data/image_decode.h"
+#include "common/data/image_folder.h"
 #include "common/data/recordio.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
-#include "common/data/image_folder.h"
 
 namespace ftl {
 
@@ -22,7 +22,8 @@ absl::StatusOr<torch::Tensor> ImageStream::Decode(const std::string& sample_name
   FTL_ASSIGN_OR_RETURN(const std::string bytes, source_->Read(sample_name));
   absl::StatusOr<torch::Tensor> image = DecodeImage(bytes, options_);
   if (!image.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(source_->Locate(sample_name), ": ", image.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_->Locate(sample_name), ": ", image.status().message()));
   }
   return image;
 }
@@ -60,9 +61,9 @@ absl::StatusOr<torch::Tensor> DecodeRowOrSubstitute(const Dataset& dataset, int6
           dataset.class_names[labels[row]], "' takes its place in the batch");
     }
   }
-  return absl::DataLossError(absl::StrCat("no image of identity '", dataset.class_names[labels[row]],
-                                          "' is readable any more (", stream.source().Locate(dataset.sample_names[row]),
-                                          " and the others failed to decode)"));
+  return absl::DataLossError(absl::StrCat(
+      "no image of identity '", dataset.class_names[labels[row]], "' is readable any more (",
+      stream.source().Locate(dataset.sample_names[row]), " and the others failed to decode)"));
 }
 
 absl::StatusOr<std::unique_ptr<EncodedImageSource>> OpenEncodedSource(const DataConfig& config) {
@@ -78,7 +79,9 @@ absl::StatusOr<std::unique_ptr<EncodedImageSource>> OpenEncodedSource(const Data
 }
 
 // Length-prefixed fields for the listing message.
-void PutInt(std::string* out, int64_t v) { out->append(reinterpret_cast<const char*>(&v), sizeof(v)); }
+void PutInt(std::string* out, int64_t v) {
+  out->append(reinterpret_cast<const char*>(&v), sizeof(v));
+}
 void PutBytes(std::string* out, const void* data, int64_t size) {
   PutInt(out, size);
   out->append(static_cast<const char*>(data), static_cast<size_t>(size));
@@ -115,7 +118,8 @@ class ListingReader {
   bool Strings(std::vector<std::string>* strings) {
     int64_t count = 0;
     // Each string takes at least its 8-byte length: a count beyond that is damage.
-    if (!Int(&count) || count < 0 || static_cast<uint64_t>(count) > (bytes_.size() - pos_) / 8) return false;
+    if (!Int(&count) || count < 0 || static_cast<uint64_t>(count) > (bytes_.size() - pos_) / 8)
+      return false;
     strings->resize(static_cast<size_t>(count));
     for (std::string& s : *strings) {
       if (!Bytes(&s)) return false;
@@ -172,9 +176,11 @@ absl::StatusOr<Dataset> DecodeStreamedListing(const std::string& bytes, const Da
   if (!in.Strings(&dataset.skipped_names)) return damaged("skipped names");
   if (!in.Int(&dataset.skipped_images)) return damaged("skip count");
   const int64_t n = static_cast<int64_t>(dataset.sample_names.size());
-  if (!in.Tensor(torch::kInt64, n, &dataset.labels) || !dataset.labels.defined()) return damaged("labels");
+  if (!in.Tensor(torch::kInt64, n, &dataset.labels) || !dataset.labels.defined())
+    return damaged("labels");
   if (!in.Tensor(torch::kFloat32, n, &dataset.yaw)) return damaged("yaw");
-  if (!in.Tensor(torch::kBool, dataset.num_classes(), &dataset.regular_classes)) return damaged("regular classes");
+  if (!in.Tensor(torch::kBool, dataset.num_classes(), &dataset.regular_classes))
+    return damaged("regular classes");
   if (!in.AtEnd()) return damaged("end");
   if (n > 0 && (dataset.labels.min().item<int64_t>() < 0 ||
                 dataset.labels.max().item<int64_t>() >= dataset.num_classes())) {
@@ -190,11 +196,13 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
   const ImageOptions& options = dataset.stream->options();
   const torch::Tensor index = rows.to(torch::kInt64).contiguous();
   const int64_t count = index.size(0);
-  torch::Tensor out = torch::empty({count, options.channels, options.size, options.size}, torch::kUInt8);
+  torch::Tensor out =
+      torch::empty({count, options.channels, options.size, options.size}, torch::kUInt8);
   const int64_t* r = index.data_ptr<int64_t>();
   for (int64_t i = 0; i < count; ++i) {
     if (r[i] < 0 || r[i] >= dataset.size()) {
-      return absl::OutOfRangeError(absl::StrCat("row ", r[i], " is outside the dataset of ", dataset.size()));
+      return absl::OutOfRangeError(
+          absl::StrCat("row ", r[i], " is outside the dataset of ", dataset.size()));
     }
     FTL_ASSIGN_OR_RETURN(const torch::Tensor image, DecodeRowOrSubstitute(dataset, r[i]));
     out[i].copy_(image);
@@ -203,7 +211,8 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 }
 
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
-                                     const std::vector<std::string>* only, const LoadProgress& progress) {
+                                     const std::vector<std::string>* only,
+                                     const LoadProgress& progress) {
   std::unique_ptr<EncodedImageSource> source;
   SourceListing listing;
   std::vector<std::string> skipped;
@@ -224,7 +233,8 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
         kept.identities.push_back(listing.identities[i]);
       }
       skipped.clear();  // keep only the manifest's own
-      for (const std::string& name : wanted) skipped.push_back(absl::StrCat(name, " (not a usable image record)"));
+      for (const std::string& name : wanted)
+        skipped.push_back(absl::StrCat(name, " (not a usable image record)"));
       std::sort(skipped.begin(), skipped.end());
       listing = std::move(kept);
     }
@@ -236,7 +246,8 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
       FTL_ASSIGN_OR_RETURN(listing, ListImageFolderSamples(config.path, *only));
     }
   }
-  if (listing.sample_names.empty()) return absl::InvalidArgumentError(absl::StrCat(config.path, ": no images selected"));
+  if (listing.sample_names.empty())
+    return absl::InvalidArgumentError(absl::StrCat(config.path, ": no images selected"));
 
   // Classes in the order the in-memory loaders give them, so checkpoints and manifests agree.
   std::vector<std::string> class_names = listing.identities;
@@ -255,8 +266,9 @@ absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOption
   std::vector<int64_t> labels;
   labels.reserve(listing.identities.size());
   for (const std::string& identity : listing.identities) {
-    const auto it = recordio ? std::lower_bound(class_names.begin(), class_names.end(), identity, numeric_less)
-                             : std::lower_bound(class_names.begin(), class_names.end(), identity);
+    const auto it =
+        recordio ? std::lower_bound(class_names.begin(), class_names.end(), identity, numeric_less)
+                 : std::lower_bound(class_names.begin(), class_names.end(), identity);
     labels.push_back(it - class_names.begin());
   }
   Dataset dataset;

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/data/dataset.h"
 
 namespace ftl {
@@ -83,7 +83,8 @@ absl::StatusOr<torch::Tensor> GatherImages(const Dataset& dataset, const torch::
 // for RecordIO), nothing decoded. IDX is not streamed (InvalidArgument).
 // `progress` sees the RecordIO headers read.
 absl::StatusOr<Dataset> StreamSource(const DataConfig& config, const ImageOptions& options,
-                                     const std::vector<std::string>* only, const LoadProgress& progress = nullptr);
+                                     const std::vector<std::string>* only,
+                                     const LoadProgress& progress = nullptr);
 
 // A streamed dataset's listing (labels, names, classes, yaw, regular classes, skips) as bytes, and
 // back, so that one rank lists a large source (millions of RecordIO header reads) and the others

@@ -11,7 +11,8 @@ namespace ftl {
 
 // Runs body(i) for i in [0, n) on the intra-op threads; calls `progress` (if set) at most every
 // 5 s with (done, n). body must be safe to run concurrently for distinct i.
-void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body, const LoadProgress& progress);
+void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body,
+                  const LoadProgress& progress);
 
 }  // namespace ftl
 

@@ -17,8 +17,8 @@
 #ifndef FTL_COMMON_DATA_RECORDIO_H_
 #define FTL_COMMON_DATA_RECORDIO_H_
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -76,12 +76,13 @@ struct ImageRecord {
   uint32_t flag = 0;
   std::vector<float> labels;  // one label, or `flag` labels
   uint64_t id = 0, id2 = 0;
-  std::string image;          // encoded image bytes
+  std::string image;  // encoded image bytes
 };
 
 absl::StatusOr<ImageRecord> ParseImageRecord(const std::string& payload);
 // An IRHeader with the given labels (flag = 0 for one label, else labels.size()) + image bytes.
-std::string PackImageRecord(const std::vector<float>& labels, uint64_t id, const std::string& image);
+std::string PackImageRecord(const std::vector<float>& labels, uint64_t id,
+                            const std::string& image);
 
 // The .idx beside a .rec: "x.rec" -> "x.idx".
 std::string RecordIoIndexPath(const std::string& rec_path);
@@ -95,13 +96,15 @@ absl::StatusOr<SourceListing> ListRecordIo(const std::string& rec_path, const st
                                            std::vector<std::string>* skipped = nullptr,
                                            const LoadProgress& progress = nullptr);
 // The same over an open reader.
-absl::StatusOr<SourceListing> ListRecordIo(const RecordIoReader& reader, std::vector<std::string>* skipped = nullptr,
+absl::StatusOr<SourceListing> ListRecordIo(const RecordIoReader& reader,
+                                           std::vector<std::string>* skipped = nullptr,
                                            const LoadProgress& progress = nullptr);
 
 // Decodes the images (all, or `only`: "#key" names). Undecodable images, damaged records and bad
 // labels are counted skips listed in skipped_names; a damaged index is an error.
 absl::StatusOr<Dataset> LoadRecordIo(const std::string& rec_path, const std::string& idx_path,
-                                     const ImageOptions& options, const std::vector<std::string>* only = nullptr,
+                                     const ImageOptions& options,
+                                     const std::vector<std::string>* only = nullptr,
                                      const LoadProgress& progress = nullptr);
 
 // Packs an image folder as InsightFace-layout RecordIO (images keep their encoded bytes; labels

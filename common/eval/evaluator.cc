@@ -6,27 +6,30 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/data/image_decode.h"
+#include "common/data/image_folder.h"
 #include "common/eval/metric_names.h"
 #include "common/eval/pairs.h"
 #include "common/model/autocast.h"
 #include "common/protocol/protocol.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
-#include "common/data/image_folder.h"
 
 namespace ftl {
 namespace {
 
 constexpr int64_t kBatch = 128;
 
-ImageOptions OptionsFor(const JobConfig& config) { return ImageOptionsFor(config.data, config.model); }
+ImageOptions OptionsFor(const JobConfig& config) {
+  return ImageOptionsFor(config.data, config.model);
+}
 
 // A pair's image: LFW's file layout under evaluation.pairs_images, or else the index-th image of
 // that identity in the training source (data.path) -- the rule `ftl pairs` writes with. From the
 // source, the images of the pairs `mine` are read once, at Open.
 class PairImages {
  public:
-  static absl::StatusOr<PairImages> Open(const JobConfig& config, const std::vector<VerificationPair>& pairs,
+  static absl::StatusOr<PairImages> Open(const JobConfig& config,
+                                         const std::vector<VerificationPair>& pairs,
                                          const std::vector<int64_t>& mine) {
     PairImages images;
     images.options_ = OptionsFor(config);
@@ -37,7 +40,8 @@ class PairImages {
     std::vector<std::string> wanted;
     for (int64_t i : mine) {
       const VerificationPair& p = pairs[i];
-      for (const std::string& sample : {images.SampleOf(p.name1, p.index1), images.SampleOf(p.name2, p.index2)}) {
+      for (const std::string& sample :
+           {images.SampleOf(p.name1, p.index1), images.SampleOf(p.name2, p.index2)}) {
         if (!sample.empty()) wanted.push_back(sample);
       }
     }
@@ -48,7 +52,8 @@ class PairImages {
       return images;
     }
     images.source_ = *std::move(loaded);
-    for (int64_t r = 0; r < images.source_.size(); ++r) images.row_of_[images.source_.sample_names[r]] = r;
+    for (int64_t r = 0; r < images.source_.size(); ++r)
+      images.row_of_[images.source_.sample_names[r]] = r;
     return images;
   }
 
@@ -64,7 +69,8 @@ class PairImages {
   // The index-th (1-based) sample of identity `name` in the source, or "".
   std::string SampleOf(const std::string& name, int index) const {
     auto it = by_identity_.find(name);
-    if (it == by_identity_.end() || index < 1 || index > static_cast<int>(it->second.size())) return "";
+    if (it == by_identity_.end() || index < 1 || index > static_cast<int>(it->second.size()))
+      return "";
     return it->second[index - 1];
   }
 
@@ -138,7 +144,8 @@ bool Evaluator::EveryRankOk(const absl::Status& status, const std::string& what)
 }
 
 std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
-  absl::StatusOr<std::vector<VerificationPair>> pairs = ReadPairsFile(config_.evaluation.pairs_path);
+  absl::StatusOr<std::vector<VerificationPair>> pairs =
+      ReadPairsFile(config_.evaluation.pairs_path);
   if (!EveryRankOk(pairs.status(), "")) return std::nullopt;
   const int64_t n = static_cast<int64_t>(pairs->size());
   // [score_g, score_f, valid] per pair, filled for this rank's stripe and summed across ranks.
@@ -194,7 +201,8 @@ std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
   result.pairs_used = static_cast<int64_t>(same.size());
   result.pairs_listed = n;
   if (same.size() < pairs->size() && comm_.rank() == 0) {
-    Log("evaluation: ", pairs->size() - same.size(), " pair(s) left out: image missing or unreadable");
+    Log("evaluation: ", pairs->size() - same.size(),
+        " pair(s) left out: image missing or unreadable");
   }
   return result;
 }
@@ -202,7 +210,8 @@ std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
 absl::Status Evaluator::LoadHoldout() {
   absl::StatusOr<Dataset> probes;
   if (!config_.evaluation.holdout_manifest.empty()) {
-    absl::StatusOr<std::vector<std::string>> manifest = ReadManifest(config_.evaluation.holdout_manifest);
+    absl::StatusOr<std::vector<std::string>> manifest =
+        ReadManifest(config_.evaluation.holdout_manifest);
     probes = manifest.ok() ? LoadSource(config_.data, OptionsFor(config_), &*manifest)
                            : absl::StatusOr<Dataset>(manifest.status());
   } else {
@@ -211,7 +220,8 @@ absl::Status Evaluator::LoadHoldout() {
   if (!probes.ok()) return probes.status();
   // Relabel the probes with the training labels of the same identity names.
   std::unordered_map<std::string, int64_t> label_of;
-  for (int64_t c = 0; c < training_set_.num_classes(); ++c) label_of[training_set_.class_names[c]] = c;
+  for (int64_t c = 0; c < training_set_.num_classes(); ++c)
+    label_of[training_set_.class_names[c]] = c;
   std::vector<int64_t> keep, labels;
   for (int64_t i = 0; i < probes->size(); ++i) {
     auto it = label_of.find(probes->class_names[probes->labels[i].item<int64_t>()]);
@@ -241,7 +251,8 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::T
   // Gallery: class sums of g and f over the training images (this rank's stripe), then summed.
   torch::Tensor sums = torch::zeros({2, num_classes, dim}, torch::kFloat64);
   torch::Tensor counts = torch::zeros({num_classes}, torch::kFloat64);
-  const torch::Tensor local = torch::arange(comm_.rank(), training_set_.size(), comm_.size(), torch::kInt64);
+  const torch::Tensor local =
+      torch::arange(comm_.rank(), training_set_.size(), comm_.size(), torch::kInt64);
   for (int64_t begin = 0; begin < local.size(0); begin += kBatch) {
     const torch::Tensor rows = local.slice(0, begin, begin + kBatch);
     const torch::Tensor y = training_set_.labels.index_select(0, rows);
@@ -255,10 +266,12 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::T
   const torch::Tensor has_gallery = counts > 0;
   const torch::Tensor centers = sums / counts.clamp_min(1.0).view({1, num_classes, 1});
   // Probes: this rank's stripe; hits and totals summed.
-  torch::Tensor tally = torch::zeros({2, 4}, torch::kFloat64);  // per space: reg hits, reg n, ur hits, ur n
+  torch::Tensor tally =
+      torch::zeros({2, 4}, torch::kFloat64);  // per space: reg hits, reg n, ur hits, ur n
   // Per probe: classifier confidence (max softmax), correct, is UR -- for Coverage@Precision.
   torch::Tensor confidence = torch::zeros({holdout_->size(), 3}, torch::kFloat64);
-  const torch::Tensor probe_rows = torch::arange(comm_.rank(), holdout_->size(), comm_.size(), torch::kInt64);
+  const torch::Tensor probe_rows =
+      torch::arange(comm_.rank(), holdout_->size(), comm_.size(), torch::kInt64);
   for (int64_t begin = 0; begin < probe_rows.size(0); begin += kBatch) {
     const torch::Tensor rows = probe_rows.slice(0, begin, begin + kBatch);
     const torch::Tensor y = holdout_->labels.index_select(0, rows);
@@ -270,15 +283,19 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::T
           torch::softmax(model->classifier->forward(f.to(device_)).to(torch::kFloat32), 1).cpu();
       const auto [p, predicted] = probabilities.max(1);
       const torch::Tensor ur = is_regular.index_select(0, y).logical_not();
-      confidence.index_put_({rows}, torch::stack({p.to(torch::kFloat64), (predicted == y).to(torch::kFloat64),
-                                                  ur.to(torch::kFloat64)}, 1));
+      confidence.index_put_(
+          {rows}, torch::stack({p.to(torch::kFloat64), (predicted == y).to(torch::kFloat64),
+                                ur.to(torch::kFloat64)},
+                               1));
     }
     int space = 0;
     for (const torch::Tensor& features : {g, f}) {
-      const Rank1Result r = NearestCenterRank1FromCenters(centers[space], has_gallery, features, y, is_regular);
-      tally[space] += torch::tensor({static_cast<double>(r.regular_hits), static_cast<double>(r.regular_probes),
-                                     static_cast<double>(r.ur_hits), static_cast<double>(r.ur_probes)},
-                                    torch::kFloat64);
+      const Rank1Result r =
+          NearestCenterRank1FromCenters(centers[space], has_gallery, features, y, is_regular);
+      tally[space] +=
+          torch::tensor({static_cast<double>(r.regular_hits), static_cast<double>(r.regular_probes),
+                         static_cast<double>(r.ur_hits), static_cast<double>(r.ur_probes)},
+                        torch::kFloat64);
       ++space;
     }
   }
@@ -296,7 +313,8 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::T
   if (!ur_confidence.empty()) {
     result.coverage_p99_ur = CoverageAtPrecision(ur_confidence, ur_correct, 0.99);
     result.top1_ur_classifier =
-        static_cast<double>(std::count(ur_correct.begin(), ur_correct.end(), true)) / ur_correct.size();
+        static_cast<double>(std::count(ur_correct.begin(), ur_correct.end(), true)) /
+        ur_correct.size();
   }
   auto share = [](const torch::Tensor& hits_and_total, int at) -> std::optional<double> {
     const double total = hits_and_total[at + 1].item<double>();

@@ -28,12 +28,13 @@ inline constexpr char kTrainTop1Ur[] = "train_top1_ur";
 inline constexpr char kUrRegularNormRatio[] = "ur_regular_norm_ratio";  // Fig. 1b's bias
 
 // Other phases' figures.
-inline constexpr char kPcaEnergyKept[] = "pca_energy_kept";  // update_stats
+inline constexpr char kPcaEnergyKept[] = "pca_energy_kept";                          // update_stats
 inline constexpr char kUrRegularNormRatioBefore[] = "ur_regular_norm_ratio_before";  // stage1
 inline constexpr char kUrRegularNormRatioAfter[] = "ur_regular_norm_ratio_after";    // stage1
 inline constexpr char kAllreduceSeconds[] = "allreduce_seconds";  // training phases
 inline constexpr char kAllreduceBytes[] = "allreduce_bytes";
-inline constexpr char kStreamedUnreadableImages[] = "streamed_unreadable_images";  // all ranks, so far
+inline constexpr char kStreamedUnreadableImages[] =
+    "streamed_unreadable_images";  // all ranks, so far
 
 }  // namespace ftl::metric_names
 

@@ -28,7 +28,8 @@ double TarAtFar(const std::vector<double>& scores, const std::vector<bool>& same
   // Accept score > t: at most floor(far * |impostor|) impostors may exceed t.
   const size_t allowed = static_cast<size_t>(std::floor(far * impostor.size()));
   const double threshold = impostor[std::min(allowed, impostor.size() - 1)];
-  const double accepted = std::count_if(genuine.begin(), genuine.end(), [&](double s) { return s > threshold; });
+  const double accepted =
+      std::count_if(genuine.begin(), genuine.end(), [&](double s) { return s > threshold; });
   return accepted / genuine.size();
 }
 
@@ -51,7 +52,8 @@ Rank1Result NearestCenterRank1FromCenters(const torch::Tensor& centers,
   r.ur_probes = probe_labels.size(0) - r.regular_probes;
   r.regular_hits = (correct & regular).sum().item<int64_t>();
   r.ur_hits = (correct & ~regular).sum().item<int64_t>();
-  r.regular = r.regular_probes ? static_cast<double>(r.regular_hits) / r.regular_probes : std::nan("");
+  r.regular =
+      r.regular_probes ? static_cast<double>(r.regular_hits) / r.regular_probes : std::nan("");
   r.ur = r.ur_probes ? static_cast<double>(r.ur_hits) / r.ur_probes : std::nan("");
   return r;
 }
@@ -67,8 +69,8 @@ Rank1Result NearestCenterRank1(const torch::Tensor& gallery, const torch::Tensor
                                        counts > 0, probes, probe_labels, is_regular);
 }
 
-VerificationResult KFoldVerification(const std::vector<double>& scores, const std::vector<bool>& same,
-                                     const std::vector<int>& fold) {
+VerificationResult KFoldVerification(const std::vector<double>& scores,
+                                     const std::vector<bool>& same, const std::vector<int>& fold) {
   VerificationResult result;
   const int folds = fold.empty() ? 0 : *std::max_element(fold.begin(), fold.end()) + 1;
   std::vector<double> accuracies;
@@ -85,7 +87,8 @@ VerificationResult KFoldVerification(const std::vector<double>& scores, const st
     std::sort(sorted.begin(), sorted.end());
     sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
     std::vector<double> candidates = {sorted.front() - 1.0};
-    for (size_t i = 0; i + 1 < sorted.size(); ++i) candidates.push_back(0.5 * (sorted[i] + sorted[i + 1]));
+    for (size_t i = 0; i + 1 < sorted.size(); ++i)
+      candidates.push_back(0.5 * (sorted[i] + sorted[i + 1]));
     candidates.push_back(sorted.back() + 1.0);
     // Of the thresholds with the best training accuracy, take the middle one: it is the farthest
     // from the training pairs on either side.
@@ -99,10 +102,12 @@ VerificationResult KFoldVerification(const std::vector<double>& scores, const st
       }
       if (a > best - 1e-12) best_thresholds.push_back(t);
     }
-    accuracies.push_back(AccuracyAt(scores, same, test, best_thresholds[(best_thresholds.size() - 1) / 2]));
+    accuracies.push_back(
+        AccuracyAt(scores, same, test, best_thresholds[(best_thresholds.size() - 1) / 2]));
   }
   if (!accuracies.empty()) {
-    result.accuracy = std::accumulate(accuracies.begin(), accuracies.end(), 0.0) / accuracies.size();
+    result.accuracy =
+        std::accumulate(accuracies.begin(), accuracies.end(), 0.0) / accuracies.size();
     double var = 0.0;
     for (double a : accuracies) var += (a - result.accuracy) * (a - result.accuracy);
     result.accuracy_std = std::sqrt(var / accuracies.size());
@@ -116,7 +121,8 @@ double CoverageAtPrecision(const std::vector<double>& confidence, const std::vec
                            double precision) {
   std::vector<size_t> order(confidence.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return confidence[a] > confidence[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return confidence[a] > confidence[b]; });
   int64_t hits = 0;
   size_t best = 0;
   for (size_t k = 0; k < order.size(); ++k) {

@@ -46,8 +46,8 @@ struct VerificationResult {
 // accuracy on the other folds, and the accuracy is measured on the fold. TAR at FAR f: the share
 // of same pairs scoring above the lowest threshold whose false-accept rate over all different
 // pairs is at most f. scores: higher = more similar; fold: 0..k-1.
-VerificationResult KFoldVerification(const std::vector<double>& scores, const std::vector<bool>& same,
-                                     const std::vector<int>& fold);
+VerificationResult KFoldVerification(const std::vector<double>& scores,
+                                     const std::vector<bool>& same, const std::vector<int>& fold);
 
 // The largest share of predictions that can be accepted, most confident first, keeping precision
 // at least `precision` (Table 2's Coverage@Precision).

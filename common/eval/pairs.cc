@@ -1,5 +1,4 @@
 #include "common/eval/pairs.h"
-#include "common/util/file.h"
 
 #include <cstdio>
 #include <fstream>
@@ -9,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/util/file.h"
 
 namespace ftl {
 
@@ -33,19 +33,22 @@ absl::StatusOr<std::vector<VerificationPair>> ReadPairsFile(const std::string& p
     for (int i = 0; i < 2 * per_fold; ++i) {
       ++line_number;
       if (!std::getline(in, line)) {
-        return absl::DataLossError(absl::StrCat(path, ":", line_number, ": file ends early (header promises ",
+        return absl::DataLossError(absl::StrCat(path, ":", line_number,
+                                                ": file ends early (header promises ",
                                                 folds * 2 * per_fold, " pairs)"));
       }
-      const std::vector<std::string> f_ =
-          absl::StrSplit(absl::StripAsciiWhitespace(line), absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      const std::vector<std::string> f_ = absl::StrSplit(absl::StripAsciiWhitespace(line),
+                                                         absl::ByAnyChar(" \t"), absl::SkipEmpty());
       VerificationPair p;
       p.same = i < per_fold;
       bool parsed;
       if (p.same) {
-        parsed = f_.size() == 3 && absl::SimpleAtoi(f_[1], &p.index1) && absl::SimpleAtoi(f_[2], &p.index2);
+        parsed = f_.size() == 3 && absl::SimpleAtoi(f_[1], &p.index1) &&
+                 absl::SimpleAtoi(f_[2], &p.index2);
         if (parsed) p.name1 = p.name2 = f_[0];
       } else {
-        parsed = f_.size() == 4 && absl::SimpleAtoi(f_[1], &p.index1) && absl::SimpleAtoi(f_[3], &p.index2);
+        parsed = f_.size() == 4 && absl::SimpleAtoi(f_[1], &p.index1) &&
+                 absl::SimpleAtoi(f_[3], &p.index2);
         if (parsed) {
           p.name1 = f_[0];
           p.name2 = f_[2];
@@ -53,7 +56,8 @@ absl::StatusOr<std::vector<VerificationPair>> ReadPairsFile(const std::string& p
       }
       if (!parsed) {
         return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number, ": expected a ",
-                                                       p.same ? "same" : "different", " pair, got \"", line, "\""));
+                                                       p.same ? "same" : "different",
+                                                       " pair, got \"", line, "\""));
       }
       p.fold = folds > 1 ? f : static_cast<int>(pairs.size() % 10);
       pairs.push_back(p);
@@ -65,8 +69,8 @@ absl::StatusOr<std::vector<VerificationPair>> ReadPairsFile(const std::string& p
 absl::Status WritePairsFile(const std::string& path, const std::vector<VerificationPair>& pairs,
                             int folds, int per_fold) {
   if (static_cast<int64_t>(pairs.size()) != int64_t{2} * folds * per_fold) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", pairs.size(), " pairs do not fill ", folds,
-                                                   " folds of ", per_fold, " + ", per_fold));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", pairs.size(), " pairs do not fill ",
+                                                   folds, " folds of ", per_fold, " + ", per_fold));
   }
   std::string text = absl::StrCat(folds, "\t", per_fold, "\n");
   for (const VerificationPair& p : pairs) {

@@ -75,15 +75,13 @@ torch::Tensor HardSampleMask(const torch::Tensor& g, const torch::Tensor& labels
                              const torch::Tensor& is_regular) {
   const torch::Device device = g.device();
   const torch::Tensor y = labels.to(device);
-  const torch::Tensor distance = (g.to(torch::kFloat64) -
-                                  centers.to(device, torch::kFloat64).index_select(0, y))
-                                     .norm(2, 1);
+  const torch::Tensor distance =
+      (g.to(torch::kFloat64) - centers.to(device, torch::kFloat64).index_select(0, y)).norm(2, 1);
   return is_regular.to(device).index_select(0, y) &
          (distance > mean_distances.to(device, torch::kFloat64).index_select(0, y));
 }
 
-TransferBasis ComputeTransferBasis(const torch::Tensor& covariance, int components,
-                                   double energy) {
+TransferBasis ComputeTransferBasis(const torch::Tensor& covariance, int components, double energy) {
   TransferBasis basis;
   const torch::Tensor v = covariance.to(torch::kFloat64).cpu();
   const int64_t dim = v.size(0);

@@ -28,7 +28,9 @@ class CenterAccumulator {
            const torch::Tensor& passes_yaw);
 
   // The tensors to all-reduce (sum) across ranks, in place.
-  std::vector<torch::Tensor> tensors() { return {filtered_sum_, filtered_count_, all_sum_, all_count_}; }
+  std::vector<torch::Tensor> tensors() {
+    return {filtered_sum_, filtered_count_, all_sum_, all_count_};
+  }
 
   const torch::Tensor& filtered_sum() const { return filtered_sum_; }
   const torch::Tensor& filtered_count() const { return filtered_count_; }
@@ -40,9 +42,9 @@ class CenterAccumulator {
 };
 
 struct ClassCenters {
-  torch::Tensor centers;          // [N_c, D] float32; zero for a class with no samples
-  int64_t yaw_fallback_classes;   // classes with samples, none passing the yaw filter
-  int64_t empty_classes;          // classes with no samples at all
+  torch::Tensor centers;         // [N_c, D] float32; zero for a class with no samples
+  int64_t yaw_fallback_classes;  // classes with samples, none passing the yaw filter
+  int64_t empty_classes;         // classes with no samples at all
 };
 
 // Eq. 5: c_i = (1 / 2|Omega_i|) sum_{k in Omega_i} (g_ik + g_bar_ik).

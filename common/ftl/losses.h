@@ -33,7 +33,7 @@ torch::Tensor MetricL2Loss(const torch::Tensor& logits, Reduction reduction = Re
 
 // The weighted terms of Eq. 4, kept apart for reporting.
 struct LossTerms {
-  torch::Tensor sfmx;   // undefined when not computed
+  torch::Tensor sfmx;  // undefined when not computed
   torch::Tensor recon;
   torch::Tensor reg;
   torch::Tensor total;

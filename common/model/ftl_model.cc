@@ -22,7 +22,6 @@ nn::GroupNorm Norm(int channels) {
   return nn::GroupNorm(nn::GroupNormOptions(groups, channels));
 }
 
-
 }  // namespace
 
 UpsampleConv3x3Impl::UpsampleConv3x3Impl(int in, int out, int in_size, int out_size, bool bias)
@@ -88,8 +87,8 @@ DecoderImpl::DecoderImpl(const ModelShape& shape) {
   const std::vector<int>& widths = shape.encoder_widths;
   base_width_ = widths.back();
   base_size_ = sizes.back();
-  project_ = register_module(
-      "project", nn::Linear(shape.feature_dim, base_width_ * base_size_ * base_size_));
+  project_ = register_module("project",
+                             nn::Linear(shape.feature_dim, base_width_ * base_size_ * base_size_));
   body_ = nn::Sequential();
   body_->push_back(nn::ELU());
   for (size_t stage = widths.size(); stage-- > 0;) {
@@ -113,8 +112,9 @@ FeatureFilterImpl::FeatureFilterImpl(const ModelShape& shape) : width_(shape.fil
   const int w = width_;
   project_ = register_module("project", nn::Linear(shape.feature_dim, w * 4 * 4));
   body_ = nn::Sequential(nn::ELU(), UpsampleConv3x3(w, w / 2, 4, 8, true), nn::ELU(),
-                         UpsampleConv3x3(w / 2, w / 4, 8, 16, true), nn::ELU(), Conv3x3(w / 4, w / 2, 2),
-                         nn::ELU(), Conv3x3(w / 2, w, 2), nn::ELU(), nn::Flatten());
+                         UpsampleConv3x3(w / 2, w / 4, 8, 16, true), nn::ELU(),
+                         Conv3x3(w / 4, w / 2, 2), nn::ELU(), Conv3x3(w / 2, w, 2), nn::ELU(),
+                         nn::Flatten());
   register_module("body", body_);
   out_ = register_module("out", nn::Linear(w * 4 * 4, shape.feature_dim));
 }

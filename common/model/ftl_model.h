@@ -1,8 +1,9 @@
 // The paper's network (Sec. 3.2, Fig. 2): encoder Enc (x -> rich feature g), decoder Dec
-// (g -> x'), filter R (g -> identity feature f) and the bias-free linear classifier FC (f -> logits).
+// (g -> x'), filter R (g -> identity feature f) and the bias-free linear classifier FC (f ->
+// logits).
 //
-// No batch normalisation (group normalisation instead): every layer is per-sample, so data-parallel training with R
-// ranks of batch B computes exactly what one process computes with batch R*B.
+// No batch normalisation (group normalisation instead): every layer is per-sample, so data-parallel
+// training with R ranks of batch B computes exactly what one process computes with batch R*B.
 #ifndef FTL_COMMON_MODEL_FTL_MODEL_H_
 #define FTL_COMMON_MODEL_FTL_MODEL_H_
 

@@ -43,13 +43,15 @@ std::unordered_map<std::string, std::vector<std::string>> SamplesByIdentity(
 }
 
 absl::StatusOr<DataSplit> MakeSplit(const SourceListing& listing, const SplitOptions& options) {
-  if (options.regular < 0 || options.ur_images < 0 || options.holdout < 0 || options.validation < 0 ||
-      options.min_train < 1) {
-    return absl::InvalidArgumentError("split: counts must be non-negative and min_train at least 1");
+  if (options.regular < 0 || options.ur_images < 0 || options.holdout < 0 ||
+      options.validation < 0 || options.min_train < 1) {
+    return absl::InvalidArgumentError(
+        "split: counts must be non-negative and min_train at least 1");
   }
   std::map<std::string, std::vector<std::string>> members;  // ordered by name
   for (size_t i = 0; i < listing.sample_names.size(); ++i) {
-    if (!options.identities.empty() && options.identities.count(listing.identities[i]) == 0) continue;
+    if (!options.identities.empty() && options.identities.count(listing.identities[i]) == 0)
+      continue;
     members[listing.identities[i]].push_back(listing.sample_names[i]);
   }
   if (members.empty()) {
@@ -61,8 +63,9 @@ absl::StatusOr<DataSplit> MakeSplit(const SourceListing& listing, const SplitOpt
     return a->second.size() > b->second.size();  // stable: ties stay in name order
   });
   if (options.regular > static_cast<int>(order.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("split: --regular ", options.regular, " but the source has only ",
-                                                   order.size(), " identities"));
+    return absl::InvalidArgumentError(absl::StrCat("split: --regular ", options.regular,
+                                                   " but the source has only ", order.size(),
+                                                   " identities"));
   }
   DataSplit split;
   for (size_t rank = 0; rank < order.size(); ++rank) {
@@ -109,8 +112,8 @@ absl::Status WriteSplit(const DataSplit& split, const std::string& dir) {
   std::ofstream csv((root / "identities.csv").string(), std::ios::trunc);
   csv << "identity,role,total,train,validation,holdout\n";
   for (const IdentitySplit& s : split.identities) {
-    csv << s.identity << "," << (s.regular ? "regular" : "ur") << "," << s.total << "," << s.train << ","
-        << s.validation << "," << s.holdout << "\n";
+    csv << s.identity << "," << (s.regular ? "regular" : "ur") << "," << s.total << "," << s.train
+        << "," << s.validation << "," << s.holdout << "\n";
   }
   csv.flush();
   if (!csv) return absl::InternalError(absl::StrCat(dir, "/identities.csv: cannot write"));
@@ -132,7 +135,8 @@ absl::StatusOr<std::unordered_set<std::string>> ReadIdentityList(const std::stri
     // LFW's people files start with a count line ("4038") and give "name<TAB>count".
     if (line_number == 1 && fields.size() == 1 && absl::SimpleAtoi(fields[0], &count)) continue;
     if (fields.size() > 2) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number, ": expected \"name\" or \"name count\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_number, ": expected \"name\" or \"name count\""));
     }
     names.insert(fields[0]);
   }
@@ -156,7 +160,8 @@ absl::StatusOr<GeneratedPairs> GeneratePairs(const SourceListing& listing,
       candidates[listing.identities[i]].push_back(index);
     }
   }
-  if (candidates.size() < 2) return absl::InvalidArgumentError("pairs: need images of at least two identities");
+  if (candidates.size() < 2)
+    return absl::InvalidArgumentError("pairs: need images of at least two identities");
   const int folds = options.folds;
   GeneratedPairs out;
   out.identity_disjoint = static_cast<int>(candidates.size()) >= 2 * folds;
@@ -182,8 +187,9 @@ absl::StatusOr<GeneratedPairs> GeneratePairs(const SourceListing& listing,
       if (indices.size() >= 2) with_two.push_back(name);
     }
     if (with_two.empty() || any.size() < 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pairs: fold ", f + 1, " has too few images for same and different pairs; use fewer folds"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("pairs: fold ", f + 1,
+                       " has too few images for same and different pairs; use fewer folds"));
     }
     std::set<std::tuple<std::string, int, std::string, int>> used;
     auto pick = [&](const std::vector<std::string>& names) -> const std::string& {
@@ -197,9 +203,10 @@ absl::StatusOr<GeneratedPairs> GeneratePairs(const SourceListing& listing,
       int made = 0, attempts = 0;
       while (made < options.per_fold) {
         if (++attempts > 200 * options.per_fold + 1000) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "pairs: fold ", f + 1, " allows only ", made, " distinct ", same ? "same" : "different",
-              " pairs; lower --per_fold (asked ", options.per_fold, ")"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("pairs: fold ", f + 1, " allows only ", made, " distinct ",
+                           same ? "same" : "different", " pairs; lower --per_fold (asked ",
+                           options.per_fold, ")"));
         }
         VerificationPair p;
         p.same = same;
@@ -211,7 +218,8 @@ absl::StatusOr<GeneratedPairs> GeneratePairs(const SourceListing& listing,
         p.index2 = pick_index(pool[f][p.name2]);
         if (same && p.index1 == p.index2) continue;
         auto key = std::make_tuple(p.name1, p.index1, p.name2, p.index2);
-        if (same && p.index1 > p.index2) key = std::make_tuple(p.name1, p.index2, p.name2, p.index1);
+        if (same && p.index1 > p.index2)
+          key = std::make_tuple(p.name1, p.index2, p.name2, p.index1);
         if (!same && p.name1 > p.name2) key = std::make_tuple(p.name2, p.index2, p.name1, p.index1);
         if (!used.insert(key).second) continue;
         out.pairs.push_back(p);

@@ -20,11 +20,11 @@
 namespace ftl {
 
 struct SplitOptions {
-  int regular = 0;      // the first K identities by image count (ties by name) stay regular
-  int ur_images = 0;    // the others keep at most this many training images (0 = all they have)
-  int holdout = 0;      // probes held out per identity ...
-  int min_train = 1;    // ... when at least this many training images remain
-  int validation = 0;   // images per identity carved from the training images for tuning
+  int regular = 0;     // the first K identities by image count (ties by name) stay regular
+  int ur_images = 0;   // the others keep at most this many training images (0 = all they have)
+  int holdout = 0;     // probes held out per identity ...
+  int min_train = 1;   // ... when at least this many training images remain
+  int validation = 0;  // images per identity carved from the training images for tuning
   uint64_t seed = 1;
   // When non-empty, only these identities take part (e.g. LFW's peopleDevTrain.txt).
   std::unordered_set<std::string> identities;

@@ -24,9 +24,9 @@ const char* PhaseName(PhaseKind kind);
 
 struct Phase {
   PhaseKind kind;
-  int round = -1;           // -1 for the pre-training part
-  int64_t iterations = 0;   // training phases only
-  int64_t index = 0;        // position in the schedule
+  int round = -1;          // -1 for the pre-training part
+  int64_t iterations = 0;  // training phases only
+  int64_t index = 0;       // position in the schedule
 
   bool operator==(const Phase& other) const {
     return kind == other.kind && round == other.round && iterations == other.iterations &&

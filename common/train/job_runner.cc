@@ -72,7 +72,8 @@ class ProgressPrinter {
 // "" stops, "!code\tmessage" stops every rank with that error.
 std::string EncodeOrder(const absl::StatusOr<std::optional<PhaseOrder>>& order) {
   if (!order.ok()) {
-    return absl::StrCat("!", static_cast<int>(order.status().code()), "\t", order.status().message());
+    return absl::StrCat("!", static_cast<int>(order.status().code()), "\t",
+                        order.status().message());
   }
   if (!order->has_value()) return "";
   return absl::StrCat((*order)->position, "\t", (*order)->checkpoint_path);
@@ -131,15 +132,17 @@ absl::Status RunPhases(const Schedule& schedule, Trainer& trainer, Evaluator& ev
   for (;;) {
     std::string order_bytes;
     if (leader) {
-      order_bytes = EncodeOrder(leader_error.ok() ? driver->NextPhase()
-                                                  : absl::StatusOr<std::optional<PhaseOrder>>(leader_error));
+      order_bytes =
+          EncodeOrder(leader_error.ok() ? driver->NextPhase()
+                                        : absl::StatusOr<std::optional<PhaseOrder>>(leader_error));
     }
     comm.BroadcastBytes(order_bytes, 0);
     FTL_ASSIGN_OR_RETURN(const std::optional<PhaseOrder> order, DecodeOrder(order_bytes));
     if (!order) return absl::OkStatus();
     const std::optional<Phase> phase = schedule.PhaseAt(order->position);
     if (!phase) {
-      return absl::OutOfRangeError(absl::StrCat("phase ", order->position, " is past the end of the schedule (",
+      return absl::OutOfRangeError(absl::StrCat("phase ", order->position,
+                                                " is past the end of the schedule (",
                                                 schedule.num_phases(), " phases)"));
     }
     position = order->position;
@@ -171,8 +174,9 @@ absl::Status RunPhases(const Schedule& schedule, Trainer& trainer, Evaluator& ev
           const auto start = Clock::now();
           // The stored position is the phase after this one: resuming continues from there.
           FTL_RETURN_IF_ERROR(trainer.SaveCheckpoint(order->checkpoint_path, position + 1));
-          if (leader) PruneCheckpoints(fs::path(order->checkpoint_path).parent_path().string(),
-                                       options.keep_checkpoints);
+          if (leader)
+            PruneCheckpoints(fs::path(order->checkpoint_path).parent_path().string(),
+                             options.keep_checkpoints);
           report.phase = PhaseName(PhaseKind::kCheckpoint);
           report.checkpoint = order->checkpoint_path;
           report.seconds = SecondsSince(start);
@@ -192,7 +196,8 @@ absl::Status RunPhases(const Schedule& schedule, Trainer& trainer, Evaluator& ev
     }
     const AllReduceStats allreduce_after = trainer.allreduce_stats();
     if (phase->iterations > 0) {
-      report.metrics[metric_names::kAllreduceSeconds] = allreduce_after.seconds - allreduce_before.seconds;
+      report.metrics[metric_names::kAllreduceSeconds] =
+          allreduce_after.seconds - allreduce_before.seconds;
       report.metrics[metric_names::kAllreduceBytes] =
           static_cast<double>(allreduce_after.bytes - allreduce_before.bytes);
     }

@@ -54,7 +54,7 @@ class LocalScheduleDriver : public PhaseDriver {
 };
 
 struct RunPhasesOptions {
-  int64_t resumed_position = 0;  // passed to the driver's Begin
+  int64_t resumed_position = 0;   // passed to the driver's Begin
   double progress_seconds = 5.0;  // rank 0 prints a progress line at most this often; 0 = always
   int keep_checkpoints = 3;       // checkpoint phases prune older files in their folder
 };

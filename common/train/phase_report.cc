@@ -15,8 +15,10 @@ std::string DescribeReport(const PhaseReport& report) {
     absl::StrAppend(&text, absl::StrFormat(", %d iterations, %.1f images/s", report.iterations,
                                            report.images / std::max(1e-9, report.seconds)));
   }
-  for (const auto& [k, v] : report.losses) absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
-  for (const auto& [k, v] : report.metrics) absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
+  for (const auto& [k, v] : report.losses)
+    absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
+  for (const auto& [k, v] : report.metrics)
+    absl::StrAppend(&text, absl::StrFormat(", %s=%.4g", k, v));
   if (!report.checkpoint.empty()) absl::StrAppend(&text, ", wrote ", report.checkpoint);
   return text;
 }

@@ -8,14 +8,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/eval/metric_names.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
-#include "common/eval/metric_names.h"
 #include "common/model/autocast.h"
+#include "common/util/file.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
-#include "common/util/file.h"
 
 namespace ftl {
 namespace {
@@ -44,10 +44,11 @@ auto ArchiveErrorsAsDataLoss(const std::string& path, Read read) -> decltype(rea
   try {
     return read();
   } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
+    return absl::DataLossError(absl::StrCat(
+        "checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
   }
 }
 
@@ -83,10 +84,10 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   const auto stage1 = Concat({filter, fc});
   const auto stage2 = Concat({enc, dec, filter});
   const TrainingConfig& t = config.training;
-  optimizers_.reset(new Optimizers{
-      torch::optim::Adam(all, torch::optim::AdamOptions(t.pretrain_lr)),
-      torch::optim::Adam(stage1, torch::optim::AdamOptions(t.stage1_lr)),
-      torch::optim::Adam(stage2, torch::optim::AdamOptions(t.stage2_lr))});
+  optimizers_.reset(
+      new Optimizers{torch::optim::Adam(all, torch::optim::AdamOptions(t.pretrain_lr)),
+                     torch::optim::Adam(stage1, torch::optim::AdamOptions(t.stage1_lr)),
+                     torch::optim::Adam(stage2, torch::optim::AdamOptions(t.stage2_lr))});
   const auto bucket_bytes = static_cast<int64_t>(config.runtime.bucket_mb * 1024 * 1024);
   const bool overlap = config.runtime.overlap_allreduce.value_or(device_.is_cuda());
   pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes, overlap);
@@ -95,7 +96,8 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   const torch::Tensor every_sample = torch::arange(dataset.size(), torch::kInt64);
   pretrain_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kPretrain);
   stage2_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kStageTwo);
-  ur_samples_ = ClassBalancedSampler(dataset.labels, ur_classes_, t.seed, SampleStream::kStageOneUr);
+  ur_samples_ =
+      ClassBalancedSampler(dataset.labels, ur_classes_, t.seed, SampleStream::kStageOneUr);
   if (t.pretrain_sampling == Sampling::kClassBalanced) {
     std::vector<int64_t> all_classes(static_cast<size_t>(dataset.num_classes()));
     for (int64_t c = 0; c < dataset.num_classes(); ++c) all_classes[c] = c;
@@ -111,11 +113,13 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
 }
 
 LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
-                                    const torch::Tensor& reconstruction, const torch::Tensor& x) const {
+                                    const torch::Tensor& reconstruction,
+                                    const torch::Tensor& x) const {
   const LossWeights& w = config_.loss;
   return CombineLosses(w, SoftmaxLoss(logits, labels, log_prior_, w.logit_adjust_tau),
-                       reconstruction.defined() ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
-                                                : torch::Tensor(),
+                       reconstruction.defined()
+                           ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
+                           : torch::Tensor(),
                        MetricL2Loss(logits, w.ml2_reduction));
 }
 
@@ -127,8 +131,8 @@ absl::Status Trainer::InitializeFrom(const std::string& path) {
   comm_.AllReduceSum(failures);
   if (!status.ok()) return status;
   if (failures[0].item<double>() > 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("training.init_checkpoint: another rank could not read '", path, "' (see its error)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "training.init_checkpoint: another rank could not read '", path, "' (see its error)"));
   }
   std::vector<torch::Tensor> state = model_->parameters();
   torch::NoGradGuard no_grad;
@@ -144,7 +148,8 @@ absl::Status Trainer::ReadModelWeights(const std::string& path) {
   return ArchiveErrorsAsDataLoss(path, [&] { return LoadModelAndSteps(path, archive); });
 }
 
-absl::Status Trainer::LoadModelAndSteps(const std::string& path, torch::serialize::InputArchive& archive) {
+absl::Status Trainer::LoadModelAndSteps(const std::string& path,
+                                        torch::serialize::InputArchive& archive) {
   FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
   torch::serialize::InputArchive model_archive;
   archive.read("model", model_archive);
@@ -162,7 +167,8 @@ Trainer::~Trainer() = default;
 
 AllReduceStats Trainer::allreduce_stats() const {
   AllReduceStats total;
-  for (const auto* averager : {pretrain_averager_.get(), stage1_averager_.get(), stage2_averager_.get()}) {
+  for (const auto* averager :
+       {pretrain_averager_.get(), stage1_averager_.get(), stage2_averager_.get()}) {
     total.calls += averager->stats().calls;
     total.bytes += averager->stats().bytes;
     total.seconds += averager->stats().seconds;
@@ -175,14 +181,16 @@ bool Trainer::autocast() const { return device_.is_cuda() && config_.runtime.bf1
 
 std::unique_ptr<BatchPrefetcher> Trainer::Batches(std::function<torch::Tensor(int64_t)> rows_of,
                                                   int64_t count) const {
-  return std::make_unique<BatchPrefetcher>(dataset_, std::move(rows_of), count, config_.data.loader_threads,
-                                           config_.data.prefetch_batches, /*pin_memory=*/device_.is_cuda());
+  return std::make_unique<BatchPrefetcher>(
+      dataset_, std::move(rows_of), count, config_.data.loader_threads,
+      config_.data.prefetch_batches, /*pin_memory=*/device_.is_cuda());
 }
 
 std::unique_ptr<BatchPrefetcher> Trainer::StripeBatches(const torch::Tensor& stripe) const {
   const int64_t chunks = (stripe.size(0) + kEncodeBatch - 1) / kEncodeBatch;
-  return Batches([stripe](int64_t k) { return stripe.slice(0, k * kEncodeBatch, (k + 1) * kEncodeBatch); },
-                 chunks);
+  return Batches(
+      [stripe](int64_t k) { return stripe.slice(0, k * kEncodeBatch, (k + 1) * kEncodeBatch); },
+      chunks);
 }
 
 torch::Tensor Trainer::DeviceImages(const torch::Tensor& images) const {
@@ -191,7 +199,8 @@ torch::Tensor Trainer::DeviceImages(const torch::Tensor& images) const {
   return images.to(device_, /*non_blocking=*/images.is_pinned()).to(torch::kFloat32).div_(255.0);
 }
 
-std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(const BatchPrefetcher::Batch& batch) const {
+std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(
+    const BatchPrefetcher::Batch& batch) const {
   return {DeviceImages(batch.images), dataset_.labels.index_select(0, batch.rows).to(device_)};
 }
 
@@ -217,8 +226,8 @@ void Trainer::Step(torch::optim::Optimizer& optimizer, GradientAverager& average
 }
 
 PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t iterations,
-                                      double seconds, int64_t images,
-                                      std::map<std::string, double> loss_sums) {
+                                  double seconds, int64_t images,
+                                  std::map<std::string, double> loss_sums) {
   // Mean over iterations and ranks.
   std::vector<double> values;
   for (const auto& [name, sum] : loss_sums) values.push_back(sum);
@@ -241,7 +250,7 @@ PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t i
 }
 
 PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
-                                        const ProgressCallback& progress) {
+                                    const ProgressCallback& progress) {
   const bool pretrain = phase == PhaseKind::kPretrain;
   torch::optim::Adam& optimizer = pretrain ? optimizers_->pretrain : optimizers_->stage2;
   GradientAverager& averager = pretrain ? *pretrain_averager_ : *stage2_averager_;
@@ -303,7 +312,8 @@ PhaseReport Trainer::UpdateStats() {
   const torch::Tensor local = torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64);
   const torch::Tensor local_labels = dataset_.labels.index_select(0, local).to(device_);
   // Cached g, O(shard x D), float32 whatever the forward precision.
-  torch::Tensor local_features = torch::empty({local.size(0), dim}, torch::TensorOptions().device(device_));
+  torch::Tensor local_features =
+      torch::empty({local.size(0), dim}, torch::TensorOptions().device(device_));
 
   CenterAccumulator center_sums(num_classes, dim, device_);
   const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);
@@ -372,7 +382,8 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   model_->train();
   // Fig. 1b per class, before and after this stage 1: the bias it is meant to remove (written
   // outside the phase's timing).
-  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
+  if (comm_.rank() == 0)
+    WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
   const auto start = std::chrono::steady_clock::now();
   const double ratio_before = UrToRegularWeightNormRatio();
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
@@ -396,14 +407,16 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   int64_t images = 0;
   std::unique_ptr<BatchPrefetcher> hard_batches, ur_batches;
   if (have_hard) {
-    hard_batches = Batches([this, first = stage1_step_, global_batch](int64_t k) {
-      return LocalSlice(hard_samples_.Batch(first + k, global_batch));
-    }, iterations);
+    hard_batches =
+        Batches([this, first = stage1_step_, global_batch](
+                    int64_t k) { return LocalSlice(hard_samples_.Batch(first + k, global_batch)); },
+                iterations);
   }
   if (have_ur) {
-    ur_batches = Batches([this, first = stage1_step_, global_batch](int64_t k) {
-      return LocalSlice(ur_samples_.Batch(first + k, global_batch));
-    }, iterations);
+    ur_batches =
+        Batches([this, first = stage1_step_, global_batch](
+                    int64_t k) { return LocalSlice(ur_samples_.Batch(first + k, global_batch)); },
+                iterations);
   }
   for (int64_t it = 0; it < iterations; ++it) {
     std::map<std::string, double> losses;
@@ -444,9 +457,9 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
     if (progress) progress({PhaseKind::kStageOne, round, it + 1, iterations, losses, step_images});
   }
   SetTrainable(PhaseKind::kPretrain);
-  PhaseReport report =
-      FinishReport("stage1", round, iterations, Seconds(start), images, sums);
-  if (comm_.rank() == 0) WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
+  PhaseReport report = FinishReport("stage1", round, iterations, Seconds(start), images, sums);
+  if (comm_.rank() == 0)
+    WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
   report.metrics[metric_names::kUrRegularNormRatioBefore] = ratio_before;
   report.metrics[metric_names::kUrRegularNormRatioAfter] = UrToRegularWeightNormRatio();
   return report;
@@ -479,10 +492,11 @@ PhaseReport Trainer::Evaluate() {
     torch::Tensor predicted;
     {
       Bf16AutocastScope autocast_scope(autocast());
-      predicted = model_->classifier
-                      ->forward(model_->filter->forward(model_->enc->forward(DeviceImages(batch.images))))
-                      .argmax(1)
-                      .cpu();
+      predicted =
+          model_->classifier
+              ->forward(model_->filter->forward(model_->enc->forward(DeviceImages(batch.images))))
+              .argmax(1)
+              .cpu();
     }
     const torch::Tensor correct = (predicted == y).to(torch::kFloat64);
     const torch::Tensor regular = is_regular_.index_select(0, y).to(torch::kFloat64);
@@ -511,10 +525,10 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
   if (comm_.rank() == 0) {
     torch::serialize::OutputArchive archive;
     archive.write("format", torch::tensor({kCheckpointFormat}));
-    archive.write("shape", torch::tensor({dataset_.num_classes(), dataset_.size(),
-                                          int64_t{config_.model.feature_dim},
-                                          int64_t{config_.model.input_size},
-                                          int64_t{config_.model.channels}}));
+    archive.write(
+        "shape",
+        torch::tensor({dataset_.num_classes(), dataset_.size(), int64_t{config_.model.feature_dim},
+                       int64_t{config_.model.input_size}, int64_t{config_.model.channels}}));
     archive.write("position", torch::tensor({schedule_position}));
     archive.write("steps", torch::tensor({pretrain_step_, stage1_step_, stage2_step_}));
     torch::serialize::OutputArchive model_archive, pre, s1, s2;
@@ -545,7 +559,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
 }
 
 absl::Status Trainer::CheckCheckpointShape(const std::string& path,
-                                          torch::serialize::InputArchive& archive) const {
+                                           torch::serialize::InputArchive& archive) const {
   torch::Tensor format, shape;
   archive.read("format", format);
   if (format.item<int64_t>() != kCheckpointFormat) {
@@ -557,7 +571,8 @@ absl::Status Trainer::CheckCheckpointShape(const std::string& path,
   const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
                                          config_.model.feature_dim, config_.model.input_size,
                                          config_.model.channels};
-  const std::vector<int64_t> found(shape.data_ptr<int64_t>(), shape.data_ptr<int64_t>() + shape.numel());
+  const std::vector<int64_t> found(shape.data_ptr<int64_t>(),
+                                   shape.data_ptr<int64_t>() + shape.numel());
   if (found != expected) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "checkpoint '%s' was made for another job: (classes, images, D, input, channels) = "
@@ -605,7 +620,8 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
 
 void Trainer::WriteWeightNorms(const std::string& file_name) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor norms =
+      model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
   const torch::Tensor counts = dataset_.ClassCounts();
   std::string text = "class,images,regular,weight_norm\n";
   for (int64_t c = 0; c < dataset_.num_classes(); ++c) {

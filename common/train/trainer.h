@@ -12,10 +12,10 @@
 #include <torch/torch.h>
 
 #include <functional>
-#include <utility>
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "common/comm/communicator.h"
@@ -66,10 +66,8 @@ class Trainer {
   // position to store and the file to write; use SaveCheckpoint directly.
   PhaseReport Pretrain(int64_t iterations, const ProgressCallback& progress = nullptr);
   PhaseReport UpdateStats();
-  PhaseReport StageOne(int64_t iterations, int round,
-                           const ProgressCallback& progress = nullptr);
-  PhaseReport StageTwo(int64_t iterations, int round,
-                           const ProgressCallback& progress = nullptr);
+  PhaseReport StageOne(int64_t iterations, int round, const ProgressCallback& progress = nullptr);
+  PhaseReport StageTwo(int64_t iterations, int round, const ProgressCallback& progress = nullptr);
   // The training set by the classifier (top-1 per class group), Fig. 1b's norm ratio and
   // output_dir/weight_norms.csv (rank 0). Hold-out and pairs protocols: common/eval/evaluator.h.
   PhaseReport Evaluate();
@@ -104,14 +102,13 @@ class Trainer {
   void Step(torch::optim::Optimizer& optimizer, GradientAverager& averager,
             const torch::Tensor& loss);
   torch::Tensor LocalSlice(const torch::Tensor& global_batch) const;
-  PhaseReport FinishReport(const std::string& phase, int round, int64_t iterations,
-                               double seconds, int64_t images,
-                               std::map<std::string, double> loss_sums);
+  PhaseReport FinishReport(const std::string& phase, int round, int64_t iterations, double seconds,
+                           int64_t images, std::map<std::string, double> loss_sums);
   // Freezes what `phase` does not train (requires_grad off), unfreezes the rest.
   void SetTrainable(PhaseKind phase);
   // Pre-training and stage 2: Eq. 4 on ordinary batches from all of D.
   PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
-                                 const ProgressCallback& progress);
+                             const ProgressCallback& progress);
 
   // Fig. 1b's data: output_dir/<file_name>, one row per class (name, images, regular, norm).
   void WriteWeightNorms(const std::string& file_name);
@@ -128,7 +125,8 @@ class Trainer {
   absl::Status CheckCheckpointShape(const std::string& path,
                                     torch::serialize::InputArchive& archive) const;
   // Batches k = 0 .. count-1 with rows rows_of(k), read ahead by data.loader_threads threads.
-  std::unique_ptr<BatchPrefetcher> Batches(std::function<torch::Tensor(int64_t)> rows_of, int64_t count) const;
+  std::unique_ptr<BatchPrefetcher> Batches(std::function<torch::Tensor(int64_t)> rows_of,
+                                           int64_t count) const;
   // The UpdateStats/evaluation pass over this rank's stripe (rows rank, rank + R, ...) in chunks.
   std::unique_ptr<BatchPrefetcher> StripeBatches(const torch::Tensor& stripe) const;
   // uint8 images (host) as float in [0, 1] on device_.

@@ -9,10 +9,10 @@
 #define FTL_STATUS_CONCAT(a, b) FTL_STATUS_CONCAT_INNER(a, b)
 
 // Returns the status from the enclosing function if `expr` is not OK.
-#define FTL_RETURN_IF_ERROR(expr)                  \
-  do {                                             \
-    const absl::Status _ftl_status = (expr);       \
-    if (!_ftl_status.ok()) return _ftl_status;     \
+#define FTL_RETURN_IF_ERROR(expr)              \
+  do {                                         \
+    const absl::Status _ftl_status = (expr);   \
+    if (!_ftl_status.ok()) return _ftl_status; \
   } while (0)
 
 // `FTL_ASSIGN_OR_RETURN(auto x, MakeX());` binds the value or returns the error.

@@ -58,21 +58,24 @@ absl::StatusOr<pid_t> Spawn(const std::vector<std::string>& argv, int output_fd,
   if (exec_failed) {
     while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    return absl::NotFoundError(absl::StrCat("cannot run '", argv[0], "'",
-                                            working_dir.empty() ? "" : absl::StrCat(" in '", working_dir, "'"),
-                                            ": ", std::strerror(exec_error)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot run '", argv[0], "'",
+                     working_dir.empty() ? "" : absl::StrCat(" in '", working_dir, "'"), ": ",
+                     std::strerror(exec_error)));
   }
   return pid;
 }
 
 }  // namespace
 
-absl::StatusOr<pid_t> StartProcess(const std::vector<std::string>& argv, const StartOptions& options) {
+absl::StatusOr<pid_t> StartProcess(const std::vector<std::string>& argv,
+                                   const StartOptions& options) {
   int out = -1;
   if (!options.output_path.empty()) {
     out = open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out < 0) {
-      return absl::NotFoundError(absl::StrCat("cannot open '", options.output_path, "': ", std::strerror(errno)));
+      return absl::NotFoundError(
+          absl::StrCat("cannot open '", options.output_path, "': ", std::strerror(errno)));
     }
   }
   absl::StatusOr<pid_t> pid = Spawn(argv, out, options.new_session, options.working_dir);
@@ -118,8 +121,9 @@ std::string DescribeCommand(const std::vector<std::string>& argv) {
   std::string line;
   for (const std::string& a : argv) {
     if (!line.empty()) line.push_back(' ');
-    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                                        "0123456789_-./=,:@+") == std::string::npos;
+    const bool plain = !a.empty() && a.find_first_not_of(
+                                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789_-./=,:@+") == std::string::npos;
     if (plain) {
       line += a;
       continue;

@@ -5,11 +5,11 @@
 #ifndef FTL_COMMON_UTIL_SUBPROCESS_H_
 #define FTL_COMMON_UTIL_SUBPROCESS_H_
 
+#include <sys/types.h>
+
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <sys/types.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,15 +24,16 @@ absl::Status RunProcess(const std::vector<std::string>& argv,
                         const std::function<void(const std::string&)>& on_line);
 
 struct StartOptions {
-  std::string output_path;  // stdout and stderr appended here ("" = /dev/null)
-  std::string working_dir;  // "" = this process's
+  std::string output_path;   // stdout and stderr appended here ("" = /dev/null)
+  std::string working_dir;   // "" = this process's
   bool new_session = false;  // its own session and process group (kill(-pid) stops the tree)
 };
 
 // Starts argv[0] (PATH lookup as RunProcess) and returns its pid without waiting; the caller
 // reaps it. NotFound when it cannot be started (no such program, or the output file or working
 // folder cannot be opened), with the reason.
-absl::StatusOr<pid_t> StartProcess(const std::vector<std::string>& argv, const StartOptions& options);
+absl::StatusOr<pid_t> StartProcess(const std::vector<std::string>& argv,
+                                   const StartOptions& options);
 
 // argv as one line for logs, each argument in single quotes when it needs any (display only).
 std::string DescribeCommand(const std::vector<std::string>& argv);

@@ -12,42 +12,55 @@
 ABSL_FLAG(std::string, data, "",
           "split/pairs/experiment/pack: an image folder (one sub-folder per identity), a RecordIO "
           "file (*.rec, its .idx beside it) or, with --labels, an IDX images file");
-ABSL_FLAG(std::string, labels, "", "split/pairs/experiment: the IDX labels file, or a RecordIO .idx elsewhere");
+ABSL_FLAG(std::string, labels, "",
+          "split/pairs/experiment: the IDX labels file, or a RecordIO .idx elsewhere");
 ABSL_FLAG(std::string, out, "", "split/experiment/eval: output folder; pairs: output file");
 ABSL_FLAG(int, regular, 0, "split/experiment: the first K identities by image count stay regular");
-ABSL_FLAG(int, ur_images, 0, "split/experiment: the other identities keep at most k training images (0 = all)");
+ABSL_FLAG(int, ur_images, 0,
+          "split/experiment: the other identities keep at most k training images (0 = all)");
 ABSL_FLAG(int, holdout, 0, "split/experiment: hold out n probe images per identity");
-ABSL_FLAG(int, min_train, 1, "split/experiment: hold out only where at least this many training images remain");
+ABSL_FLAG(int, min_train, 1,
+          "split/experiment: hold out only where at least this many training images remain");
 ABSL_FLAG(int, validation, 2,
           "split/experiment: images per identity carved from the training images to choose "
           "hyper-parameters on (never the hold-out probes)");
-ABSL_FLAG(uint64_t, seed, 1,
-          "split/pairs/experiment: seed of the split and pairs (experiment: also the first training "
-          "seed unless --seeds is given)");
+ABSL_FLAG(
+    uint64_t, seed, 1,
+    "split/pairs/experiment: seed of the split and pairs (experiment: also the first training "
+    "seed unless --seeds is given)");
 ABSL_FLAG(std::string, train_list, "",
           "split/experiment: only these identities (LFW people file such as peopleDevTrain.txt, or "
           "one name per line)");
-ABSL_FLAG(std::string, manifest, "", "pairs: only images listed in this manifest (e.g. holdout.txt)");
+ABSL_FLAG(std::string, manifest, "",
+          "pairs: only images listed in this manifest (e.g. holdout.txt)");
 ABSL_FLAG(int, folds, 10, "pairs/experiment: folds of generated pairs");
-ABSL_FLAG(int, per_fold, 0, "pairs/experiment: same pairs per fold (as many different); 0 = up to 300 as the images allow");
-ABSL_FLAG(std::string, checkpoint, "", "eval: a checkpoint file, or a folder (its newest readable one)");
+ABSL_FLAG(
+    int, per_fold, 0,
+    "pairs/experiment: same pairs per fold (as many different); 0 = up to 300 as the images allow");
+ABSL_FLAG(std::string, checkpoint, "",
+          "eval: a checkpoint file, or a folder (its newest readable one)");
 ABSL_FLAG(std::string, config, "", "eval: the job config the checkpoint was trained with");
-ABSL_FLAG(std::string, plot_script, FTL_PLOT_SCRIPT, "eval/experiment: the matplotlib script for PNG plots");
-ABSL_FLAG(std::string, variants,
-          "softmax,softmax_ml2,softmax_ml2_continued,softmax_ml2_cb,softmax_ml2_la,ftl_no_transfer,ftl",
-          "experiment: variants to train (softmax_ml2 always trains when a variant continues from it)");
+ABSL_FLAG(std::string, plot_script, FTL_PLOT_SCRIPT,
+          "eval/experiment: the matplotlib script for PNG plots");
+ABSL_FLAG(
+    std::string, variants,
+    "softmax,softmax_ml2,softmax_ml2_continued,softmax_ml2_cb,softmax_ml2_la,ftl_no_transfer,ftl",
+    "experiment: variants to train (softmax_ml2 always trains when a variant continues from it)");
 ABSL_FLAG(std::string, seeds, "",
-          "experiment: training seeds of the final runs, e.g. 1,2,3 (default: --seed, --seed+1, --seed+2); "
+          "experiment: training seeds of the final runs, e.g. 1,2,3 (default: --seed, --seed+1, "
+          "--seed+2); "
           "tuning uses the first");
-ABSL_FLAG(std::string, grid, "full",
-          "experiment: tuning grid per variant, the same size for every variant: full (6 candidates) or "
-          "quick (2)");
+ABSL_FLAG(
+    std::string, grid, "full",
+    "experiment: tuning grid per variant, the same size for every variant: full (6 candidates) or "
+    "quick (2)");
 ABSL_FLAG(int, jobs, 1, "experiment: trainings run side by side (each with --ranks ranks)");
-ABSL_FLAG(std::string, budget, "300,2,100",
-          "experiment: PRETRAIN,ROUNDS,STAGE iterations. softmax and softmax_ml2 train PRETRAIN "
-          "iterations; FTL starts from softmax_ml2's final model and runs ROUNDS x (STAGE stage-1 + "
-          "STAGE stage-2); the other continued baselines train 2 x ROUNDS x STAGE iterations from "
-          "that model");
+ABSL_FLAG(
+    std::string, budget, "300,2,100",
+    "experiment: PRETRAIN,ROUNDS,STAGE iterations. softmax and softmax_ml2 train PRETRAIN "
+    "iterations; FTL starts from softmax_ml2's final model and runs ROUNDS x (STAGE stage-1 + "
+    "STAGE stage-2); the other continued baselines train 2 x ROUNDS x STAGE iterations from "
+    "that model");
 ABSL_FLAG(std::string, preset, "small", "experiment: model preset");
 ABSL_FLAG(int, input_size, 0, "experiment: input side override (0 = the preset's)");
 ABSL_FLAG(int, channels, 0, "experiment: 1 grey / 3 colour override (0 = the preset's)");
@@ -55,22 +68,26 @@ ABSL_FLAG(double, center_crop, 1.0, "experiment: centre-crop fraction before res
 ABSL_FLAG(int, batch_size, 32, "experiment: images per rank per step");
 ABSL_FLAG(double, pretrain_lr, 1e-3,
           "experiment: Adam learning rate (grid centre) of softmax and softmax_ml2");
-ABSL_FLAG(double, stage_lr, 1e-4,
-          "experiment: learning rate (grid centre) of FTL's stages and of the variants continued from "
-          "softmax_ml2");
+ABSL_FLAG(
+    double, stage_lr, 1e-4,
+    "experiment: learning rate (grid centre) of FTL's stages and of the variants continued from "
+    "softmax_ml2");
 ABSL_FLAG(bool, tune, true,
           "experiment: choose each variant's hyper-parameters (learning rate; alpha_reg for "
           "softmax_ml2, tau for softmax_ml2_la) from its --grid on the validation split with the "
           "first seed before the final runs; docs/experiments.md lists the grids");
-ABSL_FLAG(std::string, pairs, "", "experiment: an LFW-format pairs file (default: generated from the hold-out images)");
+ABSL_FLAG(std::string, pairs, "",
+          "experiment: an LFW-format pairs file (default: generated from the hold-out images)");
 ABSL_FLAG(std::string, pairs_images, "",
           "experiment: root of the images the --pairs file names (LFW layout); default --data");
 ABSL_FLAG(int, ranks, 2, "experiment: MPI ranks per run");
 ABSL_FLAG(int, threads, 0, "experiment: intra-op threads per rank (0 = cores / (ranks x jobs))");
-ABSL_FLAG(std::string, worker_binary, "", "experiment: ftl_worker (default: next to ftl, or in the build tree)");
+ABSL_FLAG(std::string, worker_binary, "",
+          "experiment: ftl_worker (default: next to ftl, or in the build tree)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "experiment: the MPI launcher");
-ABSL_FLAG(std::string, base_config, "",
-          "experiment: a JobSpec JSON whose other fields (loss weights, PCA, ...) every run starts from");
+ABSL_FLAG(
+    std::string, base_config, "",
+    "experiment: a JobSpec JSON whose other fields (loss weights, PCA, ...) every run starts from");
 
 namespace ftl {
 namespace {
@@ -102,9 +119,9 @@ absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   return options;
 }
 
-
 bool EndsWith(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -112,7 +129,8 @@ bool EndsWith(const std::string& text, const std::string& suffix) {
 absl::StatusOr<SplitCommandOptions> SplitOptionsFromFlags() {
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {
     return absl::InvalidArgumentError(
-        "usage: ftl split --data DIR [--labels IDX] --out DIR --regular K --ur_images k --holdout n");
+        "usage: ftl split --data DIR [--labels IDX] --out DIR --regular K --ur_images k --holdout "
+        "n");
   }
   SplitCommandOptions o;
   o.source = SourceFromFlags();
@@ -142,7 +160,8 @@ absl::StatusOr<EvalCommandOptions> EvalOptionsFromFlags() {
   o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
   o.out = absl::GetFlag(FLAGS_out);
   if (o.config.empty() || o.checkpoint.empty() || o.out.empty()) {
-    return absl::InvalidArgumentError("usage: ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR");
+    return absl::InvalidArgumentError(
+        "usage: ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR");
   }
   o.seed = absl::GetFlag(FLAGS_seed);
   o.plot_script = absl::GetFlag(FLAGS_plot_script);
@@ -164,7 +183,8 @@ absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags() {
   ExperimentOptions o;
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {
     return absl::InvalidArgumentError(
-        "usage: ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n [--seeds 1,2,3]");
+        "usage: ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n [--seeds "
+        "1,2,3]");
   }
   o.source = SourceFromFlags();
   FTL_ASSIGN_OR_RETURN(o.split, TableSplitFromFlags());

@@ -32,18 +32,22 @@ int RunEval(const EvalCommandOptions& o) {
   std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
   Trainer trainer(*config, *dataset, *comm);
   int64_t position = 0;
-  absl::StatusOr<std::string> checkpoint = LoadNewestCheckpoint(o.checkpoint, [&](const std::string& file) {
-    absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(file);
-    if (loaded.ok()) position = *loaded;
-    return loaded.status();
-  });
+  absl::StatusOr<std::string> checkpoint =
+      LoadNewestCheckpoint(o.checkpoint, [&](const std::string& file) {
+        absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(file);
+        if (loaded.ok()) position = *loaded;
+        return loaded.status();
+      });
   if (!checkpoint.ok()) return Fail(std::string(checkpoint.status().message()));
   std::cout << "eval: " << *checkpoint << " (schedule position " << position << ")\n";
   Evaluator evaluator(*config, *dataset, *comm);
   const PhaseReport report = RunEvaluatePhase(trainer, evaluator);
-  for (const auto& [name, value] : report.metrics) std::cout << absl::StrFormat("  %-28s %.4f\n", name, value);
-  const std::string json = ToJson(PhaseReportToProto(report), JsonLayout::kIndented, JsonDefaults::kOmit);
-  if (absl::Status s = WriteFileAtomically((fs::path(o.out) / "eval.json").string(), json); !s.ok()) {
+  for (const auto& [name, value] : report.metrics)
+    std::cout << absl::StrFormat("  %-28s %.4f\n", name, value);
+  const std::string json =
+      ToJson(PhaseReportToProto(report), JsonLayout::kIndented, JsonDefaults::kOmit);
+  if (absl::Status s = WriteFileAtomically((fs::path(o.out) / "eval.json").string(), json);
+      !s.ok()) {
     return Fail(std::string(s.message()));
   }
   if (absl::Status s = AnalyzeModel(trainer, *dataset, o.out, o.seed, o.plot_script); !s.ok()) {

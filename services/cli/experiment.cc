@@ -21,18 +21,18 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/comm/communicator.h"
+#include "common/config/job_spec_conversion.h"
 #include "common/data/dataset.h"
+#include "common/eval/metric_names.h"
 #include "common/train/trainer.h"
+#include "common/util/file.h"
 #include "common/util/status_macros.h"
 #include "common/util/subprocess.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/cli/tool_support.h"
-#include "common/config/job_spec_conversion.h"
-#include "common/util/file.h"
 #include "services/wire/wire.h"
-#include "absl/synchronization/mutex.h"
-#include "common/eval/metric_names.h"
 
 namespace ftl {
 namespace {
@@ -41,7 +41,9 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 // Variants trained from scratch for PRETRAIN iterations; the others continue from softmax_ml2.
-bool FromScratch(const std::string& variant) { return variant == "softmax" || variant == "softmax_ml2"; }
+bool FromScratch(const std::string& variant) {
+  return variant == "softmax" || variant == "softmax_ml2";
+}
 bool IsFtl(const std::string& variant) { return variant == "ftl" || variant == "ftl_no_transfer"; }
 
 // m-L2's per-logit strengths tuned over (issue 13: at least three decades; both ends matter).
@@ -96,7 +98,8 @@ double Metric(const RunResult& r, const std::string& name) {
 
 // The validation score a tuning run is chosen by: mean rank-1 on f over regular and UR probes.
 double ValidationScore(const RunResult& r) {
-  const double reg = Metric(r, metric_names::kHoldoutRank1RegularF), ur = Metric(r, metric_names::kHoldoutRank1UrF);
+  const double reg = Metric(r, metric_names::kHoldoutRank1RegularF),
+               ur = Metric(r, metric_names::kHoldoutRank1UrF);
   if (std::isnan(reg)) return ur;
   if (std::isnan(ur)) return reg;
   return (reg + ur) / 2;
@@ -133,7 +136,8 @@ MeanSe Summarize(const std::vector<double>& values) {
 }
 
 absl::StatusOr<RunResult> ReadRunResult(const std::string& name, const std::string& output_dir) {
-  const absl::StatusOr<std::string> text = ReadFileToString((fs::path(output_dir) / "summary.json").string());
+  const absl::StatusOr<std::string> text =
+      ReadFileToString((fs::path(output_dir) / "summary.json").string());
   v1::RunSummary summary;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
@@ -142,9 +146,11 @@ absl::StatusOr<RunResult> ReadRunResult(const std::string& name, const std::stri
   }
   RunResult result;
   for (const v1::PhaseReport& phase : summary.phases()) {
-    if (phase.phase() == "evaluate") result.metrics = {phase.metrics().begin(), phase.metrics().end()};
+    if (phase.phase() == "evaluate")
+      result.metrics = {phase.metrics().begin(), phase.metrics().end()};
   }
-  if (result.metrics.empty()) return absl::DataLossError(absl::StrCat(name, ": no evaluate phase in summary.json"));
+  if (result.metrics.empty())
+    return absl::DataLossError(absl::StrCat(name, ": no evaluate phase in summary.json"));
   result.checkpoint = summary.last_checkpoint();
   return result;
 }
@@ -153,8 +159,8 @@ std::string FindWorker(const std::string& given) {
   if (!given.empty()) return given;
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  for (const fs::path& candidate :
-       {self.parent_path() / "ftl_worker", self.parent_path().parent_path() / "worker" / "ftl_worker"}) {
+  for (const fs::path& candidate : {self.parent_path() / "ftl_worker",
+                                    self.parent_path().parent_path() / "worker" / "ftl_worker"}) {
     if (fs::exists(candidate)) return candidate.string();
   }
   return "ftl_worker";  // from PATH
@@ -174,7 +180,8 @@ class Experiment {
 
  private:
   v1::JobSpec SpecFor(const std::string& variant, const TuningCandidate& candidate, uint64_t seed,
-                      bool final_run, const std::string& dir, const std::string& init_checkpoint) const;
+                      bool final_run, const std::string& dir,
+                      const std::string& init_checkpoint) const;
   // Runs `runs` (at most o_.jobs at a time), filling each one's result.
   void RunAll(std::vector<Run*> runs);
   absl::StatusOr<RunResult> RunWorker(const Run& run);
@@ -199,7 +206,8 @@ class Experiment {
 };
 
 absl::Status Experiment::MakeSplitAndPairs() {
-  if (o_.split.holdout < 1) return absl::InvalidArgumentError("--holdout: the experiment needs hold-out probes (n >= 1)");
+  if (o_.split.holdout < 1)
+    return absl::InvalidArgumentError("--holdout: the experiment needs hold-out probes (n >= 1)");
   FTL_ASSIGN_OR_RETURN(const SourceListing listing, ListSource(o_.source));
   absl::StatusOr<DataSplit> split = MakeSplit(listing, o_.split);
   if (!split.ok()) return absl::InvalidArgumentError(split.status().message());
@@ -219,25 +227,31 @@ absl::Status Experiment::MakeSplitAndPairs() {
   PairOptions pair_options;
   pair_options.folds = o_.folds;
   pair_options.seed = o_.split.seed;
-  pair_options.per_fold = o_.per_fold > 0 ? o_.per_fold : DefaultPerFold(split_.holdout.size(), o_.folds);
+  pair_options.per_fold =
+      o_.per_fold > 0 ? o_.per_fold : DefaultPerFold(split_.holdout.size(), o_.folds);
   absl::StatusOr<GeneratedPairs> pairs = GeneratePairs(listing, split_.holdout, pair_options);
   if (!pairs.ok()) {
     std::cout << "experiment: no verification pairs: " << pairs.status().message() << "\n";
     return absl::OkStatus();
   }
   pairs_path_ = (split_dir_ / "pairs.txt").string();
-  FTL_RETURN_IF_ERROR(WritePairsFile(pairs_path_, pairs->pairs, pair_options.folds, pair_options.per_fold));
-  std::cout << absl::StrFormat("experiment: %d verification pairs from the hold-out images (folds disjoint by %s)\n",
-                               pairs->pairs.size(), pairs->identity_disjoint ? "identity" : "image");
+  FTL_RETURN_IF_ERROR(
+      WritePairsFile(pairs_path_, pairs->pairs, pair_options.folds, pair_options.per_fold));
+  std::cout << absl::StrFormat(
+      "experiment: %d verification pairs from the hold-out images (folds disjoint by %s)\n",
+      pairs->pairs.size(), pairs->identity_disjoint ? "identity" : "image");
   return absl::OkStatus();
 }
 
 absl::Status Experiment::MakeBaseSpec() {
   if (!o_.base_config.empty()) {
     const absl::StatusOr<std::string> text = ReadFileToString(o_.base_config);
-    if (!text.ok()) return absl::InvalidArgumentError(absl::StrCat("--base_config: cannot read ", o_.base_config));
+    if (!text.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat("--base_config: cannot read ", o_.base_config));
     absl::StatusOr<v1::JobSpec> parsed = JobSpecFromJson(*text);
-    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("--base_config: ", parsed.status().message()));
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--base_config: ", parsed.status().message()));
     base_ = *parsed;
   }
   base_.mutable_model()->set_preset(o_.preset);
@@ -246,7 +260,8 @@ absl::Status Experiment::MakeBaseSpec() {
   v1::DataSpec* data = base_.mutable_data();
   data->set_format(o_.source.format);
   data->set_path(fs::absolute(o_.source.path).string());
-  if (!o_.source.labels_path.empty()) data->set_labels_path(fs::absolute(o_.source.labels_path).string());
+  if (!o_.source.labels_path.empty())
+    data->set_labels_path(fs::absolute(o_.source.labels_path).string());
   data->set_regular_identities(fs::absolute(split_dir_ / "regular.txt").string());
   data->set_center_crop(o_.center_crop);
   v1::TrainingSpec* training = base_.mutable_training();
@@ -257,15 +272,18 @@ absl::Status Experiment::MakeBaseSpec() {
   // Catch a bad combination before hours of training (the checkpoint a continued variant starts
   // from does not exist yet: checked without it).
   for (const std::string& variant : o_.variants) {
-    const TuningCandidate candidate = TuningGrid(variant, "quick", 1e-3, Reduction::kMean, 2).front();
-    absl::StatusOr<JobConfig> check = JobConfigFromSpec(SpecFor(variant, candidate, 1, true, o_.out, ""));
+    const TuningCandidate candidate =
+        TuningGrid(variant, "quick", 1e-3, Reduction::kMean, 2).front();
+    absl::StatusOr<JobConfig> check =
+        JobConfigFromSpec(SpecFor(variant, candidate, 1, true, o_.out, ""));
     if (!check.ok()) return absl::InvalidArgumentError(check.status().message());
   }
   return absl::OkStatus();
 }
 
-v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidate& candidate, uint64_t seed,
-                                bool final_run, const std::string& dir, const std::string& init_checkpoint) const {
+v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidate& candidate,
+                                uint64_t seed, bool final_run, const std::string& dir,
+                                const std::string& init_checkpoint) const {
   v1::JobSpec spec = base_;
   spec.set_name(absl::StrCat("experiment-", variant, final_run ? "" : "-tune"));
   v1::TrainingSpec* t = spec.mutable_training();
@@ -305,14 +323,17 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
     t->set_pretrain_lr(candidate.lr);
     t->set_init_checkpoint(init_checkpoint);
     if (variant == "softmax_ml2_cb") t->set_pretrain_sampling("class_balanced");
-    if (variant == "softmax_ml2_la") spec.mutable_loss()->set_logit_adjust_tau(candidate.logit_adjust_tau);
+    if (variant == "softmax_ml2_la")
+      spec.mutable_loss()->set_logit_adjust_tau(candidate.logit_adjust_tau);
   }
-  spec.mutable_data()->set_manifest(fs::absolute(split_dir_ / (final_run ? "train.txt" : "fit.txt")).string());
+  spec.mutable_data()->set_manifest(
+      fs::absolute(split_dir_ / (final_run ? "train.txt" : "fit.txt")).string());
   spec.mutable_evaluation()->set_holdout_manifest(
       fs::absolute(split_dir_ / (final_run ? "holdout.txt" : "validation.txt")).string());
   if (final_run && !pairs_path_.empty()) {
     spec.mutable_evaluation()->set_pairs_path(fs::absolute(pairs_path_).string());
-    if (!pairs_images_.empty()) spec.mutable_evaluation()->set_pairs_images(fs::absolute(pairs_images_).string());
+    if (!pairs_images_.empty())
+      spec.mutable_evaluation()->set_pairs_images(fs::absolute(pairs_images_).string());
   } else {
     spec.mutable_evaluation()->clear_pairs_path();
     spec.mutable_evaluation()->clear_pairs_images();
@@ -326,15 +347,20 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
   fs::remove_all(run.dir, ec);
   fs::create_directories(run.dir, ec);
   const std::string config_path = (fs::path(run.dir) / "config.json").string();
-  FTL_RETURN_IF_ERROR(WriteFileAtomically(config_path, ToJson(run.spec, JsonLayout::kIndented, JsonDefaults::kOmit)));
-  const int threads = o_.threads > 0 ? o_.threads : std::max(1, Cores() / (o_.ranks * std::max(1, o_.jobs)));
-  std::vector<std::string> argv = {o_.mpirun, "-np", std::to_string(o_.ranks), "--oversubscribe", "--bind-to", "none"};
+  FTL_RETURN_IF_ERROR(WriteFileAtomically(
+      config_path, ToJson(run.spec, JsonLayout::kIndented, JsonDefaults::kOmit)));
+  const int threads =
+      o_.threads > 0 ? o_.threads : std::max(1, Cores() / (o_.ranks * std::max(1, o_.jobs)));
+  std::vector<std::string> argv = {o_.mpirun,         "-np",       std::to_string(o_.ranks),
+                                   "--oversubscribe", "--bind-to", "none"};
   if (geteuid() == 0) argv.push_back("--allow-run-as-root");
-  argv.insert(argv.end(), {FindWorker(o_.worker_binary), "--config", config_path, "--threads", std::to_string(threads)});
+  argv.insert(argv.end(), {FindWorker(o_.worker_binary), "--config", config_path, "--threads",
+                           std::to_string(threads)});
   const std::string log_path = (fs::path(run.dir) / "log.txt").string();
   std::ofstream log(log_path);
   log << "$ " << DescribeCommand(argv) << "\n";
-  const std::string prefix = absl::StrCat("  [", run.variant, run.final_run ? absl::StrCat(" seed ", run.seed) : " tune", "] ");
+  const std::string prefix = absl::StrCat(
+      "  [", run.variant, run.final_run ? absl::StrCat(" seed ", run.seed) : " tune", "] ");
   const auto start = Clock::now();
   const absl::Status status = RunProcess(argv, [&](const std::string& line) {
     log << line;
@@ -343,15 +369,17 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
     std::cout << prefix << line << std::flush;
   });
   if (!status.ok()) {
-    return absl::InternalError(absl::StrCat(run.variant, ": the worker failed (", status.message(), "); see ", log_path));
+    return absl::InternalError(
+        absl::StrCat(run.variant, ": the worker failed (", status.message(), "); see ", log_path));
   }
   absl::StatusOr<RunResult> result = ReadRunResult(run.variant, run.spec.runtime().output_dir());
   if (!result.ok()) return result;
   result->seconds = std::chrono::duration<double>(Clock::now() - start).count();
   absl::MutexLock lock(&print_mutex_);
   if (run.final_run) {
-    std::cout << absl::StrFormat("experiment: %s seed %d done: UR rank-1 on f %.4f (%.0f s)\n", run.variant,
-                                 run.seed, Metric(*result, metric_names::kHoldoutRank1UrF), result->seconds);
+    std::cout << absl::StrFormat("experiment: %s seed %d done: UR rank-1 on f %.4f (%.0f s)\n",
+                                 run.variant, run.seed,
+                                 Metric(*result, metric_names::kHoldoutRank1UrF), result->seconds);
   } else {
     std::cout << absl::StrFormat("experiment: %s %s: validation score %.4f (%.0f s)\n", run.variant,
                                  run.candidate.label, ValidationScore(*result), result->seconds);
@@ -423,9 +451,10 @@ absl::Status Experiment::Tune() {
         continue;
       }
       double score = ValidationScore(*run->result);
-      tuning_csv << run->variant << "," << run->candidate.label << "," << Metric(*run->result, metric_names::kHoldoutRank1RegularF)
-                 << "," << Metric(*run->result, metric_names::kHoldoutRank1UrF) << "," << score << "," << run->result->seconds
-                 << "\n";
+      tuning_csv << run->variant << "," << run->candidate.label << ","
+                 << Metric(*run->result, metric_names::kHoldoutRank1RegularF) << ","
+                 << Metric(*run->result, metric_names::kHoldoutRank1UrF) << "," << score << ","
+                 << run->result->seconds << "\n";
       if (std::isnan(score)) score = -std::numeric_limits<double>::infinity();
       auto best = best_score.find(run->variant);
       if (best == best_score.end() || score > best->second) {
@@ -437,15 +466,17 @@ absl::Status Experiment::Tune() {
     tuning_csv.flush();
     for (Run* run : wave) {
       if (!chosen_.count(run->variant)) {
-        return absl::InternalError(absl::StrCat("every tuning run of ", run->variant, " failed; the first: ",
-                                                run->result.status().message()));
+        return absl::InternalError(
+            absl::StrCat("every tuning run of ", run->variant,
+                         " failed; the first: ", run->result.status().message()));
       }
     }
     if (from_scratch && tuned_ml2_checkpoint_.empty() && !Selected(false).empty() && tune_) {
       return absl::InternalError("softmax_ml2's tuning runs left no checkpoint to continue from");
     }
   }
-  for (const auto& [variant, candidate] : chosen_) std::cout << "experiment: " << variant << " chose " << candidate.label << "\n";
+  for (const auto& [variant, candidate] : chosen_)
+    std::cout << "experiment: " << variant << " chose " << candidate.label << "\n";
   return absl::OkStatus();
 }
 
@@ -465,7 +496,8 @@ absl::Status Experiment::TrainFinalRuns() {
       if (!from_scratch) {
         const Run* ml2 = Final("softmax_ml2", seed);
         if (ml2 == nullptr || !ml2->result.ok()) {
-          failures_.push_back(absl::StrCat("seed ", seed, ": no continued variant trained (softmax_ml2 failed)"));
+          failures_.push_back(
+              absl::StrCat("seed ", seed, ": no continued variant trained (softmax_ml2 failed)"));
           continue;
         }
         init = ml2->result->checkpoint;
@@ -487,7 +519,8 @@ absl::Status Experiment::TrainFinalRuns() {
     RunAll(wave);
     for (Run* run : wave) {
       if (!run->result.ok()) {
-        failures_.push_back(absl::StrCat(run->variant, " seed ", run->seed, ": ", run->result.status().message()));
+        failures_.push_back(
+            absl::StrCat(run->variant, " seed ", run->seed, ": ", run->result.status().message()));
       }
     }
   }
@@ -507,10 +540,12 @@ void Experiment::AnalyzeFirstSeed() {
     spec.mutable_evaluation()->Clear();
     spec.mutable_training()->clear_init_checkpoint();
     absl::StatusOr<JobConfig> config = JobConfigFromSpec(spec);
-    absl::StatusOr<Dataset> dataset = config.ok() ? LoadDataset(config->data, config->model, config->training.seed)
-                                                  : absl::StatusOr<Dataset>(config.status());
+    absl::StatusOr<Dataset> dataset =
+        config.ok() ? LoadDataset(config->data, config->model, config->training.seed)
+                    : absl::StatusOr<Dataset>(config.status());
     if (!dataset.ok()) {
-      std::cout << "experiment: no pictures for " << variant << ": " << dataset.status().message() << "\n";
+      std::cout << "experiment: no pictures for " << variant << ": " << dataset.status().message()
+                << "\n";
       continue;
     }
     at::set_num_threads(Cores());
@@ -518,7 +553,8 @@ void Experiment::AnalyzeFirstSeed() {
     Trainer trainer(*config, *dataset, *comm);
     absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(run->result->checkpoint);
     if (!loaded.ok()) {
-      std::cout << "experiment: no pictures for " << variant << ": " << loaded.status().message() << "\n";
+      std::cout << "experiment: no pictures for " << variant << ": " << loaded.status().message()
+                << "\n";
       continue;
     }
     trainer.Evaluate();  // writes weight_norms.csv
@@ -526,11 +562,14 @@ void Experiment::AnalyzeFirstSeed() {
     if (IsFtl(variant)) {
       const fs::path output = run->spec.runtime().output_dir();
       before = (output / "weight_norms_stage1_r0_before.csv").string();
-      after = (output / absl::StrCat("weight_norms_stage1_r", o_.budget.rounds - 1, "_after.csv")).string();
+      after = (output / absl::StrCat("weight_norms_stage1_r", o_.budget.rounds - 1, "_after.csv"))
+                  .string();
       if (!fs::exists(before) || !fs::exists(after)) before = after = "";
     }
     std::cout << "experiment: figures of " << variant << " (seed " << seed << ")\n";
-    if (absl::Status s = AnalyzeModel(trainer, *dataset, dir, o_.split.seed, o_.plot_script, before, after); !s.ok()) {
+    if (absl::Status s =
+            AnalyzeModel(trainer, *dataset, dir, o_.split.seed, o_.plot_script, before, after);
+        !s.ok()) {
       std::cout << "experiment: pictures of " << variant << ": " << s.message() << "\n";
     }
   }
@@ -577,10 +616,12 @@ absl::Status Experiment::WriteResults() {
     csv << variant;
     md << "| " << variant << " |";
     std::vector<MeanSe> summaries;
-    for (const MetricColumn& c : kColumns) summaries.push_back(Summarize(values[variant][c.column]));
+    for (const MetricColumn& c : kColumns)
+      summaries.push_back(Summarize(values[variant][c.column]));
     for (const MeanSe& s : summaries) {
       csv << "," << CsvNumber(s.mean);
-      md << " " << Cell(s.mean) << (std::isnan(s.se) ? "" : absl::StrFormat(" ± %.3f", s.se)) << " |";
+      md << " " << Cell(s.mean) << (std::isnan(s.se) ? "" : absl::StrFormat(" ± %.3f", s.se))
+         << " |";
     }
     csv << "," << chosen << "," << seconds / std::max(1, completed) << "," << completed;
     for (const MeanSe& s : summaries) csv << "," << CsvNumber(s.se);
@@ -590,7 +631,8 @@ absl::Status Experiment::WriteResults() {
   // FTL's paired differences: for each seed, FTL minus the other variant (same split, same seed,
   // same starting model for the continued variants).
   if (values.count("ftl") && o_.variants.size() > 1) {
-    md << "\nFTL minus each variant, paired by seed (mean ± s.e. of the difference; FTL higher / lower "
+    md << "\nFTL minus each variant, paired by seed (mean ± s.e. of the difference; FTL higher / "
+          "lower "
           "in how many of "
        << o_.seeds.size() << " seeds):\n\n| variant |";
     for (const char* column : kPairedColumns) md << " " << column << " |";
@@ -613,44 +655,53 @@ absl::Status Experiment::WriteResults() {
         }
         const MeanSe d = Summarize(differences);
         md << " " << (std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean))
-           << (std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se)) << " (" << higher << "/" << lower << ") |";
+           << (std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se)) << " (" << higher << "/"
+           << lower << ") |";
       }
       md << "\n";
     }
   }
   const double minutes = std::chrono::duration<double>(Clock::now() - start_).count() / 60;
   md << "\n"
-     << split_.train.size() << " training images, " << split_.holdout.size() << " hold-out probes; budget "
-     << o_.budget.pretrain << "," << o_.budget.rounds << "," << o_.budget.stage << " (pretrain,rounds,stage); seeds "
-     << absl::StrJoin(o_.seeds, ",") << "; " << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes)
-     << " min in all.\n";
-  FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
+     << split_.train.size() << " training images, " << split_.holdout.size()
+     << " hold-out probes; budget " << o_.budget.pretrain << "," << o_.budget.rounds << ","
+     << o_.budget.stage << " (pretrain,rounds,stage); seeds " << absl::StrJoin(o_.seeds, ",")
+     << "; " << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes) << " min in all.\n";
+  FTL_RETURN_IF_ERROR(
+      WriteFileAtomically((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
   FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results.csv").string(), csv.str()));
   FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results.md").string(), md.str()));
-  std::cout << "\n" << md.str() << "\nexperiment: results.csv, results_seeds.csv, results.md, tuning.csv in " << o_.out << "\n";
+  std::cout << "\n"
+            << md.str()
+            << "\nexperiment: results.csv, results_seeds.csv, results.md, tuning.csv in " << o_.out
+            << "\n";
   return absl::OkStatus();
 }
 
 int ExitCode(const absl::Status& status) {
-  return Fail(std::string(status.message()), status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+  return Fail(std::string(status.message()),
+              status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
 }
 
 }  // namespace
 
 const std::vector<std::string>& ExperimentVariants() {
-  static const std::vector<std::string> variants = {"softmax",        "softmax_ml2",   "softmax_ml2_continued",
-                                                    "softmax_ml2_cb", "softmax_ml2_la", "ftl_no_transfer",
-                                                    "ftl"};
+  static const std::vector<std::string> variants = {
+      "softmax",         "softmax_ml2", "softmax_ml2_continued", "softmax_ml2_cb", "softmax_ml2_la",
+      "ftl_no_transfer", "ftl"};
   return variants;
 }
 
 absl::StatusOr<ExperimentBudget> ParseBudget(const std::string& text) {
   ExperimentBudget b;
   const std::vector<std::string> parts = absl::StrSplit(text, ',');
-  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &b.pretrain) || !absl::SimpleAtoi(parts[1], &b.rounds) ||
-      !absl::SimpleAtoi(parts[2], &b.stage) || b.pretrain < 1 || b.rounds < 1 || b.stage < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--budget: expected PRETRAIN,ROUNDS,STAGE iterations, each at least 1, e.g. 300,2,100; got '", text, "'"));
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &b.pretrain) ||
+      !absl::SimpleAtoi(parts[1], &b.rounds) || !absl::SimpleAtoi(parts[2], &b.stage) ||
+      b.pretrain < 1 || b.rounds < 1 || b.stage < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--budget: expected PRETRAIN,ROUNDS,STAGE iterations, each at least 1, e.g. "
+                     "300,2,100; got '",
+                     text, "'"));
   }
   return b;
 }
@@ -660,7 +711,8 @@ absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     uint64_t seed = 0;
     if (!absl::SimpleAtoi(part, &seed)) {
-      return absl::InvalidArgumentError(absl::StrCat("--seeds: '", part, "' is not a seed (e.g. --seeds 1,2,3)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--seeds: '", part, "' is not a seed (e.g. --seeds 1,2,3)"));
     }
     if (std::find(seeds.begin(), seeds.end(), seed) != seeds.end()) {
       return absl::InvalidArgumentError(absl::StrCat("--seeds: ", seed, " is given twice"));
@@ -671,8 +723,8 @@ absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
   return seeds;
 }
 
-std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid, double lr,
-                                        Reduction ml2_reduction, int64_t num_classes) {
+std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid,
+                                        double lr, Reduction ml2_reduction, int64_t num_classes) {
   const bool quick = grid == "quick";
   std::vector<TuningCandidate> out;
   const char* lr_name = FromScratch(variant) ? "pretrain_lr" : (IsFtl(variant) ? "stage_lr" : "lr");
@@ -680,23 +732,28 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
   if (variant == "softmax_ml2") {
     // alpha_reg for per-logit strength s: s under the sum, s * N_c under the mean.
     const double scale = ml2_reduction == Reduction::kMean ? static_cast<double>(num_classes) : 1.0;
-    const std::vector<double> factors = quick ? std::vector<double>{1.0}
-                                              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
-    const std::vector<double> strengths = quick ? std::vector<double>(std::begin(kQuickMl2Strengths), std::end(kQuickMl2Strengths))
-                                                : std::vector<double>(std::begin(kMl2Strengths), std::end(kMl2Strengths));
+    const std::vector<double> factors =
+        quick ? std::vector<double>{1.0}
+              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
+    const std::vector<double> strengths =
+        quick ? std::vector<double>(std::begin(kQuickMl2Strengths), std::end(kQuickMl2Strengths))
+              : std::vector<double>(std::begin(kMl2Strengths), std::end(kMl2Strengths));
     for (double f : factors) {
       for (double s : strengths) {
-        TuningCandidate c{absl::StrCat(lr_label(lr * f), " alpha_reg=", Number(s * scale)), lr * f, s * scale};
+        TuningCandidate c{absl::StrCat(lr_label(lr * f), " alpha_reg=", Number(s * scale)), lr * f,
+                          s * scale};
         out.push_back(c);
       }
     }
     return out;
   }
   if (variant == "softmax_ml2_la") {
-    const std::vector<double> factors = quick ? std::vector<double>{1.0}
-                                              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
-    const std::vector<double> taus = quick ? std::vector<double>{1.0, 2.0}
-                                           : std::vector<double>(std::begin(kLogitAdjustTaus), std::end(kLogitAdjustTaus));
+    const std::vector<double> factors =
+        quick ? std::vector<double>{1.0}
+              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
+    const std::vector<double> taus =
+        quick ? std::vector<double>{1.0, 2.0}
+              : std::vector<double>(std::begin(kLogitAdjustTaus), std::end(kLogitAdjustTaus));
     for (double f : factors) {
       for (double tau : taus) {
         TuningCandidate c{absl::StrCat(lr_label(lr * f), " tau=", Number(tau)), lr * f};
@@ -706,8 +763,9 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
     }
     return out;
   }
-  const std::vector<double> factors = quick ? std::vector<double>{1.0, 1.0 / 3}
-                                            : std::vector<double>(std::begin(kLrFactors), std::end(kLrFactors));
+  const std::vector<double> factors =
+      quick ? std::vector<double>{1.0, 1.0 / 3}
+            : std::vector<double>(std::begin(kLrFactors), std::end(kLrFactors));
   for (double f : factors) out.push_back(TuningCandidate{lr_label(lr * f), lr * f});
   return out;
 }
@@ -718,12 +776,15 @@ int RunExperiment(const ExperimentOptions& given) {
   std::set<std::string> wanted;
   for (const std::string& v : given.variants) {
     if (std::find(known.begin(), known.end(), v) == known.end()) {
-      return Fail(absl::StrCat("--variants: unknown variant '", v, "' (", absl::StrJoin(known, ", "), ")"), 2);
+      return Fail(
+          absl::StrCat("--variants: unknown variant '", v, "' (", absl::StrJoin(known, ", "), ")"),
+          2);
     }
     wanted.insert(v);
     // Every continued variant starts from softmax_ml2's model.
     if (!FromScratch(v) && wanted.insert("softmax_ml2").second) {
-      std::cout << "experiment: " << v << " continues from softmax_ml2's model, so softmax_ml2 trains too\n";
+      std::cout << "experiment: " << v
+                << " continues from softmax_ml2's model, so softmax_ml2 trains too\n";
     }
   }
   ExperimentOptions options = given;
@@ -737,14 +798,16 @@ int RunExperiment(const ExperimentOptions& given) {
   if (options.jobs < 1) return Fail("--jobs: must be at least 1", 2);
   Experiment experiment(options);
   for (const auto& step : std::vector<std::function<absl::Status()>>{
-           [&] { return experiment.MakeSplitAndPairs(); }, [&] { return experiment.MakeBaseSpec(); },
-           [&] { return experiment.Tune(); }, [&] { return experiment.TrainFinalRuns(); }}) {
+           [&] { return experiment.MakeSplitAndPairs(); },
+           [&] { return experiment.MakeBaseSpec(); }, [&] { return experiment.Tune(); },
+           [&] { return experiment.TrainFinalRuns(); }}) {
     if (absl::Status s = step(); !s.ok()) return ExitCode(s);
   }
   experiment.AnalyzeFirstSeed();
   if (absl::Status s = experiment.WriteResults(); !s.ok()) return ExitCode(s);
   if (!experiment.failures_.empty()) {
-    return Fail(absl::StrCat(experiment.failures_.size(), " run(s) failed (left out of the tables):\n  ",
+    return Fail(absl::StrCat(experiment.failures_.size(),
+                             " run(s) failed (left out of the tables):\n  ",
                              absl::StrJoin(experiment.failures_, "\n  ")));
   }
   return 0;

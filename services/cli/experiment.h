@@ -10,7 +10,8 @@
 //      batch, softmax + m-L2 continued, with class-balanced resampling, with logit adjustment;
 //   4. tuning: each variant's grid (the same size for every variant) is scored on the validation
 //      split with the first seed; the hold-out probes never choose anything;
-//   5. final runs for every seed, each a plain `mpirun ftl_worker --config runs/V/seedS/config.json`;
+//   5. final runs for every seed, each a plain `mpirun ftl_worker --config
+//   runs/V/seedS/config.json`;
 //   6. results_seeds.csv (one row per variant and seed), results.csv (mean over seeds, with _se
 //      columns), results.md (mean +- s.e. and FTL's paired differences), figures of the first seed.
 // Workers run as argument vectors (no shell).
@@ -76,13 +77,13 @@ int RunExperiment(const ExperimentOptions& options);
 // the same number, `grid` "full" 6 or "quick" 2. `num_classes` turns m-L2's per-logit strengths
 // into alpha_reg under the mean reduction.
 struct TuningCandidate {
-  std::string label;  // e.g. "pretrain_lr=0.001 alpha_reg=10"
-  double lr = 0.0;    // the learning rate of the variant's training (pretrain or stage)
-  double alpha_reg = -1.0;         // < 0: inherited
+  std::string label;        // e.g. "pretrain_lr=0.001 alpha_reg=10"
+  double lr = 0.0;          // the learning rate of the variant's training (pretrain or stage)
+  double alpha_reg = -1.0;  // < 0: inherited
   double logit_adjust_tau = -1.0;  // < 0: none
 };
-std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid, double lr,
-                                        Reduction ml2_reduction, int64_t num_classes);
+std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid,
+                                        double lr, Reduction ml2_reduction, int64_t num_classes);
 
 }  // namespace ftl
 

@@ -8,9 +8,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -23,9 +23,9 @@
 #include "absl/strings/strip.h"
 #include "common/config/job_spec_conversion.h"
 #include "common/util/file.h"
-#include "services/wire/wire.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/wire/wire.h"
 
 ABSL_FLAG(std::string, coordinator, "",
           "coordinator address (default: $FTL_COORDINATOR, else 127.0.0.1:50051)");
@@ -44,11 +44,22 @@ std::string Env(const char* name, const std::string& fallback) {
 }
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
                                        "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return i >= 0 && i <= 16 ? kNames[i] : "UNKNOWN";
@@ -74,7 +85,8 @@ class Client {
     const std::string address = absl::GetFlag(FLAGS_coordinator).empty()
                                     ? Env("FTL_COORDINATOR", "127.0.0.1:50051")
                                     : absl::GetFlag(FLAGS_coordinator);
-    stub_ = ftl::v1::JobService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stub_ = ftl::v1::JobService::NewStub(
+        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     std::string path = absl::GetFlag(FLAGS_token_file);
     if (path.empty()) path = Env("FTL_TOKEN_FILE", "");
     if (!path.empty()) {
@@ -86,7 +98,8 @@ class Client {
   std::unique_ptr<grpc::ClientContext> Context(bool deadline = true) const {
     auto context = std::make_unique<grpc::ClientContext>();
     if (!token_.empty()) context->AddMetadata("authorization", "Bearer " + token_);
-    if (deadline) context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    if (deadline)
+      context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return context;
   }
   ftl::v1::JobService::Stub& stub() { return *stub_; }
@@ -154,7 +167,8 @@ int List(Client& client) {
   const std::string state = absl::GetFlag(FLAGS_state);
   if (!state.empty()) {
     ftl::v1::JobState value;
-    if (!ftl::v1::JobState_Parse(state, &value)) return Fail(absl::StrCat("--state: unknown state '", state, "'"), 2);
+    if (!ftl::v1::JobState_Parse(state, &value))
+      return Fail(absl::StrCat("--state: unknown state '", state, "'"), 2);
     request.set_state(value);
   }
   request.set_page_size(absl::GetFlag(FLAGS_page_size));
@@ -202,7 +216,8 @@ int Watch(Client& client, const std::string& id) {
   while (reader->Read(&event)) {
     last = event.job();
     if (absl::GetFlag(FLAGS_json)) {
-      std::cout << ftl::ToJson(event, ftl::JsonLayout::kOneLine, ftl::JsonDefaults::kPrint) << "\n" << std::flush;
+      std::cout << ftl::ToJson(event, ftl::JsonLayout::kOneLine, ftl::JsonDefaults::kPrint) << "\n"
+                << std::flush;
       continue;
     }
     switch (event.event_case()) {
@@ -212,14 +227,18 @@ int Watch(Client& client, const std::string& id) {
                   << (last.message().empty() ? "" : " (" + last.message() + ")") << "\n";
         break;
       case ftl::v1::JobEvent::kPhaseStarted:
-        if (!tty) std::cout << "phase " << last.position() << "/" << last.num_phases() << ": " << event.phase_started() << "\n";
+        if (!tty)
+          std::cout << "phase " << last.position() << "/" << last.num_phases() << ": "
+                    << event.phase_started() << "\n";
         break;
       case ftl::v1::JobEvent::kPhaseFinished: {
         end_bar();
         const auto& r = event.phase_finished();
-        std::string line = absl::StrFormat("done %s%s in %.1f s", r.phase(),
-                                           r.round() >= 0 ? absl::StrCat(" r", r.round()) : "", r.seconds());
-        for (const auto& [k, v] : r.losses()) absl::StrAppend(&line, absl::StrFormat(" %s=%.4f", k, v));
+        std::string line =
+            absl::StrFormat("done %s%s in %.1f s", r.phase(),
+                            r.round() >= 0 ? absl::StrCat(" r", r.round()) : "", r.seconds());
+        for (const auto& [k, v] : r.losses())
+          absl::StrAppend(&line, absl::StrFormat(" %s=%.4f", k, v));
         std::cout << line << "\n";
         break;
       }
@@ -231,11 +250,12 @@ int Watch(Client& client, const std::string& id) {
         const double rate = (last.progress() - start_progress) / std::max(elapsed, 1e-9);
         const std::string eta = rate > 0 ? Duration((1 - last.progress()) / rate) : "?";
         std::string losses;
-        for (const auto& [k, v] : p.losses()) absl::StrAppend(&losses, absl::StrFormat(" %s=%.3f", k, v));
-        const std::string text = absl::StrFormat("%s%s %d/%d%s | %.0f img/s | ETA %s", p.phase(),
-                                                 p.round() >= 0 ? absl::StrCat(" r", p.round()) : "",
-                                                 p.iteration(), p.iterations(), losses,
-                                                 p.images_per_second(), eta);
+        for (const auto& [k, v] : p.losses())
+          absl::StrAppend(&losses, absl::StrFormat(" %s=%.3f", k, v));
+        const std::string text =
+            absl::StrFormat("%s%s %d/%d%s | %.0f img/s | ETA %s", p.phase(),
+                            p.round() >= 0 ? absl::StrCat(" r", p.round()) : "", p.iteration(),
+                            p.iterations(), losses, p.images_per_second(), eta);
         if (tty) {
           const int width = 24;
           const int filled = static_cast<int>(last.progress() * width + 0.5);
@@ -244,7 +264,8 @@ int Watch(Client& client, const std::string& id) {
           bar_open = true;
         } else if (now - last_line >= std::chrono::seconds(5)) {
           last_line = now;
-          std::cout << absl::StrFormat("%3.0f%% ", 100 * last.progress()) << text << "\n" << std::flush;
+          std::cout << absl::StrFormat("%3.0f%% ", 100 * last.progress()) << text << "\n"
+                    << std::flush;
         }
         break;
       }
@@ -284,7 +305,8 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
   const std::string command = args[1];
-  if (IsLocalTool(command)) return Fail(absl::StrCat("put '", command, "' first: ftl ", command, " --flags"), 2);
+  if (IsLocalTool(command))
+    return Fail(absl::StrCat("put '", command, "' first: ftl ", command, " --flags"), 2);
   const bool needs_arg = command != "list";
   if (needs_arg && args.size() != 3) return Fail(absl::StrCat("usage: ftl ", command, " ARG"), 2);
   Client client;

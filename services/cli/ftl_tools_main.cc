@@ -1,5 +1,6 @@
 // ftl_tools: the local subcommands of `ftl` (split, pairs, eval, experiment, pack). `ftl`
 // execs this binary for them, so the coordinator client itself never loads LibTorch.
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -10,8 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "services/cli/command_flags.h"
 #include "services/cli/tool_support.h"
-
-#include <iostream>
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -34,12 +33,15 @@ int main(int argc, char** argv) {
       "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)");
   // --help lists the tools' own flags (defined in services/cli/), not only this file's.
   absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) { return absl::StrContains(file, "services/cli/"); };
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "services/cli/");
+  };
   absl::SetFlagsUsageConfig(usage);
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() >= 2 ? args[1] : "";
   if (args.size() != 2) {
-    std::cerr << "ftl: error: usage: ftl split|pairs|eval|experiment|pack --flags (see ftl split --help)\n";
+    std::cerr << "ftl: error: usage: ftl split|pairs|eval|experiment|pack --flags (see ftl split "
+                 "--help)\n";
     return 2;
   }
   // Each command's options are read from the flags once, here; a usage error exits 2.

@@ -22,16 +22,18 @@ int RunPairs(const PairsCommandOptions& o) {
   }
   PairOptions options = o.pairs;
   if (options.per_fold == 0) {
-    options.per_fold = DefaultPerFold(eligible.empty() ? listing->sample_names.size() : eligible.size(), options.folds);
+    options.per_fold = DefaultPerFold(
+        eligible.empty() ? listing->sample_names.size() : eligible.size(), options.folds);
   }
   absl::StatusOr<GeneratedPairs> pairs = GeneratePairs(*listing, eligible, options);
   if (!pairs.ok()) return Fail(std::string(pairs.status().message()), 2);
-  if (absl::Status s = WritePairsFile(o.out, pairs->pairs, options.folds, options.per_fold); !s.ok()) {
+  if (absl::Status s = WritePairsFile(o.out, pairs->pairs, options.folds, options.per_fold);
+      !s.ok()) {
     return Fail(std::string(s.message()));
   }
-  std::cout << absl::StrFormat("pairs: %d folds x (%d same + %d different), folds disjoint by %s, in %s\n",
-                               options.folds, options.per_fold, options.per_fold,
-                               pairs->identity_disjoint ? "identity" : "image", o.out);
+  std::cout << absl::StrFormat(
+      "pairs: %d folds x (%d same + %d different), folds disjoint by %s, in %s\n", options.folds,
+      options.per_fold, options.per_fold, pairs->identity_disjoint ? "identity" : "image", o.out);
   return 0;
 }
 

@@ -33,49 +33,56 @@ void PrintSplit(const DataSplit& split) {
   int64_t regular = 0, ur = 0;
   for (const IdentitySplit& s : split.identities) (s.regular ? regular : ur) += 1;
   std::cout << absl::StrFormat(
-      "split: %d identities (%d regular, %d UR): %d training images (%d for fitting + %d validation), "
+      "split: %d identities (%d regular, %d UR): %d training images (%d for fitting + %d "
+      "validation), "
       "%d hold-out probes\n",
-      split.identities.size(), regular, ur, split.train.size(), split.fit.size(), split.validation.size(),
-      split.holdout.size());
+      split.identities.size(), regular, ur, split.train.size(), split.fit.size(),
+      split.validation.size(), split.holdout.size());
 }
 
 int DefaultPerFold(size_t images, int folds) {
   return std::clamp(static_cast<int>(images / (2 * std::max(folds, 1))), 5, 300);
 }
 
-absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out, uint64_t seed,
-                          const std::string& plot_script, const std::string& stage1_norms_before,
+absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out,
+                          uint64_t seed, const std::string& plot_script,
+                          const std::string& stage1_norms_before,
                           const std::string& stage1_norms_after) {
   if (!trainer.statistics().valid) {
     std::cout << "eval: computing class centres and Q (UpdateStats) for the pictures\n";
     trainer.UpdateStats();
   }
-  const std::vector<CenterErrorRow> errors =
-      CenterEstimationError(trainer.model(), dataset, trainer.regular_classes(), {1, 5, 10, 20}, 10, seed);
+  const std::vector<CenterErrorRow> errors = CenterEstimationError(
+      trainer.model(), dataset, trainer.regular_classes(), {1, 5, 10, 20}, 10, seed);
   const std::string errors_csv = (fs::path(out) / "center_error.csv").string();
   FTL_RETURN_IF_ERROR(WriteCenterErrorCsv(errors_csv, errors));
   for (const CenterErrorRow& r : errors) {
-    std::cout << absl::StrFormat("  centre error %-8s %2d images: %.4f (+- %.4f, %d classes)\n", r.method,
-                                 r.images, r.mean_error, r.std_error, r.classes);
+    std::cout << absl::StrFormat("  centre error %-8s %2d images: %.4f (+- %.4f, %d classes)\n",
+                                 r.method, r.images, r.mean_error, r.std_error, r.classes);
   }
   const FtlStatistics& stats = trainer.statistics();
   FTL_RETURN_IF_ERROR(WriteCenterPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
                                          (fs::path(out) / "fig6_centers.png").string()));
-  FTL_RETURN_IF_ERROR(WriteTransferPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
+  FTL_RETURN_IF_ERROR(WriteTransferPicture(trainer.model(), dataset, stats,
+                                           trainer.regular_classes(),
                                            (fs::path(out) / "fig7_transfer.png").string()));
-  FTL_RETURN_IF_ERROR(WriteInterpolationPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
-                                                (fs::path(out) / "fig8_interpolation.png").string()));
-  std::vector<std::string> command = {"/usr/bin/python3", plot_script, "--out", out, "--center_error", errors_csv};
+  FTL_RETURN_IF_ERROR(
+      WriteInterpolationPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
+                                (fs::path(out) / "fig8_interpolation.png").string()));
+  std::vector<std::string> command = {"/usr/bin/python3", plot_script, "--out", out,
+                                      "--center_error",   errors_csv};
   const fs::path norms = fs::path(out) / "weight_norms.csv";
   if (fs::exists(norms)) command.insert(command.end(), {"--weight_norms", norms.string()});
   if (!stage1_norms_before.empty() && !stage1_norms_after.empty()) {
     command.insert(command.end(), {"--stage1_norms", stage1_norms_before, stage1_norms_after});
   }
   std::string output;
-  const absl::Status ran = RunProcess(command, [&output](const std::string& line) { output += line; });
+  const absl::Status ran =
+      RunProcess(command, [&output](const std::string& line) { output += line; });
   std::cout << output;
   if (!ran.ok()) {
-    return absl::InternalError(absl::StrCat("plots failed: ", DescribeCommand(command), ": ", ran.message(),
+    return absl::InternalError(absl::StrCat("plots failed: ", DescribeCommand(command), ": ",
+                                            ran.message(),
                                             " (needs python3-matplotlib; see scripts/setup.sh)"));
   }
   std::cout << "eval: figures and pictures in " << out << "\n";

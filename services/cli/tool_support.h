@@ -27,8 +27,9 @@ int DefaultPerFold(size_t images, int folds);
 // PNG plots (from out/weight_norms.csv when the evaluate phase wrote one, and Fig. 1b before and
 // after stage 1 when `stage1_norms_before`/`after` name CSVs), and the Fig. 6-8 pictures.
 // `plot_script` is scripts/ftl_plots.py, run as an argument vector (no shell).
-absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out, uint64_t seed,
-                          const std::string& plot_script, const std::string& stage1_norms_before = "",
+absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out,
+                          uint64_t seed, const std::string& plot_script,
+                          const std::string& stage1_norms_before = "",
                           const std::string& stage1_norms_after = "");
 
 }  // namespace ftl

@@ -25,11 +25,13 @@
 #include "services/coordinator/launcher.h"
 #include "services/coordinator/prometheus_metrics.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address (loopback unless you say otherwise)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "gRPC address (loopback unless you say otherwise)");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty to disable");
-ABSL_FLAG(std::string, advertise, "",
-          "address launched workers dial (default: --listen, with 0.0.0.0 replaced by the host name)");
+ABSL_FLAG(
+    std::string, advertise, "",
+    "address launched workers dial (default: --listen, with 0.0.0.0 replaced by the host name)");
 ABSL_FLAG(std::string, state_dir, "ftl-state", "job store (jobs.db), job folders and checkpoints");
 ABSL_FLAG(std::vector<std::string>, data_root, {},
           "folder job data and outputs must lie under; repeat the flag or give a comma list. "
@@ -45,7 +47,8 @@ ABSL_FLAG(std::string, slurm_template, "",
 ABSL_FLAG(std::vector<std::string>, sbatch_args, {},
           "extra sbatch arguments, comma-separated (e.g. --partition=gpu,--gpus-per-task=1)");
 ABSL_FLAG(int, max_concurrent_jobs, 1, "jobs running at once");
-ABSL_FLAG(double, heartbeat_timeout, 30, "seconds without a word from a job's rank 0 before it is lost");
+ABSL_FLAG(double, heartbeat_timeout, 30,
+          "seconds without a word from a job's rank 0 before it is lost");
 ABSL_FLAG(double, attach_timeout, 300, "seconds from launch until the workers must attach");
 ABSL_FLAG(std::string, worker_binary, "",
           "ftl_worker for the local launcher (default: next to this program, or ../worker/)");
@@ -70,7 +73,8 @@ std::vector<std::string> CollectRepeated(int argc, char** argv, const std::strin
     } else {
       continue;
     }
-    for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty())) values.emplace_back(part);
+    for (absl::string_view part : absl::StrSplit(value, ',', absl::SkipEmpty()))
+      values.emplace_back(part);
   }
   return values;
 }
@@ -93,7 +97,8 @@ absl::StatusOr<std::string> ReadToken(const std::string& path) {
   std::getline(in, token);
   token = std::string(absl::StripAsciiWhitespace(token));
   if (token.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--auth_token_file: '", path, "' is missing or empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth_token_file: '", path, "' is missing or empty"));
   }
   return token;
 }
@@ -105,9 +110,11 @@ absl::StatusOr<std::unique_ptr<ftl::Launcher>> LauncherFromFlags() {
   if (name == "local") return ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker);
   if (name == "slurm") {
     std::string sbatch_template = absl::GetFlag(FLAGS_slurm_template);
-    if (sbatch_template.empty()) sbatch_template = FTL_SOURCE_DIR "/deploy/slurm/ftl_workers.sbatch";
+    if (sbatch_template.empty())
+      sbatch_template = FTL_SOURCE_DIR "/deploy/slurm/ftl_workers.sbatch";
     if (!fs::exists(sbatch_template)) {
-      return absl::InvalidArgumentError(absl::StrCat("--slurm_template: '", sbatch_template, "' does not exist"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--slurm_template: '", sbatch_template, "' does not exist"));
     }
     return ftl::CreateSlurmLauncher(sbatch_template, worker, absl::GetFlag(FLAGS_sbatch_args));
   }
@@ -136,10 +143,12 @@ struct CoordinatorSetup {
 
 absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_roots) {
   if (data_roots.empty()) {
-    return absl::InvalidArgumentError("--data_root is required (the folders job data may come from)");
+    return absl::InvalidArgumentError(
+        "--data_root is required (the folders job data may come from)");
   }
   for (const std::string& root : data_roots) {
-    if (!fs::is_directory(root)) return absl::InvalidArgumentError(absl::StrCat("--data_root: '", root, "' is not a folder"));
+    if (!fs::is_directory(root))
+      return absl::InvalidArgumentError(absl::StrCat("--data_root: '", root, "' is not a folder"));
   }
   CoordinatorSetup setup;
   const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
@@ -147,7 +156,9 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
   const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
   std::error_code ec;
   fs::create_directories(fs::path(state_dir) / "jobs", ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("--state_dir: cannot create '", state_dir, "': ", ec.message()));
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("--state_dir: cannot create '", state_dir, "': ", ec.message()));
   FTL_ASSIGN_OR_RETURN(setup.launcher, LauncherFromFlags());
   setup.listen = absl::GetFlag(FLAGS_listen);
   setup.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
@@ -223,8 +234,9 @@ int main(int argc, char** argv) {
     ftl::Log("error: ", started.message());
     return 1;
   }
-  ftl::Log("ftl_coordinator listening on ", setup->listen, " (workers dial ", options.coordinator_address,
-           "), metrics on ", setup->metrics_listen.empty() ? "(off)" : setup->metrics_listen, ", state in ",
+  ftl::Log("ftl_coordinator listening on ", setup->listen, " (workers dial ",
+           options.coordinator_address, "), metrics on ",
+           setup->metrics_listen.empty() ? "(off)" : setup->metrics_listen, ", state in ",
            options.state_dir, setup->token.empty() ? ", no auth" : ", bearer token required");
   std::thread waiter([&] {
     int signal = 0;

@@ -44,7 +44,8 @@ grpc::Status CheckBearerToken(const grpc::ServerContext& context, const std::str
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing 'authorization: Bearer <token>'");
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing 'authorization: Bearer <token>'");
   }
   if (!SameSecret(std::string(it->second.data(), it->second.size()), "Bearer " + token)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong token");

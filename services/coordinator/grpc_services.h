@@ -19,7 +19,8 @@ grpc::Status CheckBearerToken(const grpc::ServerContext& context, const std::str
 
 class JobServiceImpl final : public v1::JobService::Service {
  public:
-  JobServiceImpl(JobManager* manager, std::string token) : manager_(manager), token_(std::move(token)) {}
+  JobServiceImpl(JobManager* manager, std::string token)
+      : manager_(manager), token_(std::move(token)) {}
 
   grpc::Status SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                          v1::Job* response) override;
@@ -39,10 +40,12 @@ class JobServiceImpl final : public v1::JobService::Service {
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(JobManager* manager, std::string token) : manager_(manager), token_(std::move(token)) {}
+  WorkerServiceImpl(JobManager* manager, std::string token)
+      : manager_(manager), token_(std::move(token)) {}
 
-  grpc::Status Attach(grpc::ServerContext* context,
-                      grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) override;
+  grpc::Status Attach(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) override;
 
  private:
   JobManager* manager_;

@@ -28,7 +28,9 @@ bool Terminal(v1::JobState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
 }
 
-double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 }  // namespace
 
@@ -36,7 +38,8 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 
 std::optional<v1::JobEvent> JobSubscription::Next(int timeout_ms) {
   absl::MutexLock lock(&mutex_);
-  mutex_.AwaitWithTimeout(absl::Condition(this, &JobSubscription::Ready), absl::Milliseconds(timeout_ms));
+  mutex_.AwaitWithTimeout(absl::Condition(this, &JobSubscription::Ready),
+                          absl::Milliseconds(timeout_ms));
   if (events_.empty()) return std::nullopt;
   v1::JobEvent event = std::move(events_.front());
   events_.pop_front();
@@ -92,7 +95,8 @@ absl::Status JobManager::Start() {
     absl::MutexLock lock(&mutex_);
     std::string after;
     for (;;) {
-      absl::StatusOr<std::vector<v1::Job>> page = store_->List(v1::JOB_STATE_UNSPECIFIED, after, 500);
+      absl::StatusOr<std::vector<v1::Job>> page =
+          store_->List(v1::JOB_STATE_UNSPECIFIED, after, 500);
       if (!page.ok()) return page.status();
       if (page->empty()) break;
       for (v1::Job& job : *page) {
@@ -121,8 +125,9 @@ absl::Status JobManager::Start() {
       ++recovered;
     }
     UpdateStateGauge();
-    Log(absl::StrFormat("job store: %d jobs, %d queued, %d running relaunched from their last checkpoint",
-                        jobs_.size(), queued, recovered));
+    Log(absl::StrFormat(
+        "job store: %d jobs, %d queued, %d running relaunched from their last checkpoint",
+        jobs_.size(), queued, recovered));
   }
   for (const auto& [id, handle] : stale) launcher_->Stop(id, handle);
   scheduler_ = std::thread([this] { SchedulerLoop(); });
@@ -154,8 +159,8 @@ absl::Status JobManager::Persist(const v1::Job& job) {
 }
 
 void JobManager::UpdateStateGauge() {
-  std::map<v1::JobState, int> counts = {{v1::QUEUED, 0}, {v1::RUNNING, 0}, {v1::SUCCEEDED, 0},
-                                        {v1::FAILED, 0}, {v1::CANCELLED, 0}};
+  std::map<v1::JobState, int> counts = {
+      {v1::QUEUED, 0}, {v1::RUNNING, 0}, {v1::SUCCEEDED, 0}, {v1::FAILED, 0}, {v1::CANCELLED, 0}};
   for (const auto& [id, job] : jobs_) counts[job.state()]++;
   metrics_->SetJobsByState(counts);
 }
@@ -189,7 +194,8 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
   v1::JobEvent event;
   event.set_state_changed(state);
   Publish(job, event);
-  Log("job ", job.id(), ": ", v1::JobState_Name(state), message.empty() ? "" : " (" + message + ")");
+  Log("job ", job.id(), ": ", v1::JobState_Name(state),
+      message.empty() ? "" : " (" + message + ")");
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
@@ -200,13 +206,14 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
   v1::Job job;
   job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
   *job.mutable_spec() = spec;
-  const std::string dir =
-      spec.runtime().output_dir().empty()
-          ? JobDir(job.id())
-          : (fs::path(spec.runtime().output_dir()) / job.id()).string();
+  const std::string dir = spec.runtime().output_dir().empty()
+                              ? JobDir(job.id())
+                              : (fs::path(spec.runtime().output_dir()) / job.id()).string();
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create job folder '", dir, "': ", ec.message()));
+  if (ec)
+    return absl::InternalError(
+        absl::StrCat("cannot create job folder '", dir, "': ", ec.message()));
   job.mutable_spec()->mutable_runtime()->set_output_dir(dir);
   job.set_num_phases(Schedule(ScheduleConfigFor(*config)).num_phases());
   job.set_create_time_ms(NowMs());
@@ -233,7 +240,8 @@ absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest&
   absl::MutexLock lock(&mutex_);
   v1::ListJobsResponse response;
   for (auto it = jobs_.upper_bound(request.page_token()); it != jobs_.end(); ++it) {
-    if (request.state() != v1::JOB_STATE_UNSPECIFIED && it->second.state() != request.state()) continue;
+    if (request.state() != v1::JOB_STATE_UNSPECIFIED && it->second.state() != request.state())
+      continue;
     if (response.jobs_size() == size) {
       response.set_next_page_token(response.jobs(size - 1).id());
       break;
@@ -319,7 +327,8 @@ void JobManager::Launch(v1::Job& job) {
 void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
   auto job_it = jobs_.find(id);
   auto live_it = live_.find(id);
-  if (job_it == jobs_.end() || live_it == live_.end() || job_it->second.state() != v1::RUNNING) return;
+  if (job_it == jobs_.end() || live_it == live_.end() || job_it->second.state() != v1::RUNNING)
+    return;
   v1::Job& job = job_it->second;
   Live& live = *live_it->second;
   const std::string handle = live.handle;
@@ -335,11 +344,12 @@ void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
     live.lost_reason.clear();
     live.needs_launch = true;
     SetState(job, v1::RUNNING,
-             absl::StrFormat("restart %d of %d from phase %d after: %s", job.restarts(), max_restarts,
-                             job.restart_position(), reason));
+             absl::StrFormat("restart %d of %d from phase %d after: %s", job.restarts(),
+                             max_restarts, job.restart_position(), reason));
   } else {
     live_.erase(live_it);
-    SetState(job, v1::FAILED, absl::StrCat("workers lost ", max_restarts + 1, " times; last: ", reason));
+    SetState(job, v1::FAILED,
+             absl::StrCat("workers lost ", max_restarts + 1, " times; last: ", reason));
   }
   // Make sure nothing of the lost launch keeps running (a relaunch would write the same folder).
   std::thread([this, id, handle] { launcher_->Stop(id, handle); }).detach();
@@ -360,10 +370,13 @@ void JobManager::SchedulerLoop() {
         if (!launcher_->Running(live.handle)) {
           WorkerLost(id, "workers exited before attaching (see worker.log in the job folder)");
         } else if (Since(live.launched_at) > options_.attach_timeout_seconds) {
-          WorkerLost(id, absl::StrFormat("no worker attached within %.0f s", options_.attach_timeout_seconds));
+          WorkerLost(id, absl::StrFormat("no worker attached within %.0f s",
+                                         options_.attach_timeout_seconds));
         }
-      } else if (Since(live.last_heard) > options_.heartbeat_timeout_seconds && live.lost_reason.empty()) {
-        live.lost_reason = absl::StrFormat("no heartbeat for %.0f s", options_.heartbeat_timeout_seconds);
+      } else if (Since(live.last_heard) > options_.heartbeat_timeout_seconds &&
+                 live.lost_reason.empty()) {
+        live.lost_reason =
+            absl::StrFormat("no heartbeat for %.0f s", options_.heartbeat_timeout_seconds);
         live.stream->Cancel();
       }
     }
@@ -410,13 +423,15 @@ JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHel
   job.set_workers_attached(hello.world_size());
   metrics_->SetWorkersAttached(id, hello.world_size());
   *attach.reply.mutable_welcome()->mutable_spec() = job.spec();
-  if (job.restart_position() > 0) attach.reply.mutable_welcome()->set_resume_checkpoint(job.checkpoint());
+  if (job.restart_position() > 0)
+    attach.reply.mutable_welcome()->set_resume_checkpoint(job.checkpoint());
   attach.attached = true;
   Log("job ", id, ": ", hello.world_size(), " worker rank(s) attached from ", hello.host());
   return attach;
 }
 
-void JobManager::StreamLost(const std::string& id, WorkerStream& stream, const std::string& fallback_reason) {
+void JobManager::StreamLost(const std::string& id, WorkerStream& stream,
+                            const std::string& fallback_reason) {
   absl::MutexLock lock(&mutex_);
   auto live_it = live_.find(id);
   if (live_it == live_.end() || live_it->second->stream != &stream) return;
@@ -430,7 +445,8 @@ void JobManager::StreamLost(const std::string& id, WorkerStream& stream, const s
   WorkerLost(id, reason);
 }
 
-v1::CoordinatorMessage JobManager::NextOrder(const std::string& id, WorkerStream& stream, int64_t* position) {
+v1::CoordinatorMessage JobManager::NextOrder(const std::string& id, WorkerStream& stream,
+                                             int64_t* position) {
   v1::CoordinatorMessage order;
   absl::MutexLock lock(&mutex_);
   auto live_it = live_.find(id);
@@ -462,7 +478,8 @@ v1::CoordinatorMessage JobManager::NextOrder(const std::string& id, WorkerStream
 void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int64_t position,
                             const v1::PhaseProgress& progress) {
   const int64_t total = std::max<int64_t>(1, live.schedule.total_iterations());
-  job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position) + progress.iteration()) / total);
+  job.set_progress(
+      static_cast<double>(live.schedule.IterationsBefore(position) + progress.iteration()) / total);
   v1::JobEvent event;
   *event.mutable_progress() = progress;
   Publish(job, event, /*droppable=*/true);

@@ -54,13 +54,13 @@ class JobSubscription {
 };
 
 struct JobManagerOptions {
-  std::string state_dir;                 // jobs/<id>/ folders live here
-  std::vector<std::string> data_roots;   // allowed data and output roots
-  std::string coordinator_address;       // what launched workers dial
-  std::string token_file;                // handed to launched workers
+  std::string state_dir;                // jobs/<id>/ folders live here
+  std::vector<std::string> data_roots;  // allowed data and output roots
+  std::string coordinator_address;      // what launched workers dial
+  std::string token_file;               // handed to launched workers
   int max_concurrent_jobs = 1;
   double heartbeat_timeout_seconds = 30;
-  double attach_timeout_seconds = 300;   // from launch to the worker's hello
+  double attach_timeout_seconds = 300;  // from launch to the worker's hello
 };
 
 class JobManager {
@@ -97,7 +97,8 @@ class JobManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void SetState(v1::Job& job, v1::JobState state, const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  void WorkerLost(const std::string& id, const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void WorkerLost(const std::string& id, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void SchedulerLoop() ABSL_LOCKS_EXCLUDED(mutex_);
   void Launch(v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void UpdateStateGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
@@ -110,7 +111,8 @@ class JobManager {
   // One message of the worker running `position`; true once its result is recorded. False and
   // `detached` when the job no longer belongs to this stream (cancelled).
   bool OnWorkerMessage(const std::string& id, WorkerStream& stream, int64_t position,
-                       const v1::WorkerMessage& message, bool* detached) ABSL_LOCKS_EXCLUDED(mutex_);
+                       const v1::WorkerMessage& message, bool* detached)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   void OnProgress(const std::string& id, Live& live, v1::Job& job, int64_t position,
                   const v1::PhaseProgress& progress) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnResult(const std::string& id, Live& live, v1::Job& job, int64_t position,
@@ -127,9 +129,11 @@ class JobManager {
   absl::Mutex mutex_;
   absl::CondVar wake_;  // the scheduler: a job was queued, lost, or the manager stops
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
-  std::map<std::string, v1::Job> jobs_ ABSL_GUARDED_BY(mutex_);  // every job, mirrored from the store
+  std::map<std::string, v1::Job> jobs_
+      ABSL_GUARDED_BY(mutex_);  // every job, mirrored from the store
   std::map<std::string, std::unique_ptr<Live>> live_ ABSL_GUARDED_BY(mutex_);
-  std::map<std::string, std::vector<std::weak_ptr<JobSubscription>>> watchers_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, std::vector<std::weak_ptr<JobSubscription>>> watchers_
+      ABSL_GUARDED_BY(mutex_);
   std::thread scheduler_;
   uint64_t id_counter_ ABSL_GUARDED_BY(mutex_) = 0;
 };

@@ -14,7 +14,7 @@ namespace ftl {
 
 struct LaunchRequest {
   std::string job_id;
-  std::string job_dir;      // working folder; the launcher logs to job_dir/worker.log
+  std::string job_dir;  // working folder; the launcher logs to job_dir/worker.log
   int ranks = 1;
   std::string coordinator;  // address the workers attach to
   std::string token_file;   // empty: no auth
@@ -36,7 +36,8 @@ std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string wo
 
 // `sbatch` of the worker template (deploy/slurm/ftl_workers.sbatch) with the job's coordinator
 // address, id and worker binary in the environment; `scancel` on stop.
-std::unique_ptr<Launcher> CreateSlurmLauncher(std::string sbatch_template, std::string worker_binary,
+std::unique_ptr<Launcher> CreateSlurmLauncher(std::string sbatch_template,
+                                              std::string worker_binary,
                                               std::vector<std::string> extra_sbatch_args);
 
 // Workers are started elsewhere (Kubernetes, by hand) and attach by job id.

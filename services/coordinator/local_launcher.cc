@@ -29,7 +29,8 @@ bool IsOurLaunch(pid_t pid, const std::string& job_id) {
 
 class LocalLauncher : public Launcher {
  public:
-  LocalLauncher(std::string mpirun, std::string worker) : mpirun_(std::move(mpirun)), worker_(std::move(worker)) {}
+  LocalLauncher(std::string mpirun, std::string worker)
+      : mpirun_(std::move(mpirun)), worker_(std::move(worker)) {}
 
   absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
     std::vector<std::string> args = {mpirun_, "--oversubscribe", "-np", std::to_string(r.ranks)};

@@ -6,7 +6,6 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/eval/metric_names.h"
@@ -96,9 +95,11 @@ class PrometheusMetrics::Impl {
 PrometheusMetrics::PrometheusMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PrometheusMetrics::~PrometheusMetrics() = default;
 
-absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Serve(const std::string& listen) {
+absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Serve(
+    const std::string& listen) {
   try {
-    return std::unique_ptr<PrometheusMetrics>(new PrometheusMetrics(std::make_unique<Impl>(listen)));
+    return std::unique_ptr<PrometheusMetrics>(
+        new PrometheusMetrics(std::make_unique<Impl>(listen)));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
   }
@@ -118,12 +119,14 @@ void PrometheusMetrics::SetWorkersAttached(const std::string& job_id, int worker
 }
 
 void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseReport& report) {
-  static const pm::Histogram::BucketBoundaries kPhaseBuckets = {1, 5, 15, 60, 300, 900, 3600, 14400};
+  static const pm::Histogram::BucketBoundaries kPhaseBuckets = {1,   5,   15,   60,
+                                                                300, 900, 3600, 14400};
   absl::MutexLock lock(&impl_->mutex);
   const pm::Labels labels = {{"job", job}, {"phase", report.phase()}};
   impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
   impl_->phase_seconds.Add(labels, kPhaseBuckets).Observe(report.seconds());
-  if (report.iterations() > 0) impl_->images.Add(labels).Increment(static_cast<double>(report.images()));
+  if (report.iterations() > 0)
+    impl_->images.Add(labels).Increment(static_cast<double>(report.images()));
   const auto& m = report.metrics();
   auto metric = [&m](const char* name, double* out) {
     auto it = m.find(name);
@@ -133,8 +136,10 @@ void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseRep
   };
   double value;
   namespace n = metric_names;
-  if (metric(n::kAllreduceSeconds, &value)) impl_->allreduce_seconds.Add({{"job", job}}).Increment(value);
-  if (metric(n::kAllreduceBytes, &value)) impl_->allreduce_bytes.Add({{"job", job}}).Increment(value);
+  if (metric(n::kAllreduceSeconds, &value))
+    impl_->allreduce_seconds.Add({{"job", job}}).Increment(value);
+  if (metric(n::kAllreduceBytes, &value))
+    impl_->allreduce_bytes.Add({{"job", job}}).Increment(value);
   if (report.phase() == "update_stats") {
     impl_->update_stats_seconds.Add({{"job", job}}).Set(report.seconds());
     if (metric(n::kPcaEnergyKept, &value)) impl_->pca_energy.Add({{"job", job}}).Set(value);
@@ -151,7 +156,8 @@ void PrometheusMetrics::Progress(const std::string& job, const v1::PhaseProgress
   static const pm::Histogram::BucketBoundaries kStepBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,
                                                                0.25,  0.5,  1,     2.5,  5};
   absl::MutexLock lock(&impl_->mutex);
-  impl_->step_seconds.Add({{"job", job}, {"phase", p.phase()}}, kStepBuckets).Observe(p.step_seconds());
+  impl_->step_seconds.Add({{"job", job}, {"phase", p.phase()}}, kStepBuckets)
+      .Observe(p.step_seconds());
   for (const auto& [term, v] : p.losses()) impl_->loss.Add({{"job", job}, {"term", term}}).Set(v);
   impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
 }

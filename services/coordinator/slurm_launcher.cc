@@ -1,4 +1,5 @@
-// The Slurm launcher: sbatch the worker template (deploy/slurm/ftl_workers.sbatch), scancel on stop.
+// The Slurm launcher: sbatch the worker template (deploy/slurm/ftl_workers.sbatch), scancel on
+// stop.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,7 +42,8 @@ CommandResult Run(const std::vector<std::string>& args) {
   close(pipe_fds[1]);
   std::array<char, 4096> buffer;
   ssize_t n;
-  while ((n = read(pipe_fds[0], buffer.data(), buffer.size())) > 0) result.output.append(buffer.data(), n);
+  while ((n = read(pipe_fds[0], buffer.data(), buffer.size())) > 0)
+    result.output.append(buffer.data(), n);
   close(pipe_fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -55,18 +57,23 @@ class SlurmLauncher : public Launcher {
       : template_(std::move(template_path)), worker_(std::move(worker)), extra_(std::move(extra)) {}
 
   absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
-    std::string exports = absl::StrCat("ALL,FTL_COORDINATOR=", r.coordinator, ",FTL_JOB_ID=", r.job_id,
-                                       ",FTL_WORKER=", worker_);
+    std::string exports = absl::StrCat("ALL,FTL_COORDINATOR=", r.coordinator,
+                                       ",FTL_JOB_ID=", r.job_id, ",FTL_WORKER=", worker_);
     if (!r.token_file.empty()) absl::StrAppend(&exports, ",FTL_TOKEN_FILE=", r.token_file);
-    std::vector<std::string> args = {"sbatch", "--parsable", "--job-name=ftl-" + r.job_id,
-                                     absl::StrCat("--ntasks=", r.ranks), "--chdir=" + r.job_dir,
-                                     "--output=" + r.job_dir + "/worker.log", "--export=" + exports};
+    std::vector<std::string> args = {"sbatch",
+                                     "--parsable",
+                                     "--job-name=ftl-" + r.job_id,
+                                     absl::StrCat("--ntasks=", r.ranks),
+                                     "--chdir=" + r.job_dir,
+                                     "--output=" + r.job_dir + "/worker.log",
+                                     "--export=" + exports};
     args.insert(args.end(), extra_.begin(), extra_.end());
     args.push_back(template_);
     const CommandResult result = Run(args);
     const std::string output(absl::StripAsciiWhitespace(result.output));
     if (result.exit_code != 0) {
-      return absl::UnavailableError(absl::StrCat("sbatch failed (", result.exit_code, "): ", output));
+      return absl::UnavailableError(
+          absl::StrCat("sbatch failed (", result.exit_code, "): ", output));
     }
     // --parsable prints "jobid" or "jobid;cluster".
     const std::string id = output.substr(0, output.find(';'));
@@ -95,7 +102,8 @@ class SlurmLauncher : public Launcher {
 
 }  // namespace
 
-std::unique_ptr<Launcher> CreateSlurmLauncher(std::string sbatch_template, std::string worker_binary,
+std::unique_ptr<Launcher> CreateSlurmLauncher(std::string sbatch_template,
+                                              std::string worker_binary,
                                               std::vector<std::string> extra_sbatch_args) {
   return std::make_unique<SlurmLauncher>(std::move(sbatch_template), std::move(worker_binary),
                                          std::move(extra_sbatch_args));

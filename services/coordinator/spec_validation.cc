@@ -23,7 +23,8 @@ absl::Status CheckPath(const char* field, const std::string& value,
                        const std::vector<std::string>& roots) {
   for (const auto& part : fs::path(value)) {
     if (part == "..") {
-      return absl::InvalidArgumentError(absl::StrCat(field, ": '", value, "' must not contain '..'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": '", value, "' must not contain '..'"));
     }
   }
   std::error_code ec;
@@ -52,12 +53,14 @@ absl::StatusOr<JobConfig> ValidateJobSpec(const v1::JobSpec& spec,
   if (!spec.data().yaw_csv().empty()) {
     FTL_RETURN_IF_ERROR(CheckPath("data.yaw_csv", spec.data().yaw_csv(), data_roots));
   }
-  for (const auto& [field, value] : {std::pair<const char*, std::string>{"evaluation.pairs_path", spec.evaluation().pairs_path()},
-                                     {"evaluation.pairs_images", spec.evaluation().pairs_images()},
-                                     {"evaluation.holdout_path", spec.evaluation().holdout_path()},
-                                     {"evaluation.holdout_manifest", spec.evaluation().holdout_manifest()},
-                                     {"data.manifest", spec.data().manifest()},
-                                     {"data.regular_identities", spec.data().regular_identities()}}) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, std::string>{"evaluation.pairs_path",
+                                            spec.evaluation().pairs_path()},
+        {"evaluation.pairs_images", spec.evaluation().pairs_images()},
+        {"evaluation.holdout_path", spec.evaluation().holdout_path()},
+        {"evaluation.holdout_manifest", spec.evaluation().holdout_manifest()},
+        {"data.manifest", spec.data().manifest()},
+        {"data.regular_identities", spec.data().regular_identities()}}) {
     if (!value.empty()) FTL_RETURN_IF_ERROR(CheckPath(field, value, data_roots));
   }
   if (!spec.runtime().output_dir().empty()) {

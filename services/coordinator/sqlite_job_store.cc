@@ -58,7 +58,8 @@ class SqliteJobStore : public JobStore {
     absl::MutexLock lock(&mutex_);
     sqlite3_stmt* stmt = nullptr;
     absl::Status status = Prepare(
-        "SELECT job FROM jobs WHERE id > ?1 AND (?2 = 0 OR state = ?2) ORDER BY id LIMIT ?3", &stmt);
+        "SELECT job FROM jobs WHERE id > ?1 AND (?2 = 0 OR state = ?2) ORDER BY id LIMIT ?3",
+        &stmt);
     if (!status.ok()) return status;
     sqlite3_bind_text(stmt, 1, after_id.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(stmt, 2, state);
@@ -102,7 +103,8 @@ class SqliteJobStore : public JobStore {
     v1::Job job;
     const void* blob = sqlite3_column_blob(stmt, 0);
     const int size = sqlite3_column_bytes(stmt, 0);
-    if (!job.ParseFromArray(blob, size)) return absl::DataLossError("job store: corrupt job record");
+    if (!job.ParseFromArray(blob, size))
+      return absl::DataLossError("job store: corrupt job record");
     return job;
   }
 

@@ -4,7 +4,8 @@
 
 namespace ftl {
 
-std::string ToJson(const google::protobuf::Message& message, JsonLayout layout, JsonDefaults defaults) {
+std::string ToJson(const google::protobuf::Message& message, JsonLayout layout,
+                   JsonDefaults defaults) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = layout == JsonLayout::kIndented;

@@ -18,7 +18,8 @@ enum class JsonDefaults {
 };
 
 // The message as JSON with the .proto field names (snake_case).
-std::string ToJson(const google::protobuf::Message& message, JsonLayout layout, JsonDefaults defaults);
+std::string ToJson(const google::protobuf::Message& message, JsonLayout layout,
+                   JsonDefaults defaults);
 
 // The wire form of a phase's report (summary.json, eval.json, the coordinator's job history).
 v1::PhaseReport PhaseReportToProto(const PhaseReport& report);

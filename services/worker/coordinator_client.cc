@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/util/log.h"
-#include "services/wire/wire.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
+#include "services/wire/wire.h"
 
 namespace ftl {
 

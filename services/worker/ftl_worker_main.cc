@@ -20,7 +20,8 @@
 namespace {
 
 std::string ReadToken(std::string path) {
-  if (path.empty() && std::getenv("FTL_TOKEN_FILE") != nullptr) path = std::getenv("FTL_TOKEN_FILE");
+  if (path.empty() && std::getenv("FTL_TOKEN_FILE") != nullptr)
+    path = std::getenv("FTL_TOKEN_FILE");
   if (path.empty()) return "";
   std::ifstream in(path);
   std::string token;
@@ -33,8 +34,9 @@ std::string ReadToken(std::string path) {
 ABSL_FLAG(std::string, config, "",
           "JSON job config (a ftl.v1.JobSpec; see docs/config.md and configs/). Required unless "
           "--coordinator is given.");
-ABSL_FLAG(std::string, coordinator, "",
-          "host:port of ftl_coordinator: take the job and its phase orders from there (with --job)");
+ABSL_FLAG(
+    std::string, coordinator, "",
+    "host:port of ftl_coordinator: take the job and its phase orders from there (with --job)");
 ABSL_FLAG(std::string, job, "", "the coordinator's job id (with --coordinator)");
 ABSL_FLAG(std::string, token_file, "",
           "file holding the coordinator's bearer token (default: $FTL_TOKEN_FILE, else none)");
@@ -97,17 +99,19 @@ int main(int argc, char** argv) {
     if (session) session->ReportFailure(std::string(config.status().message()));
     return 2;
   }
-  if (!absl::GetFlag(FLAGS_output).empty()) config->runtime.output_dir = absl::GetFlag(FLAGS_output);
+  if (!absl::GetFlag(FLAGS_output).empty())
+    config->runtime.output_dir = absl::GetFlag(FLAGS_output);
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = config->runtime.threads_per_rank;
   if (threads <= 0) {
-    threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm->local_size());
+    threads =
+        std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm->local_size());
   }
   torch::set_num_threads(threads);
 
   ftl::WorkerOptions options;
-  absl::StatusOr<torch::Device> device = ftl::ResolveDevice(
-      config->runtime.device, ftl::LocalRankFromEnvironment(comm->local_rank()));
+  absl::StatusOr<torch::Device> device =
+      ftl::ResolveDevice(config->runtime.device, ftl::LocalRankFromEnvironment(comm->local_rank()));
   absl::StatusOr<std::unique_ptr<ftl::Communicator>> device_comm =
       device.ok() ? ftl::CommunicatorForDevice(std::move(comm), *device)
                   : absl::StatusOr<std::unique_ptr<ftl::Communicator>>(device.status());

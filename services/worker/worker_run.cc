@@ -13,13 +13,13 @@
 #include "common/data/image_stream.h"
 #include "common/eval/evaluator.h"
 #include "common/eval/metric_names.h"
-#include "common/util/file.h"
 #include "common/schedule/job_schedule.h"
 #include "common/train/trainer.h"
+#include "common/util/file.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
-#include "services/wire/wire.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/wire/wire.h"
 
 namespace ftl {
 namespace {
@@ -34,7 +34,8 @@ std::string FormatDuration(double seconds) {
 }
 
 absl::Status WriteSummary(const std::string& path, const v1::RunSummary& summary) {
-  return WriteFileAtomically(path, ToJson(summary, JsonLayout::kIndented, JsonDefaults::kPrint) + "\n");
+  return WriteFileAtomically(path,
+                             ToJson(summary, JsonLayout::kIndented, JsonDefaults::kPrint) + "\n");
 }
 
 // Rank 0 keeps summary.json current after every phase, then hands the report to the driver.
@@ -43,8 +44,11 @@ class SummaryKeepingDriver : public PhaseDriver {
   // `start`: when this run began (wall time counts from there, plus `earlier_wall_seconds`).
   SummaryKeepingDriver(PhaseDriver& inner, v1::RunSummary& summary, std::string path,
                        double earlier_wall_seconds, Clock::time_point start)
-      : inner_(inner), summary_(summary), path_(std::move(path)),
-        earlier_wall_seconds_(earlier_wall_seconds), start_(start) {}
+      : inner_(inner),
+        summary_(summary),
+        path_(std::move(path)),
+        earlier_wall_seconds_(earlier_wall_seconds),
+        start_(start) {}
 
   void Begin(int64_t resumed_position) override { inner_.Begin(resumed_position); }
   absl::StatusOr<std::optional<PhaseOrder>> NextPhase() override { return inner_.NextPhase(); }
@@ -62,7 +66,9 @@ class SummaryKeepingDriver : public PhaseDriver {
     FTL_RETURN_IF_ERROR(WriteSummary(path_, summary_));
     return inner_.OnPhaseDone(position, report);
   }
-  double WallSeconds() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  double WallSeconds() const {
+    return std::chrono::duration<double>(Clock::now() - start_).count();
+  }
 
  private:
   PhaseDriver& inner_;
@@ -84,8 +90,9 @@ absl::Status RunStandaloneJob(const JobConfig& config, const WorkerOptions& opti
 absl::StatusOr<Dataset> LoadJobDataset(const JobConfig& config, Communicator& comm) {
   const bool leader = comm.rank() == 0;
   const LoadProgress progress = [leader, &config](int64_t done, int64_t total) {
-    if (leader) Log(config.data.streaming ? "listed " : "decoded ", done, "/", total,
-                    config.data.streaming ? " record headers" : " images");
+    if (leader)
+      Log(config.data.streaming ? "listed " : "decoded ", done, "/", total,
+          config.data.streaming ? " record headers" : " images");
   };
   if (!config.data.streaming || comm.size() == 1) {
     return LoadDataset(config.data, config.model, config.training.seed, progress);
@@ -100,7 +107,8 @@ absl::StatusOr<Dataset> LoadJobDataset(const JobConfig& config, Communicator& co
   }
   comm.BroadcastBytes(listing, 0);
   if (leader) return dataset;
-  if (listing.empty()) return absl::FailedPreconditionError("rank 0 could not list the data (see its error)");
+  if (listing.empty())
+    return absl::FailedPreconditionError("rank 0 could not list the data (see its error)");
   return DecodeStreamedListing(listing, config.data, ImageOptionsFor(config.data, config.model));
 }
 
@@ -111,10 +119,13 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   const std::string& out_dir = config.runtime.output_dir;
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("runtime.output_dir: cannot create '", out_dir, "': ", ec.message()));
+  if (ec)
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime.output_dir: cannot create '", out_dir, "': ", ec.message()));
 
   if (leader) {
-    Log(config.data.streaming ? "listing " : "loading ", config.data.format, " data from ", config.data.path,
+    Log(config.data.streaming ? "listing " : "loading ", config.data.format, " data from ",
+        config.data.path,
         config.data.streaming ? " (streaming: images are read when their batch is drawn)" : "");
   }
   FTL_ASSIGN_OR_RETURN(const Dataset dataset, LoadJobDataset(config, comm));
@@ -126,12 +137,13 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
                         dataset.num_classes() - num_regular, config.data.ur_max_images));
     if (dataset.skipped_images > 0) {
       Log(dataset.skipped_images, " unreadable image(s) skipped:");
-      for (const std::string& name : dataset.skipped_names) Log("  skipped: ", config.data.path, "/", name);
+      for (const std::string& name : dataset.skipped_names)
+        Log("  skipped: ", config.data.path, "/", name);
     }
   }
   if (dataset.num_classes() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat("data.path: '", config.data.path,
-                                                   "' has ", dataset.num_classes(),
+    return absl::InvalidArgumentError(absl::StrCat("data.path: '", config.data.path, "' has ",
+                                                   dataset.num_classes(),
                                                    " identity; at least 2 are needed"));
   }
 
@@ -149,15 +161,18 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
                            return position.status();
                          }));
     if (leader) {
-      Log("resumed from ", used, " at schedule position ", resumed_position, "/", schedule.num_phases());
+      Log("resumed from ", used, " at schedule position ", resumed_position, "/",
+          schedule.num_phases());
     }
     // Keep the phases already reported, if a summary is there.
     absl::StatusOr<std::string> text = ReadFileToString(summary_path);
-    if (text.ok() && !google::protobuf::util::JsonStringToMessage(*text, &summary).ok()) summary.Clear();
+    if (text.ok() && !google::protobuf::util::JsonStringToMessage(*text, &summary).ok())
+      summary.Clear();
     summary.set_last_checkpoint(used);
   } else if (!config.training.init_checkpoint.empty()) {
     FTL_RETURN_IF_ERROR(trainer.InitializeFrom(config.training.init_checkpoint));
-    if (leader) Log("model weights from ", config.training.init_checkpoint, " (training.init_checkpoint)");
+    if (leader)
+      Log("model weights from ", config.training.init_checkpoint, " (training.init_checkpoint)");
   }
   const double earlier_wall_seconds = summary.wall_seconds();  // runs before a resume
   summary.set_job_name(config.name);
@@ -170,14 +185,18 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   summary.set_finished(false);
 
   if (leader) {
-    Log(absl::StrFormat("schedule: %d phases, %d training iterations, method %s, %d rank(s) x %d thread(s), batch %d per rank",
-                        schedule.num_phases(), schedule.total_iterations(),
-                        MethodName(config.training.method), comm.size(), torch::get_num_threads(),
-                        config.training.batch_size));
+    Log(absl::StrFormat(
+        "schedule: %d phases, %d training iterations, method %s, %d rank(s) x %d thread(s), batch "
+        "%d per rank",
+        schedule.num_phases(), schedule.total_iterations(), MethodName(config.training.method),
+        comm.size(), torch::get_num_threads(), config.training.batch_size));
     Log("device: ", options.device.str(),
-        options.device.is_cuda() ? (config.runtime.bf16_autocast ? " (bf16 autocast), NCCL" : " (fp32), NCCL")
-                                 : ", MPI",
-        config.runtime.overlap_allreduce.value_or(options.device.is_cuda()) ? ", all-reduce overlapped with backward" : "");
+        options.device.is_cuda()
+            ? (config.runtime.bf16_autocast ? " (bf16 autocast), NCCL" : " (fp32), NCCL")
+            : ", MPI",
+        config.runtime.overlap_allreduce.value_or(options.device.is_cuda())
+            ? ", all-reduce overlapped with backward"
+            : "");
   }
   std::optional<SummaryKeepingDriver> keeper;
   if (leader) keeper.emplace(*driver, summary, summary_path, earlier_wall_seconds, job_start);
@@ -193,9 +212,9 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
     summary.set_wall_seconds(earlier_wall_seconds + wall);
     FTL_RETURN_IF_ERROR(WriteSummary(summary_path, summary));
     const AllReduceStats ar = trainer.allreduce_stats();
-    Log(absl::StrFormat("done in %s (this run %.1f s); gradient all-reduce %.1f s, %.1f MB; summary: %s",
-                        FormatDuration(summary.wall_seconds()), wall, ar.seconds, ar.bytes / 1e6,
-                        summary_path));
+    Log(absl::StrFormat(
+        "done in %s (this run %.1f s); gradient all-reduce %.1f s, %.1f MB; summary: %s",
+        FormatDuration(summary.wall_seconds()), wall, ar.seconds, ar.bytes / 1e6, summary_path));
   }
   return absl::OkStatus();
 }

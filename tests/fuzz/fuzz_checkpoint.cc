@@ -17,7 +17,8 @@ namespace {
 
 std::string Framed(const std::string& payload) {
   std::string file = "FTLCKPT1";
-  for (int i = 0; i < 8; ++i) file.push_back(static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff));
+  for (int i = 0; i < 8; ++i)
+    file.push_back(static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff));
   const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(payload.data()),
                           static_cast<uInt>(payload.size()));
   for (int i = 0; i < 4; ++i) file.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));

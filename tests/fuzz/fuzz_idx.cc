@@ -4,16 +4,19 @@
 #include <string>
 
 #include "common/data/dataset.h"
-#include "tests/fuzz/fuzz_util.h"
 #include "common/data/idx_reader.h"
+#include "tests/fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string labels, images;
   ftl::fuzz::SplitInput(data, size, &labels, &images);
-  const std::string labels_path = ftl::fuzz::WriteScratch("labels-idx1-ubyte", labels.data(), labels.size());
-  const std::string images_path = ftl::fuzz::WriteScratch("images-idx3-ubyte", images.data(), images.size());
+  const std::string labels_path =
+      ftl::fuzz::WriteScratch("labels-idx1-ubyte", labels.data(), labels.size());
+  const std::string images_path =
+      ftl::fuzz::WriteScratch("images-idx3-ubyte", images.data(), images.size());
   (void)ftl::ListIdx(images_path, labels_path);
-  auto dataset = ftl::LoadIdx(images_path, labels_path, ftl::fuzz::SmallImages(), /*max_images=*/64);
+  auto dataset =
+      ftl::LoadIdx(images_path, labels_path, ftl::fuzz::SmallImages(), /*max_images=*/64);
   if (dataset.ok() && dataset->size() > 0) {
     if (dataset->labels.min().item<int64_t>() < 0 ||
         dataset->labels.max().item<int64_t>() >= dataset->num_classes()) {

@@ -35,7 +35,8 @@ inline const std::string& ScratchDir() {
 
 inline std::string WriteScratch(const std::string& name, const char* data, size_t size) {
   const std::string path = ScratchDir() + "/" + name;
-  std::ofstream(path, std::ios::binary | std::ios::trunc).write(data, static_cast<std::streamsize>(size));
+  std::ofstream(path, std::ios::binary | std::ios::trunc)
+      .write(data, static_cast<std::streamsize>(size));
   return path;
 }
 
