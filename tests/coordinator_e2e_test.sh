@@ -104,10 +104,10 @@ ckpt=$(job_field "$id" checkpoint)
 echo "--- metrics"
 curl -sf "127.0.0.1:$metrics_port/metrics" > "$work/metrics.txt" || fail "no /metrics"
 promtool check metrics < "$work/metrics.txt" || fail "promtool rejects /metrics"
-for series in 'ftl_jobs{state="SUCCEEDED"} 1' "ftl_phase_duration_seconds_count{job=\"$id\",phase=\"pretrain\"} 1" \
-              "ftl_images_trained_total{job=\"$id\",phase=\"stage1\"}" "ftl_pca_energy_kept_ratio{job=\"$id\"}" \
-              "ftl_ur_regular_weight_norm_ratio{job=\"$id\"}" "ftl_step_duration_seconds_bucket" \
-              "ftl_allreduce_bytes_total{job=\"$id\"}" "ftl_evaluation{job=\"$id\",metric=\"train_top1_regular\"}"; do
+for series in 'ftl_jobs{state="SUCCEEDED"} 1' "ftl_phase_duration_seconds_count{job_id=\"$id\",phase=\"pretrain\"} 1" \
+              "ftl_images_trained_total{job_id=\"$id\",phase=\"stage1\"}" "ftl_pca_energy_kept_ratio{job_id=\"$id\"}" \
+              "ftl_ur_regular_weight_norm_ratio{job_id=\"$id\"}" "ftl_step_duration_seconds_bucket" \
+              "ftl_allreduce_bytes_total{job_id=\"$id\"}" "ftl_evaluation{job_id=\"$id\",metric=\"train_top1_regular\"}"; do
   grep -qF "$series" "$work/metrics.txt" || fail "metric missing: $series"
 done
 

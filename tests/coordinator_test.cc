@@ -7,12 +7,14 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/job_store.h"
 #include "services/coordinator/spec_validation.h"
+#include "services/wire/spec_paths.h"
 #include "tests/temp_dir.h"
 
 namespace ftl {
@@ -103,6 +105,36 @@ TEST(SpecValidationTest, RefusesPathsOutsideTheRootsDotDotAndSymlinksOut) {
   ExpectRefused(output, "runtime.output_dir");
 }
 
+TEST(SpecValidationTest, RelativeInputPathsAreRefusedWithWhatToDo) {
+  v1::JobSpec relative = SmallSpec();
+  relative.mutable_data()->set_path("faces");
+  ExpectRefused(relative, "data.path");
+  ExpectRefused(relative, "ftl submit");
+  v1::JobSpec init = SmallSpec();
+  init.mutable_training()->set_init_checkpoint("/etc/passwd");  // checked like the data
+  ExpectRefused(init, "training.init_checkpoint");
+  // A relative output_dir is a folder inside the job's folder; it may not climb out of it.
+  v1::JobSpec output = SmallSpec();
+  output.mutable_runtime()->set_output_dir("runs/demo");
+  EXPECT_TRUE(ValidateJobSpec(output, {DataRoot()}).ok());
+  output.mutable_runtime()->set_output_dir("../demo");
+  ExpectRefused(output, "runtime.output_dir");
+}
+
+TEST(SpecPathsTest, ResolvesRelativeInputPathsAgainstTheSubmittersFolder) {
+  v1::JobSpec spec;
+  spec.mutable_data()->set_path("../shared/data/yaleb-cropped");
+  spec.mutable_data()->set_yaw_csv("/abs/yaw.csv");
+  spec.mutable_evaluation()->set_pairs_path("pairs.txt");
+  spec.mutable_runtime()->set_output_dir("ftl-output/demo");
+  ResolveInputPaths("/home/me/ftl", &spec);
+  EXPECT_EQ(spec.data().path(), "/home/me/shared/data/yaleb-cropped");
+  EXPECT_EQ(spec.data().yaw_csv(), "/abs/yaw.csv");
+  EXPECT_EQ(spec.evaluation().pairs_path(), "/home/me/ftl/pairs.txt");
+  EXPECT_EQ(spec.runtime().output_dir(), "ftl-output/demo");  // not an input
+  EXPECT_FALSE(spec.has_training());                          // absent messages stay absent
+}
+
 TEST(SpecValidationTest, RefusesMissingFieldsAndBadNumbers) {
   v1::JobSpec missing = SmallSpec();
   missing.mutable_data()->clear_path();
@@ -160,6 +192,11 @@ class ScriptedWorker : public WorkerStream {
     if (message.has_run_phase()) {
       const int64_t position = message.run_phase().position();
       if (position == die_at_) {
+        if (!permanent_failure_.empty()) {
+          v1::WorkerMessage failure;
+          failure.set_permanent_failure(permanent_failure_);
+          inbox_.push_back(failure);
+        }
         if (!hang_) dead_ = true;
       } else {
         v1::WorkerMessage result;
@@ -173,6 +210,11 @@ class ScriptedWorker : public WorkerStream {
     }
     ready_.notify_all();
     return true;
+  }
+  // At `die_at`, say first that the failure is permanent (as ftl_worker does for exit code 2).
+  void FailPermanently(std::string message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    permanent_failure_ = std::move(message);
   }
   void Cancel() override {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -193,6 +235,24 @@ class ScriptedWorker : public WorkerStream {
   std::deque<v1::WorkerMessage> inbox_;
   std::vector<v1::CoordinatorMessage> received_;
   bool cancelled_ = false, dead_ = false;
+  std::string permanent_failure_;
+};
+
+// Remembers the last workers-attached figure per job (what ftl_workers_attached would show).
+class RecordingMetrics : public NullMetricsSink {
+ public:
+  void SetWorkersAttached(const std::string& job_id, int workers) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    attached_[job_id] = workers;
+  }
+  int attached(const std::string& job_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return attached_.count(job_id) ? attached_[job_id] : -1;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, int> attached_;
 };
 
 class JobManagerTest : public ::testing::Test {
@@ -220,7 +280,7 @@ class JobManagerTest : public ::testing::Test {
 
   std::string state_;
   FakeLauncher launcher_;
-  NullMetricsSink metrics_;
+  RecordingMetrics metrics_;
   std::unique_ptr<JobStore> store_;
   std::unique_ptr<JobManager> manager_;
 };
@@ -275,6 +335,21 @@ TEST_F(JobManagerTest, LostWorkerRestartsFromTheLastCheckpoint) {
   EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
 }
 
+TEST_F(JobManagerTest, PermanentFailureIsNotRetried) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker fails(job.id(), /*die_at=*/2);
+  fails.FailPermanently("runtime.device: cuda, but this build has no CUDA");
+  manager_->ServeWorker(fails);
+  const v1::Job after = Get(job.id());
+  EXPECT_EQ(after.state(), v1::FAILED);
+  EXPECT_EQ(after.restarts(), 0);
+  EXPECT_NE(after.message().find("not retried"), std::string::npos) << after.message();
+  EXPECT_NE(after.message().find("no CUDA"), std::string::npos) << after.message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a scheduler pass
+  EXPECT_EQ(launcher_.num_launches(), 1);
+}
+
 TEST_F(JobManagerTest, GivesUpAfterMaxRestarts) {
   v1::JobSpec spec = SmallSpec();
   spec.mutable_runtime()->set_max_restarts(0);
@@ -295,8 +370,10 @@ TEST_F(JobManagerTest, CancelStopsTheWorkersAndTheStream) {
   for (int i = 0; i < 200 && Get(job.id()).position() < 3; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  EXPECT_EQ(metrics_.attached(job.id()), 2);
   const absl::StatusOr<v1::Job> cancelled = manager_->Cancel(job.id());
-  serve.join();  // the stream was cancelled, so ServeWorker returned
+  EXPECT_EQ(metrics_.attached(job.id()), 0);  // a cancelled job does not look stalled
+  serve.join();                               // the stream was cancelled, so ServeWorker returned
   ASSERT_TRUE(cancelled.ok());
   EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
   EXPECT_EQ(launcher_.stopped, (std::vector<std::string>{"h1"}));
@@ -337,6 +414,16 @@ TEST_F(JobManagerTest, InvalidSpecIsRefusedAndNothingStored) {
   EXPECT_EQ(manager_->Submit(bad).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(manager_->List(v1::ListJobsRequest())->jobs_size(), 0);
   EXPECT_TRUE(store_->List(v1::JOB_STATE_UNSPECIFIED, "", 10)->empty());
+}
+
+TEST_F(JobManagerTest, RelativeOutputDirIsInsideTheJobsFolder) {
+  v1::JobSpec spec = SmallSpec();
+  spec.mutable_runtime()->set_output_dir("ftl-output/demo");
+  const v1::Job job = *manager_->Submit(spec);
+  const std::string expected =
+      (fs::path(state_) / "jobs" / job.id() / "ftl-output/demo").lexically_normal().string();
+  EXPECT_EQ(job.spec().runtime().output_dir(), expected);
+  EXPECT_TRUE(fs::is_directory(expected));
 }
 
 TEST_F(JobManagerTest, ListPagesAndFiltersByState) {

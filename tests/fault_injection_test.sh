@@ -7,6 +7,9 @@
 #   3. The checkpoint disk fills up during a save (a tmpfs sized for one checkpoint): the worker
 #      stops with "No space left", leaves no partial file, the earlier checkpoint still loads, and
 #      after space is freed `--resume` finishes the job.
+#   4. SIGSTOP one rank in the middle of stage 2 (runtime.collective_timeout_seconds 5): the other
+#      rank's watchdog ends it with exit code 4 and a message naming the collective, mpirun ends
+#      the job, and `--resume` finishes it. Prints the detection time.
 # Each case prints the progress lost (iterations trained after the last good checkpoint).
 # (SIGKILL of the coordinator and of a rank under the coordinator: coordinator_e2e_test.sh;
 # a corrupt newest checkpoint: worker_e2e_test.sh.) Needs root for the tmpfs mount.
@@ -104,4 +107,31 @@ mount -o remount,size=$(( size * 8 / 1024 ))k "$work/disk"   # the operator free
 grep -q "resumed from .*ckpt-000001.ftlckpt" "$work/full_resume.log" || fail "did not resume from the good checkpoint"
 grep -q '"finished": true' "$work/disk/out/summary.json" || fail "the job did not finish after space was freed"
 check_all_load "$work/disk/out"
+# --- 4. A stopped rank (alive, never answering) mid stage 2 -----------------------------------------
+job "$work/stop" > "$work/stop.json"
+sed -i 's/"keep_checkpoints": 5}/"keep_checkpoints": 5, "collective_timeout_seconds": 5}/' "$work/stop.json"
+grep -q collective_timeout_seconds "$work/stop.json" || fail "could not set the timeout"
+"${mpi[@]}" "$worker" --config "$work/stop.json" --threads 1 > "$work/stop.log" 2>&1 &
+run=$!
+for _ in $(seq 1200); do grep -q "\[stage2 r0\] [0-9]*/" "$work/stop.log" 2>/dev/null && break; sleep 0.05; done
+grep -q "\[stage2 r0\] [0-9]*/" "$work/stop.log" || { cat "$work/stop.log"; fail "stage 2 never started"; }
+victim=$(pgrep -f "ftl_worker --config $work/stop.json" | tail -1)
+kill -STOP "$victim"
+stopped_at=$(date +%s.%N)
+for _ in $(seq 600); do kill -0 "$run" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$run" 2>/dev/null; then
+  kill -CONT "$victim"; kill "$run"; fail "the job still hangs 60 s after a rank stopped"
+fi
+ended_at=$(date +%s.%N)
+set +e; wait "$run"; code=$?; set -e
+kill -9 "$victim" 2>/dev/null || true
+[[ $code != 0 ]] || fail "the job ended with exit code 0 after a rank stopped"
+grep -q "collective timeout: .* on rank [01] of 2 has waited" "$work/stop.log" \
+  || { tail -20 "$work/stop.log"; fail "no collective-timeout message naming the operation and rank"; }
+detection=$(python3 -c "print('%.1f' % ($ended_at - $stopped_at))")
+echo "a rank SIGSTOPped mid stage 2: the job ended $detection s later (timeout 5 s, watchdog poll 1 s): $(grep -o 'collective timeout: [a-z() -]* on rank [0-9] of 2' "$work/stop.log" | head -1)"
+check_all_load "$work/stop"
+"${mpi[@]}" "$worker" --config "$work/stop.json" --threads 1 --resume "$work/stop" > "$work/stop_resume.log" 2>&1 \
+  || { tail -20 "$work/stop_resume.log"; fail "resume after the stopped rank failed"; }
+grep -q '"finished": true' "$work/stop/summary.json" || fail "resumed run did not finish"
 echo PASS

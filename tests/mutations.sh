@@ -25,6 +25,8 @@ mutations=(
   "verification accuracy on f reports g's|common/eval/evaluator.cc|s/m\[n::kVerifAccF\] = verification->on_f.accuracy;/m[n::kVerifAccF] = verification->on_g.accuracy;/|evaluator_test"
   "the newest checkpoint is taken even when damaged|common/checkpoint/checkpoint_names.cc|s/if (last_error.ok()) return \*it;/return *it;/|checkpoint_test"
   "an atomic write never renames into place|common/util/file.cc|s/::rename(temp.c_str(), path.c_str()) != 0/false/|file_util_test"
+  "the collective watchdog never fires|common/comm/watchdog_communicator.cc|s/if (waited < timeout_seconds_) continue;/continue;/|watchdog_test"
+  "the collective watchdog times collectives before Arm|common/comm/watchdog_communicator.cc|s/bool armed_ ABSL_GUARDED_BY(mutex_) = false;/bool armed_ ABSL_GUARDED_BY(mutex_) = true;/|watchdog_test"
 )
 
 survived=0
@@ -63,5 +65,5 @@ for m in "${mutations[@]}"; do
   fi
 done
 cmake --build "$build" --target stage1_reference_test ftl_math_test data_test job_runner_test evaluator_test \
-  checkpoint_test file_util_test > /dev/null  # restored sources
+  checkpoint_test file_util_test watchdog_test > /dev/null  # restored sources
 exit $((survived > 0))

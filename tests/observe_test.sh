@@ -49,7 +49,7 @@ id=$("$ftl_bin" submit "$work/job.json")
 sleep 4  # a few more scrapes after the end
 
 echo "--- every dashboard expression returns data"
-python3 - "$deploy/grafana/ftl-dashboard.json" "$prom_port" <<'PY'
+python3 - "$deploy/grafana/ftl-dashboard.json" "$prom_port" "$id" <<'PY'
 import json, sys, urllib.parse, urllib.request
 dashboard = json.load(open(sys.argv[1]))
 base = "http://127.0.0.1:%s/api/v1/" % sys.argv[2]
@@ -62,7 +62,7 @@ exprs = [(p["title"], t["expr"]) for p in dashboard["panels"] for t in p["target
 assert len(exprs) >= 12
 empty = []
 for title, expr in exprs:
-    q = expr.replace("$__rate_interval", "1m").replace("$__range", "5m")
+    q = expr.replace("$__rate_interval", "1m").replace("$__range", "5m").replace("$job_id", ".*")
     answer = get("query", query=q)
     assert answer["status"] == "success", (title, answer)
     n = len(answer["data"]["result"])
@@ -71,5 +71,12 @@ for title, expr in exprs:
         empty.append(title)
 if empty:
     print("FAIL: no data for", empty); sys.exit(1)
+# Our job label survives Prometheus (which owns `job`: ours would become `exported_job`).
+grouped = get("query", query="sum by (job_id) (ftl_phase_duration_seconds_count)")["data"]["result"]
+ids = [r["metric"].get("job_id") for r in grouped]
+assert ids == [sys.argv[3]], "grouped by job_id: %s, submitted %s" % (ids, sys.argv[3])
+series = get("series", **{"match[]": "ftl_workers_attached"})["data"]
+assert series and all("exported_job" not in s and s.get("job") == "ftl-coordinator" for s in series), series
+print("job_id label: %s; Prometheus' own job label: ftl-coordinator" % ids[0])
 PY
 echo PASS

@@ -106,6 +106,8 @@ struct RuntimeConfig {
   // CPUs, where both cores are busy with backward and MPI's non-blocking all-reduce measured
   // slower than its blocking one (docs/performance.md).
   std::optional<bool> overlap_allreduce;
+  // A collective waiting longer ends the worker (common/comm/watchdog_communicator.h); 0 = never.
+  double collective_timeout_seconds = 600.0;
 };
 
 struct EvaluationConfig {

@@ -224,6 +224,9 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
     r->device = spec.device();
   }
   if (spec.has_bf16_autocast()) r->bf16_autocast = spec.bf16_autocast();
+  FTL_RETURN_IF_ERROR(Take("runtime.collective_timeout_seconds",
+                           spec.has_collective_timeout_seconds(), spec.collective_timeout_seconds(),
+                           0.0, 1e7, &r->collective_timeout_seconds));
   if (spec.has_overlap_allreduce()) r->overlap_allreduce = spec.overlap_allreduce();
   return absl::OkStatus();
 }

@@ -129,8 +129,8 @@ bool EndsWith(const std::string& text, const std::string& suffix) {
 absl::StatusOr<SplitCommandOptions> SplitOptionsFromFlags() {
   if (absl::GetFlag(FLAGS_data).empty() || absl::GetFlag(FLAGS_out).empty()) {
     return absl::InvalidArgumentError(
-        "usage: ftl split --data DIR [--labels IDX] --out DIR --regular K --ur_images k --holdout "
-        "n");
+        "usage: ftl split --data DIR [--labels IDX] --out DIR "
+        "--regular K --ur_images k --holdout n");
   }
   SplitCommandOptions o;
   o.source = SourceFromFlags();

@@ -25,6 +25,7 @@
 #include "common/util/file.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/wire/spec_paths.h"
 #include "services/wire/wire.h"
 
 ABSL_FLAG(std::string, coordinator, "",
@@ -131,6 +132,9 @@ int Submit(Client& client, const std::string& path) {
   if (!text.ok()) return Fail(absl::StrCat("cannot open '", path, "'"), 2);
   absl::StatusOr<ftl::v1::JobSpec> spec = ftl::JobSpecFromJson(*text);
   if (!spec.ok()) return Fail(absl::StrCat(path, ": ", spec.status().message()), 2);
+  // Relative input paths mean what they mean to `ftl_worker --config` run here.
+  std::error_code ec;
+  ftl::ResolveInputPaths(std::filesystem::current_path(ec).string(), &*spec);
   ftl::v1::SubmitJobRequest request;
   *request.mutable_spec() = *spec;
   Job job;

@@ -76,12 +76,18 @@ struct JobManager::Live {
   Clock::time_point launched_at;
   WorkerStream* stream = nullptr;
   Clock::time_point last_heard;
-  std::string lost_reason;  // set before cancelling the stream on purpose
+  std::string lost_reason;         // set before cancelling the stream on purpose
+  bool permanent_failure = false;  // the workers said a restart cannot help
 };
 
 JobManager::JobManager(JobManagerOptions options, JobStore* store, Launcher* launcher,
                        MetricsSink* metrics)
-    : options_(std::move(options)), store_(store), launcher_(launcher), metrics_(metrics) {}
+    : options_(std::move(options)), store_(store), launcher_(launcher), metrics_(metrics) {
+  // Job folders are handed to workers that run elsewhere (in the job folder itself, on other
+  // nodes): never relative to this process's working folder.
+  std::error_code ec;
+  options_.state_dir = fs::absolute(options_.state_dir, ec).lexically_normal().string();
+}
 
 JobManager::~JobManager() { Stop(); }
 
@@ -150,6 +156,13 @@ void JobManager::Stop() {
     wake_.SignalAll();
   }
   if (scheduler_.joinable()) scheduler_.join();
+  // The launcher stops still under way: they use launcher_, which must not outlive them.
+  std::vector<std::thread> stoppers;
+  {
+    absl::MutexLock lock(&mutex_);
+    stoppers.swap(launch_stoppers_);
+  }
+  for (std::thread& stopper : stoppers) stopper.join();
 }
 
 absl::Status JobManager::Persist(const v1::Job& job) {
@@ -206,9 +219,12 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
   v1::Job job;
   job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
   *job.mutable_spec() = spec;
-  const std::string dir = spec.runtime().output_dir().empty()
-                              ? JobDir(job.id())
-                              : (fs::path(spec.runtime().output_dir()) / job.id()).string();
+  // The job's folder: ID under an absolute runtime.output_dir, else state_dir/jobs/ID, with a
+  // relative output_dir a folder inside that (spec_validation.h).
+  const fs::path given(spec.runtime().output_dir());
+  const std::string dir = given.is_absolute()
+                              ? (given / job.id()).string()
+                              : (fs::path(JobDir(job.id())) / given).lexically_normal().string();
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -266,6 +282,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(const std::string& id) {
           absl::StrCat("job ", id, " has already ended (", v1::JobState_Name(job.state()), ")"));
     }
     auto live = live_.find(id);
+    metrics_->SetWorkersAttached(id, 0);  // a cancelled job must not look stalled
     if (live != live_.end()) {
       handle = live->second->handle;
       if (live->second->stream) live->second->stream->Cancel();
@@ -336,7 +353,10 @@ void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
   metrics_->WorkerLost(id);
   job.set_workers_attached(0);
   const int max_restarts = live.config.runtime.max_restarts;
-  if (job.restarts() < max_restarts) {
+  if (live.permanent_failure) {
+    live_.erase(live_it);
+    SetState(job, v1::FAILED, absl::StrCat("not retried (a restart cannot fix this): ", reason));
+  } else if (job.restarts() < max_restarts) {
     job.set_restarts(job.restarts() + 1);
     job.set_position(job.restart_position());
     job.set_phase("");
@@ -352,7 +372,8 @@ void JobManager::WorkerLost(const std::string& id, const std::string& reason) {
              absl::StrCat("workers lost ", max_restarts + 1, " times; last: ", reason));
   }
   // Make sure nothing of the lost launch keeps running (a relaunch would write the same folder).
-  std::thread([this, id, handle] { launcher_->Stop(id, handle); }).detach();
+  // Off this thread (it waits for the processes to go); joined by Stop().
+  launch_stoppers_.emplace_back([this, id, handle] { launcher_->Stop(id, handle); });
   wake_.SignalAll();
 }
 
@@ -525,6 +546,10 @@ bool JobManager::OnWorkerMessage(const std::string& id, WorkerStream& stream, in
       return true;
     case v1::WorkerMessage::kFailure:
       live.lost_reason = absl::StrCat("worker failed: ", message.failure());
+      return false;
+    case v1::WorkerMessage::kPermanentFailure:
+      live.lost_reason = absl::StrCat("worker failed: ", message.permanent_failure());
+      live.permanent_failure = true;
       return false;
     default:
       return false;  // heartbeat

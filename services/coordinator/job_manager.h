@@ -54,7 +54,7 @@ class JobSubscription {
 };
 
 struct JobManagerOptions {
-  std::string state_dir;                // jobs/<id>/ folders live here
+  std::string state_dir;                // jobs/<id>/ folders live here (made absolute)
   std::vector<std::string> data_roots;  // allowed data and output roots
   std::string coordinator_address;      // what launched workers dial
   std::string token_file;               // handed to launched workers
@@ -135,6 +135,8 @@ class JobManager {
   std::map<std::string, std::vector<std::weak_ptr<JobSubscription>>> watchers_
       ABSL_GUARDED_BY(mutex_);
   std::thread scheduler_;
+  std::vector<std::thread> launch_stoppers_
+      ABSL_GUARDED_BY(mutex_);  // launcher_->Stop of lost launches
   uint64_t id_counter_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 

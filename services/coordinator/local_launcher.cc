@@ -30,7 +30,14 @@ bool IsOurLaunch(pid_t pid, const std::string& job_id) {
 class LocalLauncher : public Launcher {
  public:
   LocalLauncher(std::string mpirun, std::string worker)
-      : mpirun_(std::move(mpirun)), worker_(std::move(worker)) {}
+      : mpirun_(std::move(mpirun)), worker_(std::move(worker)), reaper_([this] { ReapLoop(); }) {}
+  ~LocalLauncher() override {
+    {
+      absl::MutexLock lock(&mutex_);
+      stopping_ = true;
+    }
+    reaper_.join();
+  }
 
   absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
     std::vector<std::string> args = {mpirun_, "--oversubscribe", "-np", std::to_string(r.ranks)};
@@ -55,7 +62,12 @@ class LocalLauncher : public Launcher {
     bool mine;
     {
       absl::MutexLock lock(&mutex_);
-      mine = children_.count(pid) > 0;
+      auto it = children_.find(pid);
+      mine = it != children_.end();
+      if (mine && !it->second) {  // exited and reaped: nothing left to stop (its pid may be reused)
+        children_.erase(it);
+        return;
+      }
     }
     if (!mine && !IsOurLaunch(pid, job_id)) return;
     kill(-pid, SIGTERM);
@@ -74,11 +86,23 @@ class LocalLauncher : public Launcher {
     pid_t pid = 0;
     if (!absl::SimpleAtoi(handle, &pid)) return true;
     absl::MutexLock lock(&mutex_);
-    if (!children_.count(pid)) return true;
-    return waitpid(pid, nullptr, WNOHANG) == 0;
+    auto it = children_.find(pid);
+    if (it == children_.end()) return true;  // not launched by this coordinator: assume so
+    if (it->second && waitpid(pid, nullptr, WNOHANG) == pid) it->second = false;
+    return it->second;
   }
 
  private:
+  // Reaps launches that exit on their own (a finished job's mpirun): no zombies accumulate.
+  void ReapLoop() {
+    absl::MutexLock lock(&mutex_);
+    while (!mutex_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Milliseconds(500))) {
+      for (auto& [pid, running] : children_) {
+        if (running && waitpid(pid, nullptr, WNOHANG) == pid) running = false;
+      }
+    }
+  }
+
   bool Alive(pid_t pid, bool mine) {
     if (mine) return waitpid(pid, nullptr, WNOHANG) == 0;
     return kill(pid, 0) == 0;
@@ -86,7 +110,9 @@ class LocalLauncher : public Launcher {
 
   std::string mpirun_, worker_;
   absl::Mutex mutex_;  // Launch, Stop and Running come from the scheduler and Stop threads
-  std::map<pid_t, bool> children_ ABSL_GUARDED_BY(mutex_);
+  std::map<pid_t, bool> children_ ABSL_GUARDED_BY(mutex_);  // our launches: still running?
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread reaper_;  // last: starts once the members above exist
 };
 
 class ExternalLauncher : public Launcher {

@@ -6,6 +6,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <set>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/eval/metric_names.h"
@@ -13,6 +16,31 @@
 namespace ftl {
 
 namespace pm = prometheus;
+
+namespace {
+
+// ftl_evaluation holds only shares in [0, 1] (accuracies, rank-1, TAR, coverage), so one unit
+// and one panel fit them all and a new protocol needs no new metric; counts such as verif_pairs
+// stay in the job's history.
+bool IsShare(const std::string& name) {
+  namespace n = metric_names;
+  static const std::set<std::string> kShares = {n::kVerifAccF,
+                                                n::kVerifAccStdF,
+                                                n::kVerifTarFar1e2F,
+                                                n::kVerifTarFar1e3F,
+                                                n::kVerifAccG,
+                                                n::kHoldoutRank1RegularG,
+                                                n::kHoldoutRank1UrG,
+                                                n::kHoldoutRank1RegularF,
+                                                n::kHoldoutRank1UrF,
+                                                n::kHoldoutCoverageP99Ur,
+                                                n::kHoldoutTop1UrClassifier,
+                                                n::kTrainTop1Regular,
+                                                n::kTrainTop1Ur};
+  return kShares.count(name) > 0;
+}
+
+}  // namespace
 
 class PrometheusMetrics::Impl {
  public:
@@ -59,7 +87,7 @@ class PrometheusMetrics::Impl {
                        .Register(*registry)),
         evaluation(pm::BuildGauge()
                        .Name("ftl_evaluation")
-                       .Help("Latest evaluation results.")
+                       .Help("Latest evaluation results, each a share in [0, 1] (label metric).")
                        .Register(*registry)),
         worker_losses(pm::BuildCounter()
                           .Name("ftl_worker_losses_total")
@@ -114,16 +142,16 @@ void PrometheusMetrics::SetJobsByState(const std::map<v1::JobState, int>& counts
 
 void PrometheusMetrics::SetWorkersAttached(const std::string& job_id, int workers) {
   absl::MutexLock lock(&impl_->mutex);
-  impl_->workers.Add({{"job", job_id}}).Set(workers);
-  impl_->worker_losses.Add({{"job", job_id}});  // exists (at 0) from the job's first attach
+  impl_->workers.Add({{"job_id", job_id}}).Set(workers);
+  impl_->worker_losses.Add({{"job_id", job_id}});  // exists (at 0) from the job's first attach
 }
 
 void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseReport& report) {
   static const pm::Histogram::BucketBoundaries kPhaseBuckets = {1,   5,   15,   60,
                                                                 300, 900, 3600, 14400};
   absl::MutexLock lock(&impl_->mutex);
-  const pm::Labels labels = {{"job", job}, {"phase", report.phase()}};
-  impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
+  const pm::Labels labels = {{"job_id", job}, {"phase", report.phase()}};
+  impl_->last_progress.Add({{"job_id", job}}).SetToCurrentTime();
   impl_->phase_seconds.Add(labels, kPhaseBuckets).Observe(report.seconds());
   if (report.iterations() > 0)
     impl_->images.Add(labels).Increment(static_cast<double>(report.images()));
@@ -137,18 +165,20 @@ void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseRep
   double value;
   namespace n = metric_names;
   if (metric(n::kAllreduceSeconds, &value))
-    impl_->allreduce_seconds.Add({{"job", job}}).Increment(value);
+    impl_->allreduce_seconds.Add({{"job_id", job}}).Increment(value);
   if (metric(n::kAllreduceBytes, &value))
-    impl_->allreduce_bytes.Add({{"job", job}}).Increment(value);
+    impl_->allreduce_bytes.Add({{"job_id", job}}).Increment(value);
   if (report.phase() == "update_stats") {
-    impl_->update_stats_seconds.Add({{"job", job}}).Set(report.seconds());
-    if (metric(n::kPcaEnergyKept, &value)) impl_->pca_energy.Add({{"job", job}}).Set(value);
+    impl_->update_stats_seconds.Add({{"job_id", job}}).Set(report.seconds());
+    if (metric(n::kPcaEnergyKept, &value)) impl_->pca_energy.Add({{"job_id", job}}).Set(value);
   }
   if (metric(n::kUrRegularNormRatioAfter, &value) || metric(n::kUrRegularNormRatio, &value)) {
-    impl_->norm_ratio.Add({{"job", job}}).Set(value);
+    impl_->norm_ratio.Add({{"job_id", job}}).Set(value);
   }
   if (report.phase() == "evaluate") {
-    for (const auto& [name, v] : m) impl_->evaluation.Add({{"job", job}, {"metric", name}}).Set(v);
+    for (const auto& [name, v] : m) {
+      if (IsShare(name)) impl_->evaluation.Add({{"job_id", job}, {"metric", name}}).Set(v);
+    }
   }
 }
 
@@ -156,15 +186,16 @@ void PrometheusMetrics::Progress(const std::string& job, const v1::PhaseProgress
   static const pm::Histogram::BucketBoundaries kStepBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,
                                                                0.25,  0.5,  1,     2.5,  5};
   absl::MutexLock lock(&impl_->mutex);
-  impl_->step_seconds.Add({{"job", job}, {"phase", p.phase()}}, kStepBuckets)
+  impl_->step_seconds.Add({{"job_id", job}, {"phase", p.phase()}}, kStepBuckets)
       .Observe(p.step_seconds());
-  for (const auto& [term, v] : p.losses()) impl_->loss.Add({{"job", job}, {"term", term}}).Set(v);
-  impl_->last_progress.Add({{"job", job}}).SetToCurrentTime();
+  for (const auto& [term, v] : p.losses())
+    impl_->loss.Add({{"job_id", job}, {"term", term}}).Set(v);
+  impl_->last_progress.Add({{"job_id", job}}).SetToCurrentTime();
 }
 
 void PrometheusMetrics::WorkerLost(const std::string& job) {
   absl::MutexLock lock(&impl_->mutex);
-  impl_->worker_losses.Add({{"job", job}}).Increment();
+  impl_->worker_losses.Add({{"job_id", job}}).Increment();
 }
 
 }  // namespace ftl

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/util/status_macros.h"
+#include "services/wire/spec_paths.h"
 
 namespace ftl {
 namespace {
@@ -46,25 +47,30 @@ absl::Status CheckPath(const char* field, const std::string& value,
 absl::StatusOr<JobConfig> ValidateJobSpec(const v1::JobSpec& spec,
                                           const std::vector<std::string>& data_roots) {
   if (spec.data().path().empty()) return absl::InvalidArgumentError("data.path: is required");
-  FTL_RETURN_IF_ERROR(CheckPath("data.path", spec.data().path(), data_roots));
-  if (!spec.data().labels_path().empty()) {
-    FTL_RETURN_IF_ERROR(CheckPath("data.labels_path", spec.data().labels_path(), data_roots));
-  }
-  if (!spec.data().yaw_csv().empty()) {
-    FTL_RETURN_IF_ERROR(CheckPath("data.yaw_csv", spec.data().yaw_csv(), data_roots));
-  }
-  for (const auto& [field, value] :
-       {std::pair<const char*, std::string>{"evaluation.pairs_path",
-                                            spec.evaluation().pairs_path()},
-        {"evaluation.pairs_images", spec.evaluation().pairs_images()},
-        {"evaluation.holdout_path", spec.evaluation().holdout_path()},
-        {"evaluation.holdout_manifest", spec.evaluation().holdout_manifest()},
-        {"data.manifest", spec.data().manifest()},
-        {"data.regular_identities", spec.data().regular_identities()}}) {
-    if (!value.empty()) FTL_RETURN_IF_ERROR(CheckPath(field, value, data_roots));
-  }
-  if (!spec.runtime().output_dir().empty()) {
-    FTL_RETURN_IF_ERROR(CheckPath("runtime.output_dir", spec.runtime().output_dir(), data_roots));
+  v1::JobSpec paths = spec;
+  absl::Status status;
+  VisitInputPaths(paths, [&](const char* field, std::string& value) {
+    if (!status.ok()) return;
+    if (fs::path(value).is_relative()) {
+      status = absl::InvalidArgumentError(absl::StrCat(
+          field, ": '", value,
+          "' is relative; the service needs absolute paths (`ftl submit` makes relative paths "
+          "absolute against the folder it runs in)"));
+      return;
+    }
+    status = CheckPath(field, value, data_roots);
+  });
+  FTL_RETURN_IF_ERROR(status);
+  const std::string& output_dir = spec.runtime().output_dir();
+  if (!output_dir.empty() && fs::path(output_dir).is_absolute()) {
+    FTL_RETURN_IF_ERROR(CheckPath("runtime.output_dir", output_dir, data_roots));
+  } else if (!output_dir.empty()) {
+    for (const auto& part : fs::path(output_dir)) {
+      if (part == "..") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("runtime.output_dir: '", output_dir, "' must not contain '..'"));
+      }
+    }
   }
   return JobConfigFromSpec(spec);
 }

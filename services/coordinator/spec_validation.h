@@ -12,9 +12,11 @@
 
 namespace ftl {
 
-// InvalidArgument naming the field for: a missing data.path, a path with a '..' component, a path
-// (or the target of a symlink) outside every root, a missing file, or any JobConfigFromSpec error.
-// runtime.output_dir may be empty (the coordinator uses the job's folder) or a folder under a root.
+// InvalidArgument naming the field for: a missing data.path, a relative input path (see
+// services/wire/spec_paths.h), a path with a '..' component, a path (or the target of a symlink)
+// outside every root, a missing file, or any JobConfigFromSpec error. runtime.output_dir may be
+// empty (the job's folder), relative (a folder inside the job's folder) or an existing folder under
+// a root.
 absl::StatusOr<JobConfig> ValidateJobSpec(const v1::JobSpec& spec,
                                           const std::vector<std::string>& data_roots);
 

@@ -149,9 +149,13 @@ absl::Status CoordinatorSession::OnPhaseDone(int64_t position, const PhaseReport
   return absl::OkStatus();
 }
 
-void CoordinatorSession::ReportFailure(const std::string& text) {
+void CoordinatorSession::ReportFailure(const std::string& text, bool permanent) {
   v1::WorkerMessage message;
-  message.set_failure(text);
+  if (permanent) {
+    message.set_permanent_failure(text);
+  } else {
+    message.set_failure(text);
+  }
   impl_->Write(message);
 }
 

@@ -29,8 +29,9 @@ class CoordinatorSession : public PhaseDriver {
   absl::StatusOr<std::optional<PhaseOrder>> NextPhase() override;
   void OnProgress(int64_t position, const StepProgress& progress, double step_seconds) override;
   absl::Status OnPhaseDone(int64_t position, const PhaseReport& report) override;
-  // Tells the coordinator the job failed on this worker (best effort).
-  void ReportFailure(const std::string& message);
+  // Tells the coordinator the job failed on this worker (best effort); `permanent`: no restart
+  // can fix it (the worker exits with code 2), so the job is not retried.
+  void ReportFailure(const std::string& message, bool permanent = false);
 
   class Impl;
 

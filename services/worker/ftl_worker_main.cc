@@ -2,7 +2,8 @@
 //
 //   mpirun -np 2 ftl_worker --config configs/yaleb_demo.json
 //
-// Exit codes: 0 done, 1 the job failed while running, 2 bad flags or config.
+// Exit codes: 0 done, 1 the job failed while running, 2 bad flags or config, 3 the coordinator was
+// lost (rank 0's heartbeat failed), 4 a collective timed out (a peer rank stopped or hung).
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -12,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
+#include "common/comm/watchdog_communicator.h"
 #include "common/config/job_spec_conversion.h"
 #include "common/util/log.h"
 #include "services/worker/coordinator_client.h"
@@ -57,7 +59,9 @@ int main(int argc, char** argv) {
       "  mpirun -np N ftl_worker --config job.json\n"
       "Runs pre-training, then rounds of UpdateStats / stage 1 / stage 2, with evaluation and\n"
       "checkpoints, writing checkpoints and summary.json to the output folder.\n"
-      "Exit codes: 0 done, 1 the job failed, 2 bad flags or config.");
+      "Exit codes: 0 done, 1 the job failed, 2 bad flags or config (not retried by the\n"
+      "coordinator), 3 the coordinator was lost, 4 a collective timed out (a peer rank stopped\n"
+      "or hung; runtime.collective_timeout_seconds).");
   absl::ParseCommandLine(argc, argv);
 
   const std::string config_path = absl::GetFlag(FLAGS_config);
@@ -96,7 +100,7 @@ int main(int argc, char** argv) {
   }
   if (!config.ok()) {
     ftl::Log("error: ", config.status().message());
-    if (session) session->ReportFailure(std::string(config.status().message()));
+    if (session) session->ReportFailure(std::string(config.status().message()), /*permanent=*/true);
     return 2;
   }
   if (!absl::GetFlag(FLAGS_output).empty())
@@ -117,10 +121,14 @@ int main(int argc, char** argv) {
                   : absl::StatusOr<std::unique_ptr<ftl::Communicator>>(device.status());
   if (!device_comm.ok()) {
     ftl::Log("error: ", device_comm.status().message());
-    if (session) session->ReportFailure(std::string(device_comm.status().message()));
+    if (session) {
+      session->ReportFailure(std::string(device_comm.status().message()), /*permanent=*/true);
+    }
     return 2;
   }
-  comm = std::move(*device_comm);
+  // A collective that waits past runtime.collective_timeout_seconds ends this rank (exit code 4).
+  comm = ftl::WithCollectiveWatchdog(std::move(*device_comm),
+                                     config->runtime.collective_timeout_seconds);
   options.device = *device;
   options.resume = absl::GetFlag(FLAGS_resume);
   options.progress_seconds = config->runtime.progress_seconds;
@@ -135,8 +143,9 @@ int main(int argc, char** argv) {
   }
   if (!status.ok()) {
     ftl::Log("error: ", status.message());
-    if (session) session->ReportFailure(std::string(status.message()));
     const int exit_code = status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    if (session)
+      session->ReportFailure(std::string(status.message()), /*permanent=*/exit_code == 2);
     // The failure may be this rank's alone (a streamed image source lost here) while the others
     // wait in a collective: end them all rather than leave them hanging.
     if (comm->size() > 1) comm->Abort(exit_code);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/comm/watchdog_communicator.h"
 #include "common/data/dataset.h"
 #include "common/data/image_stream.h"
 #include "common/eval/evaluator.h"
@@ -129,6 +130,9 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
         config.data.streaming ? " (streaming: images are read when their batch is drawn)" : "");
   }
   FTL_ASSIGN_OR_RETURN(const Dataset dataset, LoadJobDataset(config, comm));
+  // From here the ranks' work between collectives is balanced (rank 0's checkpoint writes take
+  // seconds): a collective that waits for minutes has lost a peer.
+  ArmCollectiveWatchdog(comm);
   const torch::Tensor regular = RegularClassMask(dataset, config.data.ur_max_images);
   const int64_t num_regular = regular.sum().item<int64_t>();
   if (leader) {
