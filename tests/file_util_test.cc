@@ -37,7 +37,9 @@ TEST(FileTest, FailedWriteLeavesTheOldFileAndNoTemporary) {
   EXPECT_NE(failed.message().find("rename"), std::string::npos) << failed;
   EXPECT_TRUE(fs::is_directory(blocked));
   EXPECT_FALSE(fs::exists(blocked + ".tmp." + std::to_string(::getpid())));
-  EXPECT_EQ(*ReadFileToString(path), "kept");
+  const absl::StatusOr<std::string> kept = ReadFileToString(path);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, "kept");
   // A missing folder: cannot create the temporary.
   EXPECT_EQ(WriteFileAtomically(dir + "/no/such/dir/file", "x").code(),
             absl::StatusCode::kInternal);
