@@ -1,6 +1,7 @@
 // The coordinator's core without gRPC: the job store, spec admission, and the JobManager driving
 // scripted workers through a fake launcher.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -72,6 +73,55 @@ TEST(SqliteJobStoreTest, PersistsAcrossReopenAndPagesInIdOrder) {
   auto rest = (*store)->List(v1::JOB_STATE_UNSPECIFIED, "job-1", 10);
   EXPECT_EQ(rest->size(), 3u);
   EXPECT_EQ((*store)->List(v1::RUNNING, "", 10)->size(), 2u);
+}
+
+TEST(SqliteJobStoreTest, UnreadableRecordIsQuarantinedNotFatal) {
+  const std::string path = FreshDir("store_damage") + "/jobs.db";
+  {
+    auto store = OpenSqliteJobStore(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < 3; ++i) {
+      v1::Job job;
+      job.set_id(absl::StrCat("job-", i));
+      ASSERT_TRUE((*store)->Put(job).ok());
+    }
+  }
+  // Damage job-1's record behind the store's back.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE jobs SET job = x'ffffffff' WHERE id = 'job-1'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenSqliteJobStore(path);
+  ASSERT_TRUE(store.ok());
+  const absl::StatusOr<v1::Job> damaged = (*store)->Get("job-1");
+  EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(damaged.status().message().find("job-1"), std::string::npos) << damaged.status();
+  absl::StatusOr<std::vector<v1::Job>> listed = (*store)->List(v1::JOB_STATE_UNSPECIFIED, "", 10);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[1].id(), "job-2");
+  // Kept for inspection, out of the way of the next start.
+  EXPECT_EQ((*store)->Get("job-1").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT id FROM quarantined_jobs", -1, &stmt, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "job-1");
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST(SqliteJobStoreTest, AStoreThatCannotBeOpenedIsNamed) {
+  // A state folder that is a file (as root, a read-only folder would still be writable).
+  const std::string dir = FreshDir("store_blocked");
+  std::ofstream(dir + "/state") << "not a folder";
+  auto store = OpenSqliteJobStore(dir + "/state/jobs.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.status().message().find(dir + "/state/jobs.db"), std::string::npos)
+      << store.status();
 }
 
 // ---------------------------------------------------------------- admission
@@ -424,6 +474,36 @@ TEST_F(JobManagerTest, RelativeOutputDirIsInsideTheJobsFolder) {
       (fs::path(state_) / "jobs" / job.id() / "ftl-output/demo").lexically_normal().string();
   EXPECT_EQ(job.spec().runtime().output_dir(), expected);
   EXPECT_TRUE(fs::is_directory(expected));
+}
+
+TEST_F(JobManagerTest, RetriedSubmissionReturnsTheSameJob) {
+  const v1::Job first = *manager_->Submit(SmallSpec(), "req-42");
+  const v1::Job again = *manager_->Submit(SmallSpec(), "req-42");
+  EXPECT_EQ(again.id(), first.id());
+  EXPECT_NE(manager_->Submit(SmallSpec(), "req-43")->id(), first.id());
+  EXPECT_NE(manager_->Submit(SmallSpec())->id(), manager_->Submit(SmallSpec())->id());
+  // Also after a restart: the key is stored with the job.
+  manager_.reset();
+  Open();
+  EXPECT_EQ(manager_->Submit(SmallSpec(), "req-42")->id(), first.id());
+}
+
+TEST_F(JobManagerTest, EmptyStoreBesideJobFoldersRefusesToStart) {
+  ASSERT_TRUE(manager_->Submit(SmallSpec()).ok());
+  manager_.reset();
+  store_.reset();
+  fs::resize_file(state_ + "/jobs.db", 0);  // a zero-byte store, job folders still there
+  fs::remove(state_ + "/jobs.db-wal");
+  fs::remove(state_ + "/jobs.db-shm");
+  store_ = *OpenSqliteJobStore(state_ + "/jobs.db");
+  JobManagerOptions options;
+  options.state_dir = state_;
+  options.data_roots = {DataRoot()};
+  JobManager manager(options, store_.get(), &launcher_, &metrics_);
+  const absl::Status started = manager.Start();
+  EXPECT_EQ(started.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(started.message().find("1 job folder"), std::string::npos) << started;
+  EXPECT_NE(started.message().find("Restore"), std::string::npos) << started;
 }
 
 TEST_F(JobManagerTest, ListPagesAndFiltersByState) {

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -13,7 +14,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -34,10 +37,21 @@ ABSL_FLAG(std::string, token_file, "", "bearer token file (default: $FTL_TOKEN_F
 ABSL_FLAG(bool, json, false, "machine-readable JSON output");
 ABSL_FLAG(std::string, state, "", "list: only jobs in this state (QUEUED, RUNNING, ...)");
 ABSL_FLAG(int, page_size, 50, "list: jobs per request");
+ABSL_FLAG(std::string, request_id, "",
+          "submit: idempotency key (default: a random one). The submission is retried for up to "
+          "--submit_retry_seconds while the coordinator is unreachable; the key makes a retry "
+          "return the job the first attempt created instead of a second one");
+ABSL_FLAG(double, submit_retry_seconds, 30, "submit: how long to retry an unreachable coordinator");
 
 namespace {
 
 using ftl::v1::Job;
+
+// 128 random bits as hex: a submission's idempotency key.
+std::string RandomRequestId() {
+  std::random_device random;
+  return absl::StrFormat("%08x%08x%08x%08x", random(), random(), random(), random());
+}
 
 std::string Env(const char* name, const std::string& fallback) {
   const char* value = std::getenv(name);
@@ -137,8 +151,23 @@ int Submit(Client& client, const std::string& path) {
   ftl::ResolveInputPaths(std::filesystem::current_path(ec).string(), &*spec);
   ftl::v1::SubmitJobRequest request;
   *request.mutable_spec() = *spec;
+  request.set_request_id(absl::GetFlag(FLAGS_request_id).empty() ? RandomRequestId()
+                                                                 : absl::GetFlag(FLAGS_request_id));
   Job job;
-  const grpc::Status status = client.stub().SubmitJob(client.Context().get(), request, &job);
+  // Retried with the same key while the coordinator cannot be reached (restarting, or it crashed
+  // after storing the job but before replying): at most one job is created.
+  const auto give_up = std::chrono::steady_clock::now() +
+                       std::chrono::duration<double>(absl::GetFlag(FLAGS_submit_retry_seconds));
+  grpc::Status status;
+  for (int attempt = 0;; ++attempt) {
+    status = client.stub().SubmitJob(client.Context().get(), request, &job);
+    if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        std::chrono::steady_clock::now() >= give_up) {
+      break;
+    }
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::min(2000, 200 << std::min(attempt, 4))));
+  }
   if (!status.ok()) return FailRpc(status);
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << "{\"id\": \"" << job.id() << "\"}\n";

@@ -57,7 +57,7 @@ grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* context,
                                        const v1::SubmitJobRequest* request, v1::Job* response) {
   grpc::Status auth = CheckBearerToken(*context, token_);
   if (!auth.ok()) return auth;
-  return Reply(manager_->Submit(request->spec()), response);
+  return Reply(manager_->Submit(request->spec(), request->request_id()), response);
 }
 
 grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,

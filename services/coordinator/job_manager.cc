@@ -110,6 +110,23 @@ absl::Status JobManager::Start() {
         jobs_[job.id()] = job;
       }
     }
+    if (jobs_.empty()) {
+      // An empty store beside job folders was lost or replaced (a zero-byte jobs.db): starting
+      // would forget every job while their folders remain.
+      int folders = 0;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(fs::path(options_.state_dir) / "jobs", ec)) {
+        if (entry.is_directory()) ++folders;
+      }
+      if (folders > 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the job store in '", options_.state_dir, "' is empty, but '", options_.state_dir,
+            "/jobs' holds ", folders,
+            " job folder(s): jobs.db was lost or replaced. Restore "
+            "jobs.db (with jobs.db-wal) from a backup, or move the job folders elsewhere to start "
+            "with no jobs"));
+      }
+    }
     int recovered = 0, queued = 0;
     for (auto& [id, job] : jobs_) {
       if (job.state() == v1::QUEUED) ++queued;
@@ -211,12 +228,23 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
       message.empty() ? "" : " (" + message + ")");
 }
 
-absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec) {
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& request_id) {
   absl::StatusOr<JobConfig> config = ValidateJobSpec(spec, options_.data_roots);
   if (!config.ok()) return config.status();
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("coordinator is shutting down");
+  if (!request_id.empty()) {
+    for (const auto& [id, existing] : jobs_) {
+      if (existing.request_id() == request_id) {
+        Log("job ", id, ": submission ", request_id, " retried; returning the existing job");
+        v1::Job copy = existing;
+        copy.clear_history();
+        return copy;
+      }
+    }
+  }
   v1::Job job;
+  job.set_request_id(request_id);
   job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
   *job.mutable_spec() = spec;
   // The job's folder: ID under an absolute runtime.output_dir, else state_dir/jobs/ID, with a

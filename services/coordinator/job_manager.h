@@ -69,11 +69,14 @@ class JobManager {
   ~JobManager();
 
   // Loads the store: queued jobs stay queued; running ones are relaunched from their last
-  // checkpoint. Then starts the scheduling thread.
+  // checkpoint. Then starts the scheduling thread. FailedPrecondition, with what to do, for an
+  // empty store beside job folders (a lost or replaced jobs.db would otherwise start empty).
   absl::Status Start();
   void Stop();
 
-  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec);
+  // Admits and queues a job. With a `request_id` another job already has, returns that job
+  // unchanged (an idempotent retry).
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& request_id = "");
   absl::StatusOr<v1::Job> Get(const std::string& id);
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> Cancel(const std::string& id);

@@ -3,6 +3,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/util/log.h"
+#include "common/util/status_macros.h"
 #include "services/coordinator/job_store.h"
 
 namespace ftl {
@@ -20,7 +22,8 @@ class SqliteJobStore : public JobStore {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
         "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
         "job BLOB NOT NULL); "
-        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id);");
+        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id); "
+        "CREATE TABLE IF NOT EXISTS quarantined_jobs (id TEXT PRIMARY KEY, job BLOB NOT NULL);");
   }
 
   absl::Status Put(const v1::Job& job) override {
@@ -48,7 +51,13 @@ class SqliteJobStore : public JobStore {
     if (!status.ok()) return status;
     sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
     absl::StatusOr<v1::Job> result = absl::NotFoundError(absl::StrCat("no job '", id, "'"));
-    if (sqlite3_step(stmt) == SQLITE_ROW) result = Decode(stmt);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      result = Decode(stmt);
+      if (!result.ok()) {
+        result =
+            absl::DataLossError(absl::StrCat("job store: the record of job '", id, "' is corrupt"));
+      }
+    }
     sqlite3_finalize(stmt);
     return result;
   }
@@ -58,28 +67,48 @@ class SqliteJobStore : public JobStore {
     absl::MutexLock lock(&mutex_);
     sqlite3_stmt* stmt = nullptr;
     absl::Status status = Prepare(
-        "SELECT job FROM jobs WHERE id > ?1 AND (?2 = 0 OR state = ?2) ORDER BY id LIMIT ?3",
+        "SELECT job, id FROM jobs WHERE id > ?1 AND (?2 = 0 OR state = ?2) ORDER BY id LIMIT ?3",
         &stmt);
     if (!status.ok()) return status;
     sqlite3_bind_text(stmt, 1, after_id.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(stmt, 2, state);
     sqlite3_bind_int(stmt, 3, limit);
     std::vector<v1::Job> jobs;
+    std::vector<std::string> unreadable;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
       absl::StatusOr<v1::Job> job = Decode(stmt);
-      if (!job.ok()) {
-        sqlite3_finalize(stmt);
-        return job.status();
+      if (job.ok()) {
+        jobs.push_back(*std::move(job));
+      } else {
+        unreadable.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)));
       }
-      jobs.push_back(*std::move(job));
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return Error("cannot list jobs");
+    for (const std::string& id : unreadable) FTL_RETURN_IF_ERROR(Quarantine(id));
     return jobs;
   }
 
  private:
+  // Moves an unreadable record out of `jobs` into `quarantined_jobs` (kept for inspection), so
+  // that one damaged row does not stop the coordinator.
+  absl::Status Quarantine(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    Log("job store: the record of job '", id,
+        "' is unreadable (corrupt); moved to table quarantined_jobs of jobs.db and skipped");
+    for (const char* sql : {"INSERT OR REPLACE INTO quarantined_jobs(id, job) "
+                            "SELECT id, job FROM jobs WHERE id = ?1",
+                            "DELETE FROM jobs WHERE id = ?1"}) {
+      sqlite3_stmt* stmt = nullptr;
+      FTL_RETURN_IF_ERROR(Prepare(sql, &stmt));
+      sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+      const int rc = sqlite3_step(stmt);
+      sqlite3_finalize(stmt);
+      if (rc != SQLITE_DONE) return Error("cannot quarantine job " + id);
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     char* message = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
@@ -127,7 +156,10 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& 
   sqlite3_busy_timeout(db, 5000);
   auto store = std::make_unique<SqliteJobStore>(db);
   absl::Status status = store->Init();
-  if (!status.ok()) return status;
+  if (!status.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("job store '", path, "': ", status.message(),
+                                                      " (is its folder writable by this user?)"));
+  }
   return std::unique_ptr<JobStore>(std::move(store));
 }
 
