@@ -1,9 +1,12 @@
 #include "common/util/log.h"
 
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
 #include "absl/base/const_init.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 
 namespace ftl {
@@ -16,6 +19,12 @@ ABSL_CONST_INIT absl::Mutex g_mutex(absl::kConstInit);
 }  // namespace
 
 void SetLogRank(int rank) { g_rank = rank; }
+
+std::string FormatDuration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0 || seconds > 1e8) return "?";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+}
 
 void LogLine(const std::string& text) {
   char stamp[32];

@@ -14,6 +14,9 @@ void SetLogRank(int rank);
 // Writes one line to stderr, e.g. "2026-11-29 10:00:01 [rank 0] text".
 void LogLine(const std::string& text);
 
+// "H:MM:SS" for progress lines and ETAs; "?" for a negative, non-finite or absurd (> 1e8 s) one.
+std::string FormatDuration(double seconds);
+
 template <typename... Args>
 void Log(const Args&... args) {
   LogLine(absl::StrCat(args...));

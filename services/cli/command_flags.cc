@@ -92,12 +92,17 @@ ABSL_FLAG(
 namespace ftl {
 namespace {
 
+bool EndsWith(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() &&
+         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 DataConfig SourceFromFlags() {
   DataConfig data;
   data.path = absl::GetFlag(FLAGS_data);
   data.labels_path = absl::GetFlag(FLAGS_labels);
   const std::string& path = data.path;
-  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".rec") == 0) {
+  if (path.size() > 4 && EndsWith(path, ".rec")) {
     data.format = "recordio";
   } else {
     data.format = data.labels_path.empty() ? "image_folder" : "idx";
@@ -117,11 +122,6 @@ absl::StatusOr<SplitOptions> TableSplitFromFlags() {
     FTL_ASSIGN_OR_RETURN(options.identities, ReadIdentityList(absl::GetFlag(FLAGS_train_list)));
   }
   return options;
-}
-
-bool EndsWith(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "absl/strings/strip.h"
 #include "common/config/job_spec_conversion.h"
 #include "common/util/file.h"
+#include "common/util/log.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "services/wire/spec_paths.h"
@@ -123,12 +124,6 @@ class Client {
   std::unique_ptr<ftl::v1::JobService::Stub> stub_;
   std::string token_;
 };
-
-std::string Duration(double seconds) {
-  if (seconds < 0 || seconds > 1e8) return "?";
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
-}
 
 void PrintJob(const Job& job) {
   std::cout << job.id() << "  " << ftl::v1::JobState_Name(job.state()) << "  " << job.spec().name()
@@ -281,7 +276,7 @@ int Watch(Client& client, const std::string& id) {
         const double elapsed = std::chrono::duration<double>(now - start).count();
         if (start_progress < 0) start_progress = last.progress();
         const double rate = (last.progress() - start_progress) / std::max(elapsed, 1e-9);
-        const std::string eta = rate > 0 ? Duration((1 - last.progress()) / rate) : "?";
+        const std::string eta = rate > 0 ? ftl::FormatDuration((1 - last.progress()) / rate) : "?";
         std::string losses;
         for (const auto& [k, v] : p.losses())
           absl::StrAppend(&losses, absl::StrFormat(" %s=%.3f", k, v));

@@ -28,12 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-std::string FormatDuration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const int64_t s = static_cast<int64_t>(seconds + 0.5);
-  return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
-}
-
 absl::Status WriteSummary(const std::string& path, const v1::RunSummary& summary) {
   return WriteFileAtomically(path,
                              ToJson(summary, JsonLayout::kIndented, JsonDefaults::kPrint) + "\n");
