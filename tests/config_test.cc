@@ -122,6 +122,29 @@ TEST(JobConfigTest, BadValuesAreRefusedNamingTheField) {
   ExpectRefused(WithData(R"(, "runtime": {"device": "gpu"})"), "runtime.device");
 }
 
+// NaN compares false with every bound, so a plain range check lets it through (issue 16).
+TEST(JobConfigTest, NonFiniteNumbersAreRefusedNamingTheField) {
+  for (const char* value : {R"("NaN")", R"("Infinity")", R"("-Infinity")"}) {
+    for (const auto& [section, field] : std::vector<std::pair<std::string, std::string>>{
+             {"training", "pretrain_lr"},
+             {"training", "pca_energy"},
+             {"loss", "alpha_reg"},
+             {"loss", "logit_adjust_tau"},
+             {"data", "yaw_tau"},
+             {"runtime", "collective_timeout_seconds"}}) {
+      const std::string json =
+          section == "data"
+              ? R"({"data": {"path": ")" + DataDir() + R"(", "yaw_tau": )" + value + "}}"
+              : WithData(", \"" + section + "\": {\"" + field + "\": " + value + "}");
+      absl::StatusOr<JobConfig> c = Parse(json);
+      ASSERT_FALSE(c.ok()) << json;
+      EXPECT_NE(c.status().message().find(section + "." + field), std::string::npos)
+          << c.status().message();
+      EXPECT_NE(c.status().message().find("finite"), std::string::npos) << c.status().message();
+    }
+  }
+}
+
 TEST(JobConfigTest, RuntimeDeviceAndPrecisionSwitches) {
   absl::StatusOr<JobConfig> defaults = Parse(WithData(""));
   ASSERT_TRUE(defaults.ok()) << defaults.status();

@@ -4,11 +4,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -127,7 +129,7 @@ TEST(SqliteJobStoreTest, AStoreThatCannotBeOpenedIsNamed) {
 // ---------------------------------------------------------------- admission
 
 void ExpectRefused(const v1::JobSpec& spec, const std::string& field) {
-  absl::StatusOr<JobConfig> config = ValidateJobSpec(spec, {DataRoot()});
+  absl::StatusOr<AdmittedSpec> config = ValidateJobSpec(spec, {DataRoot()});
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(config.status().message().find(field), std::string::npos) << config.status();
@@ -171,6 +173,53 @@ TEST(SpecValidationTest, RelativeInputPathsAreRefusedWithWhatToDo) {
   ExpectRefused(output, "runtime.output_dir");
 }
 
+// Issue 16: one submission cannot store megabytes or smuggle a NUL into a path.
+TEST(SpecValidationTest, BoundsStringsTheNameAndNulBytes) {
+  v1::JobSpec long_name = SmallSpec();
+  long_name.set_name(std::string(kMaxJobNameBytes + 1, 'x'));
+  ExpectRefused(long_name, "name");
+  v1::JobSpec long_string = SmallSpec();
+  long_string.mutable_data()->set_yaw_csv(std::string(kMaxSpecStringBytes + 1, 'y'));
+  ExpectRefused(long_string, "data.yaw_csv");
+  v1::JobSpec nul = SmallSpec();
+  nul.mutable_data()->set_path(DataRoot() + std::string("/faces\0/../../etc", 17));
+  ExpectRefused(nul, "NUL");
+  v1::JobSpec nan = SmallSpec();
+  nan.mutable_training()->set_pretrain_lr(std::nan(""));
+  ExpectRefused(nan, "training.pretrain_lr");
+}
+
+// The job keeps the real paths it was admitted with: a symlink in the root repointed afterwards
+// cannot move it, and a path that no longer resolves to itself is caught at launch.
+TEST(SpecValidationTest, KeepsRealPathsAndLaunchCheckCatchesAChangedLink) {
+  const std::string root = FreshDir("launch_root");
+  fs::create_directories(root + "/real/bob");
+  fs::create_directory_symlink(root + "/real", root + "/link");
+  v1::JobSpec spec = SmallSpec();
+  spec.mutable_data()->set_path(root + "/link");
+  const absl::StatusOr<AdmittedSpec> admitted = ValidateJobSpec(spec, {root});
+  ASSERT_TRUE(admitted.ok()) << admitted.status();
+  EXPECT_EQ(admitted->spec.data().path(), fs::canonical(root + "/real").string());
+  v1::JobSpec stored = admitted->spec;
+  stored.mutable_runtime()->set_output_dir(root + "/out");
+  fs::create_directories(root + "/out");
+  EXPECT_TRUE(CheckPathsAtLaunch(stored, {root}, FreshDir("launch_state")).ok());
+  // The admitted folder itself becomes a link elsewhere in the root: not what was admitted.
+  fs::rename(root + "/real", root + "/moved");
+  fs::create_directory_symlink(root + "/moved", root + "/real");
+  const absl::Status moved = CheckPathsAtLaunch(stored, {root}, FreshDir("launch_state"));
+  EXPECT_EQ(moved.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(moved.message().find("data.path"), std::string::npos) << moved;
+  EXPECT_NE(moved.message().find("changed since admission"), std::string::npos) << moved;
+  // ... or a link out of the root.
+  fs::remove(root + "/real");
+  fs::create_directory_symlink("/etc", root + "/real");
+  const absl::Status at_launch = CheckPathsAtLaunch(stored, {root}, FreshDir("launch_state"));
+  EXPECT_EQ(at_launch.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(at_launch.message().find("outside the allowed data roots"), std::string::npos)
+      << at_launch;
+}
+
 TEST(SpecPathsTest, ResolvesRelativeInputPathsAgainstTheSubmittersFolder) {
   v1::JobSpec spec;
   spec.mutable_data()->set_path("../shared/data/yaleb-cropped");
@@ -201,6 +250,7 @@ class FakeLauncher : public Launcher {
   absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
     std::lock_guard<std::mutex> lock(mutex);
     launches.push_back(r.job_id);
+    credential_files.push_back(r.credential_file);
     return absl::StrCat("h", launches.size());
   }
   void Stop(const std::string&, const std::string& handle) override {
@@ -212,8 +262,12 @@ class FakeLauncher : public Launcher {
     std::lock_guard<std::mutex> lock(mutex);
     return static_cast<int>(launches.size());
   }
+  std::string credential_file(int launch) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return credential_files.at(launch);
+  }
   std::mutex mutex;
-  std::vector<std::string> launches, stopped;
+  std::vector<std::string> launches, stopped, credential_files;
 };
 
 // A scripted rank 0: answers each RunPhase with a result, and disconnects when asked to run
@@ -249,12 +303,20 @@ class ScriptedWorker : public WorkerStream {
         }
         if (!hang_) dead_ = true;
       } else {
+        if (loss_terms_ > 0) {
+          v1::WorkerMessage progress;
+          progress.mutable_progress()->set_phase("made-up-phase");
+          for (int i = 0; i < loss_terms_; ++i)
+            (*progress.mutable_progress()->mutable_losses())[absl::StrCat("term", i)] = i;
+          inbox_.push_back(progress);
+        }
         v1::WorkerMessage result;
         result.mutable_result()->set_position(position);
         result.mutable_result()->mutable_report()->set_phase("p");
         if (checkpoints_.count(position))
           result.mutable_result()->mutable_report()->set_checkpoint(
-              message.run_phase().checkpoint_path());
+              forged_checkpoint_.empty() ? message.run_phase().checkpoint_path()
+                                         : forged_checkpoint_);
         inbox_.push_back(result);
       }
     }
@@ -275,7 +337,11 @@ class ScriptedWorker : public WorkerStream {
     std::lock_guard<std::mutex> lock(mutex_);
     return received_;
   }
+  std::string Credential() const override { return credential_; }
   std::set<int64_t> checkpoints_ = {1, 6};  // the schedule's checkpoint phases for SmallSpec
+  std::string credential_;                  // what it presents as its bearer credential
+  std::string forged_checkpoint_;           // reported instead of the ordered checkpoint path
+  int loss_terms_ = 0;                      // loss terms in a progress report before each result
 
  private:
   int64_t die_at_;
@@ -291,6 +357,19 @@ class ScriptedWorker : public WorkerStream {
 // Remembers the last workers-attached figure per job (what ftl_workers_attached would show).
 class RecordingMetrics : public NullMetricsSink {
  public:
+  void Progress(const std::string&, const v1::PhaseProgress& progress) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    phases_.insert(progress.phase());
+    for (const auto& [term, value] : progress.losses()) terms_.insert(term);
+  }
+  std::set<std::string> terms() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return terms_;
+  }
+  std::set<std::string> phases() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return phases_;
+  }
   void SetWorkersAttached(const std::string& job_id, int workers) override {
     std::lock_guard<std::mutex> lock(mutex_);
     attached_[job_id] = workers;
@@ -303,6 +382,7 @@ class RecordingMetrics : public NullMetricsSink {
  private:
   std::mutex mutex_;
   std::map<std::string, int> attached_;
+  std::set<std::string> terms_, phases_;
 };
 
 class JobManagerTest : public ::testing::Test {
@@ -311,12 +391,14 @@ class JobManagerTest : public ::testing::Test {
     state_ = FreshDir("state");
     Open();
   }
-  void Open() {
+  void Open(bool check_worker_credentials = false, std::string external_worker_token = "") {
     store_ = *OpenSqliteJobStore(state_ + "/jobs.db");
     JobManagerOptions options;
     options.state_dir = state_;
     options.data_roots = {DataRoot()};
     options.max_concurrent_jobs = 1;
+    options.check_worker_credentials = check_worker_credentials;
+    options.external_worker_token = std::move(external_worker_token);
     manager_ = std::make_unique<JobManager>(options, store_.get(), &launcher_, &metrics_);
     ASSERT_TRUE(manager_->Start().ok());
   }
@@ -522,6 +604,86 @@ TEST_F(JobManagerTest, ListPagesAndFiltersByState) {
   queued.set_state(v1::QUEUED);
   WaitForLaunches(1);
   EXPECT_EQ(manager_->List(queued)->jobs_size(), 4);
+}
+
+// Issue 16: list replies are summaries, so one job's large spec cannot break listing.
+TEST_F(JobManagerTest, ListReturnsSummariesGetReturnsTheSpec) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  const v1::ListJobsResponse page = *manager_->List(v1::ListJobsRequest());
+  ASSERT_EQ(page.jobs_size(), 1);
+  EXPECT_EQ(page.jobs(0).spec().name(), "t");
+  EXPECT_FALSE(page.jobs(0).spec().has_data());
+  EXPECT_TRUE(Get(job.id()).spec().has_data());
+}
+
+// Issue 16: the users' token is not a worker credential; each launch has its own.
+TEST_F(JobManagerTest, WorkersNeedTheirLaunchsCredential) {
+  manager_.reset();
+  Open(/*check_worker_credentials=*/true, /*external_worker_token=*/"k8s-workers-secret");
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  const std::string file = launcher_.credential_file(0);
+  ASSERT_FALSE(file.empty());
+  EXPECT_EQ(fs::status(file).permissions() & (fs::perms::group_all | fs::perms::others_all),
+            fs::perms::none);
+  std::string credential;
+  std::ifstream(file) >> credential;
+  EXPECT_EQ(credential.size(), 64u);
+
+  ScriptedWorker impostor(job.id());
+  impostor.credential_ = "the-users-token";
+  manager_->ServeWorker(impostor);
+  ASSERT_FALSE(impostor.received().empty());
+  EXPECT_TRUE(impostor.received().front().has_stop());
+  EXPECT_NE(impostor.received().front().stop().find("credential"), std::string::npos);
+  EXPECT_EQ(Get(job.id()).history_size(), 0);
+  EXPECT_EQ(Get(job.id()).state(), v1::RUNNING);
+
+  ScriptedWorker launched(job.id());
+  launched.credential_ = credential;
+  manager_->ServeWorker(launched);
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+
+  // Workers started elsewhere (Kubernetes) present the operator's worker token.
+  const v1::Job second = *manager_->Submit(SmallSpec());
+  WaitForLaunches(2);
+  EXPECT_NE(launcher_.credential_file(1), file);
+  ScriptedWorker old_launch(second.id());
+  old_launch.credential_ = credential;  // another job's (or launch's) credential
+  manager_->ServeWorker(old_launch);
+  EXPECT_TRUE(old_launch.received().front().has_stop());
+  ScriptedWorker external(second.id());
+  external.credential_ = "k8s-workers-secret";
+  manager_->ServeWorker(external);
+  EXPECT_EQ(Get(second.id()).state(), v1::SUCCEEDED);
+}
+
+// Issue 16: a worker cannot point the job's checkpoint at an arbitrary file.
+TEST_F(JobManagerTest, ACheckpointOutsideTheOrderedPathFailsTheJob) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker forger(job.id());
+  forger.forged_checkpoint_ = "/etc/shadow";
+  manager_->ServeWorker(forger);
+  const v1::Job after = Get(job.id());
+  EXPECT_EQ(after.state(), v1::FAILED);
+  EXPECT_TRUE(after.checkpoint().empty());
+  EXPECT_NE(after.message().find("/etc/shadow"), std::string::npos) << after.message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // a scheduler pass
+  EXPECT_EQ(launcher_.num_launches(), 1);                       // not retried
+}
+
+// Issue 16: label values a worker sends are bounded (loss terms) or replaced (the phase).
+TEST_F(JobManagerTest, WorkerCannotCreateUnboundedMetricSeries) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker noisy(job.id());
+  noisy.loss_terms_ = 500;
+  manager_->ServeWorker(noisy);
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+  EXPECT_EQ(metrics_.terms().size(), 16u);
+  EXPECT_EQ(metrics_.phases().count("made-up-phase"), 0u);
+  EXPECT_EQ(metrics_.phases().count("pretrain"), 1u);
 }
 
 }  // namespace

@@ -64,6 +64,25 @@ def main(deploy):
     bad_container = copy.deepcopy(mpijob)
     bad_container["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["imagee"] = "x"
     must_fail(lambda o: validate_mpijob(o, schema), bad_container, "MPIJob pod with a misspelled field")
+    # What the deployment promises (issues 15 and 16): TLS, the store on a ReadWriteOnce volume
+    # with one replica replaced (not rolled), and no users' token in the workers' pods.
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    for flag in ("--tls_cert=", "--tls_key=", "--worker_token_file=", "--store="):
+        if not any(a.startswith(flag) for a in args):
+            raise SystemExit("FAIL: the coordinator has no " + flag)
+    if deployment["spec"]["replicas"] != 1 or deployment["spec"]["strategy"]["type"] != "Recreate":
+        raise SystemExit("FAIL: the coordinator must be one replica with the Recreate strategy")
+    claims = {o["metadata"]["name"]: o for _, o in objects if o["kind"] == "PersistentVolumeClaim"}
+    store_volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "store")
+    if claims[store_volume["persistentVolumeClaim"]["claimName"]]["spec"]["accessModes"] != ["ReadWriteOnce"]:
+        raise SystemExit("FAIL: the job store volume must be ReadWriteOnce")
+    for role, replica in mpijob["spec"]["mpiReplicaSpecs"].items():
+        secrets = [v["secret"]["secretName"] for v in replica["template"]["spec"]["volumes"] if "secret" in v]
+        if "ftl-token" in secrets:
+            raise SystemExit("FAIL: the MPIJob %s mounts the users' token" % role)
+    launcher_args = mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["args"]
+    if not any(a.startswith("--tls_ca=") for a in launcher_args):
+        raise SystemExit("FAIL: the workers do not dial with TLS")
     typo = copy.deepcopy(deployment)
     typo["spec"]["replica"] = 1
     must_fail(validate_core, typo, "Deployment with a misspelled field")

@@ -3,6 +3,7 @@
 # mutation is applied to the source, the tests that guard it are rebuilt and run, and the source is
 # restored; a mutation that no test catches is reported as SURVIVED and the script exits 1.
 #   bash tests/mutations.sh [BUILD_DIR]      (default build/, configured by scripts/setup.sh)
+#   ONLY='regex' bash tests/mutations.sh     (only the mutations whose name matches)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -26,6 +27,11 @@ mutations=(
   "the newest checkpoint is taken even when damaged|common/checkpoint/checkpoint_names.cc|s/if (last_error.ok()) return \*it;/return *it;/|checkpoint_test"
   "an atomic write never renames into place|common/util/file.cc|s/::rename(temp.c_str(), path.c_str()) != 0/false/|file_util_test"
   "the collective watchdog never fires|common/comm/watchdog_communicator.cc|s/if (waited < timeout_seconds_) continue;/continue;/|watchdog_test"
+  "NaN passes the range checks|common/config/job_spec_conversion.cc|s/if (!std::isfinite(value)) {/if (false) {/|config_test"
+  "any credential attaches a worker|services/coordinator/job_manager.cc|s/} else if (options_.check_worker_credentials \&\&/} else if (false \&\&/|coordinator_test"
+  "a worker's checkpoint path is trusted|services/coordinator/job_manager.cc|s/checkpoint != CheckpointFileName(job.spec().runtime().output_dir(), position)) {/false) {/|coordinator_test"
+  "list returns whole specs|services/coordinator/job_manager.cc|s/job->clear_spec();/(void)0;/|coordinator_test"
+  "a repointed link passes the launch check|services/coordinator/spec_validation.cc|s/} else if (\*resolved != fs::path(value)) {/} else if (false) {/|coordinator_test"
   "the collective watchdog times collectives before Arm|common/comm/watchdog_communicator.cc|s/bool armed_ ABSL_GUARDED_BY(mutex_) = false;/bool armed_ ABSL_GUARDED_BY(mutex_) = true;/|watchdog_test"
 )
 
@@ -35,6 +41,7 @@ current=""
 trap '[[ -n $current && -f $current.orig ]] && mv "$current.orig" "$current" && touch "$current"' EXIT
 for m in "${mutations[@]}"; do
   IFS='|' read -r name file expr tests <<< "$m"
+  [[ -n ${ONLY:-} && ! $name =~ $ONLY ]] && continue
   current=$file
   cp "$file" "$file.orig"
   sed -i "$expr" "$file"

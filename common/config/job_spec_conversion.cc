@@ -1,8 +1,10 @@
 #include "common/config/job_spec_conversion.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,13 @@ namespace fs = std::filesystem;
 
 template <typename T>
 absl::Status CheckRange(const char* field, T value, T lo, T hi) {
+  // NaN compares false with everything, so it would pass `value < lo || value > hi`.
+  if constexpr (std::is_floating_point_v<T>) {
+    if (!std::isfinite(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": must be a finite number, got ", value));
+    }
+  }
   if (value < lo || value > hi) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": must be in [", lo, ", ", hi, "], got ", value));

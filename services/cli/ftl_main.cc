@@ -29,12 +29,22 @@
 #include "common/util/log.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/security/credentials.h"
 #include "services/wire/spec_paths.h"
 #include "services/wire/wire.h"
 
 ABSL_FLAG(std::string, coordinator, "",
           "coordinator address (default: $FTL_COORDINATOR, else 127.0.0.1:50051)");
 ABSL_FLAG(std::string, token_file, "", "bearer token file (default: $FTL_TOKEN_FILE, else none)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA that signs the coordinator's certificate: connect with TLS (default: "
+          "$FTL_TLS_CA, else plaintext)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for mutual TLS (default: $FTL_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls_cert (default: $FTL_TLS_KEY)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name expected in the coordinator's certificate (default: $FTL_TLS_SERVER_NAME, else "
+          "the host of --coordinator)");
 ABSL_FLAG(bool, json, false, "machine-readable JSON output");
 ABSL_FLAG(std::string, state, "", "list: only jobs in this state (QUEUED, RUNNING, ...)");
 ABSL_FLAG(int, page_size, 50, "list: jobs per request");
@@ -91,25 +101,45 @@ int Fail(const std::string& message, int code = 1) {
   return code;
 }
 
+bool g_tls = false;  // whether this run dials with TLS (for the hint below)
+
 int FailRpc(const grpc::Status& status) {
-  return Fail(absl::StrCat(CodeName(status.error_code()), ": ", status.error_message()));
+  std::string hint;
+  // gRPC reports a TLS mismatch as a bare "failed to connect"; say what to check.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    hint = g_tls ? " (with TLS: is the coordinator serving TLS, signed by --tls_ca, for this host "
+                   "name? does it require a client certificate, --tls_cert/--tls_key?)"
+                 : " (is the coordinator running there? if it serves TLS, give --tls_ca or "
+                   "$FTL_TLS_CA)";
+  }
+  return Fail(absl::StrCat(CodeName(status.error_code()), ": ", status.error_message(), hint));
 }
 
 class Client {
  public:
-  Client() {
+  // The address, TLS files and token from flags and environment; InvalidArgument for a token or
+  // TLS file that cannot be read (never a silent call without them).
+  static absl::StatusOr<Client> FromFlags() {
     const std::string address = absl::GetFlag(FLAGS_coordinator).empty()
                                     ? Env("FTL_COORDINATOR", "127.0.0.1:50051")
                                     : absl::GetFlag(FLAGS_coordinator);
-    stub_ = ftl::v1::JobService::NewStub(
-        grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    const ftl::ClientTls tls = ftl::ClientTlsWithEnvironment(
+        {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+         absl::GetFlag(FLAGS_tls_server_name)});
+    g_tls = !tls.ca.empty();
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = ftl::DialCoordinator(address, tls);
+    if (!channel.ok()) return channel.status();
+    Client client;
+    client.stub_ = ftl::v1::JobService::NewStub(*channel);
     std::string path = absl::GetFlag(FLAGS_token_file);
     if (path.empty()) path = Env("FTL_TOKEN_FILE", "");
     if (!path.empty()) {
-      std::ifstream in(path);
-      std::getline(in, token_);
-      token_ = std::string(absl::StripAsciiWhitespace(token_));
+      absl::StatusOr<std::string> token = ftl::ReadSecretFile(
+          absl::GetFlag(FLAGS_token_file).empty() ? "$FTL_TOKEN_FILE" : "--token_file", path);
+      if (!token.ok()) return token.status();
+      client.token_ = *token;
     }
+    return client;
   }
   std::unique_ptr<grpc::ClientContext> Context(bool deadline = true) const {
     auto context = std::make_unique<grpc::ClientContext>();
@@ -337,7 +367,9 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("put '", command, "' first: ftl ", command, " --flags"), 2);
   const bool needs_arg = command != "list";
   if (needs_arg && args.size() != 3) return Fail(absl::StrCat("usage: ftl ", command, " ARG"), 2);
-  Client client;
+  absl::StatusOr<Client> connected = Client::FromFlags();
+  if (!connected.ok()) return Fail(std::string(connected.status().message()), 2);
+  Client& client = *connected;
   if (command == "submit") return Submit(client, args[2]);
   if (command == "status") return Status(client, args[2]);
   if (command == "list") return List(client);

@@ -4,6 +4,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -24,15 +26,41 @@
 #include "services/coordinator/job_store.h"
 #include "services/coordinator/launcher.h"
 #include "services/coordinator/prometheus_metrics.h"
+#include "services/security/credentials.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
-          "gRPC address (loopback unless you say otherwise)");
+          "gRPC address (loopback unless you say otherwise; any other address needs --tls_cert "
+          "or --allow_insecure)");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate (chain) to serve TLS with");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require mutual TLS, with client certificates it signed");
+ABSL_FLAG(bool, allow_insecure, false,
+          "listen on a non-loopback address without TLS (tokens cross the network in clear; "
+          "only behind a TLS-terminating proxy or on a network you trust)");
+ABSL_FLAG(std::string, worker_tls_ca, "",
+          "PEM CA launched workers verify this coordinator with (default with TLS: --tls_cert, "
+          "right for a self-signed certificate)");
+ABSL_FLAG(std::string, worker_tls_cert, "",
+          "client certificate launched workers present (needed with --tls_client_ca)");
+ABSL_FLAG(std::string, worker_tls_key, "", "private key of --worker_tls_cert");
+ABSL_FLAG(std::string, worker_tls_server_name, "",
+          "name launched workers expect in the certificate (default: the host they dial)");
+ABSL_FLAG(std::string, worker_token_file, "",
+          "file whose first line is the credential of workers started elsewhere (--launcher "
+          "external, Kubernetes); workers this coordinator launches get their own per job");
+ABSL_FLAG(bool, reflection, false,
+          "serve gRPC reflection (for grpcurl); it answers without a token. Health checking "
+          "(grpc.health.v1) is always on, for probes");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty to disable");
 ABSL_FLAG(
     std::string, advertise, "",
     "address launched workers dial (default: --listen, with 0.0.0.0 replaced by the host name)");
 ABSL_FLAG(std::string, state_dir, "ftl-state", "job store (jobs.db), job folders and checkpoints");
+ABSL_FLAG(std::string, store, "",
+          "the SQLite job store (default: STATE_DIR/jobs.db). Keep it on a local disk or a "
+          "ReadWriteOnce volume: SQLite's WAL is unsafe on network file systems");
 ABSL_FLAG(std::vector<std::string>, data_root, {},
           "folder job data and outputs must lie under; repeat the flag or give a comma list. "
           "Required.");
@@ -57,6 +85,20 @@ ABSL_FLAG(std::string, mpirun, "mpirun", "mpirun for the local launcher");
 namespace {
 
 namespace fs = std::filesystem;
+
+// Linking grpc++_reflection registers its plugin with every ServerBuilder (a static
+// initializer); this option takes it out again unless --reflection asked for it.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(std::remove_if(plugins->begin(), plugins->end(),
+                                  [](const auto& plugin) {
+                                    return plugin->name() == "proto_server_reflection";
+                                  }),
+                   plugins->end());
+  }
+};
 
 // absl keeps the last value of a repeated flag; --data_root may be given several times, so
 // gather every occurrence before parsing.
@@ -89,18 +131,14 @@ std::string DefaultWorkerBinary() {
   return "ftl_worker";
 }
 
-// The bearer token: the first line of `path`, trimmed; "" when no file is given.
-absl::StatusOr<std::string> ReadToken(const std::string& path) {
+// The secret in `path` (its first line), or "" when no file is given.
+absl::StatusOr<std::string> ReadOptionalSecret(absl::string_view flag, const std::string& path) {
   if (path.empty()) return std::string();
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
-  token = std::string(absl::StripAsciiWhitespace(token));
-  if (token.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--auth_token_file: '", path, "' is missing or empty"));
-  }
-  return token;
+  return ftl::ReadSecretFile(flag, path);
+}
+
+std::string Absolute(const std::string& path) {
+  return path.empty() ? path : fs::absolute(path).string();
 }
 
 absl::StatusOr<std::unique_ptr<ftl::Launcher>> LauncherFromFlags() {
@@ -136,6 +174,8 @@ std::string AdvertisedAddress(const std::string& listen, const std::string& adve
 struct CoordinatorSetup {
   ftl::JobManagerOptions manager;
   std::string token;
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  bool reflection = false;
   std::string listen;
   std::string metrics_listen;
   std::unique_ptr<ftl::Launcher> launcher;
@@ -151,8 +191,39 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
       return absl::InvalidArgumentError(absl::StrCat("--data_root: '", root, "' is not a folder"));
   }
   CoordinatorSetup setup;
-  const std::string token_file = absl::GetFlag(FLAGS_auth_token_file);
-  FTL_ASSIGN_OR_RETURN(setup.token, ReadToken(token_file));
+  FTL_ASSIGN_OR_RETURN(
+      setup.token, ReadOptionalSecret("--auth_token_file", absl::GetFlag(FLAGS_auth_token_file)));
+  ftl::JobManagerOptions& options = setup.manager;
+  FTL_ASSIGN_OR_RETURN(
+      options.external_worker_token,
+      ReadOptionalSecret("--worker_token_file", absl::GetFlag(FLAGS_worker_token_file)));
+  options.check_worker_credentials = !setup.token.empty() || !options.external_worker_token.empty();
+  const ftl::ServerTls tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                              absl::GetFlag(FLAGS_tls_client_ca)};
+  FTL_ASSIGN_OR_RETURN(setup.credentials, ftl::MakeServerCredentials(tls));
+  setup.listen = absl::GetFlag(FLAGS_listen);
+  if (tls.cert.empty() && !ftl::IsLoopbackAddress(setup.listen) &&
+      !absl::GetFlag(FLAGS_allow_insecure)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen ", setup.listen,
+        " is reachable from other machines but there is no TLS: bearer tokens and job data would "
+        "cross the network in clear. Give --tls_cert and --tls_key (docs/operations.md, "
+        "\"Security model\"), or --allow_insecure behind a TLS-terminating proxy"));
+  }
+  // Launched workers dial with TLS when this coordinator serves it (absolute: they run in their
+  // job folder).
+  options.worker_tls.ca = Absolute(
+      absl::GetFlag(FLAGS_worker_tls_ca).empty() ? tls.cert : absl::GetFlag(FLAGS_worker_tls_ca));
+  options.worker_tls.cert = Absolute(absl::GetFlag(FLAGS_worker_tls_cert));
+  options.worker_tls.key = Absolute(absl::GetFlag(FLAGS_worker_tls_key));
+  options.worker_tls.server_name = absl::GetFlag(FLAGS_worker_tls_server_name);
+  if (!tls.client_ca.empty() && options.worker_tls.cert.empty() &&
+      absl::GetFlag(FLAGS_launcher) != "external") {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca requires client certificates, so launched workers need "
+        "--worker_tls_cert and --worker_tls_key");
+  }
+  setup.reflection = absl::GetFlag(FLAGS_reflection);
   const std::string state_dir = absl::GetFlag(FLAGS_state_dir);
   std::error_code ec;
   fs::create_directories(fs::path(state_dir) / "jobs", ec);
@@ -160,13 +231,10 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
     return absl::InvalidArgumentError(
         absl::StrCat("--state_dir: cannot create '", state_dir, "': ", ec.message()));
   FTL_ASSIGN_OR_RETURN(setup.launcher, LauncherFromFlags());
-  setup.listen = absl::GetFlag(FLAGS_listen);
   setup.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  ftl::JobManagerOptions& options = setup.manager;
   options.state_dir = state_dir;
   options.data_roots = std::move(data_roots);
   options.coordinator_address = AdvertisedAddress(setup.listen, absl::GetFlag(FLAGS_advertise));
-  options.token_file = token_file.empty() ? "" : fs::absolute(token_file).string();
   options.max_concurrent_jobs = std::max(1, absl::GetFlag(FLAGS_max_concurrent_jobs));
   options.heartbeat_timeout_seconds = absl::GetFlag(FLAGS_heartbeat_timeout);
   options.attach_timeout_seconds = absl::GetFlag(FLAGS_attach_timeout);
@@ -188,8 +256,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   const ftl::JobManagerOptions& options = setup->manager;
-  absl::StatusOr<std::unique_ptr<ftl::JobStore>> store =
-      ftl::OpenSqliteJobStore((fs::path(options.state_dir) / "jobs.db").string());
+  absl::StatusOr<std::unique_ptr<ftl::JobStore>> store = ftl::OpenSqliteJobStore(
+      absl::GetFlag(FLAGS_store).empty() ? (fs::path(options.state_dir) / "jobs.db").string()
+                                         : absl::GetFlag(FLAGS_store));
   if (!store.ok()) {
     ftl::Log("error: ", store.status().message());
     return 1;
@@ -216,12 +285,13 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (setup->reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ftl::JobServiceImpl job_service(&manager, setup->token);
-  ftl::WorkerServiceImpl worker_service(&manager, setup->token);
+  ftl::WorkerServiceImpl worker_service(&manager);
   grpc::ServerBuilder builder;
+  if (!setup->reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   int bound_port = 0;
-  builder.AddListeningPort(setup->listen, grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(setup->listen, setup->credentials, &bound_port);
   builder.RegisterService(&job_service);
   builder.RegisterService(&worker_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -237,7 +307,10 @@ int main(int argc, char** argv) {
   ftl::Log("ftl_coordinator listening on ", setup->listen, " (workers dial ",
            options.coordinator_address, "), metrics on ",
            setup->metrics_listen.empty() ? "(off)" : setup->metrics_listen, ", state in ",
-           options.state_dir, setup->token.empty() ? ", no auth" : ", bearer token required");
+           options.state_dir, setup->token.empty() ? ", no auth" : ", bearer token required",
+           absl::GetFlag(FLAGS_tls_cert).empty()        ? ", plaintext"
+           : absl::GetFlag(FLAGS_tls_client_ca).empty() ? ", TLS"
+                                                        : ", mutual TLS");
   std::thread waiter([&] {
     int signal = 0;
     sigwait(&signals, &signal);

@@ -1,14 +1,21 @@
 #include "services/coordinator/grpc_services.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/security/credentials.h"
+
 namespace ftl {
 namespace {
 
-// Constant-time comparison, so the token cannot be guessed byte by byte from timings.
-bool SameSecret(const std::string& a, const std::string& b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
+constexpr absl::string_view kBearer = "Bearer ";
+
+// The credential after "authorization: Bearer ", or "".
+std::string PresentedBearer(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  const absl::string_view value(it->second.data(), it->second.size());
+  return absl::StartsWith(value, kBearer) ? std::string(value.substr(kBearer.size())) : "";
 }
 
 template <typename T>
@@ -26,6 +33,7 @@ class GrpcWorkerStream : public WorkerStream {
   bool Read(v1::WorkerMessage* message) override { return stream_->Read(message); }
   bool Write(const v1::CoordinatorMessage& message) override { return stream_->Write(message); }
   void Cancel() override { context_->TryCancel(); }
+  std::string Credential() const override { return PresentedBearer(*context_); }
 
  private:
   grpc::ServerContext* context_;
@@ -47,7 +55,8 @@ grpc::Status CheckBearerToken(const grpc::ServerContext& context, const std::str
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "missing 'authorization: Bearer <token>'");
   }
-  if (!SameSecret(std::string(it->second.data(), it->second.size()), "Bearer " + token)) {
+  if (!SameSecret(absl::string_view(it->second.data(), it->second.size()),
+                  absl::StrCat(kBearer, token))) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "wrong token");
   }
   return grpc::Status::OK;
@@ -103,8 +112,7 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
 grpc::Status WorkerServiceImpl::Attach(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
-  grpc::Status auth = CheckBearerToken(*context, token_);
-  if (!auth.ok()) return auth;
+  // The credential is checked against the job the worker names in its hello (JobManager).
   GrpcWorkerStream worker(context, stream);
   manager_->ServeWorker(worker);
   return grpc::Status::OK;

@@ -38,10 +38,11 @@ class JobServiceImpl final : public v1::JobService::Service {
   std::string token_;
 };
 
+// Workers prove themselves per job (JobManagerOptions::check_worker_credentials), not with the
+// users' token.
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(JobManager* manager, std::string token)
-      : manager_(manager), token_(std::move(token)) {}
+  explicit WorkerServiceImpl(JobManager* manager) : manager_(manager) {}
 
   grpc::Status Attach(
       grpc::ServerContext* context,
@@ -49,7 +50,6 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   JobManager* manager_;
-  std::string token_;
 };
 
 }  // namespace ftl

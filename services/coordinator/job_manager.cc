@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -76,8 +77,10 @@ struct JobManager::Live {
   Clock::time_point launched_at;
   WorkerStream* stream = nullptr;
   Clock::time_point last_heard;
-  std::string lost_reason;         // set before cancelling the stream on purpose
-  bool permanent_failure = false;  // the workers said a restart cannot help
+  std::string worker_credential;     // of the current launch
+  std::set<std::string> loss_terms;  // label values this job's workers created (bounded)
+  std::string lost_reason;           // set before cancelling the stream on purpose
+  bool permanent_failure = false;    // the workers said a restart cannot help
 };
 
 JobManager::JobManager(JobManagerOptions options, JobStore* store, Launcher* launcher,
@@ -212,7 +215,11 @@ void JobManager::Publish(const v1::Job& job, v1::JobEvent event, bool droppable)
 
 void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& message) {
   job.set_state(state);
-  job.set_message(message);
+  // Bounded: a worker's failure text ends up here, and every GetJob and watch event carries it.
+  constexpr size_t kMaxMessageBytes = 4096;
+  job.set_message(message.size() > kMaxMessageBytes
+                      ? absl::StrCat(message.substr(0, kMaxMessageBytes), " [...]")
+                      : message);
   if (state == v1::RUNNING && job.start_time_ms() == 0) job.set_start_time_ms(NowMs());
   if (Terminal(state)) {
     job.set_end_time_ms(NowMs());
@@ -229,10 +236,13 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& request_id) {
-  absl::StatusOr<JobConfig> config = ValidateJobSpec(spec, options_.data_roots);
-  if (!config.ok()) return config.status();
+  absl::StatusOr<AdmittedSpec> admitted = ValidateJobSpec(spec, options_.data_roots);
+  if (!admitted.ok()) return admitted.status();
   absl::MutexLock lock(&mutex_);
   if (stopping_) return absl::UnavailableError("coordinator is shutting down");
+  if (request_id.size() > 128) {
+    return absl::InvalidArgumentError("request_id: at most 128 bytes");
+  }
   if (!request_id.empty()) {
     for (const auto& [id, existing] : jobs_) {
       if (existing.request_id() == request_id) {
@@ -246,10 +256,10 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   v1::Job job;
   job.set_request_id(request_id);
   job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
-  *job.mutable_spec() = spec;
+  *job.mutable_spec() = admitted->spec;  // input paths resolved: what the workers will read
   // The job's folder: ID under an absolute runtime.output_dir, else state_dir/jobs/ID, with a
   // relative output_dir a folder inside that (spec_validation.h).
-  const fs::path given(spec.runtime().output_dir());
+  const fs::path given(admitted->spec.runtime().output_dir());
   const std::string dir = given.is_absolute()
                               ? (given / job.id()).string()
                               : (fs::path(JobDir(job.id())) / given).lexically_normal().string();
@@ -258,8 +268,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   if (ec)
     return absl::InternalError(
         absl::StrCat("cannot create job folder '", dir, "': ", ec.message()));
-  job.mutable_spec()->mutable_runtime()->set_output_dir(dir);
-  job.set_num_phases(Schedule(ScheduleConfigFor(*config)).num_phases());
+  job.mutable_spec()->mutable_runtime()->set_output_dir(fs::canonical(dir, ec).string());
+  job.set_num_phases(Schedule(ScheduleConfigFor(admitted->config)).num_phases());
   job.set_create_time_ms(NowMs());
   job.set_state(v1::QUEUED);
   absl::Status stored = Persist(job);
@@ -281,18 +291,26 @@ absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) {
 absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) {
   int size = request.page_size() > 0 ? request.page_size() : 50;
   if (size > 1000) return absl::InvalidArgumentError("page_size: must be at most 1000");
+  // A page also ends at kPageBytes, so no mix of jobs can push a reply past gRPC's 4 MB limit.
+  constexpr size_t kPageBytes = 1 << 20;
   absl::MutexLock lock(&mutex_);
   v1::ListJobsResponse response;
+  size_t bytes = 0;
   for (auto it = jobs_.upper_bound(request.page_token()); it != jobs_.end(); ++it) {
     if (request.state() != v1::JOB_STATE_UNSPECIFIED && it->second.state() != request.state())
       continue;
-    if (response.jobs_size() == size) {
-      response.set_next_page_token(response.jobs(size - 1).id());
+    if (response.jobs_size() == size || (response.jobs_size() > 0 && bytes >= kPageBytes)) {
+      response.set_next_page_token(response.jobs(response.jobs_size() - 1).id());
       break;
     }
+    // A summary: the spec's name, not the spec (GetJob has it), so a page of 1000 jobs stays
+    // well under gRPC's 4 MB message limit whatever the jobs hold.
     v1::Job* job = response.add_jobs();
     *job = it->second;
     job->clear_history();
+    job->clear_spec();
+    job->mutable_spec()->set_name(it->second.spec().name());
+    bytes += job->ByteSizeLong();
   }
   return response;
 }
@@ -348,12 +366,29 @@ absl::StatusOr<std::shared_ptr<JobSubscription>> JobManager::Watch(const std::st
 
 void JobManager::Launch(v1::Job& job) {
   Live& live = *live_[job.id()];
+  // What was admitted may have changed on disk since (a symlink repointed out of the roots).
+  const absl::Status paths =
+      CheckPathsAtLaunch(job.spec(), options_.data_roots, options_.state_dir);
+  if (!paths.ok()) {
+    live_.erase(job.id());
+    SetState(job, v1::FAILED, absl::StrCat("not launched: ", paths.message()));
+    return;
+  }
   LaunchRequest request;
   request.job_id = job.id();
   request.job_dir = job.spec().runtime().output_dir();
   request.ranks = live.config.runtime.ranks;
   request.coordinator = options_.coordinator_address;
-  request.token_file = options_.token_file;
+  request.tls = options_.worker_tls;
+  // A fresh credential per launch: workers of an earlier launch of this job cannot come back.
+  live.worker_credential = RandomSecret();
+  request.credential_file = (fs::path(request.job_dir) / "worker_credential").string();
+  const absl::Status written = WriteSecretFile(request.credential_file, live.worker_credential);
+  if (!written.ok()) {
+    live_.erase(job.id());
+    SetState(job, v1::FAILED, absl::StrCat("launch failed: ", written.message()));
+    return;
+  }
   absl::StatusOr<std::string> handle = launcher_->Launch(request);
   live.needs_launch = false;
   live.launched_at = Clock::now();
@@ -447,7 +482,8 @@ void JobManager::SchedulerLoop() {
   }
 }
 
-JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHello& hello) {
+JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHello& hello,
+                                       const std::string& credential) {
   const std::string& id = hello.job_id();
   Attach attach;
   absl::MutexLock lock(&mutex_);
@@ -458,6 +494,14 @@ JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHel
     refusal = absl::StrCat("no job '", id, "'");
   } else if (live_it == live_.end() || job_it->second.state() != v1::RUNNING) {
     refusal = absl::StrCat("job ", id, " is ", v1::JobState_Name(job_it->second.state()));
+  } else if (options_.check_worker_credentials &&
+             !SameSecret(credential, live_it->second->worker_credential) &&
+             (options_.external_worker_token.empty() ||
+              !SameSecret(credential, options_.external_worker_token))) {
+    refusal = absl::StrCat("job ", id,
+                           ": not this job's worker credential (launched workers read it from "
+                           "--token_file; the users' token cannot attach workers)");
+    Log("job ", id, ": refused a worker from ", hello.host(), " without its credential");
   } else if (live_it->second->stream != nullptr) {
     refusal = absl::StrCat("job ", id, " already has workers attached");
   }
@@ -525,7 +569,23 @@ v1::CoordinatorMessage JobManager::NextOrder(const std::string& id, WorkerStream
 }
 
 void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int64_t position,
-                            const v1::PhaseProgress& progress) {
+                            const v1::PhaseProgress& reported) {
+  // Label values come from the coordinator where it can (the phase it ordered) and are bounded
+  // where only the worker knows them (loss terms): a worker cannot create series without end.
+  constexpr size_t kMaxLossTerms = 16, kMaxTermBytes = 32;
+  v1::PhaseProgress progress = reported;
+  progress.set_phase(job.phase());
+  progress.set_position(position);
+  auto* losses = progress.mutable_losses();
+  for (auto it = losses->begin(); it != losses->end();) {
+    const bool known = live.loss_terms.count(it->first) > 0;
+    if (!known && (live.loss_terms.size() >= kMaxLossTerms || it->first.size() > kMaxTermBytes)) {
+      it = losses->erase(it);
+      continue;
+    }
+    live.loss_terms.insert(it->first);
+    ++it;
+  }
   const int64_t total = std::max<int64_t>(1, live.schedule.total_iterations());
   job.set_progress(
       static_cast<double>(live.schedule.IterationsBefore(position) + progress.iteration()) / total);
@@ -536,7 +596,9 @@ void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int
 }
 
 void JobManager::OnResult(const std::string& id, Live& live, v1::Job& job, int64_t position,
-                          const v1::PhaseReport& report) {
+                          const v1::PhaseReport& reported) {
+  v1::PhaseReport report = reported;
+  report.set_phase(job.phase());  // the phase it was ordered to run (a metric label)
   *job.add_history() = report;
   job.set_position(position + 1);
   job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position + 1)) /
@@ -568,10 +630,23 @@ bool JobManager::OnWorkerMessage(const std::string& id, WorkerStream& stream, in
     case v1::WorkerMessage::kProgress:
       OnProgress(id, live, job, position, message.progress());
       return false;
-    case v1::WorkerMessage::kResult:
+    case v1::WorkerMessage::kResult: {
       if (message.result().position() != position) return false;  // a stale result
+      // Only the file this phase was ordered to write: the job's checkpoint is what a restart
+      // (and `ftl eval`, and users) will read.
+      const std::string& checkpoint = message.result().report().checkpoint();
+      if (!checkpoint.empty() &&
+          checkpoint != CheckpointFileName(job.spec().runtime().output_dir(), position)) {
+        live.lost_reason =
+            absl::StrCat("worker reported a checkpoint it was not ordered to write: '",
+                         checkpoint.substr(0, 256), "'");
+        live.permanent_failure = true;
+        live.stream->Cancel();
+        return false;
+      }
       OnResult(id, live, job, position, message.result().report());
       return true;
+    }
     case v1::WorkerMessage::kFailure:
       live.lost_reason = absl::StrCat("worker failed: ", message.failure());
       return false;
@@ -588,7 +663,7 @@ void JobManager::ServeWorker(WorkerStream& stream) {
   v1::WorkerMessage hello;
   if (!stream.Read(&hello) || !hello.has_hello()) return;
   const std::string id = hello.hello().job_id();
-  const Attach attach = OnHello(stream, hello.hello());
+  const Attach attach = OnHello(stream, hello.hello(), stream.Credential());
   if (!attach.attached) {
     stream.Write(attach.reply);
     return;

@@ -22,6 +22,7 @@
 #include "services/coordinator/job_store.h"
 #include "services/coordinator/launcher.h"
 #include "services/coordinator/metrics_sink.h"
+#include "services/security/credentials.h"
 
 namespace ftl {
 
@@ -31,6 +32,8 @@ class WorkerStream {
   virtual ~WorkerStream() = default;
   virtual bool Read(v1::WorkerMessage* message) = 0;
   virtual bool Write(const v1::CoordinatorMessage& message) = 0;
+  // The bearer credential the worker presented ("" for none).
+  virtual std::string Credential() const { return ""; }
   // Makes a blocked Read return false (used on heartbeat timeout and cancel).
   virtual void Cancel() = 0;
 };
@@ -57,7 +60,13 @@ struct JobManagerOptions {
   std::string state_dir;                // jobs/<id>/ folders live here (made absolute)
   std::vector<std::string> data_roots;  // allowed data and output roots
   std::string coordinator_address;      // what launched workers dial
-  std::string token_file;               // handed to launched workers
+  // Who may attach as a job's workers (docs/operations.md, "Security model"). When checked: the
+  // secret of the job's current launch (written to <job folder>/worker_credential, 0600, for the
+  // workers that launch starts: valid for that job and launch only), or `external_worker_token`
+  // (workers started elsewhere, e.g. Kubernetes). The users' token is never a worker credential.
+  bool check_worker_credentials = false;
+  std::string external_worker_token;
+  ClientTls worker_tls;  // TLS files launched workers dial with
   int max_concurrent_jobs = 1;
   double heartbeat_timeout_seconds = 30;
   double attach_timeout_seconds = 300;  // from launch to the worker's hello
@@ -106,7 +115,8 @@ class JobManager {
   void Launch(v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void UpdateStateGauge() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Admits the worker of `id` at `stream` for a running job without workers, or refuses it.
-  Attach OnHello(WorkerStream& stream, const v1::WorkerHello& hello) ABSL_LOCKS_EXCLUDED(mutex_);
+  Attach OnHello(WorkerStream& stream, const v1::WorkerHello& hello, const std::string& credential)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // The order for the job's next phase: run it (setting `position`), or stop (job done, ended, or
   // this stream no longer its workers).
   v1::CoordinatorMessage NextOrder(const std::string& id, WorkerStream& stream, int64_t* position)

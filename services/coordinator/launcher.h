@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/security/credentials.h"
 
 namespace ftl {
 
@@ -16,8 +17,9 @@ struct LaunchRequest {
   std::string job_id;
   std::string job_dir;  // working folder; the launcher logs to job_dir/worker.log
   int ranks = 1;
-  std::string coordinator;  // address the workers attach to
-  std::string token_file;   // empty: no auth
+  std::string coordinator;      // address the workers attach to
+  std::string credential_file;  // the launch's worker credential (0600); empty: none
+  ClientTls tls;                // files the workers dial with (empty ca: plaintext)
 };
 
 class Launcher {

@@ -43,7 +43,14 @@ class LocalLauncher : public Launcher {
     std::vector<std::string> args = {mpirun_, "--oversubscribe", "-np", std::to_string(r.ranks)};
     if (geteuid() == 0) args.push_back("--allow-run-as-root");
     args.insert(args.end(), {worker_, "--coordinator", r.coordinator, "--job", r.job_id});
-    if (!r.token_file.empty()) args.insert(args.end(), {"--token_file", r.token_file});
+    if (!r.credential_file.empty()) args.insert(args.end(), {"--token_file", r.credential_file});
+    for (const auto& [flag, value] :
+         {std::pair<const char*, const std::string&>{"--tls_ca", r.tls.ca},
+          {"--tls_cert", r.tls.cert},
+          {"--tls_key", r.tls.key},
+          {"--tls_server_name", r.tls.server_name}}) {
+      if (!value.empty()) args.insert(args.end(), {flag, value});
+    }
     StartOptions start;
     start.output_path = r.job_dir + "/worker.log";
     start.working_dir = r.job_dir;

@@ -59,7 +59,16 @@ class SlurmLauncher : public Launcher {
   absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
     std::string exports = absl::StrCat("ALL,FTL_COORDINATOR=", r.coordinator,
                                        ",FTL_JOB_ID=", r.job_id, ",FTL_WORKER=", worker_);
-    if (!r.token_file.empty()) absl::StrAppend(&exports, ",FTL_TOKEN_FILE=", r.token_file);
+    if (!r.credential_file.empty())
+      absl::StrAppend(&exports, ",FTL_TOKEN_FILE=", r.credential_file);
+    // ftl_worker reads these when its --tls_* flags are not given (services/security).
+    for (const auto& [name, value] :
+         {std::pair<const char*, const std::string&>{"FTL_TLS_CA", r.tls.ca},
+          {"FTL_TLS_CERT", r.tls.cert},
+          {"FTL_TLS_KEY", r.tls.key},
+          {"FTL_TLS_SERVER_NAME", r.tls.server_name}}) {
+      if (!value.empty()) absl::StrAppend(&exports, ",", name, "=", value);
+    }
     std::vector<std::string> args = {"sbatch",
                                      "--parsable",
                                      "--job-name=ftl-" + r.job_id,

@@ -18,9 +18,8 @@ namespace ftl {
 
 class CoordinatorSession::Impl {
  public:
-  Impl(const std::string& address, const std::string& token)
-      : stub_(v1::WorkerService::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+  Impl(std::shared_ptr<grpc::Channel> channel, const std::string& token)
+      : stub_(v1::WorkerService::NewStub(std::move(channel))) {
     if (!token.empty()) context_.AddMetadata("authorization", "Bearer " + token);
     stream_ = stub_->Attach(&context_);
   }
@@ -81,9 +80,11 @@ CoordinatorSession::CoordinatorSession(std::unique_ptr<Impl> impl) : impl_(std::
 CoordinatorSession::~CoordinatorSession() = default;
 
 absl::StatusOr<std::unique_ptr<CoordinatorSession>> CoordinatorSession::Connect(
-    const std::string& address, const std::string& token, const std::string& job_id,
-    int world_size) {
-  auto impl = std::make_unique<Impl>(address, token);
+    const std::string& address, const ClientTls& tls, const std::string& token,
+    const std::string& job_id, int world_size) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = DialCoordinator(address, tls);
+  if (!channel.ok()) return channel.status();
+  auto impl = std::make_unique<Impl>(*std::move(channel), token);
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_job_id(job_id);
   hello.mutable_hello()->set_world_size(world_size);

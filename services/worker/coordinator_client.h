@@ -10,14 +10,17 @@
 
 #include "absl/status/statusor.h"
 #include "ftl/v1/coordinator.pb.h"
+#include "services/security/credentials.h"
 #include "services/worker/worker_run.h"
 
 namespace ftl {
 
 class CoordinatorSession : public PhaseDriver {
  public:
-  // Connects, says hello for `job_id` and waits for the welcome (the job spec and where to resume).
+  // Connects (TLS when tls.ca is set), says hello for `job_id` with the job's worker credential
+  // `token` and waits for the welcome (the job spec and where to resume).
   static absl::StatusOr<std::unique_ptr<CoordinatorSession>> Connect(const std::string& address,
+                                                                     const ClientTls& tls,
                                                                      const std::string& token,
                                                                      const std::string& job_id,
                                                                      int world_size);

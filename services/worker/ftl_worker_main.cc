@@ -21,14 +21,12 @@
 
 namespace {
 
-std::string ReadToken(std::string path) {
+// The worker credential in --token_file (else $FTL_TOKEN_FILE); "" when neither is set.
+absl::StatusOr<std::string> ReadToken(std::string path) {
   if (path.empty() && std::getenv("FTL_TOKEN_FILE") != nullptr)
     path = std::getenv("FTL_TOKEN_FILE");
-  if (path.empty()) return "";
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
-  return token;
+  if (path.empty()) return std::string();
+  return ftl::ReadSecretFile("--token_file", path);
 }
 
 }  // namespace
@@ -41,7 +39,16 @@ ABSL_FLAG(
     "host:port of ftl_coordinator: take the job and its phase orders from there (with --job)");
 ABSL_FLAG(std::string, job, "", "the coordinator's job id (with --coordinator)");
 ABSL_FLAG(std::string, token_file, "",
-          "file holding the coordinator's bearer token (default: $FTL_TOKEN_FILE, else none)");
+          "file holding this job's worker credential (the coordinator writes one per launch; "
+          "default: $FTL_TOKEN_FILE, else none)");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA that signs the coordinator's certificate: dial with TLS (default: $FTL_TLS_CA)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate for mutual TLS (default: $FTL_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls_cert (default: $FTL_TLS_KEY)");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "name expected in the coordinator's certificate (default: $FTL_TLS_SERVER_NAME, else "
+          "the host of --coordinator)");
 ABSL_FLAG(std::string, resume, "",
           "continue from this checkpoint file, or from the newest readable checkpoint in this "
           "folder (e.g. the job's output folder)");
@@ -82,9 +89,14 @@ int main(int argc, char** argv) {
   } else {
     std::string spec_bytes;
     if (comm->rank() == 0) {
+      const ftl::ClientTls tls = ftl::ClientTlsWithEnvironment(
+          {absl::GetFlag(FLAGS_tls_ca), absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+           absl::GetFlag(FLAGS_tls_server_name)});
+      const absl::StatusOr<std::string> token = ReadToken(absl::GetFlag(FLAGS_token_file));
       absl::StatusOr<std::unique_ptr<ftl::CoordinatorSession>> connected =
-          ftl::CoordinatorSession::Connect(coordinator, ReadToken(absl::GetFlag(FLAGS_token_file)),
-                                           absl::GetFlag(FLAGS_job), comm->size());
+          token.ok() ? ftl::CoordinatorSession::Connect(coordinator, tls, *token,
+                                                        absl::GetFlag(FLAGS_job), comm->size())
+                     : absl::StatusOr<std::unique_ptr<ftl::CoordinatorSession>>(token.status());
       if (connected.ok()) {
         session = std::move(*connected);
         spec_bytes = session->welcome().spec().SerializeAsString();
