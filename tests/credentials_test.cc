@@ -79,9 +79,9 @@ TEST(LoopbackTest, OnlyThisMachinesAddresses) {
        {"127.0.0.1:50051", "127.1.2.3:1", "localhost:50051", "[::1]:50051", "unix:/tmp/s"}) {
     EXPECT_TRUE(IsLoopbackAddress(address)) << address;
   }
-  for (const char* address : {"0.0.0.0:50051", "[::]:50051", "10.0.0.5:50051",
-                              "coordinator.example:443", "127example.com:1",
-                              "127.evil.example:1"}) {
+  for (const char* address :
+       {"0.0.0.0:50051", "[::]:50051", "10.0.0.5:50051", "coordinator.example:443",
+        "127example.com:1", "127.evil.example:1"}) {
     EXPECT_FALSE(IsLoopbackAddress(address)) << address;
   }
 }

@@ -75,6 +75,74 @@ TEST(ImageDecodeTest, UnsupportedFormatsNeverReachADecoder) {
   EXPECT_EQ(image->size(1), 8);
 }
 
+std::string Encode(const std::string& extension, const cv::Mat& image) {
+  std::vector<uchar> bytes;
+  EXPECT_TRUE(cv::imencode(extension, image, bytes)) << extension;
+  return std::string(bytes.begin(), bytes.end());
+}
+
+cv::Mat Noise(int rows, int cols, int type) {
+  cv::Mat image(rows, cols, type);
+  cv::randu(image, 0, 255);
+  return image;
+}
+
+// Issue 15: the pixel budget is read from the header of every format we decode.
+TEST(ImageDecodeTest, HeaderPixelsOfEveryFormat) {
+  for (const char* extension : {".png", ".jpg", ".bmp", ".pgm", ".ppm", ".tiff", ".webp"}) {
+    const int type = std::string(extension) == ".pgm" ? CV_8UC1 : CV_8UC3;
+    EXPECT_EQ(ImageHeaderPixels(Encode(extension, Noise(200, 300, type))), 60000) << extension;
+  }
+  EXPECT_EQ(ImageHeaderPixels("P5\n# comment\n 300  200\n255\n"), 60000);
+  EXPECT_EQ(ImageHeaderPixels("garbage"), 0);
+}
+
+// A small file claiming 100 megapixels (a "decompression bomb") is refused before decoding.
+TEST(ImageDecodeTest, ImagesOverThePixelBudgetAreRefusedBeforeDecoding) {
+  std::string png = Encode(".png", Noise(4, 4, CV_8UC1));
+  for (int at : {16, 20}) {  // IHDR width, height: 10000 each
+    png[at] = 0, png[at + 1] = 0, png[at + 2] = 0x27, png[at + 3] = 0x10;
+  }
+  ImageOptions options;
+  options.size = 8;
+  const absl::StatusOr<torch::Tensor> bomb = DecodeImage(png, options);
+  ASSERT_FALSE(bomb.ok());
+  EXPECT_NE(bomb.status().message().find("refused before decoding"), std::string::npos)
+      << bomb.status();
+  EXPECT_TRUE(DecodeImage(Encode(".png", Noise(40, 40, CV_8UC1)), options).ok());
+}
+
+// libjpeg only warns about a JPEG cut short and fills the rest with grey; we refuse it.
+TEST(ImageDecodeTest, TruncatedJpegIsRefusedTrailingDataIsNot) {
+  ImageOptions options;
+  options.size = 8;
+  const std::string jpeg = Encode(".jpg", Noise(64, 64, CV_8UC3));
+  ASSERT_TRUE(DecodeImage(jpeg, options).ok());
+  const absl::StatusOr<torch::Tensor> cut =
+      DecodeImage(jpeg.substr(0, jpeg.size() * 4 / 10), options);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_NE(cut.status().message().find("truncated JPEG"), std::string::npos) << cut.status();
+  EXPECT_FALSE(DecodeImage(jpeg.substr(0, jpeg.size() - 2), options).ok());  // only EOI missing
+  EXPECT_TRUE(DecodeImage(jpeg + "trailing camera data", options).ok());
+}
+
+// The loader counts and names a truncated JPEG like any unreadable image.
+TEST(ImageFolderTest, TruncatedJpegIsSkippedAndNamed) {
+  const std::string root = ::testing::TempDir() + "/truncated_folder";
+  std::filesystem::remove_all(root);
+  std::filesystem::create_directories(root + "/alice");
+  const std::string jpeg = Encode(".jpg", Noise(32, 32, CV_8UC3));
+  std::ofstream(root + "/alice/whole.jpg", std::ios::binary) << jpeg;
+  std::ofstream(root + "/alice/cut.jpg", std::ios::binary) << jpeg.substr(0, jpeg.size() * 4 / 10);
+  ImageOptions options;
+  options.size = 8;
+  absl::StatusOr<Dataset> d = LoadImageFolder(root, options);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->size(), 1);
+  EXPECT_EQ(d->skipped_images, 1);
+  EXPECT_EQ(d->skipped_names, std::vector<std::string>{"alice/cut.jpg"});
+}
+
 TEST(ImageDecodeTest, DecodedTensorsOwnTheirPixels) {
   // A grey image's CHW view used to alias the decoder's freed buffer; decoding more images then
   // overwrote the first one.

@@ -1,5 +1,8 @@
 #include "common/data/image_decode.h"
 
+#include <cctype>
+#include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -34,6 +37,108 @@ bool IsSupportedImageFormat(const std::string& bytes) {
          starts("BM", 2) ||                                                               // BMP
          starts("II*\0", 4) || starts("MM\0*", 4) ||                                      // TIFF
          (starts("RIFF", 4) && starts("WEBP", 4, 8));                                     // WebP
+}
+
+uint32_t BigEndian(const std::string& b, size_t at, int bytes) {
+  uint32_t v = 0;
+  for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
+  return v;
+}
+
+uint32_t LittleEndian(const std::string& b, size_t at, int bytes) {
+  uint32_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[at + i]);
+  return v;
+}
+
+}  // namespace
+
+int64_t ImageHeaderPixels(const std::string& b) {
+  const size_t n = b.size();
+  if (n >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n", 8) == 0) {  // IHDR is the first chunk
+    return int64_t{BigEndian(b, 16, 4)} * BigEndian(b, 20, 4);
+  }
+  if (n >= 4 && static_cast<uint8_t>(b[0]) == 0xff && static_cast<uint8_t>(b[1]) == 0xd8) {
+    // JPEG: walk the marker segments to the first SOFn frame header.
+    size_t at = 2;
+    while (at + 9 < n && static_cast<uint8_t>(b[at]) == 0xff) {
+      const uint8_t marker = static_cast<uint8_t>(b[at + 1]);
+      if (marker == 0xff) {  // fill byte
+        ++at;
+        continue;
+      }
+      const bool sof =
+          marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+      if (sof) return int64_t{BigEndian(b, at + 5, 2)} * BigEndian(b, at + 7, 2);
+      at += 2 + BigEndian(b, at + 2, 2);
+    }
+    return 0;
+  }
+  if (n >= 26 && b.compare(0, 2, "BM") == 0) {
+    const int32_t height = static_cast<int32_t>(LittleEndian(b, 22, 4));  // negative: top-down
+    return int64_t{LittleEndian(b, 18, 4)} * std::abs(int64_t{height});
+  }
+  if (n >= 30 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) {
+    if (b.compare(12, 4, "VP8X") == 0)
+      return int64_t{LittleEndian(b, 24, 3) + 1} * (LittleEndian(b, 27, 3) + 1);
+    if (b.compare(12, 4, "VP8L") == 0 && n >= 25) {
+      const uint32_t bits = LittleEndian(b, 21, 4);
+      return int64_t{(bits & 0x3fff) + 1} * (((bits >> 14) & 0x3fff) + 1);
+    }
+    if (b.compare(12, 4, "VP8 ") == 0)
+      return int64_t{LittleEndian(b, 26, 2) & 0x3fff} * (LittleEndian(b, 28, 2) & 0x3fff);
+    return 0;
+  }
+  if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') {  // PNM: "P5 <w> <h> ..." (comments)
+    int64_t numbers[2] = {0, 0};
+    size_t at = 2;
+    for (int k = 0; k < 2; ++k) {
+      while (at < n && (std::isspace(static_cast<uint8_t>(b[at])) || b[at] == '#')) {
+        if (b[at] == '#') {
+          while (at < n && b[at] != '\n') ++at;
+        } else {
+          ++at;
+        }
+      }
+      while (at < n && std::isdigit(static_cast<uint8_t>(b[at])) && numbers[k] < (int64_t{1} << 40))
+        numbers[k] = numbers[k] * 10 + (b[at++] - '0');
+    }
+    return numbers[0] * numbers[1];
+  }
+  if (n >= 8 && (b.compare(0, 4, "II*\0", 4) == 0 || b.compare(0, 4, "MM\0*", 4) == 0)) {
+    // TIFF: ImageWidth (256) and ImageLength (257) of the first IFD.
+    const bool little = b[0] == 'I';
+    auto read = [&](size_t at, int bytes) {
+      return little ? LittleEndian(b, at, bytes) : BigEndian(b, at, bytes);
+    };
+    const size_t ifd = read(4, 4);
+    if (ifd + 2 > n) return 0;
+    int64_t width = 0, height = 0;
+    const uint32_t entries = read(ifd, 2);
+    for (uint32_t e = 0; e < entries && ifd + 2 + 12 * (e + 1) <= n; ++e) {
+      const size_t at = ifd + 2 + 12 * e;
+      const uint32_t tag = read(at, 2), type = read(at + 2, 2);
+      const uint32_t value = type == 3 ? read(at + 8, 2) : read(at + 8, 4);
+      if (tag == 256) width = value;
+      if (tag == 257) height = value;
+    }
+    return width * height;
+  }
+  return 0;
+}
+
+namespace {
+
+// A JPEG cut short: its last scan (SOS, FF DA) has no end-of-image marker (FF D9) after it.
+// libjpeg only warns about that ("Premature end of JPEG file") and fills the rest with grey.
+// Byte stuffing keeps FF DA and FF D9 out of the entropy-coded data, and data appended after
+// the EOI (some cameras do) is still accepted.
+bool IsTruncatedJpeg(const std::string& b) {
+  if (b.size() < 4 || static_cast<uint8_t>(b[0]) != 0xff || static_cast<uint8_t>(b[1]) != 0xd8)
+    return false;
+  const size_t last_scan = b.rfind("\xff\xda", std::string::npos, 2);
+  if (last_scan == std::string::npos) return true;  // no image data at all
+  return b.find("\xff\xd9", last_scan + 2, 2) == std::string::npos;
 }
 
 }  // namespace
@@ -73,6 +178,16 @@ absl::StatusOr<torch::Tensor> DecodeImage(const std::string& bytes, const ImageO
   if (bytes.empty()) return absl::InvalidArgumentError("empty image data");
   if (!IsSupportedImageFormat(bytes)) {
     return absl::InvalidArgumentError("not a JPEG, PNG, PGM/PPM, BMP, TIFF or WebP image");
+  }
+  const int64_t pixels = ImageHeaderPixels(bytes);
+  if (pixels > kMaxImagePixels) {
+    return absl::InvalidArgumentError(absl::StrCat("refused before decoding: ", pixels,
+                                                   " pixels, more than the ", kMaxImagePixels,
+                                                   " an image may have (docs/config.md)"));
+  }
+  if (IsTruncatedJpeg(bytes)) {
+    return absl::InvalidArgumentError(
+        "truncated JPEG (no end-of-image marker after its last scan)");
   }
   cv::Mat image;
   try {
