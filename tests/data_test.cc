@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <opencv2/imgcodecs.hpp>
 
 #include "common/data/dataset.h"
@@ -95,6 +96,9 @@ TEST(ImageDecodeTest, HeaderPixelsOfEveryFormat) {
   }
   EXPECT_EQ(ImageHeaderPixels("P5\n# comment\n 300  200\n255\n"), 60000);
   EXPECT_EQ(ImageHeaderPixels("garbage"), 0);
+  // Saturates instead of overflowing into a small (or negative) count.
+  EXPECT_EQ(ImageHeaderPixels("P5 99999999999 99999999999 255\n"),
+            std::numeric_limits<int64_t>::max());
 }
 
 // A small file claiming 100 megapixels (a "decompression bomb") is refused before decoding.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -51,12 +52,19 @@ uint32_t LittleEndian(const std::string& b, size_t at, int bytes) {
   return v;
 }
 
+// width x height, saturating: a hostile header must not overflow into a small number.
+int64_t Pixels(uint64_t width, uint64_t height) {
+  constexpr uint64_t kMax = std::numeric_limits<int64_t>::max();
+  if (width != 0 && height > kMax / width) return static_cast<int64_t>(kMax);
+  return static_cast<int64_t>(width * height);
+}
+
 }  // namespace
 
 int64_t ImageHeaderPixels(const std::string& b) {
   const size_t n = b.size();
   if (n >= 24 && b.compare(0, 8, "\x89PNG\r\n\x1a\n", 8) == 0) {  // IHDR is the first chunk
-    return int64_t{BigEndian(b, 16, 4)} * BigEndian(b, 20, 4);
+    return Pixels(BigEndian(b, 16, 4), BigEndian(b, 20, 4));
   }
   if (n >= 4 && static_cast<uint8_t>(b[0]) == 0xff && static_cast<uint8_t>(b[1]) == 0xd8) {
     // JPEG: walk the marker segments to the first SOFn frame header.
@@ -69,24 +77,24 @@ int64_t ImageHeaderPixels(const std::string& b) {
       }
       const bool sof =
           marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
-      if (sof) return int64_t{BigEndian(b, at + 5, 2)} * BigEndian(b, at + 7, 2);
+      if (sof) return Pixels(BigEndian(b, at + 5, 2), BigEndian(b, at + 7, 2));
       at += 2 + BigEndian(b, at + 2, 2);
     }
     return 0;
   }
   if (n >= 26 && b.compare(0, 2, "BM") == 0) {
     const int32_t height = static_cast<int32_t>(LittleEndian(b, 22, 4));  // negative: top-down
-    return int64_t{LittleEndian(b, 18, 4)} * std::abs(int64_t{height});
+    return Pixels(LittleEndian(b, 18, 4), std::abs(int64_t{height}));
   }
   if (n >= 30 && b.compare(0, 4, "RIFF") == 0 && b.compare(8, 4, "WEBP") == 0) {
     if (b.compare(12, 4, "VP8X") == 0)
-      return int64_t{LittleEndian(b, 24, 3) + 1} * (LittleEndian(b, 27, 3) + 1);
+      return Pixels(LittleEndian(b, 24, 3) + 1, LittleEndian(b, 27, 3) + 1);
     if (b.compare(12, 4, "VP8L") == 0 && n >= 25) {
       const uint32_t bits = LittleEndian(b, 21, 4);
-      return int64_t{(bits & 0x3fff) + 1} * (((bits >> 14) & 0x3fff) + 1);
+      return Pixels((bits & 0x3fff) + 1, ((bits >> 14) & 0x3fff) + 1);
     }
     if (b.compare(12, 4, "VP8 ") == 0)
-      return int64_t{LittleEndian(b, 26, 2) & 0x3fff} * (LittleEndian(b, 28, 2) & 0x3fff);
+      return Pixels(LittleEndian(b, 26, 2) & 0x3fff, LittleEndian(b, 28, 2) & 0x3fff);
     return 0;
   }
   if (n >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') {  // PNM: "P5 <w> <h> ..." (comments)
@@ -103,7 +111,7 @@ int64_t ImageHeaderPixels(const std::string& b) {
       while (at < n && std::isdigit(static_cast<uint8_t>(b[at])) && numbers[k] < (int64_t{1} << 40))
         numbers[k] = numbers[k] * 10 + (b[at++] - '0');
     }
-    return numbers[0] * numbers[1];
+    return Pixels(numbers[0], numbers[1]);
   }
   if (n >= 8 && (b.compare(0, 4, "II*\0", 4) == 0 || b.compare(0, 4, "MM\0*", 4) == 0)) {
     // TIFF: ImageWidth (256) and ImageLength (257) of the first IFD.
@@ -122,7 +130,7 @@ int64_t ImageHeaderPixels(const std::string& b) {
       if (tag == 256) width = value;
       if (tag == 257) height = value;
     }
-    return width * height;
+    return Pixels(width, height);
   }
   return 0;
 }
