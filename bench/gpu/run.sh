@@ -10,14 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-gpu}
-python=${PYTHON:-python3}
 start=$(date +%s)
-prefix=$("$python" -c 'import torch; print(torch.utils.cmake_prefix_path)')
-torch_root=$("$python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
-mkdir -p "$build"
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFTL_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$torch_root;$prefix" > "$build/configure.log" 2>&1 || { tail -40 "$build/configure.log"; exit 1; }
-grep -q "FTL: CUDA build" "$build/configure.log" || { echo "not a CUDA LibTorch: $prefix"; exit 1; }
+bash scripts/configure_cuda_torch.sh "$build" -DFTL_BUILD_TESTS=OFF
 cmake --build "$build" -j "$(nproc)" --target ftl_bench
 echo "build_seconds: $(( $(date +%s) - start ))"
 bench=$build/bench/ftl_bench
