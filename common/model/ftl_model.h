@@ -24,6 +24,8 @@ class UpsampleConv3x3Impl : public torch::nn::Module {
  public:
   UpsampleConv3x3Impl(int in, int out, int in_size, int out_size, bool bias);
   torch::Tensor forward(const torch::Tensor& x);
+  // 0 or 1: the output_padding of the equivalent nn::ConvTranspose2d (stride 2, padding 1).
+  int output_padding() const { return output_padding_; }
 
  private:
   int output_padding_;

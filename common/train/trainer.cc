@@ -13,6 +13,7 @@
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
 #include "common/model/autocast.h"
+#include "common/train/trained_model.h"
 #include "common/util/file.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
@@ -20,7 +21,6 @@
 namespace ftl {
 namespace {
 
-constexpr int64_t kCheckpointFormat = 1;
 constexpr int64_t kEncodeBatch = 256;
 
 double Seconds(std::chrono::steady_clock::time_point since) {
