@@ -1,13 +1,12 @@
 // common/export and common/train/trained_model: the TorchScript embedding module computes exactly
 // the trainer's features (on g and on f = R(g)), survives save/load, checks its input, and a
 // checkpoint's model is found without the job's config.
-#include "common/export/embedding_module.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "common/comm/communicator.h"
+#include "common/export/embedding_module.h"
 #include "common/train/trained_model.h"
 #include "common/train/trainer.h"
 #include "tests/temp_dir.h"
@@ -27,7 +26,8 @@ torch::Tensor Reference(FtlModel& model, const torch::Tensor& images, bool filte
   torch::NoGradGuard no_grad;
   torch::Tensor g = model->enc->forward(images.to(torch::kFloat32).div(255.0));
   torch::Tensor out = filtered ? model->filter->forward(g) : g;
-  return torch::nn::functional::normalize(out, torch::nn::functional::NormalizeFuncOptions().dim(1));
+  return torch::nn::functional::normalize(out,
+                                          torch::nn::functional::NormalizeFuncOptions().dim(1));
 }
 
 torch::Tensor Embed(torch::jit::Module& module, const torch::Tensor& images) {
@@ -125,8 +125,7 @@ TEST(TrainedModelTest, ForeignAndOddCheckpointsAreRefusedClearly) {
   absl::StatusOr<TrainedModel> foreign = LoadTrainedModel(dir + "/not.ftlckpt");
   ASSERT_FALSE(foreign.ok());
   EXPECT_NE(foreign.status().message().find("not.ftlckpt"), std::string::npos);
-  EXPECT_EQ(LoadTrainedModel(dir + "/absent.ftlckpt").status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadTrainedModel(dir + "/absent.ftlckpt").status().code(), absl::StatusCode::kNotFound);
   // Layers of no preset (the tests' tiny model).
   const JobConfig tiny = testing::TinyJobConfig();
   const Dataset data = testing::SyntheticDataset({4, 4});

@@ -10,9 +10,9 @@ namespace nn = torch::nn;
 
 constexpr int64_t kFormatVersion = 1;
 
-// Only aten operators (torch.<op>) resolve in TorchScript compiled from C++: no torch.nn.functional.
-// Writes TorchScript for the layers of a trained module, registering copies of their weights on
-// `out` under names derived from the C++ parameter names ("enc.body.0.weight" ->
+// Only aten operators (torch.<op>) resolve in TorchScript compiled from C++: no
+// torch.nn.functional. Writes TorchScript for the layers of a trained module, registering copies of
+// their weights on `out` under names derived from the C++ parameter names ("enc.body.0.weight" ->
 // "enc_body_0_weight"). Only the layer types our model uses are known; any other is an error,
 // so a model change cannot silently export something else.
 class ScriptWriter {
@@ -28,25 +28,26 @@ class ScriptWriter {
       nn::Module* m = child.get();
       if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m)) {
         const auto& o = conv->options;
+        // padding() is a c10::variant in LibTorch 1.13 and a std::variant in 2.x: `get` by ADL.
+        using std::get;
+        const torch::ExpandingArray<2>& padding = get<torch::ExpandingArray<2>>(o.padding());
         Line(absl::StrCat(var, " = torch.conv2d(", var, ", ", Param(name, "weight", conv->weight),
                           ", ", conv->bias.defined() ? Param(name, "bias", conv->bias) : "None",
-                          ", [", (*o.stride())[0], ", ", (*o.stride())[1], "], [",
-                          c10::get<torch::ExpandingArray<2>>(o.padding())->at(0), ", ",
-                          c10::get<torch::ExpandingArray<2>>(o.padding())->at(1), "])"));
+                          ", [", (*o.stride())[0], ", ", (*o.stride())[1], "], [", padding->at(0),
+                          ", ", padding->at(1), "])"));
       } else if (auto* up = dynamic_cast<UpsampleConv3x3Impl*>(m)) {
         const torch::Tensor* bias = up->named_parameters(false).find("bias");
         Line(absl::StrCat(var, " = torch.conv_transpose2d(", var, ", ",
                           Param(name, "weight", *up->named_parameters(false).find("weight")), ", ",
                           bias != nullptr ? Param(name, "bias", *bias) : "None",
-                          ", [2, 2], [1, 1], [", up->output_padding(), ", ",
-                          up->output_padding(), "])"));
+                          ", [2, 2], [1, 1], [", up->output_padding(), ", ", up->output_padding(),
+                          "])"));
       } else if (auto* norm = dynamic_cast<nn::GroupNormImpl*>(m)) {
         Line(absl::StrCat(var, " = torch.group_norm(", var, ", ", norm->options.num_groups(), ", ",
                           Param(name, "weight", norm->weight), ", ",
                           Param(name, "bias", norm->bias), ", ", norm->options.eps(), ")"));
       } else if (auto* elu = dynamic_cast<nn::ELUImpl*>(m)) {
-        Line(absl::StrCat(var, " = torch.elu(", var, ", ", elu->options.alpha(),
-                          ")"));
+        Line(absl::StrCat(var, " = torch.elu(", var, ", ", elu->options.alpha(), ")"));
       } else if (dynamic_cast<nn::AdaptiveAvgPool2dImpl*>(m) != nullptr) {
         Line(absl::StrCat(var, " = torch.adaptive_avg_pool2d(", var, ", [1, 1])"));
       } else if (dynamic_cast<nn::FlattenImpl*>(m) != nullptr) {
@@ -63,8 +64,7 @@ class ScriptWriter {
 
   void Linear(const nn::LinearImpl& linear, const std::string& name, const std::string& out,
               const std::string& in) {
-    Line(absl::StrCat(out, " = torch.linear(", in, ", ",
-                      Param(name, "weight", linear.weight), ", ",
+    Line(absl::StrCat(out, " = torch.linear(", in, ", ", Param(name, "weight", linear.weight), ", ",
                       linear.bias.defined() ? Param(name, "bias", linear.bias) : "None", ")"));
   }
 
@@ -124,12 +124,12 @@ absl::StatusOr<torch::jit::Module> BuildEmbeddingModule(const FtlModel& model,
   out.register_attribute("input_size", c10::IntType::get(), int64_t{shape.input_size});
   out.register_attribute("channels", c10::IntType::get(), int64_t{shape.channels});
   out.register_attribute("feature_dim", c10::IntType::get(), int64_t{shape.feature_dim});
-  out.register_attribute("features", c10::StringType::get(),
+  out.register_attribute("feature_layer", c10::StringType::get(),
                          std::string(options.features == FeatureLayer::kF ? "f" : "g"));
   out.register_attribute("center_crop", c10::FloatType::get(), options.center_crop);
   out.register_attribute("format_version", c10::IntType::get(), kFormatVersion);
-  const std::string expected = absl::StrCat("[N, ", shape.channels, ", ", shape.input_size, ", ",
-                                            shape.input_size, "]");
+  const std::string expected =
+      absl::StrCat("[N, ", shape.channels, ", ", shape.input_size, ", ", shape.input_size, "]");
   const std::string source = absl::StrCat(
       "def features(self, images: Tensor) -> Tensor:\n", w.body(), "        return x\n",
       "\n"
@@ -146,8 +146,8 @@ absl::StatusOr<torch::jit::Module> BuildEmbeddingModule(const FtlModel& model,
   try {
     out.define(source);
   } catch (const c10::Error& e) {
-    return absl::InternalError(
-        absl::StrCat("export: generated TorchScript does not compile: ", e.what_without_backtrace()));
+    return absl::InternalError(absl::StrCat("export: generated TorchScript does not compile: ",
+                                            e.what_without_backtrace()));
   }
   out.eval();
   return out;
@@ -159,24 +159,23 @@ absl::StatusOr<torch::jit::Module> LoadEmbeddingModule(const std::string& path,
   try {
     module = torch::jit::load(path, torch::kCPU);
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", path, "' is not a TorchScript module (made by `ftl export`): ",
-        std::string(e.what_without_backtrace()).substr(0, 200)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is not a TorchScript module (made by `ftl export`): ",
+                     std::string(e.what_without_backtrace()).substr(0, 200)));
   }
-  for (const char* attribute : {"input_size", "channels", "feature_dim", "features"}) {
+  for (const char* attribute : {"input_size", "channels", "feature_dim", "feature_layer"}) {
     if (!module.hasattr(attribute)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", path, "' is a TorchScript module but not an FTL embedding (no '", attribute,
-          "'; make one with `ftl export`)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", path, "' is a TorchScript module but not an FTL embedding (no '",
+                       attribute, "'; make one with `ftl export`)"));
     }
   }
   if (info != nullptr) {
     info->input_size = static_cast<int>(module.attr("input_size").toInt());
     info->channels = static_cast<int>(module.attr("channels").toInt());
     info->feature_dim = static_cast<int>(module.attr("feature_dim").toInt());
-    info->features = module.attr("features").toStringRef();
-    info->center_crop =
-        module.hasattr("center_crop") ? module.attr("center_crop").toDouble() : 1.0;
+    info->features = module.attr("feature_layer").toStringRef();
+    info->center_crop = module.hasattr("center_crop") ? module.attr("center_crop").toDouble() : 1.0;
   }
   module.eval();
   return module;

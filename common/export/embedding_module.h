@@ -5,7 +5,7 @@
 // Input convention: uint8 [N, C, S, S] (RGB for colour, grey for C = 1), each image already
 // cropped and resized as in training (S = input_size). `forward` checks dtype and shape with a
 // clear error; `features` is the same without checks or normalisation (for export tools).
-// Attributes: input_size, channels, feature_dim, features ("g" = Enc(x) or "f" = R(Enc(x))),
+// Attributes: input_size, channels, feature_dim, feature_layer ("g" = Enc(x), "f" = R(Enc(x))),
 // center_crop (the crop training used, for tools that prepare images), format_version.
 #ifndef FTL_COMMON_EXPORT_EMBEDDING_MODULE_H_
 #define FTL_COMMON_EXPORT_EMBEDDING_MODULE_H_

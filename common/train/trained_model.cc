@@ -21,8 +21,8 @@ absl::StatusOr<TrainedModel> LoadFile(const std::string& path) {
     archive.read("shape", shape_tensor);
     archive.read("model", model_archive);
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("checkpoint '", path, "': missing or malformed entry: ",
-                                            e.what_without_backtrace()));
+    return absl::DataLossError(absl::StrCat(
+        "checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
   }
   if (format.numel() != 1 || format.item<int64_t>() != kCheckpointFormat) {
     return absl::InvalidArgumentError(
@@ -54,9 +54,9 @@ absl::StatusOr<TrainedModel> LoadFile(const std::string& path) {
     trained.model->eval();
     return trained;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "checkpoint '", path, "': its weights (D ", s[2], ", input ", s[3], "x", s[3], "x", s[4],
-      ") match none of the presets [", absl::StrJoin(tried, ", "), "]"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("checkpoint '", path, "': its weights (D ", s[2], ", input ", s[3], "x", s[3],
+                   "x", s[4], ") match none of the presets [", absl::StrJoin(tried, ", "), "]"));
 }
 
 }  // namespace

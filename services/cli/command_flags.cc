@@ -37,9 +37,25 @@ ABSL_FLAG(int, folds, 10, "pairs/experiment: folds of generated pairs");
 ABSL_FLAG(
     int, per_fold, 0,
     "pairs/experiment: same pairs per fold (as many different); 0 = up to 300 as the images allow");
+ABSL_FLAG(std::string, features, "f",
+          "export: the embedding: f = R(Enc(x)), the identity feature FTL's stage 1 reshapes "
+          "(default), or g = Enc(x), the rich feature it transfers in");
+ABSL_FLAG(std::string, format, "torchscript",
+          "export: torchscript (loads with torch.jit.load / torch::jit::load) or onnx");
+ABSL_FLAG(std::string, python, "/usr/bin/python3",
+          "export --format onnx: a Python with torch (Debian's python3-torch)");
+ABSL_FLAG(std::string, onnx_script, FTL_ONNX_SCRIPT, "export --format onnx: scripts/ftl_onnx.py");
+ABSL_FLAG(std::string, model, "", "embed/verify: a module made by `ftl export`");
+ABSL_FLAG(bool, flip, false,
+          "embed: add the mirror image's embedding (then re-normalise), as InsightFace's "
+          "evaluation does");
+ABSL_FLAG(int, embed_batch, 256, "embed/verify: images per forward pass");
+ABSL_FLAG(bool, cpu, false, "embed/verify: stay on the CPU even when CUDA is available");
 ABSL_FLAG(std::string, checkpoint, "",
           "eval: a checkpoint file, or a folder (its newest readable one)");
-ABSL_FLAG(std::string, config, "", "eval: the job config the checkpoint was trained with");
+ABSL_FLAG(std::string, config, "",
+          "eval: the job config the checkpoint was trained with; export: optional, records its "
+          "centre crop in the module");
 ABSL_FLAG(std::string, plot_script, FTL_PLOT_SCRIPT,
           "eval/experiment: the matplotlib script for PNG plots");
 ABSL_FLAG(
@@ -176,6 +192,59 @@ absl::StatusOr<PackCommandOptions> PackOptionsFromFlags() {
     return absl::InvalidArgumentError(
         "usage: ftl pack --data IMAGE_FOLDER --out NAME.rec   (writes NAME.rec and NAME.idx)");
   }
+  return o;
+}
+
+absl::StatusOr<ExportCommandOptions> ExportOptionsFromFlags() {
+  ExportCommandOptions o;
+  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  o.out = absl::GetFlag(FLAGS_out);
+  o.features = absl::GetFlag(FLAGS_features);
+  o.format = absl::GetFlag(FLAGS_format);
+  o.config = absl::GetFlag(FLAGS_config);
+  o.python = absl::GetFlag(FLAGS_python);
+  o.onnx_script = absl::GetFlag(FLAGS_onnx_script);
+  if (o.checkpoint.empty() || o.out.empty()) {
+    return absl::InvalidArgumentError(
+        "usage: ftl export --checkpoint FILE|DIR --out encoder.pt [--features f|g] "
+        "[--format torchscript|onnx] [--config JOB.json]");
+  }
+  if (o.features != "f" && o.features != "g") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--features: must be f or g, got '", o.features, "'"));
+  }
+  if (o.format != "torchscript" && o.format != "onnx") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--format: must be torchscript or onnx, got '", o.format, "'"));
+  }
+  return o;
+}
+
+absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags() {
+  EmbedCommandOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  o.features = absl::GetFlag(FLAGS_features);
+  o.data = SourceFromFlags();
+  o.manifest = absl::GetFlag(FLAGS_manifest);
+  o.out = absl::GetFlag(FLAGS_out);
+  o.flip = absl::GetFlag(FLAGS_flip);
+  o.batch_size = absl::GetFlag(FLAGS_embed_batch);
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.cpu = absl::GetFlag(FLAGS_cpu);
+  if (o.model.empty() == o.checkpoint.empty() || o.data.path.empty() || o.out.empty()) {
+    return absl::InvalidArgumentError(
+        "usage: ftl embed --model encoder.pt | --checkpoint FILE|DIR --data DIR|FILE.rec "
+        "[--manifest F] --out DIR [--flip]");
+  }
+  if (o.data.format == "idx") {
+    return absl::InvalidArgumentError("embed: --data must be an image folder or a .rec file");
+  }
+  if (o.features != "f" && o.features != "g") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--features: must be f or g, got '", o.features, "'"));
+  }
+  if (o.batch_size < 1) return absl::InvalidArgumentError("--embed_batch: must be at least 1");
   return o;
 }
 

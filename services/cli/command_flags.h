@@ -15,6 +15,8 @@ absl::StatusOr<PairsCommandOptions> PairsOptionsFromFlags();
 absl::StatusOr<EvalCommandOptions> EvalOptionsFromFlags();
 absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags();
 absl::StatusOr<PackCommandOptions> PackOptionsFromFlags();
+absl::StatusOr<ExportCommandOptions> ExportOptionsFromFlags();
+absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags();
 
 }  // namespace ftl
 

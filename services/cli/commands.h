@@ -6,6 +6,8 @@
 //   ftl eval        eval_command.cc        metrics, figures and pictures of a checkpoint
 //   ftl experiment  experiment.h           softmax / softmax + m-L2 / FTL and baselines
 //   ftl pack        pack_command.cc        an image folder as InsightFace RecordIO
+//   ftl export      export_command.cc      a trained encoder as TorchScript or ONNX
+//   ftl embed       embed_command.cc       images to embeddings.npy + names.txt
 #ifndef FTL_SERVICES_CLI_COMMANDS_H_
 #define FTL_SERVICES_CLI_COMMANDS_H_
 
@@ -46,6 +48,31 @@ struct PackCommandOptions {
   std::string out;   // NAME.rec (NAME.idx beside it)
 };
 int RunPack(const PackCommandOptions& options);
+
+struct ExportCommandOptions {
+  std::string checkpoint;              // a file, or a folder (its newest checkpoint that loads)
+  std::string out;                     // the module file
+  std::string features = "f";          // "f" = R(Enc(x)) (where FTL acts) or "g" = Enc(x)
+  std::string format = "torchscript";  // or "onnx" (through `python onnx_script`)
+  std::string config;                  // optional: the job config, for its centre crop
+  std::string python;                  // with torch, for ONNX
+  std::string onnx_script;             // scripts/ftl_onnx.py
+};
+int RunExport(const ExportCommandOptions& options);
+
+struct EmbedCommandOptions {
+  std::string model;           // a module from `ftl export`, or
+  std::string checkpoint;      // a checkpoint file or a job's folder
+  std::string features = "f";  // with --checkpoint
+  DataConfig data;             // an image folder or NAME.rec
+  std::string manifest;        // only these samples ("" = all)
+  std::string out;             // folder for embeddings.npy, names.txt, skipped.txt
+  bool flip = false;           // add the mirror image's embedding
+  int batch_size = 256;
+  int threads = 0;   // 0 = every core
+  bool cpu = false;  // never CUDA
+};
+int RunEmbed(const EmbedCommandOptions& options);
 
 }  // namespace ftl
 

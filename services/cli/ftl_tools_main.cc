@@ -30,7 +30,13 @@ int main(int argc, char** argv) {
       "        writes results.csv/results_seeds.csv/results.md. --data with --labels reads IDX\n"
       "        (Fashion-MNIST), --data NAME.rec reads RecordIO (NAME.idx beside it).\n"
       "  ftl pack --data DIR --out NAME.rec\n"
-      "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)");
+      "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)\n"
+      "  ftl export --checkpoint FILE|DIR --out encoder.pt [--features f|g] [--format onnx]\n"
+      "        the encoder as TorchScript (torch.jit.load) or ONNX: uint8 images in,\n"
+      "        L2-normalised embeddings out (docs/models.md)\n"
+      "  ftl embed --model encoder.pt | --checkpoint DIR --data DIR|FILE.rec --out DIR [--flip]\n"
+      "        embeddings.npy (float32 N x D) and names.txt, streamed; unreadable images in\n"
+      "        skipped.txt");
   // --help lists the tools' own flags (defined in services/cli/), not only this file's.
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
@@ -40,8 +46,10 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() >= 2 ? args[1] : "";
   if (args.size() != 2) {
-    std::cerr << "ftl: error: usage: ftl split|pairs|eval|experiment|pack --flags (see ftl split "
-                 "--help)\n";
+    std::cerr
+        << "ftl: error: usage: ftl split|pairs|eval|experiment|pack|export|embed --flags (see ftl "
+           "split "
+           "--help)\n";
     return 2;
   }
   // Each command's options are read from the flags once, here; a usage error exits 2.
@@ -54,6 +62,8 @@ int main(int argc, char** argv) {
   if (command == "eval") return run(ftl::EvalOptionsFromFlags(), ftl::RunEval);
   if (command == "experiment") return run(ftl::ExperimentOptionsFromFlags(), ftl::RunExperiment);
   if (command == "pack") return run(ftl::PackOptionsFromFlags(), ftl::RunPack);
+  if (command == "export") return run(ftl::ExportOptionsFromFlags(), ftl::RunExport);
+  if (command == "embed") return run(ftl::EmbedOptionsFromFlags(), ftl::RunEmbed);
   std::cerr << "ftl: error: unknown local command '" << command << "'\n";
   return 2;
 }

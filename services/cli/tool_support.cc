@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/analysis/analysis.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/train/trained_model.h"
 #include "common/util/status_macros.h"
 #include "common/util/subprocess.h"
 #include "google/protobuf/util/json_util.h"
@@ -87,6 +88,39 @@ absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::s
   }
   std::cout << "eval: figures and pictures in " << out << "\n";
   return absl::OkStatus();
+}
+
+absl::StatusOr<torch::jit::Module> ModuleForCommand(const std::string& model,
+                                                    const std::string& checkpoint,
+                                                    const std::string& features,
+                                                    EmbeddingModuleInfo* info) {
+  if (!model.empty()) return LoadEmbeddingModule(model, info);
+  absl::StatusOr<TrainedModel> trained = LoadTrainedModel(checkpoint);
+  if (!trained.ok()) return trained.status();
+  EmbeddingModuleOptions options;
+  options.features = features == "g" ? FeatureLayer::kG : FeatureLayer::kF;
+  absl::StatusOr<torch::jit::Module> module =
+      BuildEmbeddingModule(trained->model, trained->shape, options);
+  if (!module.ok()) return module.status();
+  info->input_size = trained->shape.input_size;
+  info->channels = trained->shape.channels;
+  info->feature_dim = trained->shape.feature_dim;
+  info->features = features;
+  info->center_crop = options.center_crop;
+  return module;
+}
+
+torch::Tensor EmbedBatch(torch::jit::Module& module, const torch::Tensor& images, bool flip,
+                         const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = images.to(device);
+  torch::Tensor e = module.forward({x}).toTensor();
+  if (flip) {
+    // As InsightFace's evaluation: the image and its mirror image together.
+    e = e + module.forward({x.flip({3})}).toTensor();
+    e = e / e.norm(2, 1, /*keepdim=*/true).clamp_min(1e-12);
+  }
+  return e.to(torch::kCPU, torch::kFloat32).contiguous();
 }
 
 }  // namespace ftl

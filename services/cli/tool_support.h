@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/data/dataset.h"
+#include "common/export/embedding_module.h"
 #include "common/protocol/protocol.h"
 #include "common/train/trainer.h"
 #include "google/protobuf/message.h"
@@ -31,6 +32,18 @@ absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::s
                           uint64_t seed, const std::string& plot_script,
                           const std::string& stage1_norms_before = "",
                           const std::string& stage1_norms_after = "");
+
+// The embedding module of --model (a file from `ftl export`), else built from --checkpoint (a file
+// or a job's folder) for --features ("f" or "g"); `info` says its input convention.
+absl::StatusOr<torch::jit::Module> ModuleForCommand(const std::string& model,
+                                                    const std::string& checkpoint,
+                                                    const std::string& features,
+                                                    EmbeddingModuleInfo* info);
+
+// Embeddings of uint8 `images` [N, C, S, S] on `device` (with `flip`, of the image and its mirror
+// image summed and re-normalised, as InsightFace's evaluation does), as float32 [N, D] on the CPU.
+torch::Tensor EmbedBatch(torch::jit::Module& module, const torch::Tensor& images, bool flip,
+                         const torch::Device& device);
 
 }  // namespace ftl
 

@@ -1,0 +1,132 @@
+// ftl embed: images to embeddings with an exported module (or a checkpoint): embeddings.npy
+// (float32 N x D, L2-normalised) and names.txt (one sample per line, same order), streamed batch
+// by batch, never the whole set in memory. Unreadable images are listed in skipped.txt and left
+// out; the files appear only when the run succeeded.
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/data/dataset.h"
+#include "common/data/image_stream.h"
+#include "common/export/embedding_module.h"
+#include "common/export/npy_writer.h"
+#include "common/train/trained_model.h"
+#include "common/util/log.h"
+#include "services/cli/commands.h"
+#include "services/cli/tool_support.h"
+
+namespace ftl {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+int RunEmbed(const EmbedCommandOptions& o) {
+  std::error_code ec;
+  fs::create_directories(o.out, ec);
+  if (ec || !fs::is_directory(o.out)) {
+    return Fail(absl::StrCat("--out: cannot create folder '", o.out, "'"), 2);
+  }
+  EmbeddingModuleInfo info;
+  absl::StatusOr<torch::jit::Module> module =
+      ModuleForCommand(o.model, o.checkpoint, o.features, &info);
+  if (!module.ok()) return Fail(std::string(module.status().message()));
+  const torch::Device device = torch::cuda::is_available() && !o.cpu ? torch::kCUDA : torch::kCPU;
+  module->to(device);
+  at::set_num_threads(o.threads > 0 ? o.threads : Cores());
+
+  DataConfig data = o.data;
+  ImageOptions image;
+  image.size = info.input_size;
+  image.channels = info.channels;
+  image.center_crop = info.center_crop;
+  std::vector<std::string> only;
+  if (!o.manifest.empty()) {
+    absl::StatusOr<std::vector<std::string>> listed = ReadManifest(o.manifest);
+    if (!listed.ok()) return Fail(std::string(listed.status().message()), 2);
+    only = *std::move(listed);
+  }
+  absl::StatusOr<Dataset> source = StreamSource(data, image, o.manifest.empty() ? nullptr : &only);
+  if (!source.ok()) return Fail(std::string(source.status().message()));
+  const int64_t n = source->size();
+  ImageStream& stream = *source->stream;
+
+  const fs::path out(o.out);
+  const std::string partial = absl::StrCat(".partial-", getpid());
+  absl::StatusOr<NpyWriter> npy =
+      NpyWriter::Create((out / ("embeddings.npy" + partial)).string(), info.feature_dim);
+  if (!npy.ok()) return Fail(std::string(npy.status().message()), 2);
+  std::ofstream names(out / ("names.txt" + partial));
+  std::vector<std::string> skipped;
+  std::cout << absl::StrFormat(
+      "embed: %d images of %s, %dx%dx%d, %s%s on %s, batches of %d\n", n, data.path,
+      info.input_size, info.input_size, info.channels, info.features,
+      o.flip ? " (+ mirror image)" : "", device.str(), o.batch_size);
+  const auto start = Clock::now();
+  auto last_report = start;
+  for (int64_t first = 0; first < n; first += o.batch_size) {
+    const int64_t count = std::min<int64_t>(o.batch_size, n - first);
+    std::vector<absl::StatusOr<torch::Tensor>> decoded(count, absl::UnknownError(""));
+    at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) decoded[i] = stream.Decode(source->sample_names[first + i]);
+    });
+    std::vector<torch::Tensor> images;
+    std::vector<const std::string*> kept;
+    for (int64_t i = 0; i < count; ++i) {
+      const std::string& name = source->sample_names[first + i];
+      if (decoded[i].ok()) {
+        images.push_back(*decoded[i]);
+        kept.push_back(&name);
+      } else {
+        skipped.push_back(absl::StrCat(name, "\t", decoded[i].status().message()));
+      }
+    }
+    if (!images.empty()) {
+      const torch::Tensor e = EmbedBatch(*module, torch::stack(images), o.flip, device);
+      if (absl::Status s = npy->Append(e.data_ptr<float>(), e.size(0)); !s.ok()) {
+        return Fail(std::string(s.message()));
+      }
+      for (const std::string* name : kept) names << *name << "\n";
+    }
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    const int64_t done = first + count;
+    if (std::chrono::duration<double>(Clock::now() - last_report).count() > 2 || done == n) {
+      last_report = Clock::now();
+      std::cout << absl::StrFormat("embed: %d/%d (%.0f%%) %.0f img/s ETA %s\n", done, n,
+                                   100.0 * done / n, done / std::max(elapsed, 1e-9),
+                                   FormatDuration((n - done) * elapsed / done))
+                << std::flush;
+    }
+  }
+  names.close();
+  const int64_t rows = npy->rows();
+  absl::Status finished = npy->Finish();
+  if (!finished.ok() || !names) {
+    return Fail(finished.ok() ? "cannot write names.txt" : std::string(finished.message()));
+  }
+  if (rows == 0) {
+    fs::remove(out / ("embeddings.npy" + partial), ec);
+    fs::remove(out / ("names.txt" + partial), ec);
+    return Fail(absl::StrCat("no image of ", data.path, " could be read (", skipped.size(),
+                             " unreadable; the first: ", skipped.empty() ? "-" : skipped[0], ")"));
+  }
+  std::ofstream skipped_file(out / "skipped.txt");
+  for (const std::string& line : skipped) skipped_file << line << "\n";
+  fs::rename(out / ("embeddings.npy" + partial), out / "embeddings.npy", ec);
+  fs::rename(out / ("names.txt" + partial), out / "names.txt", ec);
+  if (ec) return Fail(absl::StrCat("cannot write into '", o.out, "': ", ec.message()));
+  std::cout << absl::StrFormat("embed: %d embeddings (%d-d) in %s/embeddings.npy, names.txt",
+                               rows, info.feature_dim, o.out);
+  if (!skipped.empty()) std::cout << absl::StrFormat("; %d unreadable in skipped.txt", skipped.size());
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace ftl
