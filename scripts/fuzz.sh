@@ -13,7 +13,7 @@
 # that target over its corpus only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(fuzz_recordio fuzz_idx fuzz_image_decode fuzz_job_spec fuzz_checkpoint)
+all_targets=(fuzz_recordio fuzz_idx fuzz_image_decode fuzz_job_spec fuzz_checkpoint fuzz_verification_bin)
 mode=timed seconds=600
 if [[ ${1:-} == --regress ]]; then mode=regress; shift; fi
 if [[ $mode == timed && ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi

@@ -24,11 +24,15 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Python tools for the deploy checks (kubernetes-validate), in a venv: Debian's python3 is
-# externally managed.
+# Python tools, in a venv (Debian's python3 is externally managed): kubernetes-validate for the
+# deploy checks, onnxruntime to check `ftl export --format onnx` (the export itself runs on
+# Debian's python3-torch).
 if [[ ! -x build/venv/bin/kubernetes-validate ]]; then
   python3 -m venv build/venv
   build/venv/bin/pip install -q "kubernetes-validate==1.37.0"
+fi
+if ! build/venv/bin/python -c "import onnxruntime" 2> /dev/null; then
+  build/venv/bin/pip install -q "onnxruntime==1.32.0"
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=ON

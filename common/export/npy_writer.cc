@@ -14,8 +14,8 @@ constexpr size_t kHeaderBytes = 128;
 }  // namespace
 
 std::string NpyHeader(int64_t rows, int64_t columns) {
-  std::string dict = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", rows,
-                                  ", ", columns, "), }");
+  std::string dict = absl::StrCat("{'descr': '<f4', 'fortran_order': False, 'shape': (", rows, ", ",
+                                  columns, "), }");
   const size_t preamble = 10;  // magic (6) + version (2) + header length (2)
   dict.append(kHeaderBytes - preamble - dict.size() - 1, ' ');
   dict.push_back('\n');
@@ -37,7 +37,9 @@ absl::StatusOr<NpyWriter> NpyWriter::Create(const std::string& path, int64_t col
 }
 
 NpyWriter::NpyWriter(NpyWriter&& other) noexcept
-    : file_(other.file_), path_(std::move(other.path_)), columns_(other.columns_),
+    : file_(other.file_),
+      path_(std::move(other.path_)),
+      columns_(other.columns_),
       rows_(other.rows_) {
   other.file_ = nullptr;
 }
@@ -69,7 +71,8 @@ absl::Status NpyWriter::Append(const float* data, int64_t rows) {
 absl::Status NpyWriter::Finish() {
   absl::Status status = WriteHeader();
   if (std::fclose(file_) != 0 && status.ok()) {
-    status = absl::InternalError(absl::StrCat("cannot write '", path_, "': ", std::strerror(errno)));
+    status =
+        absl::InternalError(absl::StrCat("cannot write '", path_, "': ", std::strerror(errno)));
   }
   file_ = nullptr;
   return status;

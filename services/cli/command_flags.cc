@@ -49,6 +49,11 @@ ABSL_FLAG(std::string, model, "", "embed/verify: a module made by `ftl export`")
 ABSL_FLAG(bool, flip, false,
           "embed: add the mirror image's embedding (then re-normalise), as InsightFace's "
           "evaluation does");
+ABSL_FLAG(std::vector<std::string>, bin, {},
+          "verify: an InsightFace verification set (lfw.bin, cfp_fp.bin, ...); repeat the flag "
+          "or give a comma list");
+ABSL_FLAG(bool, verify_flip, true,
+          "verify: add the mirror image's embedding, as InsightFace's verification.py does");
 ABSL_FLAG(int, embed_batch, 256, "embed/verify: images per forward pass");
 ABSL_FLAG(bool, cpu, false, "embed/verify: stay on the CPU even when CUDA is available");
 ABSL_FLAG(std::string, checkpoint, "",
@@ -239,6 +244,29 @@ absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags() {
   }
   if (o.data.format == "idx") {
     return absl::InvalidArgumentError("embed: --data must be an image folder or a .rec file");
+  }
+  if (o.features != "f" && o.features != "g") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--features: must be f or g, got '", o.features, "'"));
+  }
+  if (o.batch_size < 1) return absl::InvalidArgumentError("--embed_batch: must be at least 1");
+  return o;
+}
+
+absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const std::vector<std::string>& bins) {
+  VerifyCommandOptions o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  o.features = absl::GetFlag(FLAGS_features);
+  o.bins = bins.empty() ? absl::GetFlag(FLAGS_bin) : bins;
+  o.flip = absl::GetFlag(FLAGS_verify_flip);
+  o.batch_size = absl::GetFlag(FLAGS_embed_batch);
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.cpu = absl::GetFlag(FLAGS_cpu);
+  if (o.model.empty() == o.checkpoint.empty() || o.bins.empty()) {
+    return absl::InvalidArgumentError(
+        "usage: ftl verify --model encoder.pt | --checkpoint FILE|DIR --bin lfw.bin "
+        "[--bin cfp_fp.bin ...] [--verify_flip=false]");
   }
   if (o.features != "f" && o.features != "g") {
     return absl::InvalidArgumentError(

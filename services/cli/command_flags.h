@@ -17,6 +17,8 @@ absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags();
 absl::StatusOr<PackCommandOptions> PackOptionsFromFlags();
 absl::StatusOr<ExportCommandOptions> ExportOptionsFromFlags();
 absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags();
+// `bins`: every --bin given (the flag may be repeated), gathered from argv before parsing.
+absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const std::vector<std::string>& bins);
 
 }  // namespace ftl
 

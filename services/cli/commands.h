@@ -8,11 +8,13 @@
 //   ftl pack        pack_command.cc        an image folder as InsightFace RecordIO
 //   ftl export      export_command.cc      a trained encoder as TorchScript or ONNX
 //   ftl embed       embed_command.cc       images to embeddings.npy + names.txt
+//   ftl verify      verify_command.cc      10-fold accuracy on InsightFace .bin sets
 #ifndef FTL_SERVICES_CLI_COMMANDS_H_
 #define FTL_SERVICES_CLI_COMMANDS_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/config/job_config.h"
 #include "common/protocol/protocol.h"
@@ -73,6 +75,18 @@ struct EmbedCommandOptions {
   bool cpu = false;  // never CUDA
 };
 int RunEmbed(const EmbedCommandOptions& options);
+
+struct VerifyCommandOptions {
+  std::string model;       // a module from `ftl export`, or
+  std::string checkpoint;  // a checkpoint file or a job's folder
+  std::string features = "f";
+  std::vector<std::string> bins;  // lfw.bin, cfp_fp.bin, ...
+  bool flip = true;               // as InsightFace's verification.py
+  int batch_size = 256;
+  int threads = 0;
+  bool cpu = false;
+};
+int RunVerify(const VerifyCommandOptions& options);
 
 }  // namespace ftl
 

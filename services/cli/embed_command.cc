@@ -65,17 +65,18 @@ int RunEmbed(const EmbedCommandOptions& o) {
   if (!npy.ok()) return Fail(std::string(npy.status().message()), 2);
   std::ofstream names(out / ("names.txt" + partial));
   std::vector<std::string> skipped;
-  std::cout << absl::StrFormat(
-      "embed: %d images of %s, %dx%dx%d, %s%s on %s, batches of %d\n", n, data.path,
-      info.input_size, info.input_size, info.channels, info.features,
-      o.flip ? " (+ mirror image)" : "", device.str(), o.batch_size);
+  std::cout << absl::StrFormat("embed: %d images of %s, %dx%dx%d, %s%s on %s, batches of %d\n", n,
+                               data.path, info.input_size, info.input_size, info.channels,
+                               info.features, o.flip ? " (+ mirror image)" : "", device.str(),
+                               o.batch_size);
   const auto start = Clock::now();
   auto last_report = start;
   for (int64_t first = 0; first < n; first += o.batch_size) {
     const int64_t count = std::min<int64_t>(o.batch_size, n - first);
     std::vector<absl::StatusOr<torch::Tensor>> decoded(count, absl::UnknownError(""));
     at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) decoded[i] = stream.Decode(source->sample_names[first + i]);
+      for (int64_t i = begin; i < end; ++i)
+        decoded[i] = stream.Decode(source->sample_names[first + i]);
     });
     std::vector<torch::Tensor> images;
     std::vector<const std::string*> kept;
@@ -122,9 +123,10 @@ int RunEmbed(const EmbedCommandOptions& o) {
   fs::rename(out / ("embeddings.npy" + partial), out / "embeddings.npy", ec);
   fs::rename(out / ("names.txt" + partial), out / "names.txt", ec);
   if (ec) return Fail(absl::StrCat("cannot write into '", o.out, "': ", ec.message()));
-  std::cout << absl::StrFormat("embed: %d embeddings (%d-d) in %s/embeddings.npy, names.txt",
-                               rows, info.feature_dim, o.out);
-  if (!skipped.empty()) std::cout << absl::StrFormat("; %d unreadable in skipped.txt", skipped.size());
+  std::cout << absl::StrFormat("embed: %d embeddings (%d-d) in %s/embeddings.npy, names.txt", rows,
+                               info.feature_dim, o.out);
+  if (!skipped.empty())
+    std::cout << absl::StrFormat("; %d unreadable in skipped.txt", skipped.size());
   std::cout << "\n";
   return 0;
 }

@@ -82,9 +82,9 @@ int RunExport(const ExportCommandOptions& o) {
   }
   std::cout << "export: " << trained->file << " (preset " << trained->preset << ", "
             << trained->num_classes << " classes) -> " << o.out << " ("
-            << (o.format == "onnx" ? "ONNX" : "TorchScript") << "): uint8 images [N, "
-            << s.channels << ", " << s.input_size << ", " << s.input_size << "] -> "
-            << s.feature_dim << "-d L2-normalised " << o.features
+            << (o.format == "onnx" ? "ONNX" : "TorchScript") << "): uint8 images [N, " << s.channels
+            << ", " << s.input_size << ", " << s.input_size << "] -> " << s.feature_dim
+            << "-d L2-normalised " << o.features
             << (o.features == "f" ? " = R(Enc(x))" : " = Enc(x)") << ", centre crop "
             << options.center_crop << "\n";
   return 0;

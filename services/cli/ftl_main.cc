@@ -93,7 +93,7 @@ const char* CodeName(grpc::StatusCode code) {
 
 bool IsLocalTool(const std::string& command) {
   return command == "split" || command == "pairs" || command == "eval" || command == "experiment" ||
-         command == "pack" || command == "export" || command == "embed";
+         command == "pack" || command == "export" || command == "embed" || command == "verify";
 }
 
 int Fail(const std::string& message, int code = 1) {
@@ -359,7 +359,7 @@ int main(int argc, char** argv) {
       "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
       "(the server's, printed as one line), 2 bad usage.\n"
       "Local tools (no coordinator; run by ftl_tools beside ftl, `ftl COMMAND --help` for flags):\n"
-      "  split, pairs, eval, experiment, pack, export, embed -- see `ftl split --help`.");
+      "  split, pairs, eval, experiment, pack, export, embed, verify -- see `ftl split --help`.");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
   const std::string command = args[1];
