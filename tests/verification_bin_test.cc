@@ -18,11 +18,12 @@ std::string Bytes(std::initializer_list<int> values) {
 
 // pickle.dumps(([b'ab', b'cd'], [True]), protocol=2) by Python 3: bytes as
 // _codecs.encode('ab', 'latin1'), i.e. GLOBAL + REDUCE, recognised as data.
-const std::string kProtocol2 = Bytes(
-    {128, 2, 93, 113, 0, 40, 99, 95, 99, 111, 100, 101, 99, 115, 10, 101, 110, 99, 111, 100,
-     101, 10, 113, 1, 88, 2, 0, 0, 0, 97, 98, 113, 2, 88, 6, 0, 0, 0, 108, 97, 116, 105, 110,
-     49, 113, 3, 134, 113, 4, 82, 113, 5, 104, 1, 88, 2, 0, 0, 0, 99, 100, 113, 6, 104, 3, 134,
-     113, 7, 82, 113, 8, 101, 93, 113, 9, 136, 97, 134, 113, 10, 46});
+const std::string kProtocol2 =
+    Bytes({128, 2,   93,  113, 0,   40,  99,  95,  99,  111, 100, 101, 99,  115, 10,  101, 110,
+           99,  111, 100, 101, 10,  113, 1,   88,  2,   0,   0,   0,   97,  98,  113, 2,   88,
+           6,   0,   0,   0,   108, 97,  116, 105, 110, 49,  113, 3,   134, 113, 4,   82,  113,
+           5,   104, 1,   88,  2,   0,   0,   0,   99,  100, 113, 6,   104, 3,   134, 113, 7,
+           82,  113, 8,   101, 93,  113, 9,   136, 97,  134, 113, 10,  46});
 
 TEST(VerificationBinTest, ReadsProtocol2) {
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(kProtocol2);
@@ -34,9 +35,9 @@ TEST(VerificationBinTest, ReadsProtocol2) {
 // pickle.dumps(([b'ab', b'cd', b'ef', b'gh'], [True, False]), protocol=4): FRAME and MEMOIZE.
 TEST(VerificationBinTest, ReadsProtocol4WithFramesAndMemo) {
   const std::string p4 =
-      Bytes({128, 4, 149, 33, 0, 0, 0, 0, 0, 0, 0, 93, 148, 40, 67, 2, 97, 98, 148, 67, 2, 99,
-             100, 148, 67, 2, 101, 102, 148, 67, 2, 103, 104, 148, 101, 93, 148, 40, 136, 137, 101,
-             134, 148, 46});
+      Bytes({128, 4,   149, 33,  0,   0,  0,   0,   0,   0,   0,   93,  148, 40,  67,
+             2,   97,  98,  148, 67,  2,  99,  100, 148, 67,  2,   101, 102, 148, 67,
+             2,   103, 104, 148, 101, 93, 148, 40,  136, 137, 101, 134, 148, 46});
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(p4);
   ASSERT_TRUE(bin.ok()) << bin.status();
   EXPECT_EQ(bin->images.size(), 4u);
@@ -46,8 +47,8 @@ TEST(VerificationBinTest, ReadsProtocol4WithFramesAndMemo) {
 
 // Python 2's pickle of str images (read with encoding='bytes' by InsightFace): SHORT_BINSTRING.
 TEST(VerificationBinTest, ReadsPython2Strings) {
-  const std::string p2 = Bytes({0x80, 0x02, ']', 'q', 0x01, '(', 'U', 0x02, 'a', 'b', 'U', 0x02,
-                                'c', 'd', 'e', ']', 'q', 0x02, 0x89, 'a', 0x86, '.'});
+  const std::string p2 = Bytes({0x80, 0x02, ']', 'q', 0x01, '(', 'U',  0x02, 'a', 'b',  'U',
+                                0x02, 'c',  'd', 'e', ']',  'q', 0x02, 0x89, 'a', 0x86, '.'});
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(p2);
   ASSERT_TRUE(bin.ok()) << bin.status();
   EXPECT_EQ(bin->same, std::vector<bool>{false});
@@ -55,7 +56,14 @@ TEST(VerificationBinTest, ReadsPython2Strings) {
 
 TEST(VerificationBinTest, CodeExecutingOpcodesAreRefusedByName) {
   // pickle of os.system('x'): GLOBAL then REDUCE.
-  const std::string evil = std::string("\x80\x02" "cos\nsystem\n" "q\x00" "X\x01\x00\x00\x00x" "\x85" "R.", 27);
+  const std::string evil = std::string(
+      "\x80\x02"
+      "cos\nsystem\n"
+      "q\x00"
+      "X\x01\x00\x00\x00x"
+      "\x85"
+      "R.",
+      27);
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(evil);
   ASSERT_FALSE(bin.ok());
   EXPECT_NE(bin.status().message().find("GLOBAL"), std::string::npos) << bin.status();
@@ -75,11 +83,12 @@ TEST(VerificationBinTest, TruncatedOrForeignInputIsRefused) {
   }
   EXPECT_FALSE(ParseVerificationBin("plain text").ok());
   // A length that points past the end must not allocate or read it.
-  EXPECT_FALSE(ParseVerificationBin(Bytes({0x80, 0x04, 0x8e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                           0xff, 0x7f})).ok());
+  EXPECT_FALSE(ParseVerificationBin(
+                   Bytes({0x80, 0x04, 0x8e, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}))
+                   .ok());
   // Images not twice the pairs: pickle.dumps(([b'ab'], [True]), 2).
-  const std::string odd = Bytes({0x80, 0x02, ']', 'C', 0x02, 'a', 'b', 'a', ']', 0x88, 'a', 0x86,
-                                 '.'});
+  const std::string odd =
+      Bytes({0x80, 0x02, ']', 'C', 0x02, 'a', 'b', 'a', ']', 0x88, 'a', 0x86, '.'});
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(odd);
   ASSERT_FALSE(bin.ok());
   EXPECT_NE(bin.status().message().find("two per pair"), std::string::npos) << bin.status();

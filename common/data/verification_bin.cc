@@ -32,7 +32,8 @@ absl::StatusOr<std::string> Latin1FromUtf8(const std::string& text) {
       out.push_back(static_cast<char>(c));
     } else if ((c & 0xe0) == 0xc0 && c <= 0xc3 && i + 1 < text.size() &&
                (static_cast<uint8_t>(text[i + 1]) & 0xc0) == 0x80) {
-      out.push_back(static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(text[++i]) & 0x3f)));
+      out.push_back(
+          static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(text[++i]) & 0x3f)));
     } else {
       return absl::InvalidArgumentError("a latin-1 string with a character above U+00FF");
     }
@@ -42,18 +43,32 @@ absl::StatusOr<std::string> Latin1FromUtf8(const std::string& text) {
 
 const char* OpcodeName(uint8_t op) {
   switch (op) {
-    case 'c': return "GLOBAL";
-    case 0x93: return "STACK_GLOBAL";
-    case 'R': return "REDUCE";
-    case 'b': return "BUILD";
-    case 0x81: return "NEWOBJ";
-    case 0x92: return "NEWOBJ_EX";
-    case 'i': return "INST";
-    case 'o': return "OBJ";
-    case 'P': return "PERSID";
-    case 'Q': return "BINPERSID";
-    case 0x82: case 0x83: case 0x84: return "EXT";
-    default: return nullptr;
+    case 'c':
+      return "GLOBAL";
+    case 0x93:
+      return "STACK_GLOBAL";
+    case 'R':
+      return "REDUCE";
+    case 'b':
+      return "BUILD";
+    case 0x81:
+      return "NEWOBJ";
+    case 0x92:
+      return "NEWOBJ_EX";
+    case 'i':
+      return "INST";
+    case 'o':
+      return "OBJ";
+    case 'P':
+      return "PERSID";
+    case 'Q':
+      return "BINPERSID";
+    case 0x82:
+    case 0x83:
+    case 0x84:
+      return "EXT";
+    default:
+      return nullptr;
   }
 }
 
@@ -176,7 +191,9 @@ class Parser {
         if (!items.ok()) return items.status();
         return PushTuple(*std::move(items));
       }
-      case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+      case 0x85:
+      case 0x86:
+      case 0x87: {  // TUPLE1..3
         const size_t n = op - 0x84;
         if (stack_.size() < n) return Error("TUPLE with too few items");
         std::vector<Value> items(std::make_move_iterator(stack_.end() - n),
@@ -186,7 +203,8 @@ class Parser {
           if (item.kind == Value::kMark) return Error("TUPLE over a MARK");
         return PushTuple(std::move(items));
       }
-      case 'a': case 'e': {  // APPEND, APPENDS
+      case 'a':
+      case 'e': {  // APPEND, APPENDS
         std::vector<Value> items;
         if (op == 'a') {
           if (stack_.size() < 2) return Error("APPEND without a list");
@@ -203,23 +221,35 @@ class Parser {
         for (Value& item : items) stack_.back().items->push_back(std::move(item));
         return absl::OkStatus();
       }
-      case 'C': return PushBytes(1);     // SHORT_BINBYTES
-      case 'B': return PushBytes(4);     // BINBYTES
-      case 0x8e: return PushBytes(8);    // BINBYTES8
-      case 0x96: return PushBytes(8);    // BYTEARRAY8
-      case 'U': return PushBytes(1);     // SHORT_BINSTRING (Python 2 str)
-      case 'T': return PushBytes(4);     // BINSTRING
-      case 0x8c: return PushBytes(1);    // SHORT_BINUNICODE
-      case 'X': return PushBytes(4);     // BINUNICODE
-      case 0x8d: return PushBytes(8);    // BINUNICODE8
-      case 0x88: case 0x89: {            // NEWTRUE, NEWFALSE
+      case 'C':
+        return PushBytes(1);  // SHORT_BINBYTES
+      case 'B':
+        return PushBytes(4);  // BINBYTES
+      case 0x8e:
+        return PushBytes(8);  // BINBYTES8
+      case 0x96:
+        return PushBytes(8);  // BYTEARRAY8
+      case 'U':
+        return PushBytes(1);  // SHORT_BINSTRING (Python 2 str)
+      case 'T':
+        return PushBytes(4);  // BINSTRING
+      case 0x8c:
+        return PushBytes(1);  // SHORT_BINUNICODE
+      case 'X':
+        return PushBytes(4);  // BINUNICODE
+      case 0x8d:
+        return PushBytes(8);  // BINUNICODE8
+      case 0x88:
+      case 0x89: {  // NEWTRUE, NEWFALSE
         Value v;
         v.kind = Value::kBool;
         v.flag = op == 0x88;
         stack_.push_back(v);
         return absl::OkStatus();
       }
-      case 'K': case 'M': case 'J': {  // BININT1, BININT2, BININT
+      case 'K':
+      case 'M':
+      case 'J': {  // BININT1, BININT2, BININT
         absl::StatusOr<uint64_t> n = Unsigned(op == 'K' ? 1 : op == 'M' ? 2 : 4);
         if (!n.ok()) return n.status();
         Value v;
@@ -261,7 +291,8 @@ class Parser {
       }
       case 0x94:  // MEMOIZE
         return Memo(memo_.size());
-      case 'h': case 'j': {  // BINGET, LONG_BINGET
+      case 'h':
+      case 'j': {  // BINGET, LONG_BINGET
         absl::StatusOr<uint64_t> n = Unsigned(op == 'h' ? 1 : 4);
         if (!n.ok()) return n.status();
         auto it = memo_.find(*n);
@@ -353,9 +384,9 @@ absl::StatusOr<VerificationBin> ParseVerificationBin(const std::string& bytes) {
     }
   }
   if (bin.same.empty() || bin.images.size() != 2 * bin.same.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "not an InsightFace verification .bin: ", bin.images.size(), " images for ",
-        bin.same.size(), " pairs (expected two per pair)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an InsightFace verification .bin: ", bin.images.size(), " images for ",
+                     bin.same.size(), " pairs (expected two per pair)"));
   }
   return bin;
 }
@@ -364,7 +395,8 @@ absl::StatusOr<VerificationBin> ReadVerificationBin(const std::string& path) {
   absl::StatusOr<std::string> bytes = ReadFileToString(path);
   if (!bytes.ok()) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(*bytes);
-  if (!bin.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", bin.status().message()));
+  if (!bin.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", bin.status().message()));
   return bin;
 }
 

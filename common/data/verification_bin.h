@@ -2,8 +2,8 @@
 // (list of encoded images, list of bool), pairs being images 2k and 2k+1. Read by a decoder of
 // the few pickle opcodes those files use (protocols 2-5, Python 2's str as bytes, and Python 3's
 // bytes at protocol 2 — _codecs.encode(text, "latin1"), recognised as data, never called); any
-// other opcode — above all the ones that import or call (GLOBAL, REDUCE, BUILD, NEWOBJ, INST, OBJ) — is
-// refused with its name and offset. Nothing is ever executed.
+// other opcode — above all the ones that import or call (GLOBAL, REDUCE, BUILD, NEWOBJ, INST, OBJ)
+// — is refused with its name and offset. Nothing is ever executed.
 #ifndef FTL_COMMON_DATA_VERIFICATION_BIN_H_
 #define FTL_COMMON_DATA_VERIFICATION_BIN_H_
 

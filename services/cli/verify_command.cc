@@ -35,9 +35,8 @@ absl::StatusOr<VerificationResult> VerifyOnBin(torch::jit::Module& module,
     std::vector<torch::Tensor> images;
     for (int64_t i = 0; i < count; ++i) {
       if (!decoded[i].ok()) {
-        return absl::InvalidArgumentError(absl::StrFormat("image %d of pair %d: %s", first + i,
-                                                          (first + i) / 2,
-                                                          decoded[i].status().message()));
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "image %d of pair %d: %s", first + i, (first + i) / 2, decoded[i].status().message()));
       }
       images.push_back(*decoded[i]);
     }
@@ -73,8 +72,8 @@ int RunVerify(const VerifyCommandOptions& o) {
         bin.ok() ? VerifyOnBin(*module, info, *bin, o.flip, o.batch_size, device)
                  : absl::StatusOr<VerificationResult>(bin.status());
     if (!result.ok() && bin.ok()) {  // ReadVerificationBin's own errors name the file already
-      result = absl::Status(result.status().code(),
-                            absl::StrCat(path, ": ", result.status().message()));
+      result =
+          absl::Status(result.status().code(), absl::StrCat(path, ": ", result.status().message()));
     }
     const std::string name = std::filesystem::path(path).filename().string();
     if (!result.ok()) {
