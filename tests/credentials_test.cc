@@ -37,6 +37,7 @@ TEST(SecretTest, RandomSecretsAreLongHexAndDistinct) {
   EXPECT_FALSE(SameSecret("abc", "abd"));
   EXPECT_FALSE(SameSecret("abc", "abcd"));
   EXPECT_FALSE(SameSecret("", "a"));
+  EXPECT_FALSE(SameSecret("", ""));
 }
 
 TEST(SecretTest, WrittenSecretIsPrivateToItsOwner) {

@@ -122,5 +122,28 @@ TEST(PairsTest, ReadsTheRealLfwFiles) {
   EXPECT_EQ(dev->back().fold, 9);
 }
 
+// .bin sets: consecutive rows are pairs, cosine scores, 10 contiguous folds with the first
+// P % 10 one pair longer (sklearn's KFold(10)) — against KFoldVerification with folds by hand.
+TEST(ConsecutivePairVerificationTest, ContiguousFoldsAndCosineScores) {
+  torch::manual_seed(4);
+  const int pairs = 25;
+  const torch::Tensor embeddings = torch::randn({2 * pairs, 6}) * 3;  // any scale
+  std::vector<bool> same;
+  std::vector<double> scores;
+  for (int k = 0; k < pairs; ++k) {
+    same.push_back(k % 3 != 0);
+    const torch::Tensor a = embeddings[2 * k].to(torch::kFloat64);
+    const torch::Tensor b = embeddings[2 * k + 1].to(torch::kFloat64);
+    scores.push_back((a.dot(b) / (a.norm() * b.norm())).item<double>());
+  }
+  const std::vector<int> folds = {0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4,
+                                  4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9};
+  const VerificationResult want = KFoldVerification(scores, same, folds);
+  const VerificationResult got = ConsecutivePairVerification(embeddings, same);
+  EXPECT_DOUBLE_EQ(got.accuracy, want.accuracy);
+  EXPECT_DOUBLE_EQ(got.accuracy_std, want.accuracy_std);
+  EXPECT_DOUBLE_EQ(got.tar_at_far_1e3, want.tar_at_far_1e3);
+}
+
 }  // namespace
 }  // namespace ftl

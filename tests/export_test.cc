@@ -138,5 +138,58 @@ TEST(TrainedModelTest, ForeignAndOddCheckpointsAreRefusedClearly) {
       << odd.status();
 }
 
+// model.init_from: Enc, Dec, R from another job's checkpoint (or Enc, R from an exported module),
+// with a fresh classifier for this job's identities; other layers are refused naming both.
+TEST(FineTuneTest, TakesTrainedLayersAndKeepsAFreshClassifier) {
+  JobConfig config = testing::TinyJobConfig();
+  config.preset = "small";
+  config.model = Small32();
+  std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
+  const Dataset first = testing::SyntheticDataset({6, 6, 4}, 32, 1, 3);
+  Trainer source(config, first, *comm);
+  source.Pretrain(3);
+  const std::string dir = testing::FreshDir("finetune");
+  ASSERT_TRUE(source.SaveCheckpoint(dir + "/ckpt-000001.ftlckpt", 1).ok());
+  EmbeddingModuleOptions options;
+  options.features = FeatureLayer::kF;
+  absl::StatusOr<torch::jit::Module> exported =
+      BuildEmbeddingModule(source.model(), config.model, options);
+  ASSERT_TRUE(exported.ok());
+  exported->save(dir + "/encoder.pt");
+
+  const Dataset second = testing::SyntheticDataset({5, 5, 5, 5, 3}, 32, 1, 9);  // other identities
+  const auto want = source.model()->named_parameters();
+  {
+    Trainer tuned(config, second, *comm);
+    const torch::Tensor fresh_classifier = tuned.model()->classifier->weight.clone();
+    ASSERT_TRUE(tuned.FineTuneFrom(dir).ok());
+    for (const auto& p : tuned.model()->named_parameters()) {
+      if (p.key().rfind("classifier", 0) == 0) continue;
+      EXPECT_TRUE(torch::equal(p.value(), want[p.key()])) << p.key();
+    }
+    EXPECT_EQ(tuned.model()->classifier->weight.size(0), 5);
+    EXPECT_TRUE(torch::equal(tuned.model()->classifier->weight, fresh_classifier));
+  }
+  {
+    Trainer tuned(config, second, *comm);
+    const torch::Tensor fresh_decoder = tuned.model()->dec->parameters().front().clone();
+    ASSERT_TRUE(tuned.FineTuneFrom(dir + "/encoder.pt").ok());
+    for (const auto& p : tuned.model()->named_parameters()) {
+      if (p.key().rfind("enc.", 0) == 0 || p.key().rfind("filter.", 0) == 0) {
+        EXPECT_TRUE(torch::equal(p.value(), want[p.key()])) << p.key();
+      }
+    }
+    EXPECT_TRUE(torch::equal(tuned.model()->dec->parameters().front(), fresh_decoder));
+  }
+  JobConfig other = config;
+  other.model.input_size = 64;  // the same preset at another size
+  Trainer mismatched(other, testing::SyntheticDataset({4, 4}, 64), *comm);
+  const absl::Status refused = mismatched.FineTuneFrom(dir);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("32x32x1"), std::string::npos) << refused;
+  EXPECT_NE(refused.message().find("64x64x1"), std::string::npos) << refused;
+  EXPECT_EQ(mismatched.FineTuneFrom(dir + "/absent").code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace ftl

@@ -116,8 +116,9 @@ stored=$("$ftl_bin" "${tls[@]}" status --json "$id" | python3 -c "import json,sy
 "$ftl_bin" "${tls[@]}" watch "$id" > watch.log || fail "the job did not succeed over mutual TLS"
 grep -q "attached" coord.log || fail "no worker attached"
 job_dir="$work/state/jobs/$id"
-[[ $(stat -c %a "$job_dir/worker_credential") == 600 ]] || fail "worker credential is not private"
-! grep -qF "$(cat token)" "$job_dir/worker_credential" || fail "the users' token was handed to workers"
+credential=$(ls "$job_dir"/worker_credential.* | head -1)
+[[ -n $credential && $(stat -c %a "$credential") == 600 ]] || fail "worker credential is not private"
+! grep -qF "$(cat token)" "$credential" || fail "the users' token was handed to workers"
 
 echo "--- the users' token cannot attach a worker"
 sed 's/"pretrain_iterations": 30/"pretrain_iterations": 3000/' job.json > long.json

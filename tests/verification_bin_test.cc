@@ -77,6 +77,30 @@ TEST(VerificationBinTest, CodeExecutingOpcodesAreRefusedByName) {
             std::string::npos);
 }
 
+// Hostile structure: nesting that would recurse on destruction, a list inside itself, one large
+// image referenced many times, a flood of one-byte values — each refused, none exhausting memory.
+TEST(VerificationBinTest, HostileStructuresAreRefusedCheaply) {
+  std::string deep = Bytes({0x80, 0x04, ']'}) + std::string(100000, '\x85') + ".";
+  EXPECT_NE(ParseVerificationBin(deep).status().message().find("nested"), std::string::npos);
+  // ]q\0 (  h\0  e : a list appended into itself.
+  const std::string self = Bytes({0x80, 0x02, ']', 'q', 0x00, '(', 'h', 0x00, 'e', '.'});
+  EXPECT_NE(ParseVerificationBin(self).status().message().find("second reference"),
+            std::string::npos);
+  // One 1000-byte image memoised, then referenced 2000 times in the image list.
+  std::string repeated = Bytes({0x80, 0x02, ']', '(', 'B', 0xe8, 0x03, 0, 0}) +
+                         std::string(1000, 'x') + Bytes({'q', 0x01});
+  for (int i = 0; i < 2000; ++i) repeated += Bytes({'h', 0x01});
+  repeated += Bytes({'e', ']', '('});
+  for (int i = 0; i < 1001; ++i) repeated += Bytes({0x88});
+  repeated += Bytes({'e', 0x86, '.'});
+  EXPECT_NE(ParseVerificationBin(repeated).status().message().find("repeated by reference"),
+            std::string::npos);
+  const std::string flood = Bytes({0x80, 0x04}) + std::string(2'100'000, '(');
+  EXPECT_NE(ParseVerificationBin(flood).status().message().find("more values"), std::string::npos);
+  // A 19-digit INT would overflow: refused.
+  EXPECT_FALSE(ParseVerificationBin(std::string("\x80\x02I9999999999999999999\n.", 24)).ok());
+}
+
 TEST(VerificationBinTest, TruncatedOrForeignInputIsRefused) {
   for (size_t n = 0; n < kProtocol2.size(); ++n) {
     EXPECT_FALSE(ParseVerificationBin(kProtocol2.substr(0, n)).ok()) << n;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -65,6 +66,53 @@ TEST(WatchdogTest, ReportsACollectiveThatOutlivesTheTimeoutOnce) {
   comm->BroadcastBytes(bytes, 0);
   ASSERT_EQ(reports.get().size(), 2u);
   EXPECT_NE(reports.get()[1].find("broadcast of bytes"), std::string::npos);
+}
+
+// A stream-ordered transport (NCCL) whose calls return at once while the device waits: the
+// watchdog polls its oldest unfinished collective.
+class EnqueuingCommunicator : public SlowCommunicator {
+ public:
+  EnqueuingCommunicator() : SlowCommunicator(std::chrono::milliseconds(0)) {}
+  std::optional<UnfinishedCollective> OldestUnfinished() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!enqueued_) return std::nullopt;
+    return UnfinishedCollective{
+        "NCCL all-reduce",
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - *enqueued_).count()};
+  }
+  void Enqueue() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    enqueued_ = std::chrono::steady_clock::now();
+  }
+  void Finish() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    enqueued_.reset();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::optional<std::chrono::steady_clock::time_point> enqueued_;
+};
+
+TEST(WatchdogTest, DeviceWorkThatNeverFinishesIsReportedOnce) {
+  Reports reports;
+  auto inner = std::make_unique<EnqueuingCommunicator>();
+  EnqueuingCommunicator* device = inner.get();
+  auto comm = WithCollectiveWatchdog(std::move(inner), kTimeout, reports.action(), kPoll);
+  ArmCollectiveWatchdog(*comm);
+  device->Enqueue();  // finishes in time: nothing to report
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  device->Finish();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(reports.get().empty());
+  device->Enqueue();  // never finishes (a peer stopped)
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const std::vector<std::string> messages = reports.get();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_NE(messages[0].find("NCCL all-reduce (enqueued on the GPU, not finished) on rank 1 of 2"),
+            std::string::npos)
+      << messages[0];
+  EXPECT_EQ(comm->OldestUnfinished()->operation, "NCCL all-reduce");  // forwarded
 }
 
 TEST(WatchdogTest, StartedAllReduceIsTimedWhenWaitedFor) {

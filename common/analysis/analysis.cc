@@ -18,23 +18,34 @@ constexpr int kScale = 2;   // pixels per input pixel in the pictures
 constexpr int kBorder = 2;  // white gap between cells
 constexpr int kLabelWidth = 120;
 
+// The pictures are drawn on the CPU whatever device the model is on: inputs go to the model's
+// device, results come back.
+torch::Device ModelDevice(FtlModel& model) { return model->parameters().front().device(); }
+
 torch::Tensor Encode(FtlModel& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
+  const torch::Device device = ModelDevice(model);
   std::vector<torch::Tensor> out;
   for (int64_t b = 0; b < x.size(0); b += kBatch)
-    out.push_back(model->enc->forward(x.slice(0, b, b + kBatch)));
+    out.push_back(model->enc->forward(x.slice(0, b, b + kBatch).to(device)).cpu());
   return torch::cat(out);
 }
 
 torch::Tensor Decode(FtlModel& model, const torch::Tensor& g) {
   torch::NoGradGuard no_grad;
-  return model->dec->forward(g.to(torch::kFloat32));
+  return model->dec->forward(g.to(ModelDevice(model), torch::kFloat32)).cpu();
 }
 
 // [C, S, S] in [0, 1] -> an 8-bit BGR cell, scaled up.
 cv::Mat ToCell(const torch::Tensor& image) {
-  const torch::Tensor hwc =
-      image.detach().clamp(0, 1).mul(255).round().to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  const torch::Tensor hwc = image.detach()
+                                .cpu()
+                                .clamp(0, 1)
+                                .mul(255)
+                                .round()
+                                .to(torch::kUInt8)
+                                .permute({1, 2, 0})
+                                .contiguous();
   const int s = static_cast<int>(hwc.size(0)), channels = static_cast<int>(hwc.size(2));
   cv::Mat mat(s, s, channels == 1 ? CV_8UC1 : CV_8UC3, hwc.data_ptr<uint8_t>());
   cv::Mat bgr;
@@ -182,7 +193,8 @@ absl::Status WriteCenterPicture(FtlModel& model, const Dataset& dataset, const F
   shown.assign(reg.begin(), reg.begin() + take_reg);
   shown.insert(shown.end(), ur.begin(), ur.begin() + take_ur);
   GridRow images{"image"}, centers{"Dec(c_i)"};
-  const torch::Tensor decoded = Decode(model, stats.centers.index_select(0, torch::tensor(shown)));
+  const torch::Tensor decoded =
+      Decode(model, stats.centers.cpu().index_select(0, torch::tensor(shown)));
   for (size_t k = 0; k < shown.size(); ++k) {
     images.cells.push_back(
         ImageBatch(dataset, torch::tensor({Members(dataset, shown[k]).front()}))[0]);
@@ -207,12 +219,11 @@ absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset,
   members.resize(std::min<size_t>(members.size(), samples));
   const torch::Tensor x = ImageBatch(dataset, torch::tensor(members));
   const torch::Tensor g = Encode(model, x);
-  const torch::Tensor q = stats.basis;
-  const torch::Tensor variation =
-      (g - stats.centers[j]).matmul(q).matmul(q.t());  // Q Q^T (g_jk - c_j)
+  const torch::Tensor q = stats.basis.cpu(), centers = stats.centers.cpu();
+  const torch::Tensor variation = (g - centers[j]).matmul(q).matmul(q.t());  // Q Q^T (g_jk - c_j)
   GridRow inputs{"regular x_j"}, recon{"Dec(c_j), Dec(g_j)"};
   inputs.cells.push_back(torch::Tensor());
-  recon.cells.push_back(Decode(model, stats.centers[j].unsqueeze(0))[0]);
+  recon.cells.push_back(Decode(model, centers[j].unsqueeze(0))[0]);
   const torch::Tensor decoded = Decode(model, g);
   for (int64_t k = 0; k < x.size(0); ++k) {
     inputs.cells.push_back(x[k]);
@@ -223,8 +234,8 @@ absl::Status WriteTransferPicture(FtlModel& model, const Dataset& dataset,
     const int64_t i = ur[r];
     GridRow row{absl::StrCat(regular[i].item<bool>() ? "class " : "UR ", dataset.class_names[i])
                     .substr(0, 18)};
-    row.cells.push_back(Decode(model, stats.centers[i].unsqueeze(0))[0]);
-    const torch::Tensor transferred = Decode(model, stats.centers[i].unsqueeze(0) + variation);
+    row.cells.push_back(Decode(model, centers[i].unsqueeze(0))[0]);
+    const torch::Tensor transferred = Decode(model, centers[i].unsqueeze(0) + variation);
     for (int64_t k = 0; k < transferred.size(0); ++k) row.cells.push_back(transferred[k]);
     rows.push_back(row);
   }
@@ -247,8 +258,8 @@ absl::Status WriteInterpolationPicture(FtlModel& model, const Dataset& dataset,
   const torch::Tensor x = ImageBatch(
       dataset, torch::tensor({Members(dataset, c1).front(), Members(dataset, c2).front()}));
   const torch::Tensor g = Encode(model, x);
-  const torch::Tensor q = stats.basis;
-  const torch::Tensor center1 = stats.centers[c1], center2 = stats.centers[c2];
+  const torch::Tensor q = stats.basis.cpu();
+  const torch::Tensor center1 = stats.centers[c1].cpu(), center2 = stats.centers[c2].cpu();
   std::vector<torch::Tensor> plain, non_identity, identity;
   for (int s = 0; s < steps; ++s) {
     const double a = steps == 1 ? 0.0 : static_cast<double>(s) / (steps - 1);

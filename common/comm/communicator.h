@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,6 +23,13 @@ class PendingAllReduce {
   // Blocks until the result is in place (for CUDA tensors: until it is ordered before later work
   // on the current stream).
   virtual void Wait() = 0;
+};
+
+// A collective a stream-ordered transport (NCCL) has handed to its device and that has not
+// finished there yet: its call returned long ago, but the work may still be waiting for a peer.
+struct UnfinishedCollective {
+  std::string operation;  // e.g. "NCCL all-reduce", or the transport's asynchronous error
+  double seconds = 0;     // since it was enqueued
 };
 
 class Communicator {
@@ -49,6 +58,10 @@ class Communicator {
   // Ends every rank of the job with `exit_code`, for a failure only this rank met: the others may
   // be waiting in a collective and would otherwise wait for ever. Does not return.
   [[noreturn]] virtual void Abort(int exit_code);
+  // The oldest collective enqueued on a device and not finished there, if any. Transports whose
+  // calls block until the work is done (MPI) have none. Called by the collective watchdog from its
+  // own thread, so implementations must be thread-safe.
+  virtual std::optional<UnfinishedCollective> OldestUnfinished() { return std::nullopt; }
 };
 
 // A one-process communicator: collectives are no-ops.

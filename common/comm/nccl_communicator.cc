@@ -5,12 +5,16 @@
 #include <c10/cuda/CUDAStream.h>
 #include <nccl.h>
 
+#include <chrono>
 #include <cstring>
+#include <deque>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/comm/device_communicator.h"
 
 namespace ftl {
@@ -60,7 +64,14 @@ class NcclCommunicator : public Communicator {
  public:
   NcclCommunicator(std::unique_ptr<Communicator> bootstrap, ncclComm_t comm, int device)
       : bootstrap_(std::move(bootstrap)), comm_(comm), device_(device) {}
-  ~NcclCommunicator() override { ncclCommDestroy(comm_); }
+  ~NcclCommunicator() override {
+    {
+      absl::MutexLock lock(&mutex_);
+      for (const Enqueued& e : enqueued_) cudaEventDestroy(e.done);
+      enqueued_.clear();
+    }
+    ncclCommDestroy(comm_);
+  }
 
   int rank() const override { return bootstrap_->rank(); }
   int size() const override { return bootstrap_->size(); }
@@ -68,11 +79,13 @@ class NcclCommunicator : public Communicator {
   int local_size() const override { return bootstrap_->local_size(); }
 
   void AllReduceSum(std::vector<torch::Tensor>& tensors) override {
-    std::vector<torch::Tensor> host =
-        Grouped(tensors, [this](torch::Tensor& t, cudaStream_t stream) {
+    std::vector<torch::Tensor> host = Grouped(
+        tensors,
+        [this](torch::Tensor& t, cudaStream_t stream) {
           FTL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
                                        NcclType(t), ncclSum, comm_, stream));
-        });
+        },
+        "NCCL all-reduce");
     if (!host.empty()) bootstrap_->AllReduceSum(host);
   }
 
@@ -84,11 +97,13 @@ class NcclCommunicator : public Communicator {
   }
 
   void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
-    std::vector<torch::Tensor> host =
-        Grouped(tensors, [this, root](torch::Tensor& t, cudaStream_t stream) {
+    std::vector<torch::Tensor> host = Grouped(
+        tensors,
+        [this, root](torch::Tensor& t, cudaStream_t stream) {
           FTL_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
                                        NcclType(t), root, comm_, stream));
-        });
+        },
+        "NCCL broadcast");
     if (!host.empty()) bootstrap_->Broadcast(host, root);
   }
 
@@ -101,13 +116,59 @@ class NcclCommunicator : public Communicator {
   }
   [[noreturn]] void Abort(int exit_code) override { bootstrap_->Abort(exit_code); }
 
+  // The collective watchdog's view of the device: the enqueued collectives whose completion
+  // event has not fired, oldest first (finished ones are dropped here), and NCCL's asynchronous
+  // error (a peer gone, a network failure) as an immediate timeout.
+  std::optional<UnfinishedCollective> OldestUnfinished() override {
+    ncclResult_t async = ncclSuccess;
+    if (ncclCommGetAsyncError(comm_, &async) == ncclSuccess && async != ncclSuccess) {
+      return UnfinishedCollective{
+          absl::StrCat("NCCL asynchronous error (", ncclGetErrorString(async), ")"), 1e30};
+    }
+    absl::MutexLock lock(&mutex_);
+    while (!enqueued_.empty() && cudaEventQuery(enqueued_.front().done) != cudaErrorNotReady) {
+      cudaEventDestroy(enqueued_.front().done);
+      enqueued_.pop_front();
+    }
+    if (enqueued_.empty()) return std::nullopt;
+    const Enqueued& oldest = enqueued_.front();
+    return UnfinishedCollective{
+        oldest.operation,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - oldest.since).count()};
+  }
+
  private:
+  struct Enqueued {
+    const char* operation;
+    std::chrono::steady_clock::time_point since;
+    cudaEvent_t done;  // recorded on the stream after the collective
+  };
+
+  // Records when the work just enqueued on `stream` finishes, for OldestUnfinished.
+  void Track(const char* operation, cudaStream_t stream) {
+    cudaEvent_t done;
+    if (cudaEventCreateWithFlags(&done, cudaEventDisableTiming) != cudaSuccess) return;
+    if (cudaEventRecord(done, stream) != cudaSuccess) {
+      cudaEventDestroy(done);
+      return;
+    }
+    absl::MutexLock lock(&mutex_);
+    // Keep the queue short: whatever finished is dropped as new work comes.
+    while (!enqueued_.empty() && cudaEventQuery(enqueued_.front().done) != cudaErrorNotReady) {
+      cudaEventDestroy(enqueued_.front().done);
+      enqueued_.pop_front();
+    }
+    enqueued_.push_back({operation, std::chrono::steady_clock::now(), done});
+  }
+
   // Enqueues `op` for every CUDA tensor as one NCCL group on the current stream; returns the host
   // tensors, which the caller sends over the bootstrap communicator.
   template <typename Op>
-  std::vector<torch::Tensor> Grouped(std::vector<torch::Tensor>& tensors, const Op& op) {
+  std::vector<torch::Tensor> Grouped(std::vector<torch::Tensor>& tensors, const Op& op,
+                                     const char* operation) {
     std::vector<torch::Tensor> host;
     const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    bool any = false;
     FTL_NCCL_CHECK(ncclGroupStart());
     for (torch::Tensor& t : tensors) {
       if (!t.is_cuda()) {
@@ -116,8 +177,10 @@ class NcclCommunicator : public Communicator {
       }
       CheckDeviceTensor(t);
       op(t, stream);
+      any = true;
     }
     FTL_NCCL_CHECK(ncclGroupEnd());
+    if (any) Track(operation, stream);
     return host;
   }
 
@@ -130,6 +193,8 @@ class NcclCommunicator : public Communicator {
   std::unique_ptr<Communicator> bootstrap_;
   ncclComm_t comm_;
   int device_;
+  absl::Mutex mutex_;  // the training thread enqueues, the watchdog's thread polls
+  std::deque<Enqueued> enqueued_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace

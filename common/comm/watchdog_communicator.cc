@@ -75,6 +75,9 @@ class WatchdogCommunicator : public Communicator {
     inner_->BroadcastBytes(bytes, root);
   }
   [[noreturn]] void Abort(int exit_code) override { inner_->Abort(exit_code); }
+  std::optional<UnfinishedCollective> OldestUnfinished() override {
+    return inner_->OldestUnfinished();
+  }
 
  private:
   // Marks a collective in flight for its lifetime (collectives run on one thread at a time).
@@ -118,19 +121,37 @@ class WatchdogCommunicator : public Communicator {
         absl::MutexLock lock(&mutex_);
         if (mutex_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(poll_seconds_)))
           return;
-        if (!armed_ || !in_flight_) continue;
-        const double waited = std::chrono::duration<double>(Clock::now() - since_).count();
-        if (waited < timeout_seconds_) continue;
-        message = absl::StrFormat(
-            "error: collective timeout: %s on rank %d of %d has waited %.0f s (limit %.0f s, "
-            "runtime.collective_timeout_seconds): a peer rank is stopped, hung or lost; ending "
-            "this rank (exit code %d) so that the job ends and can resume from its last checkpoint",
-            operation_, inner_->rank(), inner_->size(), waited, timeout_seconds_,
-            kCollectiveTimeoutExitCode);
-        in_flight_ = false;  // reported once (a test's action returns)
+        if (!armed_) continue;
+        if (in_flight_) {
+          const double waited = std::chrono::duration<double>(Clock::now() - since_).count();
+          if (waited >= timeout_seconds_) {
+            message = Message(operation_, waited);
+            in_flight_ = false;  // reported once (a test's action returns)
+          }
+        }
+        // Stream-ordered work (NCCL): the call returned at once, the device is still waiting.
+        if (message.empty()) {
+          const std::optional<UnfinishedCollective> unfinished = inner_->OldestUnfinished();
+          if (unfinished && unfinished->seconds >= timeout_seconds_ &&
+              unfinished->operation != reported_unfinished_) {
+            message = Message(unfinished->operation + " (enqueued on the GPU, not finished)",
+                              unfinished->seconds);
+            reported_unfinished_ = unfinished->operation;
+          }
+        }
+        if (message.empty()) continue;
       }
       on_timeout_(message);
     }
+  }
+
+  std::string Message(const std::string& operation, double waited) const {
+    return absl::StrFormat(
+        "error: collective timeout: %s on rank %d of %d has waited %.0f s (limit %.0f s, "
+        "runtime.collective_timeout_seconds): a peer rank is stopped, hung or lost; ending "
+        "this rank (exit code %d) so that the job ends and can resume from its last checkpoint",
+        operation, inner_->rank(), inner_->size(), waited, timeout_seconds_,
+        kCollectiveTimeoutExitCode);
   }
 
   const std::unique_ptr<Communicator> inner_;
@@ -143,7 +164,9 @@ class WatchdogCommunicator : public Communicator {
   bool in_flight_ ABSL_GUARDED_BY(mutex_) = false;
   const char* operation_ ABSL_GUARDED_BY(mutex_) = "";
   Clock::time_point since_ ABSL_GUARDED_BY(mutex_);
-  std::thread watcher_;  // last: starts once the members above exist
+  std::string reported_unfinished_
+      ABSL_GUARDED_BY(mutex_);  // reported once (tests' actions return)
+  std::thread watcher_;         // last: starts once the members above exist
 };
 
 }  // namespace

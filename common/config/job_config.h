@@ -24,6 +24,13 @@ struct ModelShape {
   int filter_width = 64;            // channels of R's 4x4 deconvolution grid
 };
 
+// Compares layer sizes (a trained model can start this job's only when they are equal).
+inline bool SameLayers(const ModelShape& a, const ModelShape& b) {
+  return a.input_size == b.input_size && a.channels == b.channels &&
+         a.feature_dim == b.feature_dim && a.encoder_widths == b.encoder_widths &&
+         a.convs_per_stage == b.convs_per_stage && a.filter_width == b.filter_width;
+}
+
 // Returns the shape of a named preset ("small" or "paper"), or InvalidArgument.
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name);
 
@@ -115,12 +122,14 @@ struct EvaluationConfig {
   std::string pairs_images;
   std::string holdout_path;
   std::string holdout_manifest;
+  std::vector<std::string> bin_sets;  // InsightFace .bin verification sets
 };
 
 struct JobConfig {
   std::string name = "ftl-job";
   std::string preset = "small";
   ModelShape model;
+  std::string init_from;  // model.init_from: fine-tune from this model's Enc, Dec, R
   DataConfig data;
   LossWeights loss;
   TrainingConfig training;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <type_traits>
 
@@ -247,6 +248,12 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   if (!spec.name().empty()) config.name = spec.name();
   if (!spec.has_data()) return absl::InvalidArgumentError("data: is required");
   FTL_RETURN_IF_ERROR(FillModel(spec.model(), &config));
+  config.init_from = spec.model().init_from();
+  if (!config.init_from.empty() && !spec.training().init_checkpoint().empty()) {
+    return absl::InvalidArgumentError(
+        "model.init_from: give it or training.init_checkpoint, not both (init_checkpoint continues "
+        "this job's model; init_from fine-tunes another's on this job's identities)");
+  }
   FTL_RETURN_IF_ERROR(FillData(spec.data(), &config.data));
   const v1::LossSpec& loss = spec.loss();
   FTL_RETURN_IF_ERROR(Take("loss.alpha_sfmx", loss.has_alpha_sfmx(), loss.alpha_sfmx(), 0.0, 1e6,
@@ -266,7 +273,25 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;
   FTL_RETURN_IF_ERROR(FillRuntime(spec.runtime(), &config.runtime));
   const v1::EvaluationSpec& e = spec.evaluation();
-  config.evaluation = {e.pairs_path(), e.pairs_images(), e.holdout_path(), e.holdout_manifest()};
+  config.evaluation = {e.pairs_path(),
+                       e.pairs_images(),
+                       e.holdout_path(),
+                       e.holdout_manifest(),
+                       {e.bin_sets().begin(), e.bin_sets().end()}};
+  if (e.bin_sets_size() > 8) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("evaluation.bin_sets: at most 8 sets, got ", e.bin_sets_size()));
+  }
+  std::set<std::string> stems;
+  for (const std::string& bin : e.bin_sets()) {
+    FTL_RETURN_IF_ERROR(CheckExists("evaluation.bin_sets", bin, false));
+    // Sets are reported by file stem (bin_lfw_acc_f): two lfw.bin would overwrite each other.
+    if (!stems.insert(fs::path(bin).stem().string()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("evaluation.bin_sets: two sets named '", fs::path(bin).stem().string(),
+                       "' (sets are reported by file name; rename one)"));
+    }
+  }
   if (!e.pairs_path().empty() || !e.pairs_images().empty()) {
     FTL_RETURN_IF_ERROR(CheckExists("evaluation.pairs_path", e.pairs_path(), false));
   }

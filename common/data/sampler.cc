@@ -16,7 +16,7 @@ std::mt19937_64 StreamRng(uint64_t seed, SampleStream stream, int64_t counter) {
 }  // namespace
 
 EpochSampler::EpochSampler(torch::Tensor pool, uint64_t seed, SampleStream stream)
-    : pool_(pool.to(torch::kInt64).contiguous()), seed_(seed), stream_(stream) {
+    : pool_(pool.to(torch::kCPU, torch::kInt64).contiguous()), seed_(seed), stream_(stream) {
   pool_values_.assign(pool_.data_ptr<int64_t>(), pool_.data_ptr<int64_t>() + pool_.numel());
 }
 
@@ -52,7 +52,7 @@ ClassBalancedSampler::ClassBalancedSampler(const torch::Tensor& labels,
       members_.emplace_back();
     }
   }
-  const torch::Tensor y = labels.contiguous();
+  const torch::Tensor y = labels.to(torch::kCPU, torch::kInt64).contiguous();  // read on the host
   const int64_t* p = y.data_ptr<int64_t>();
   for (int64_t i = 0; i < y.numel(); ++i) {
     if (slot[p[i]] >= 0) members_[slot[p[i]]].push_back(i);

@@ -1,5 +1,6 @@
 #include "common/data/verification_bin.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@ namespace {
 // stack refer to one list that APPENDS later fills.
 struct Value {
   enum Kind { kMark, kNone, kBool, kInt, kBytes, kList, kTuple, kCodecsEncode } kind = kNone;
+  int depth = 0;  // containers: 1 + the deepest item (bounded: no deep destruction recursion)
   bool flag = false;
   int64_t number = 0;
   std::shared_ptr<const std::string> bytes;  // shared: the memo keeps a reference, not a copy
@@ -72,6 +74,12 @@ const char* OpcodeName(uint8_t op) {
   }
 }
 
+// The files are (list of bytes, list of bool): nothing nests deeper than a tuple of lists.
+constexpr int kMaxDepth = 3;
+// Values alive at once (stack, memo, list items): far above any verification set (LFW's has
+// 18,000) and far below what memory allows, so a flood of one-byte opcodes cannot exhaust it.
+constexpr int64_t kMaxValues = 2'000'000;
+
 class Parser {
  public:
   explicit Parser(const std::string& bytes) : b_(bytes) {}
@@ -104,6 +112,13 @@ class Parser {
         opcode, offset));
   }
 
+  absl::Status Push(Value v) {
+    if (++values_ > kMaxValues) return Error("more values than any verification set holds");
+    if (v.depth > kMaxDepth) return Error("nested deeper than (list, list)");
+    stack_.push_back(std::move(v));
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<uint64_t> Unsigned(int n) {
     if (b_.size() - at_ < static_cast<size_t>(n)) return Error("a length runs past the end");
     uint64_t v = 0;
@@ -120,8 +135,7 @@ class Parser {
     v.kind = Value::kBytes;
     v.bytes = std::make_shared<const std::string>(b_.substr(at_, *n));
     at_ += *n;
-    stack_.push_back(std::move(v));
-    return absl::OkStatus();
+    return Push(std::move(v));
   }
 
   // The items pushed since the last MARK, removed with it.
@@ -140,14 +154,16 @@ class Parser {
   absl::Status PushTuple(std::vector<Value> items) {
     Value v;
     v.kind = Value::kTuple;
+    v.depth = 1;
+    for (const Value& item : items) v.depth = std::max(v.depth, item.depth + 1);
     v.items = std::make_shared<std::vector<Value>>(std::move(items));
-    stack_.push_back(std::move(v));
-    return absl::OkStatus();
+    return Push(std::move(v));
   }
 
   absl::Status Memo(uint64_t index) {
     if (stack_.empty()) return Error("memoising an empty stack");
     if (index > (uint64_t{1} << 32)) return Error("a memo index out of range");
+    if (++values_ > kMaxValues) return Error("more values than any verification set holds");
     memo_[index] = stack_.back();
     return absl::OkStatus();
   }
@@ -165,24 +181,24 @@ class Parser {
       case '(': {
         Value mark;
         mark.kind = Value::kMark;
-        stack_.push_back(mark);
-        return absl::OkStatus();
+        return Push(mark);
       }
       case ']': {  // EMPTY_LIST
         Value v;
         v.kind = Value::kList;
+        v.depth = 1;
         v.items = std::make_shared<std::vector<Value>>();
-        stack_.push_back(std::move(v));
-        return absl::OkStatus();
+        return Push(std::move(v));
       }
       case 'l': {  // LIST (protocol 0/1)
         absl::StatusOr<std::vector<Value>> items = PopToMark();
         if (!items.ok()) return items.status();
         Value v;
         v.kind = Value::kList;
+        v.depth = 1;
+        for (const Value& item : *items) v.depth = std::max(v.depth, item.depth + 1);
         v.items = std::make_shared<std::vector<Value>>(*std::move(items));
-        stack_.push_back(std::move(v));
-        return absl::OkStatus();
+        return Push(std::move(v));
       }
       case ')':
         return PushTuple({});
@@ -218,7 +234,12 @@ class Parser {
         if (stack_.empty() || stack_.back().kind != Value::kList) {
           return Error("APPEND to something that is not a list");
         }
-        for (Value& item : items) stack_.back().items->push_back(std::move(item));
+        Value& list = stack_.back();
+        for (Value& item : items) {
+          if (item.depth + 1 > kMaxDepth) return Error("nested deeper than (list, list)");
+          list.depth = std::max(list.depth, item.depth + 1);
+          list.items->push_back(std::move(item));
+        }
         return absl::OkStatus();
       }
       case 'C':
@@ -244,8 +265,7 @@ class Parser {
         Value v;
         v.kind = Value::kBool;
         v.flag = op == 0x88;
-        stack_.push_back(v);
-        return absl::OkStatus();
+        return Push(v);
       }
       case 'K':
       case 'M':
@@ -255,12 +275,11 @@ class Parser {
         Value v;
         v.kind = Value::kInt;
         v.number = op == 'J' ? static_cast<int32_t>(*n) : static_cast<int64_t>(*n);
-        stack_.push_back(v);
-        return absl::OkStatus();
+        return Push(v);
       }
       case 'I': {  // INT, as protocols 0/1 write True/False ("I01\n", "I00\n") and small ints
         const size_t end = b_.find('\n', at_);
-        if (end == std::string::npos || end - at_ > 20) return Error("malformed INT");
+        if (end == std::string::npos || end - at_ > 18) return Error("malformed INT");
         const std::string text = b_.substr(at_, end - at_);
         at_ = end + 1;
         Value v;
@@ -271,15 +290,13 @@ class Parser {
           v.kind = Value::kInt;
           for (char c : text) {
             if (c < '0' || c > '9') return Error("malformed INT");
-            v.number = v.number * 10 + (c - '0');
+            v.number = v.number * 10 + (c - '0');  // at most 18 digits: no overflow
           }
         }
-        stack_.push_back(v);
-        return absl::OkStatus();
+        return Push(v);
       }
       case 'N': {
-        stack_.push_back(Value());
-        return absl::OkStatus();
+        return Push(Value());
       }
       case 'q': {  // BINPUT
         absl::StatusOr<uint64_t> n = Unsigned(1);
@@ -297,8 +314,11 @@ class Parser {
         if (!n.ok()) return n.status();
         auto it = memo_.find(*n);
         if (it == memo_.end()) return Error("a memo reference to nothing");
-        stack_.push_back(it->second);
-        return absl::OkStatus();
+        // Shared containers (and a list inside itself) never occur in these files.
+        if (it->second.kind == Value::kList || it->second.kind == Value::kTuple) {
+          return Error("a second reference to a list or tuple");
+        }
+        return Push(it->second);
       }
       case 'c': {  // GLOBAL: only _codecs.encode, which Python 3 uses for bytes at protocol 2
         const size_t end = b_.find('\n', b_.find('\n', at_) + 1);
@@ -308,8 +328,7 @@ class Parser {
         at_ = end + 1;
         Value v;
         v.kind = Value::kCodecsEncode;
-        stack_.push_back(v);
-        return absl::OkStatus();
+        return Push(v);
       }
       case 'R': {  // REDUCE: only _codecs.encode(text, "latin1"), decoded here, never called
         if (stack_.size() < 2) return Refuse("REDUCE", offset);
@@ -326,8 +345,7 @@ class Parser {
         Value v;
         v.kind = Value::kBytes;
         v.bytes = std::make_shared<const std::string>(*std::move(bytes));
-        stack_.push_back(std::move(v));
-        return absl::OkStatus();
+        return Push(std::move(v));
       }
       case '.':
         return absl::OkStatus();
@@ -344,6 +362,7 @@ class Parser {
   size_t at_ = 0;
   std::vector<Value> stack_;
   std::map<uint64_t, Value> memo_;
+  int64_t values_ = 0;
 };
 
 }  // namespace
@@ -366,10 +385,17 @@ absl::StatusOr<VerificationBin> ParseVerificationBin(const std::string& bytes) {
         "not an InsightFace verification .bin: expected (list of images, list of bool)");
   }
   VerificationBin bin;
+  size_t total = 0;
   for (const Value& image : *images.items) {
     if (image.kind != Value::kBytes) {
       return absl::InvalidArgumentError(
           "not an InsightFace verification .bin: an image that is not bytes");
+    }
+    // Each image is in the file once: references to one large image cannot multiply it.
+    total += image.bytes->size();
+    if (total > bytes.size()) {
+      return absl::InvalidArgumentError(
+          "not an InsightFace verification .bin: images repeated by reference");
     }
     bin.images.push_back(*image.bytes);
   }

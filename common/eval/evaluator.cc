@@ -1,6 +1,7 @@
 #include "common/eval/evaluator.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <unordered_map>
 
@@ -111,6 +112,12 @@ std::map<std::string, double> EvaluationMetrics::Named() const {
     put(n::kHoldoutCoverageP99Ur, holdout->coverage_p99_ur);
     put(n::kHoldoutTop1UrClassifier, holdout->top1_ur_classifier);
   }
+  for (const auto& [stem, set] : bin_sets) {
+    m[n::BinSetMetric(stem, "acc_f")] = set.on_f.accuracy;
+    m[n::BinSetMetric(stem, "acc_std_f")] = set.on_f.accuracy_std;
+    m[n::BinSetMetric(stem, "tar_far1e3_f")] = set.on_f.tar_at_far_1e3;
+    m[n::BinSetMetric(stem, "acc_g")] = set.on_g.accuracy;
+  }
   return m;
 }
 
@@ -122,6 +129,10 @@ EvaluationMetrics Evaluator::Evaluate(FtlModel& model, const torch::Tensor& is_r
   if (!config_.evaluation.pairs_path.empty()) metrics.verification = Verification(model);
   if (!config_.evaluation.holdout_path.empty() || !config_.evaluation.holdout_manifest.empty()) {
     metrics.holdout = Holdout(model, is_regular);
+  }
+  for (const std::string& path : config_.evaluation.bin_sets) {
+    std::optional<VerificationMetrics> set = BinSet(model, path);
+    if (set) metrics.bin_sets[std::filesystem::path(path).stem().string()] = *set;
   }
   model->train(was_training);
   return metrics;
@@ -204,6 +215,62 @@ std::optional<VerificationMetrics> Evaluator::Verification(FtlModel& model) {
     Log("evaluation: ", pairs->size() - same.size(),
         " pair(s) left out: image missing or unreadable");
   }
+  return result;
+}
+
+std::optional<VerificationMetrics> Evaluator::BinSet(FtlModel& model, const std::string& path) {
+  auto cached = bins_.find(path);
+  absl::Status read;
+  if (cached == bins_.end()) {
+    absl::StatusOr<VerificationBin> bin = ReadVerificationBin(path);
+    if (bin.ok()) {
+      cached = bins_.emplace(path, *std::move(bin)).first;
+    } else {
+      read = bin.status();
+    }
+  }
+  if (!EveryRankOk(read, "bin set: ")) return std::nullopt;
+  const VerificationBin& bin = cached->second;
+  const int64_t n = static_cast<int64_t>(bin.images.size());
+  const ImageOptions options = OptionsFor(config_);
+  const int64_t d = config_.model.feature_dim;
+  // [g | f] per image, this rank's stripe filled (image + mirror image), summed across ranks.
+  torch::Tensor table = torch::zeros({n, 2 * d}, torch::kFloat64);
+  absl::Status decoded;
+  std::vector<int64_t> rows;
+  std::vector<torch::Tensor> images;
+  auto flush = [&] {
+    if (rows.empty()) return;
+    const torch::Tensor x = torch::stack(images).to(torch::kFloat32).div_(255.0);
+    auto [g, f] = Features(model, x);
+    auto [g_flip, f_flip] = Features(model, x.flip({3}));
+    auto unit = [](const torch::Tensor& t) {
+      return t.to(torch::kFloat64) / t.to(torch::kFloat64).norm(2, 1, true).clamp_min(1e-12);
+    };
+    table.index_put_({torch::tensor(rows, torch::kInt64)},
+                     torch::cat({unit(g) + unit(g_flip), unit(f) + unit(f_flip)}, 1));
+    rows.clear();
+    images.clear();
+  };
+  for (int64_t i = comm_.rank(); i < n && decoded.ok(); i += comm_.size()) {
+    absl::StatusOr<torch::Tensor> image = DecodeImage(bin.images[i], options);
+    if (!image.ok()) {
+      decoded = absl::InvalidArgumentError(
+          absl::StrCat(path, ": image ", i, ": ", image.status().message()));
+      break;
+    }
+    rows.push_back(i);
+    images.push_back(*image);
+    if (static_cast<int64_t>(rows.size()) == kBatch) flush();
+  }
+  flush();
+  if (!EveryRankOk(decoded, "bin set: ")) return std::nullopt;
+  std::vector<torch::Tensor> t = {table};
+  comm_.AllReduceSum(t);
+  VerificationMetrics result;
+  result.on_g = ConsecutivePairVerification(table.slice(1, 0, d), bin.same);
+  result.on_f = ConsecutivePairVerification(table.slice(1, d, 2 * d), bin.same);
+  result.pairs_used = result.pairs_listed = static_cast<int64_t>(bin.same.size());
   return result;
 }
 

@@ -19,6 +19,7 @@
 #include "common/comm/communicator.h"
 #include "common/config/job_config.h"
 #include "common/data/dataset.h"
+#include "common/data/verification_bin.h"
 #include "common/eval/metrics.h"
 #include "common/model/ftl_model.h"
 
@@ -40,6 +41,8 @@ struct HoldoutMetrics {
 struct EvaluationMetrics {
   std::optional<VerificationMetrics> verification;  // absent: no pairs, or unreadable
   std::optional<HoldoutMetrics> holdout;            // absent: no hold-out, or unreadable
+  // InsightFace .bin sets by file stem (an unreadable set is left out).
+  std::map<std::string, VerificationMetrics> bin_sets;
 
   // The figures by their names in common/eval/metric_names.h (what phase reports carry).
   std::map<std::string, double> Named() const;
@@ -62,6 +65,9 @@ class Evaluator {
  private:
   std::optional<VerificationMetrics> Verification(FtlModel& model);
   std::optional<HoldoutMetrics> Holdout(FtlModel& model, const torch::Tensor& is_regular);
+  // A .bin set with the mirror image, as InsightFace's validation: each rank embeds a stripe of
+  // the images, the embeddings are summed across ranks.
+  std::optional<VerificationMetrics> BinSet(FtlModel& model, const std::string& path);
   // Whether `status` is OK on every rank (a collective): a protocol whose input one rank cannot
   // read is left out on all of them, so their later collectives still match. Logs a failure.
   bool EveryRankOk(const absl::Status& status, const std::string& what);
@@ -75,6 +81,7 @@ class Evaluator {
   Communicator& comm_;
   torch::Device device_;
   std::unique_ptr<Dataset> holdout_;
+  std::map<std::string, VerificationBin> bins_;  // read at the first evaluation, kept
 };
 
 }  // namespace ftl

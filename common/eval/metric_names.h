@@ -3,6 +3,8 @@
 #ifndef FTL_COMMON_EVAL_METRIC_NAMES_H_
 #define FTL_COMMON_EVAL_METRIC_NAMES_H_
 
+#include <string>
+
 namespace ftl::metric_names {
 
 // Verification pairs (10-fold, Table 3), on the identity feature f and the rich feature g.
@@ -35,6 +37,13 @@ inline constexpr char kAllreduceSeconds[] = "allreduce_seconds";  // training ph
 inline constexpr char kAllreduceBytes[] = "allreduce_bytes";
 inline constexpr char kStreamedUnreadableImages[] =
     "streamed_unreadable_images";  // all ranks, so far
+
+// InsightFace .bin sets (evaluation.bin_sets), by file stem: bin_lfw_acc_f, bin_lfw_acc_std_f,
+// bin_lfw_tar_far1e3_f, bin_lfw_acc_g.
+inline constexpr char kBinSetPrefix[] = "bin_";
+inline std::string BinSetMetric(const std::string& stem, const char* what) {
+  return std::string(kBinSetPrefix) + stem + "_" + what;
+}
 
 }  // namespace ftl::metric_names
 

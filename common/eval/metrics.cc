@@ -62,11 +62,32 @@ Rank1Result NearestCenterRank1(const torch::Tensor& gallery, const torch::Tensor
                                const torch::Tensor& probes, const torch::Tensor& probe_labels,
                                const torch::Tensor& is_regular) {
   const int64_t num_classes = is_regular.size(0);
+  // On the CPU whatever device the features come from (the tallies below read them on the host).
+  const torch::Tensor labels = gallery_labels.cpu();
   torch::Tensor sums = torch::zeros({num_classes, gallery.size(1)}, torch::kFloat64);
-  sums.index_add_(0, gallery_labels, gallery.to(torch::kFloat64));
-  const torch::Tensor counts = torch::bincount(gallery_labels, {}, num_classes);
+  sums.index_add_(0, labels, gallery.to(torch::kCPU, torch::kFloat64));
+  const torch::Tensor counts = torch::bincount(labels, {}, num_classes);
   return NearestCenterRank1FromCenters(sums / counts.clamp_min(1).unsqueeze(1).to(torch::kFloat64),
-                                       counts > 0, probes, probe_labels, is_regular);
+                                       counts > 0, probes.cpu(), probe_labels.cpu(),
+                                       is_regular.cpu());
+}
+
+VerificationResult ConsecutivePairVerification(const torch::Tensor& embeddings,
+                                               const std::vector<bool>& same) {
+  const int64_t pairs = static_cast<int64_t>(same.size());
+  TORCH_CHECK(embeddings.dim() == 2 && embeddings.size(0) == 2 * pairs,
+              "ConsecutivePairVerification: expected [2P, D] embeddings for ", pairs, " pairs");
+  const torch::Tensor e = embeddings.to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor scores =
+      torch::cosine_similarity(e.slice(0, 0, 2 * pairs, 2), e.slice(0, 1, 2 * pairs, 2), 1)
+          .contiguous();
+  const std::vector<double> score(scores.data_ptr<double>(), scores.data_ptr<double>() + pairs);
+  std::vector<int> fold(pairs);
+  const int64_t base = pairs / 10, extra = pairs % 10;
+  for (int64_t f = 0, at = 0; f < 10; ++f) {
+    for (int64_t k = 0; k < base + (f < extra ? 1 : 0); ++k) fold[at++] = static_cast<int>(f);
+  }
+  return KFoldVerification(score, same, fold);
 }
 
 VerificationResult KFoldVerification(const std::vector<double>& scores,

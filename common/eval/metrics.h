@@ -49,6 +49,13 @@ struct VerificationResult {
 VerificationResult KFoldVerification(const std::vector<double>& scores,
                                      const std::vector<bool>& same, const std::vector<int>& fold);
 
+// Verification of consecutive pairs — rows 2k and 2k+1 of `embeddings` ([2P, D], any device and
+// scale: scored by cosine similarity) with `same` [P] — in 10 contiguous folds, as InsightFace's
+// verification.py does for its .bin sets (sklearn's KFold(10) without shuffling: the first P % 10
+// folds one pair longer).
+VerificationResult ConsecutivePairVerification(const torch::Tensor& embeddings,
+                                               const std::vector<bool>& same);
+
 // The largest share of predictions that can be accepted, most confident first, keeping precision
 // at least `precision` (Table 2's Coverage@Precision).
 double CoverageAtPrecision(const std::vector<double>& confidence, const std::vector<bool>& correct,

@@ -164,7 +164,9 @@ absl::StatusOr<torch::jit::Module> LoadEmbeddingModule(const std::string& path,
                      std::string(e.what_without_backtrace()).substr(0, 200)));
   }
   for (const char* attribute : {"input_size", "channels", "feature_dim", "feature_layer"}) {
-    if (!module.hasattr(attribute)) {
+    const bool text = std::string(attribute) == "feature_layer";
+    if (!module.hasattr(attribute) ||
+        (text ? !module.attr(attribute).isString() : !module.attr(attribute).isInt())) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", path, "' is a TorchScript module but not an FTL embedding (no '",
                        attribute, "'; make one with `ftl export`)"));
@@ -175,7 +177,9 @@ absl::StatusOr<torch::jit::Module> LoadEmbeddingModule(const std::string& path,
     info->channels = static_cast<int>(module.attr("channels").toInt());
     info->feature_dim = static_cast<int>(module.attr("feature_dim").toInt());
     info->features = module.attr("feature_layer").toStringRef();
-    info->center_crop = module.hasattr("center_crop") ? module.attr("center_crop").toDouble() : 1.0;
+    info->center_crop = module.hasattr("center_crop") && module.attr("center_crop").isDouble()
+                            ? module.attr("center_crop").toDouble()
+                            : 1.0;
   }
   module.eval();
   return module;

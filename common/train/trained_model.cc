@@ -24,11 +24,12 @@ absl::StatusOr<TrainedModel> LoadFile(const std::string& path) {
     return absl::DataLossError(absl::StrCat(
         "checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
   }
-  if (format.numel() != 1 || format.item<int64_t>() != kCheckpointFormat) {
+  if (format.numel() != 1 || format.scalar_type() != torch::kInt64 ||
+      format.item<int64_t>() != kCheckpointFormat) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint '", path, "': not a checkpoint format this build reads"));
   }
-  if (shape_tensor.numel() != 5) {
+  if (shape_tensor.numel() != 5 || shape_tensor.scalar_type() != torch::kInt64) {
     return absl::DataLossError(absl::StrCat("checkpoint '", path, "': malformed shape entry"));
   }
   const int64_t* s = shape_tensor.data_ptr<int64_t>();

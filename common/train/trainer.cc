@@ -4,11 +4,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/eval/metric_names.h"
+#include "common/export/embedding_module.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
@@ -124,20 +127,84 @@ LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Te
 }
 
 absl::Status Trainer::InitializeFrom(const std::string& path) {
-  absl::Status status = ReadModelWeights(path);
+  return AgreeAndBroadcast(ReadModelWeights(path), "training.init_checkpoint", path);
+}
+
+absl::Status Trainer::AgreeAndBroadcast(const absl::Status& status, const std::string& field,
+                                        const std::string& path) {
   // Every rank read the file itself (it must be visible to all); agree on the outcome before
   // the broadcast, so that a rank that could not read it does not leave the others waiting.
   std::vector<torch::Tensor> failures = {torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kFloat64)};
   comm_.AllReduceSum(failures);
   if (!status.ok()) return status;
   if (failures[0].item<double>() > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "training.init_checkpoint: another rank could not read '", path, "' (see its error)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(field, ": another rank could not read '", path, "' (see its error)"));
   }
   std::vector<torch::Tensor> state = model_->parameters();
   torch::NoGradGuard no_grad;
   comm_.Broadcast(state, 0);  // bit-identical ranks whatever each read
   return absl::OkStatus();
+}
+
+absl::Status Trainer::FineTuneFrom(const std::string& path) {
+  absl::StatusOr<std::string> taken = ReadTrainedLayers(path);
+  FTL_RETURN_IF_ERROR(AgreeAndBroadcast(taken.status(), "model.init_from", path));
+  if (comm_.rank() == 0) Log("model.init_from: ", *taken, " from ", path, "; a fresh classifier");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Trainer::ReadTrainedLayers(const std::string& path) {
+  const ModelShape& mine = config_.model;
+  auto other_layers = [&](const std::string& theirs) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "model.init_from: '%s' is a model of other layers (%s) than this job's (%dx%dx%d, D %d, "
+        "preset '%s')",
+        path, theirs, mine.input_size, mine.input_size, mine.channels, mine.feature_dim,
+        config_.preset));
+  };
+  torch::NoGradGuard no_grad;
+  absl::StatusOr<TrainedModel> trained = LoadTrainedModel(path);
+  if (trained.ok()) {
+    const ModelShape& s = trained->shape;
+    if (!SameLayers(s, mine)) {
+      return other_layers(absl::StrFormat("%dx%dx%d, D %d, preset '%s'", s.input_size, s.input_size,
+                                          s.channels, s.feature_dim, trained->preset));
+    }
+    const auto source = trained->model->named_parameters();
+    for (auto& p : model_->named_parameters()) {
+      if (p.key().rfind("classifier", 0) == 0) continue;
+      p.value().copy_(source[p.key()]);
+    }
+    return std::string("Enc, Dec, R");
+  }
+  if (trained.status().code() != absl::StatusCode::kInvalidArgument) return trained.status();
+  // Not a checkpoint: an exported module? Its parameters are ours with '.' as '_'.
+  EmbeddingModuleInfo info;
+  absl::StatusOr<torch::jit::Module> module = LoadEmbeddingModule(path, &info);
+  if (!module.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.init_from: '", path, "' is neither an FTL checkpoint nor an `ftl export` module"));
+  }
+  if (info.input_size != mine.input_size || info.channels != mine.channels ||
+      info.feature_dim != mine.feature_dim) {
+    return other_layers(absl::StrFormat("%dx%dx%d, D %d", info.input_size, info.input_size,
+                                        info.channels, info.feature_dim));
+  }
+  std::map<std::string, torch::Tensor> exported;
+  for (const auto& p : module->named_parameters(/*recurse=*/false)) exported[p.name] = p.value;
+  const bool with_filter = info.features == "f";
+  for (auto& p : model_->named_parameters()) {
+    const bool enc = p.key().rfind("enc.", 0) == 0;
+    if (!enc && !(with_filter && p.key().rfind("filter.", 0) == 0)) continue;
+    auto it = exported.find(absl::StrReplaceAll(p.key(), {{".", "_"}}));
+    if (it == exported.end() || !it->second.sizes().equals(p.value().sizes())) {
+      return other_layers(absl::StrCat("its layer ", p.key(), " differs"));
+    }
+    p.value().copy_(it->second);
+  }
+  return std::string(with_filter ? "Enc, R (Dec fresh: a module holds no decoder)"
+                                 : "Enc (Dec and R fresh: the module holds g)");
 }
 
 absl::Status Trainer::ReadModelWeights(const std::string& path) {

@@ -83,6 +83,11 @@ class Trainer {
   // FailedPrecondition for a checkpoint of another job (or one another rank could not read),
   // DataLoss for a damaged one, NotFound for a missing one.
   absl::Status InitializeFrom(const std::string& path);
+  // Fine-tuning (model.init_from): Enc, Dec and R from a trained model of the same layers — a
+  // checkpoint file or folder, or an `ftl export` module (Enc, and R if it holds f; Dec stays
+  // fresh) — the classifier, optimizers and samplers fresh. Every rank reads the file and all must
+  // call. FailedPrecondition for a model of other layers (naming both), else as InitializeFrom.
+  absl::Status FineTuneFrom(const std::string& path);
 
   FtlModel& model() { return model_; }
   const Dataset& dataset() const { return dataset_; }
@@ -116,6 +121,11 @@ class Trainer {
   // configured reductions and logit adjustment.
   LossTerms ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
                              const torch::Tensor& reconstruction, const torch::Tensor& x) const;
+  // FineTuneFrom's read on this rank; returns what was taken ("Enc, Dec, R" or "Enc").
+  absl::StatusOr<std::string> ReadTrainedLayers(const std::string& path);
+  // Every rank's read succeeded (a collective), then rank 0's weights to all (bit-identical).
+  absl::Status AgreeAndBroadcast(const absl::Status& read, const std::string& field,
+                                 const std::string& path);
   // InitializeFrom's read on this rank: weights and sampler positions.
   absl::Status ReadModelWeights(const std::string& path);
   // What a checkpoint and an init checkpoint both load: the shape check, the model, the sampler

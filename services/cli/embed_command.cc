@@ -60,10 +60,18 @@ int RunEmbed(const EmbedCommandOptions& o) {
 
   const fs::path out(o.out);
   const std::string partial = absl::StrCat(".partial-", getpid());
-  absl::StatusOr<NpyWriter> npy =
-      NpyWriter::Create((out / ("embeddings.npy" + partial)).string(), info.feature_dim);
-  if (!npy.ok()) return Fail(std::string(npy.status().message()), 2);
-  std::ofstream names(out / ("names.txt" + partial));
+  const fs::path npy_partial = out / ("embeddings.npy" + partial);
+  const fs::path names_partial = out / ("names.txt" + partial);
+  // Every way out but success removes the partial files.
+  auto fail = [&](const std::string& message, int code = 1) {
+    std::error_code ignored;
+    fs::remove(npy_partial, ignored);
+    fs::remove(names_partial, ignored);
+    return Fail(message, code);
+  };
+  absl::StatusOr<NpyWriter> npy = NpyWriter::Create(npy_partial.string(), info.feature_dim);
+  if (!npy.ok()) return fail(std::string(npy.status().message()), 2);
+  std::ofstream names(names_partial);
   std::vector<std::string> skipped;
   std::cout << absl::StrFormat("embed: %d images of %s, %dx%dx%d, %s%s on %s, batches of %d\n", n,
                                data.path, info.input_size, info.input_size, info.channels,
@@ -92,7 +100,7 @@ int RunEmbed(const EmbedCommandOptions& o) {
     if (!images.empty()) {
       const torch::Tensor e = EmbedBatch(*module, torch::stack(images), o.flip, device);
       if (absl::Status s = npy->Append(e.data_ptr<float>(), e.size(0)); !s.ok()) {
-        return Fail(std::string(s.message()));
+        return fail(std::string(s.message()));
       }
       for (const std::string* name : kept) names << *name << "\n";
     }
@@ -110,19 +118,22 @@ int RunEmbed(const EmbedCommandOptions& o) {
   const int64_t rows = npy->rows();
   absl::Status finished = npy->Finish();
   if (!finished.ok() || !names) {
-    return Fail(finished.ok() ? "cannot write names.txt" : std::string(finished.message()));
+    return fail(finished.ok() ? "cannot write names.txt" : std::string(finished.message()));
   }
   if (rows == 0) {
-    fs::remove(out / ("embeddings.npy" + partial), ec);
-    fs::remove(out / ("names.txt" + partial), ec);
-    return Fail(absl::StrCat("no image of ", data.path, " could be read (", skipped.size(),
+    return fail(absl::StrCat("no image of ", data.path, " could be read (", skipped.size(),
                              " unreadable; the first: ", skipped.empty() ? "-" : skipped[0], ")"));
   }
+  // names.txt first: a reader that finds embeddings.npy finds the names that go with it.
   std::ofstream skipped_file(out / "skipped.txt");
   for (const std::string& line : skipped) skipped_file << line << "\n";
-  fs::rename(out / ("embeddings.npy" + partial), out / "embeddings.npy", ec);
-  fs::rename(out / ("names.txt" + partial), out / "names.txt", ec);
-  if (ec) return Fail(absl::StrCat("cannot write into '", o.out, "': ", ec.message()));
+  skipped_file.close();
+  fs::rename(names_partial, out / "names.txt", ec);
+  if (!ec) fs::rename(npy_partial, out / "embeddings.npy", ec);
+  if (ec || !skipped_file) {
+    return fail(absl::StrCat("cannot write into '", o.out,
+                             "': ", ec ? ec.message() : std::string("skipped.txt")));
+  }
   std::cout << absl::StrFormat("embed: %d embeddings (%d-d) in %s/embeddings.npy, names.txt", rows,
                                info.feature_dim, o.out);
   if (!skipped.empty())

@@ -42,18 +42,7 @@ absl::StatusOr<VerificationResult> VerifyOnBin(torch::jit::Module& module,
     }
     embeddings.push_back(EmbedBatch(module, torch::stack(images), flip, device));
   }
-  const torch::Tensor e = torch::cat(embeddings).to(torch::kFloat64);
-  const int64_t pairs = static_cast<int64_t>(bin.same.size());
-  const torch::Tensor scores = (e.slice(0, 0, n, 2) * e.slice(0, 1, n, 2)).sum(1).contiguous();
-  std::vector<double> score(scores.data_ptr<double>(), scores.data_ptr<double>() + pairs);
-  // sklearn's KFold(10, shuffle=False), as verification.py: contiguous folds, the first
-  // pairs % 10 of them one pair longer.
-  std::vector<int> fold(pairs);
-  const int64_t base = pairs / 10, extra = pairs % 10;
-  for (int64_t f = 0, at = 0; f < 10; ++f) {
-    for (int64_t k = 0; k < base + (f < extra ? 1 : 0); ++k) fold[at++] = static_cast<int>(f);
-  }
-  return KFoldVerification(score, bin.same, fold);
+  return ConsecutivePairVerification(torch::cat(embeddings), bin.same);
 }
 
 int RunVerify(const VerifyCommandOptions& o) {

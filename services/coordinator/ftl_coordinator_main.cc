@@ -197,7 +197,17 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
   FTL_ASSIGN_OR_RETURN(
       options.external_worker_token,
       ReadOptionalSecret("--worker_token_file", absl::GetFlag(FLAGS_worker_token_file)));
-  options.check_worker_credentials = !setup.token.empty() || !options.external_worker_token.empty();
+  // Workers this coordinator launches always prove their launch; workers started elsewhere prove
+  // --worker_token_file's secret, and only a coordinator without any token (a loopback
+  // development setup with --launcher external) takes workers on their word.
+  const bool external = absl::GetFlag(FLAGS_launcher) == "external";
+  options.check_worker_credentials =
+      !external || !setup.token.empty() || !options.external_worker_token.empty();
+  if (external && !setup.token.empty() && options.external_worker_token.empty()) {
+    return absl::InvalidArgumentError(
+        "--launcher external with --auth_token_file needs --worker_token_file: workers started "
+        "elsewhere attach with that credential (the users' token cannot attach workers)");
+  }
   const ftl::ServerTls tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                               absl::GetFlag(FLAGS_tls_client_ca)};
   FTL_ASSIGN_OR_RETURN(setup.credentials, ftl::MakeServerCredentials(tls));

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "common/checkpoint/checkpoint_names.h"
 #include "common/config/job_spec_conversion.h"
+#include "common/eval/metric_names.h"
 #include "common/schedule/job_schedule.h"
 #include "common/util/log.h"
 #include "services/coordinator/spec_validation.h"
@@ -77,7 +78,9 @@ struct JobManager::Live {
   Clock::time_point launched_at;
   WorkerStream* stream = nullptr;
   Clock::time_point last_heard;
-  std::string worker_credential;     // of the current launch
+  std::string worker_credential;  // of the current launch ("" until it is launched)
+  std::string credential_file;    // where the current launch's credential is
+  int launches = 0;
   std::set<std::string> loss_terms;  // label values this job's workers created (bounded)
   std::string lost_reason;           // set before cancelling the stream on purpose
   bool permanent_failure = false;    // the workers said a restart cannot help
@@ -89,7 +92,7 @@ JobManager::JobManager(JobManagerOptions options, JobStore* store, Launcher* lau
   // Job folders are handed to workers that run elsewhere (in the job folder itself, on other
   // nodes): never relative to this process's working folder.
   std::error_code ec;
-  options_.state_dir = fs::absolute(options_.state_dir, ec).lexically_normal().string();
+  options_.state_dir = fs::weakly_canonical(fs::absolute(options_.state_dir, ec), ec).string();
 }
 
 JobManager::~JobManager() { Stop(); }
@@ -217,9 +220,13 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
   job.set_state(state);
   // Bounded: a worker's failure text ends up here, and every GetJob and watch event carries it.
   constexpr size_t kMaxMessageBytes = 4096;
-  job.set_message(message.size() > kMaxMessageBytes
-                      ? absl::StrCat(message.substr(0, kMaxMessageBytes), " [...]")
-                      : message);
+  size_t cut = message.size();
+  if (cut > kMaxMessageBytes) {
+    cut = kMaxMessageBytes;
+    // Not inside a UTF-8 character: proto3 strings must stay valid UTF-8 to parse again.
+    while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) --cut;
+  }
+  job.set_message(cut < message.size() ? absl::StrCat(message.substr(0, cut), " [...]") : message);
   if (state == v1::RUNNING && job.start_time_ms() == 0) job.set_start_time_ms(NowMs());
   if (Terminal(state)) {
     job.set_end_time_ms(NowMs());
@@ -380,9 +387,15 @@ void JobManager::Launch(v1::Job& job) {
   request.ranks = live.config.runtime.ranks;
   request.coordinator = options_.coordinator_address;
   request.tls = options_.worker_tls;
-  // A fresh credential per launch: workers of an earlier launch of this job cannot come back.
+  // A fresh credential per launch, in a file of its own: workers of an earlier launch of this job
+  // (still being stopped) can neither come back nor read the new one.
+  std::error_code ec;
+  if (!live.credential_file.empty()) fs::remove(live.credential_file, ec);
   live.worker_credential = RandomSecret();
-  request.credential_file = (fs::path(request.job_dir) / "worker_credential").string();
+  live.credential_file = (fs::path(request.job_dir) /
+                          absl::StrCat("worker_credential.", job.restarts(), ".", live.launches++))
+                             .string();
+  request.credential_file = live.credential_file;
   const absl::Status written = WriteSecretFile(request.credential_file, live.worker_credential);
   if (!written.ok()) {
     live_.erase(job.id());
@@ -494,6 +507,10 @@ JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHel
     refusal = absl::StrCat("no job '", id, "'");
   } else if (live_it == live_.end() || job_it->second.state() != v1::RUNNING) {
     refusal = absl::StrCat("job ", id, " is ", v1::JobState_Name(job_it->second.state()));
+  } else if (options_.check_worker_credentials && live_it->second->needs_launch) {
+    // Recovered at start or lost a moment ago: no launch is current, so no credential is valid
+    // (not even an empty one) until the relaunch.
+    refusal = absl::StrCat("job ", id, " is being relaunched; its new workers will attach");
   } else if (options_.check_worker_credentials &&
              !SameSecret(credential, live_it->second->worker_credential) &&
              (options_.external_worker_token.empty() ||
@@ -599,6 +616,18 @@ void JobManager::OnResult(const std::string& id, Live& live, v1::Job& job, int64
                           const v1::PhaseReport& reported) {
   v1::PhaseReport report = reported;
   report.set_phase(job.phase());  // the phase it was ordered to run (a metric label)
+  // Metric names become label values: a .bin set's only for the sets this job names.
+  std::set<std::string> allowed;
+  for (const std::string& set : job.spec().evaluation().bin_sets()) {
+    const std::string stem = fs::path(set).stem().string();
+    for (const char* what : {"acc_f", "acc_std_f", "tar_far1e3_f", "acc_g"})
+      allowed.insert(metric_names::BinSetMetric(stem, what));
+  }
+  auto* metrics = report.mutable_metrics();
+  for (auto it = metrics->begin(); it != metrics->end();) {
+    const bool bin_set = it->first.rfind(metric_names::kBinSetPrefix, 0) == 0;
+    it = bin_set && allowed.count(it->first) == 0 ? metrics->erase(it) : std::next(it);
+  }
   *job.add_history() = report;
   job.set_position(position + 1);
   job.set_progress(static_cast<double>(live.schedule.IterationsBefore(position + 1)) /

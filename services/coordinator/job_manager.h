@@ -61,9 +61,10 @@ struct JobManagerOptions {
   std::vector<std::string> data_roots;  // allowed data and output roots
   std::string coordinator_address;      // what launched workers dial
   // Who may attach as a job's workers (docs/operations.md, "Security model"). When checked: the
-  // secret of the job's current launch (written to <job folder>/worker_credential, 0600, for the
-  // workers that launch starts: valid for that job and launch only), or `external_worker_token`
-  // (workers started elsewhere, e.g. Kubernetes). The users' token is never a worker credential.
+  // secret of the job's current launch (written to <job folder>/worker_credential.R.N, 0600, for
+  // the workers that launch starts: valid for that job and launch only; none while the job waits
+  // for a relaunch), or `external_worker_token` (workers started elsewhere, e.g. Kubernetes). The
+  // users' token is never a worker credential.
   bool check_worker_credentials = false;
   std::string external_worker_token;
   ClientTls worker_tls;  // TLS files launched workers dial with

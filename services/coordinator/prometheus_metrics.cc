@@ -37,7 +37,9 @@ bool IsShare(const std::string& name) {
                                                 n::kHoldoutTop1UrClassifier,
                                                 n::kTrainTop1Regular,
                                                 n::kTrainTop1Ur};
-  return kShares.count(name) > 0;
+  // .bin sets (evaluation.bin_sets, at most 8 per job): bin_<set>_acc_f and friends.
+  const bool bin_set = name.rfind(n::kBinSetPrefix, 0) == 0 && name.size() <= 96;
+  return kShares.count(name) > 0 || bin_set;
 }
 
 }  // namespace

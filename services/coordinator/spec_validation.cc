@@ -151,7 +151,8 @@ absl::Status CheckPathsAtLaunch(const v1::JobSpec& stored,
     } else if (*resolved != fs::path(value)) {
       status = absl::InvalidArgumentError(
           absl::StrCat(field, ": '", value, "' now resolves to '", resolved->string(),
-                       "' (a symbolic link changed since admission)"));
+                       "' (a symbolic link on the way changed since admission, or an older "
+                       "coordinator admitted the job without resolving it: resubmit it)"));
     }
   });
   FTL_RETURN_IF_ERROR(status);
@@ -162,9 +163,10 @@ absl::Status CheckPathsAtLaunch(const v1::JobSpec& stored,
   absl::StatusOr<fs::path> resolved = ResolveInside("runtime.output_dir", output_dir, output_roots);
   if (!resolved.ok()) return resolved.status();
   if (*resolved != fs::path(output_dir).lexically_normal()) {
-    return absl::InvalidArgumentError(absl::StrCat("runtime.output_dir: '", output_dir,
-                                                   "' now resolves to '", resolved->string(),
-                                                   "' (a symbolic link changed since admission)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("runtime.output_dir: '", output_dir, "' now resolves to '", resolved->string(),
+                     "' (a symbolic link on the way changed since admission, or an older "
+                     "coordinator admitted the job without resolving it: resubmit it)"));
   }
   return absl::OkStatus();
 }

@@ -56,7 +56,7 @@ std::string RandomSecret() {
 }
 
 bool SameSecret(absl::string_view a, absl::string_view b) {
-  if (a.size() != b.size()) return false;
+  if (a.size() != b.size() || a.empty()) return false;  // no secret is never a match
   unsigned char diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0;

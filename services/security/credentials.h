@@ -22,7 +22,8 @@ absl::StatusOr<std::string> ReadSecretFile(absl::string_view flag, const std::st
 // 256 random bits as 64 hex digits (std::random_device: the kernel's CSPRNG on Linux).
 std::string RandomSecret();
 
-// Constant-time comparison, so a secret cannot be guessed byte by byte from timings.
+// Constant-time comparison, so a secret cannot be guessed byte by byte from timings. Two empty
+// strings do not match: an unset secret never admits a caller that presents none.
 bool SameSecret(absl::string_view a, absl::string_view b);
 
 // Writes `secret` to `path` readable by its owner only (0600), replacing any older file.

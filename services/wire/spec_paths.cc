@@ -25,7 +25,12 @@ void VisitInputPaths(v1::JobSpec& spec,
                    {"evaluation.pairs_images", evaluation.mutable_pairs_images()},
                    {"evaluation.holdout_path", evaluation.mutable_holdout_path()},
                    {"evaluation.holdout_manifest", evaluation.mutable_holdout_manifest()}});
+    for (std::string& bin : *evaluation.mutable_bin_sets()) {
+      fields.push_back({"evaluation.bin_sets", &bin});
+    }
   }
+  if (spec.has_model())
+    fields.push_back({"model.init_from", spec.mutable_model()->mutable_init_from()});
   if (spec.has_training()) {
     fields.push_back(
         {"training.init_checkpoint", spec.mutable_training()->mutable_init_checkpoint()});

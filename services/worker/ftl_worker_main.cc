@@ -23,10 +23,13 @@ namespace {
 
 // The worker credential in --token_file (else $FTL_TOKEN_FILE); "" when neither is set.
 absl::StatusOr<std::string> ReadToken(std::string path) {
-  if (path.empty() && std::getenv("FTL_TOKEN_FILE") != nullptr)
+  const char* flag = "--token_file";
+  if (path.empty() && std::getenv("FTL_TOKEN_FILE") != nullptr) {
     path = std::getenv("FTL_TOKEN_FILE");
+    flag = "$FTL_TOKEN_FILE";
+  }
   if (path.empty()) return std::string();
-  return ftl::ReadSecretFile("--token_file", path);
+  return ftl::ReadSecretFile(flag, path);
 }
 
 }  // namespace

@@ -171,6 +171,8 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
     FTL_RETURN_IF_ERROR(trainer.InitializeFrom(config.training.init_checkpoint));
     if (leader)
       Log("model weights from ", config.training.init_checkpoint, " (training.init_checkpoint)");
+  } else if (!config.init_from.empty()) {
+    FTL_RETURN_IF_ERROR(trainer.FineTuneFrom(config.init_from));
   }
   const double earlier_wall_seconds = summary.wall_seconds();  // runs before a resume
   summary.set_job_name(config.name);
