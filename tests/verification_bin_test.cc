@@ -56,14 +56,14 @@ TEST(VerificationBinTest, ReadsPython2Strings) {
 
 TEST(VerificationBinTest, CodeExecutingOpcodesAreRefusedByName) {
   // pickle of os.system('x'): GLOBAL then REDUCE.
-  const std::string evil = std::string(
+  static const char kEvil[] =
       "\x80\x02"
       "cos\nsystem\n"
       "q\x00"
       "X\x01\x00\x00\x00x"
       "\x85"
-      "R.",
-      27);
+      "R.";
+  const std::string evil(kEvil, sizeof(kEvil) - 1);
   absl::StatusOr<VerificationBin> bin = ParseVerificationBin(evil);
   ASSERT_FALSE(bin.ok());
   EXPECT_NE(bin.status().message().find("GLOBAL"), std::string::npos) << bin.status();
@@ -98,7 +98,8 @@ TEST(VerificationBinTest, HostileStructuresAreRefusedCheaply) {
   const std::string flood = Bytes({0x80, 0x04}) + std::string(2'100'000, '(');
   EXPECT_NE(ParseVerificationBin(flood).status().message().find("more values"), std::string::npos);
   // A 19-digit INT would overflow: refused.
-  EXPECT_FALSE(ParseVerificationBin(std::string("\x80\x02I9999999999999999999\n.", 24)).ok());
+  static const char kLongInt[] = "\x80\x02I9999999999999999999\n.";
+  EXPECT_FALSE(ParseVerificationBin(std::string(kLongInt, sizeof(kLongInt) - 1)).ok());
 }
 
 TEST(VerificationBinTest, TruncatedOrForeignInputIsRefused) {
