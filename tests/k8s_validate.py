@@ -89,5 +89,26 @@ def main(deploy):
     print("PASS")
 
 
+def validate_generated(deploy, paths):
+    """MPIJobs written by `ftl manifest`: valid, filled in (no placeholder), named after the job."""
+    schema = json.loads((pathlib.Path(deploy) / "k8s" / "schemas" / "mpijob-v2beta1.schema.json").read_text())
+    for path in paths:
+        text = pathlib.Path(path).read_text()
+        if "REPLACE" in text:
+            raise SystemExit("FAIL: %s still holds the placeholder" % path)
+        obj = yaml.safe_load(text)
+        validate_mpijob(obj, schema)
+        env = obj["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["env"]
+        job = next(e["value"] for e in env if e["name"] == "FTL_JOB_ID")
+        if not obj["metadata"]["name"].startswith("ftl-workers-" + job.lower()[:20]):
+            raise SystemExit("FAIL: %s is not named after %s" % (path, job))
+        print("ok %s: MPIJob/%s for %s, %d worker pod(s) x %d slot(s)" % (
+            path, obj["metadata"]["name"], job, obj["spec"]["mpiReplicaSpecs"]["Worker"]["replicas"],
+            obj["spec"]["slotsPerWorker"]))
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) > 3 and sys.argv[2] == "--mpijob":
+        validate_generated(sys.argv[1], sys.argv[3:])
+    else:
+        main(sys.argv[1])

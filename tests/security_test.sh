@@ -4,10 +4,11 @@
 # token cannot attach a worker; launched workers attach over mTLS with their own), reflection
 # off unless asked (health stays open), non-finite numbers, oversized specs and NUL bytes refused
 # while listing keeps working, an unreadable token file, and the real paths kept at admission.
-#   security_test.sh COORDINATOR FTL WORKER GRPC_PROBE DATA_ROOT
+# Also `ftl manifest` (the MPIJob for a job's workers) over TLS, validated like deploy/k8s.
+#   security_test.sh COORDINATOR FTL WORKER GRPC_PROBE DATA_ROOT VENV_PYTHON SOURCE_DIR
 set -euo pipefail
 coordinator_bin=$(realpath "$1") ftl_bin=$(realpath "$2") worker_bin=$(realpath "$3") probe_bin=$(realpath "$4")
-data_root=$(realpath "$5")
+data_root=$(realpath "$5") venv_python=$(realpath -s "$6") source_dir=$(realpath "$7")
 yale="$data_root/yaleb-cropped"
 work=$(mktemp -d)
 pids=()
@@ -119,6 +120,12 @@ job_dir="$work/state/jobs/$id"
 credential=$(ls "$job_dir"/worker_credential.* | head -1)
 [[ -n $credential && $(stat -c %a "$credential") == 600 ]] || fail "worker credential is not private"
 ! grep -qF "$(cat token)" "$credential" || fail "the users' token was handed to workers"
+
+echo "--- ftl manifest: the MPIJob for this job's workers"
+"$ftl_bin" "${tls[@]}" manifest "$id" > mpijob.yaml || fail "ftl manifest"
+grep -q "FTL_JOB_ID, value: \"$id\"" mpijob.yaml || fail "the manifest does not carry the job id"
+"$venv_python" "$source_dir/tests/k8s_validate.py" "$source_dir/deploy" --mpijob mpijob.yaml ||
+  fail "the generated MPIJob is not valid"
 
 echo "--- the users' token cannot attach a worker"
 sed 's/"pretrain_iterations": 30/"pretrain_iterations": 3000/' job.json > long.json

@@ -1,12 +1,14 @@
 // ftl: the command-line client of ftl_coordinator, and the local protocol tools.
 //
 //   ftl submit job.json        ftl status ID       ftl list [--state RUNNING]
-//   ftl cancel ID              ftl watch ID
-//   ftl split | pairs | eval | experiment | pack   (exec ftl_tools; commands.h)
+//   ftl cancel ID              ftl watch ID        ftl manifest ID
+//   ftl split | pairs | eval | experiment | pack | export | embed | verify   (exec ftl_tools;
+//   commands.h)
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -53,6 +55,9 @@ ABSL_FLAG(std::string, request_id, "",
           "--submit_retry_seconds while the coordinator is unreachable; the key makes a retry "
           "return the job the first attempt created instead of a second one");
 ABSL_FLAG(double, submit_retry_seconds, 30, "submit: how long to retry an unreachable coordinator");
+ABSL_FLAG(std::string, mpijob_template, FTL_MPIJOB_TEMPLATE,
+          "manifest: the MPIJob template (deploy/k8s/workers-mpijob.yaml; in the image "
+          "/opt/ftl/share/workers-mpijob.yaml)");
 
 namespace {
 
@@ -254,6 +259,61 @@ int Cancel(Client& client, const std::string& id) {
   return PrintJobReply(client.stub().CancelJob(client.Context().get(), request, &job), job);
 }
 
+// The Kubeflow MPIJob that runs job `id`'s workers (--launcher external): the template with the
+// job id, a name of its own, and worker pods for the job's runtime.ranks, ready for kubectl apply.
+int Manifest(Client& client, const std::string& id) {
+  ftl::v1::GetJobRequest request;
+  request.set_id(id);
+  Job job;
+  const grpc::Status status = client.stub().GetJob(client.Context().get(), request, &job);
+  if (!status.ok()) return FailRpc(status);
+  const std::string path = absl::GetFlag(FLAGS_mpijob_template);
+  absl::StatusOr<std::string> text = ftl::ReadFileToString(path);
+  if (!text.ok()) return Fail(absl::StrCat("--mpijob_template: cannot read '", path, "'"), 2);
+  std::string yaml = *text;
+  auto replace_once = [&yaml](const std::string& from, const std::string& to) {
+    const size_t at = yaml.find(from);
+    if (at == std::string::npos || yaml.find(from, at + 1) != std::string::npos) return false;
+    yaml.replace(at, from.size(), to);
+    return true;
+  };
+  // A Kubernetes name: lower case, digits and '-', at most 63 characters.
+  std::string name = "ftl-workers-" + id;
+  for (char& c : name) c = std::isalnum(static_cast<unsigned char>(c)) ? std::tolower(c) : '-';
+  name = name.substr(0, 63);
+  while (!name.empty() && name.back() == '-') name.pop_back();
+  int slots = 0;
+  const size_t slots_at = yaml.find("slotsPerWorker: ");
+  if (slots_at != std::string::npos) slots = std::atoi(yaml.c_str() + slots_at + 16);
+  const int ranks = std::max(1, job.spec().runtime().ranks());
+  if (slots <= 0) return Fail(absl::StrCat(path, ": no slotsPerWorker"), 2);
+  // Ranks fill worker pods of `slots` GPUs; fewer ranks than one pod's slots use one pod.
+  const int per_pod = std::min(slots, ranks);
+  const int pods = (ranks + per_pod - 1) / per_pod;
+  if (ranks % per_pod != 0) {
+    return Fail(
+        absl::StrCat("job ", id, " has ", ranks, " ranks, not a multiple of the template's ", slots,
+                     " slots per worker pod; edit slotsPerWorker"),
+        2);
+  }
+  const bool ok = replace_once("job-REPLACE-WITH-THE-ID-FROM-ftl-submit", id) &&
+                  replace_once("  name: ftl-workers\n", "  name: " + name + "\n") &&
+                  replace_once(absl::StrCat("slotsPerWorker: ", slots),
+                               absl::StrCat("slotsPerWorker: ", per_pod)) &&
+                  replace_once("    Worker:\n      replicas: 2\n",
+                               absl::StrCat("    Worker:\n      replicas: ", pods, "\n"));
+  if (!ok) {
+    return Fail(absl::StrCat(path,
+                             ": not the MPIJob template this version fills in (the job id "
+                             "placeholder, name, slotsPerWorker or Worker replicas changed)"),
+                2);
+  }
+  std::cout << "# " << name << ": job " << id << ", " << ranks << " rank(s) on " << pods
+            << " worker pod(s) of " << per_pod << " GPU(s). kubectl apply -f this file.\n"
+            << yaml;
+  return 0;
+}
+
 // A live progress bar on a terminal; plain lines (at most one progress line per 5 s) otherwise.
 int Watch(Client& client, const std::string& id) {
   const bool tty = isatty(STDOUT_FILENO) && !absl::GetFlag(FLAGS_json);
@@ -356,6 +416,7 @@ int main(int argc, char** argv) {
       "  ftl list [--state S]    all jobs (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)\n"
       "  ftl cancel ID           cancel a queued or running job\n"
       "  ftl watch ID            follow a job until it ends (exit 0 iff it SUCCEEDED)\n"
+      "  ftl manifest ID         the Kubeflow MPIJob for its workers (--launcher external)\n"
       "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
       "(the server's, printed as one line), 2 bad usage.\n"
       "Local tools (no coordinator; run by ftl_tools beside ftl, `ftl COMMAND --help` for flags):\n"
@@ -374,6 +435,7 @@ int main(int argc, char** argv) {
   if (command == "status") return Status(client, args[2]);
   if (command == "list") return List(client);
   if (command == "cancel") return Cancel(client, args[2]);
+  if (command == "manifest") return Manifest(client, args[2]);
   if (command == "watch") return Watch(client, args[2]);
   return Fail(absl::StrCat("unknown command '", command, "' (see ftl --help)"), 2);
 }
