@@ -3,9 +3,11 @@
 // checkpoint's model is found without the job's config.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "common/comm/communicator.h"
+#include "common/data/image_decode.h"
 #include "common/export/embedding_module.h"
 #include "common/train/trained_model.h"
 #include "common/train/trainer.h"
@@ -62,6 +64,40 @@ TEST(EmbeddingModuleTest, EqualsTheTrainersFeaturesOnGAndF) {
     EXPECT_EQ(info.feature_dim, 128);
     EXPECT_EQ(info.features, layer == FeatureLayer::kF ? "f" : "g");
   }
+}
+
+// On real faces (Extended Yale B, decoded as training decodes them), through a saved and reloaded
+// module: the trainer's feature extraction to 1e-5.
+TEST(EmbeddingModuleTest, EqualsTheTrainersFeaturesOnRealFaces) {
+  torch::manual_seed(8);
+  FtlModel model(Small32(), 5);
+  model->eval();
+  ImageOptions options;
+  options.size = 32;
+  options.channels = 1;
+  std::vector<torch::Tensor> faces;
+  for (const auto& person : std::filesystem::directory_iterator(FTL_DATA_ROOT "/yaleb-cropped")) {
+    if (!person.is_directory()) continue;
+    for (const auto& file : std::filesystem::directory_iterator(person.path())) {
+      absl::StatusOr<torch::Tensor> face = ReadImageFile(file.path().string(), options);
+      if (face.ok()) faces.push_back(*face);
+      if (faces.size() % 4 == 0 && !faces.empty()) break;
+    }
+    if (faces.size() >= 16) break;
+  }
+  ASSERT_GE(faces.size(), 16u);
+  const torch::Tensor images = torch::stack(faces);
+  EmbeddingModuleOptions export_options;
+  export_options.features = FeatureLayer::kF;
+  absl::StatusOr<torch::jit::Module> module =
+      BuildEmbeddingModule(model, Small32(), export_options);
+  ASSERT_TRUE(module.ok()) << module.status();
+  const std::string path = testing::FreshDir("real_faces") + "/encoder.pt";
+  module->save(path);
+  absl::StatusOr<torch::jit::Module> loaded = LoadEmbeddingModule(path, nullptr);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_LT((Embed(*loaded, images) - Reference(model, images, true)).abs().max().item<double>(),
+            1e-5);
 }
 
 TEST(EmbeddingModuleTest, PaperPresetInColourToo) {
