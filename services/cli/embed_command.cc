@@ -34,26 +34,20 @@ int RunEmbed(const EmbedCommandOptions& o) {
   if (ec || !fs::is_directory(o.out)) {
     return Fail(absl::StrCat("--out: cannot create folder '", o.out, "'"), 2);
   }
-  EmbeddingModuleInfo info;
-  absl::StatusOr<torch::jit::Module> module =
-      ModuleForCommand(o.model, o.checkpoint, o.features, &info);
-  if (!module.ok()) return Fail(std::string(module.status().message()));
-  const torch::Device device = torch::cuda::is_available() && !o.cpu ? torch::kCUDA : torch::kCPU;
-  module->to(device);
-  at::set_num_threads(o.threads > 0 ? o.threads : Cores());
+  absl::StatusOr<CommandModel> model =
+      ModelForCommand(o.model, o.checkpoint, o.features, o.cpu, o.threads);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
+  const EmbeddingModuleInfo& info = model->info;
 
   DataConfig data = o.data;
-  ImageOptions image;
-  image.size = info.input_size;
-  image.channels = info.channels;
-  image.center_crop = info.center_crop;
   std::vector<std::string> only;
   if (!o.manifest.empty()) {
     absl::StatusOr<std::vector<std::string>> listed = ReadManifest(o.manifest);
     if (!listed.ok()) return Fail(std::string(listed.status().message()), 2);
     only = *std::move(listed);
   }
-  absl::StatusOr<Dataset> source = StreamSource(data, image, o.manifest.empty() ? nullptr : &only);
+  absl::StatusOr<Dataset> source =
+      StreamSource(data, model->image, o.manifest.empty() ? nullptr : &only);
   if (!source.ok()) return Fail(std::string(source.status().message()));
   const int64_t n = source->size();
   ImageStream& stream = *source->stream;
@@ -75,8 +69,8 @@ int RunEmbed(const EmbedCommandOptions& o) {
   std::vector<std::string> skipped;
   std::cout << absl::StrFormat("embed: %d images of %s, %dx%dx%d, %s%s on %s, batches of %d\n", n,
                                data.path, info.input_size, info.input_size, info.channels,
-                               info.features, o.flip ? " (+ mirror image)" : "", device.str(),
-                               o.batch_size);
+                               info.features, o.flip ? " (+ mirror image)" : "",
+                               model->device.str(), o.batch_size);
   const auto start = Clock::now();
   auto last_report = start;
   for (int64_t first = 0; first < n; first += o.batch_size) {
@@ -98,7 +92,7 @@ int RunEmbed(const EmbedCommandOptions& o) {
       }
     }
     if (!images.empty()) {
-      const torch::Tensor e = EmbedBatch(*module, torch::stack(images), o.flip, device);
+      const torch::Tensor e = model->Embed(torch::stack(images), o.flip);
       if (absl::Status s = npy->Append(e.data_ptr<float>(), e.size(0)); !s.ok()) {
         return fail(std::string(s.message()));
       }

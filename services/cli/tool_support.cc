@@ -90,28 +90,34 @@ absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::s
   return absl::OkStatus();
 }
 
-absl::StatusOr<torch::jit::Module> ModuleForCommand(const std::string& model,
-                                                    const std::string& checkpoint,
-                                                    const std::string& features,
-                                                    EmbeddingModuleInfo* info) {
-  if (!model.empty()) return LoadEmbeddingModule(model, info);
-  absl::StatusOr<TrainedModel> trained = LoadTrainedModel(checkpoint);
-  if (!trained.ok()) return trained.status();
-  EmbeddingModuleOptions options;
-  options.features = features == "g" ? FeatureLayer::kG : FeatureLayer::kF;
-  absl::StatusOr<torch::jit::Module> module =
-      BuildEmbeddingModule(trained->model, trained->shape, options);
-  if (!module.ok()) return module.status();
-  info->input_size = trained->shape.input_size;
-  info->channels = trained->shape.channels;
-  info->feature_dim = trained->shape.feature_dim;
-  info->features = features;
-  info->center_crop = options.center_crop;
-  return module;
+absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
+                                             const std::string& checkpoint,
+                                             const std::string& features, bool cpu, int threads) {
+  CommandModel loaded;
+  if (!model.empty()) {
+    FTL_ASSIGN_OR_RETURN(loaded.module, LoadEmbeddingModule(model, &loaded.info));
+  } else {
+    FTL_ASSIGN_OR_RETURN(const TrainedModel trained, LoadTrainedModel(checkpoint));
+    EmbeddingModuleOptions options;
+    options.features = features == "g" ? FeatureLayer::kG : FeatureLayer::kF;
+    FTL_ASSIGN_OR_RETURN(loaded.module,
+                         BuildEmbeddingModule(trained.model, trained.shape, options));
+    loaded.info.input_size = trained.shape.input_size;
+    loaded.info.channels = trained.shape.channels;
+    loaded.info.feature_dim = trained.shape.feature_dim;
+    loaded.info.features = features;
+    loaded.info.center_crop = options.center_crop;
+  }
+  loaded.image.size = loaded.info.input_size;
+  loaded.image.channels = loaded.info.channels;
+  loaded.image.center_crop = loaded.info.center_crop;
+  loaded.device = torch::cuda::is_available() && !cpu ? torch::kCUDA : torch::kCPU;
+  loaded.module.to(loaded.device);
+  at::set_num_threads(threads > 0 ? threads : Cores());
+  return loaded;
 }
 
-torch::Tensor EmbedBatch(torch::jit::Module& module, const torch::Tensor& images, bool flip,
-                         const torch::Device& device) {
+torch::Tensor CommandModel::Embed(const torch::Tensor& images, bool flip) {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = images.to(device);
   torch::Tensor e = module.forward({x}).toTensor();

@@ -33,17 +33,25 @@ absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::s
                           const std::string& stage1_norms_before = "",
                           const std::string& stage1_norms_after = "");
 
-// The embedding module of --model (a file from `ftl export`), else built from --checkpoint (a file
-// or a job's folder) for --features ("f" or "g"); `info` says its input convention.
-absl::StatusOr<torch::jit::Module> ModuleForCommand(const std::string& model,
-                                                    const std::string& checkpoint,
-                                                    const std::string& features,
-                                                    EmbeddingModuleInfo* info);
+// An embedding module ready for `ftl embed` / `ftl verify`: on its device, with its input
+// convention and the decoding options that produce that input.
+struct CommandModel {
+  torch::jit::Module module;
+  EmbeddingModuleInfo info;
+  ImageOptions image;  // size, channels and centre crop of `info`
+  torch::Device device = torch::kCPU;
 
-// Embeddings of uint8 `images` [N, C, S, S] on `device` (with `flip`, of the image and its mirror
-// image summed and re-normalised, as InsightFace's evaluation does), as float32 [N, D] on the CPU.
-torch::Tensor EmbedBatch(torch::jit::Module& module, const torch::Tensor& images, bool flip,
-                         const torch::Device& device);
+  // Embeddings of uint8 `images` [N, C, S, S] (with `flip`, of the image and its mirror image
+  // summed and re-normalised, as InsightFace's evaluation does), as float32 [N, D] on the CPU.
+  torch::Tensor Embed(const torch::Tensor& images, bool flip);
+};
+
+// The module of --model (a file from `ftl export`), else built from --checkpoint (a file or a
+// job's folder) for --features ("f" or "g"); on CUDA when present unless `cpu`, with `threads`
+// intra-op threads (0 = every core).
+absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
+                                             const std::string& checkpoint,
+                                             const std::string& features, bool cpu, int threads);
 
 }  // namespace ftl
 

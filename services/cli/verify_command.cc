@@ -16,21 +16,16 @@
 
 namespace ftl {
 
-absl::StatusOr<VerificationResult> VerifyOnBin(torch::jit::Module& module,
-                                               const EmbeddingModuleInfo& info,
-                                               const VerificationBin& bin, bool flip,
-                                               int batch_size, const torch::Device& device) {
-  ImageOptions image;
-  image.size = info.input_size;
-  image.channels = info.channels;
-  image.center_crop = info.center_crop;
+absl::StatusOr<VerificationResult> VerifyOnBin(CommandModel& model, const VerificationBin& bin,
+                                               bool flip, int batch_size) {
   const int64_t n = static_cast<int64_t>(bin.images.size());
   std::vector<torch::Tensor> embeddings;
   for (int64_t first = 0; first < n; first += batch_size) {
     const int64_t count = std::min<int64_t>(batch_size, n - first);
     std::vector<absl::StatusOr<torch::Tensor>> decoded(count, absl::UnknownError(""));
     at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) decoded[i] = DecodeImage(bin.images[first + i], image);
+      for (int64_t i = begin; i < end; ++i)
+        decoded[i] = DecodeImage(bin.images[first + i], model.image);
     });
     std::vector<torch::Tensor> images;
     for (int64_t i = 0; i < count; ++i) {
@@ -40,25 +35,21 @@ absl::StatusOr<VerificationResult> VerifyOnBin(torch::jit::Module& module,
       }
       images.push_back(*decoded[i]);
     }
-    embeddings.push_back(EmbedBatch(module, torch::stack(images), flip, device));
+    embeddings.push_back(model.Embed(torch::stack(images), flip));
   }
   return ConsecutivePairVerification(torch::cat(embeddings), bin.same);
 }
 
 int RunVerify(const VerifyCommandOptions& o) {
-  EmbeddingModuleInfo info;
-  absl::StatusOr<torch::jit::Module> module =
-      ModuleForCommand(o.model, o.checkpoint, o.features, &info);
-  if (!module.ok()) return Fail(std::string(module.status().message()));
-  const torch::Device device = torch::cuda::is_available() && !o.cpu ? torch::kCUDA : torch::kCPU;
-  module->to(device);
-  at::set_num_threads(o.threads > 0 ? o.threads : Cores());
+  absl::StatusOr<CommandModel> model =
+      ModelForCommand(o.model, o.checkpoint, o.features, o.cpu, o.threads);
+  if (!model.ok()) return Fail(std::string(model.status().message()));
   int failures = 0;
   for (const std::string& path : o.bins) {
     const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<VerificationBin> bin = ReadVerificationBin(path);
     absl::StatusOr<VerificationResult> result =
-        bin.ok() ? VerifyOnBin(*module, info, *bin, o.flip, o.batch_size, device)
+        bin.ok() ? VerifyOnBin(*model, *bin, o.flip, o.batch_size)
                  : absl::StatusOr<VerificationResult>(bin.status());
     if (!result.ok() && bin.ok()) {  // ReadVerificationBin's own errors name the file already
       result =
@@ -74,7 +65,7 @@ int RunVerify(const VerifyCommandOptions& o) {
         "%s: accuracy %.4f +- %.4f, TAR %.4f at FAR 1e-3, TAR %.4f at FAR 1e-2 (%d pairs, 10 "
         "folds, %s%s, %.1f s)\n",
         name, result->accuracy, result->accuracy_std, result->tar_at_far_1e3,
-        result->tar_at_far_1e2, bin->same.size(), info.features, o.flip ? " + mirror" : "",
+        result->tar_at_far_1e2, bin->same.size(), model->info.features, o.flip ? " + mirror" : "",
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   return failures == 0 ? 0 : 1;
