@@ -145,6 +145,15 @@ absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   return options;
 }
 
+// --features of export, embed and verify.
+absl::Status CheckFeatures(const std::string& features) {
+  if (features != "f" && features != "g") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--features: must be f or g, got '", features, "'"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<SplitCommandOptions> SplitOptionsFromFlags() {
@@ -214,10 +223,7 @@ absl::StatusOr<ExportCommandOptions> ExportOptionsFromFlags() {
         "usage: ftl export --checkpoint FILE|DIR --out encoder.pt [--features f|g] "
         "[--format torchscript|onnx] [--config JOB.json]");
   }
-  if (o.features != "f" && o.features != "g") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--features: must be f or g, got '", o.features, "'"));
-  }
+  FTL_RETURN_IF_ERROR(CheckFeatures(o.features));
   if (o.format != "torchscript" && o.format != "onnx") {
     return absl::InvalidArgumentError(
         absl::StrCat("--format: must be torchscript or onnx, got '", o.format, "'"));
@@ -245,10 +251,7 @@ absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags() {
   if (o.data.format == "idx") {
     return absl::InvalidArgumentError("embed: --data must be an image folder or a .rec file");
   }
-  if (o.features != "f" && o.features != "g") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--features: must be f or g, got '", o.features, "'"));
-  }
+  FTL_RETURN_IF_ERROR(CheckFeatures(o.features));
   if (o.batch_size < 1) return absl::InvalidArgumentError("--embed_batch: must be at least 1");
   return o;
 }
@@ -268,10 +271,7 @@ absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const std::vector<st
         "usage: ftl verify --model encoder.pt | --checkpoint FILE|DIR --bin lfw.bin "
         "[--bin cfp_fp.bin ...] [--verify_flip=false]");
   }
-  if (o.features != "f" && o.features != "g") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--features: must be f or g, got '", o.features, "'"));
-  }
+  FTL_RETURN_IF_ERROR(CheckFeatures(o.features));
   if (o.batch_size < 1) return absl::InvalidArgumentError("--embed_batch: must be at least 1");
   return o;
 }
