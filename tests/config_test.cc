@@ -81,6 +81,102 @@ TEST(JobConfigTest, LossReductionsSamplingTransferAndInitCheckpoint) {
   }
 }
 
+// Issue 18's heads: arcface_torch's margin defaults, explicit margins, and the combinations that
+// make no sense refused naming the field.
+TEST(JobConfigTest, MarginHeadsTakeArcFaceTorchDefaults) {
+  absl::StatusOr<JobConfig> d = Parse(WithData(""));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->loss.head.kind, HeadKind::kSoftmax);
+  EXPECT_FALSE(d->data.random_flip);
+  absl::StatusOr<JobConfig> arc = Parse(WithData(R"(, "loss": {"head": "arcface"})"));
+  ASSERT_TRUE(arc.ok()) << arc.status();
+  EXPECT_EQ(arc->loss.head.kind, HeadKind::kArcFace);
+  EXPECT_EQ(arc->loss.head.scale, 64.0);
+  EXPECT_EQ(arc->loss.head.m1, 1.0);
+  EXPECT_EQ(arc->loss.head.m2, 0.5);
+  EXPECT_EQ(arc->loss.head.m3, 0.0);
+  EXPECT_EQ(arc->loss.reg, 0.0) << "a margin head has no m-L2";
+  absl::StatusOr<JobConfig> cos =
+      Parse(WithData(R"(, "loss": {"head": "cosface", "head_scale": 30})"));
+  ASSERT_TRUE(cos.ok()) << cos.status();
+  EXPECT_EQ(cos->loss.head.m3, 0.4);
+  EXPECT_EQ(cos->loss.head.scale, 30.0);
+  absl::StatusOr<JobConfig> combined = Parse(WithData(
+      R"(, "loss": {"head": "combined", "margin_m1": 1.0, "margin_m2": 0.3, "margin_m3": 0.2})"));
+  ASSERT_TRUE(combined.ok()) << combined.status();
+  EXPECT_EQ(combined->loss.head.m2, 0.3);
+  EXPECT_EQ(combined->loss.head.m3, 0.2);
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"(, "loss": {"head": "sphereface"})", "loss.head: must be one of softmax, cosface"},
+      {R"(, "loss": {"margin_m2": 0.5})", "need a margin head"},
+      {R"(, "loss": {"head": "arcface", "alpha_reg": 0.25})", "loss.alpha_reg: must be 0"},
+      {R"(, "loss": {"head": "arcface"}, "training": {"method": "softmax_ml2"})",
+       "softmax_ml2 needs loss.head softmax"},
+      {R"(, "loss": {"head": "arcface", "margin_m3": 0.1})", "use head \"combined\""},
+      {R"(, "loss": {"head": "cosface", "easy_margin": true})", "loss.easy_margin"},
+      {R"(, "loss": {"head": "arcface", "margin_m2": 2})", "loss.margin_m2: must be in"},
+  };
+  for (const auto& [extra, message] : refused) {
+    absl::StatusOr<JobConfig> c = Parse(WithData(extra));
+    ASSERT_FALSE(c.ok()) << extra;
+    EXPECT_NE(c.status().message().find(message), std::string::npos) << c.status();
+  }
+  absl::StatusOr<JobConfig> baseline =
+      Parse(WithData(R"(, "loss": {"head": "arcface"}, "training": {"method": "softmax"})"));
+  EXPECT_TRUE(baseline.ok()) << baseline.status();
+}
+
+// training.optimizer applies to every phase; a phase's own spec overrides it field by field.
+TEST(JobConfigTest, OptimizerSpecsMergePerPhase) {
+  absl::StatusOr<JobConfig> d = Parse(WithData(""));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->training.pretrain_optimizer.kind, OptimizerKind::kAdam);
+  EXPECT_EQ(d->training.stage2_optimizer.schedule, LrSchedule::kConstant);
+  EXPECT_EQ(d->training.stage1_optimizer.clip_grad_norm, 0.0);
+  absl::StatusOr<JobConfig> c =
+      Parse(R"({"data": {"path": ")" + DataDir() + R"(", "random_flip": true},
+      "training": {"optimizer": {"type": "sgd", "weight_decay": 5e-4, "schedule": "poly",
+                                 "warmup_iterations": 100, "clip_grad_norm": 5},
+                   "stage1_optimizer": {"schedule": "cosine", "momentum": 0.5},
+                   "stage2_optimizer": {"type": "adam", "weight_decay": 0}}})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->data.random_flip);
+  const OptimizerConfig& pre = c->training.pretrain_optimizer;
+  EXPECT_EQ(pre.kind, OptimizerKind::kSgd);
+  EXPECT_EQ(pre.momentum, 0.9);
+  EXPECT_EQ(pre.weight_decay, 5e-4);
+  EXPECT_EQ(pre.schedule, LrSchedule::kPoly);
+  EXPECT_EQ(pre.warmup_iterations, 100);
+  EXPECT_EQ(pre.clip_grad_norm, 5.0);
+  const OptimizerConfig& s1 = c->training.stage1_optimizer;
+  EXPECT_EQ(s1.kind, OptimizerKind::kSgd);
+  EXPECT_EQ(s1.schedule, LrSchedule::kCosine);
+  EXPECT_EQ(s1.momentum, 0.5);
+  EXPECT_EQ(s1.warmup_iterations, 100);
+  const OptimizerConfig& s2 = c->training.stage2_optimizer;
+  EXPECT_EQ(s2.kind, OptimizerKind::kAdam);
+  EXPECT_EQ(s2.weight_decay, 0.0);
+  EXPECT_EQ(s2.schedule, LrSchedule::kPoly);
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"(, "training": {"optimizer": {"type": "lamb"}})",
+       "training.pretrain_optimizer.type: must be one of adam, sgd"},
+      {R"(, "training": {"stage2_optimizer": {"schedule": "step"}})",
+       "training.stage2_optimizer.schedule"},
+      {R"(, "training": {"optimizer": {"momentum": 0.9}})", "apply to type \"sgd\" only"},
+      {R"(, "training": {"optimizer": {"type": "sgd", "momentum": 0, "nesterov": true}})",
+       "nesterov: needs momentum > 0"},
+      {R"(, "training": {"stage1_optimizer": {"clip_grad_norm": -1}})",
+       "training.stage1_optimizer.clip_grad_norm: must be in"},
+  };
+  for (const auto& [extra, message] : refused) {
+    absl::StatusOr<JobConfig> r = Parse(WithData(extra));
+    ASSERT_FALSE(r.ok()) << extra;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status();
+  }
+}
+
 TEST(JobConfigTest, PaperPresetIs100By100WithD320) {
   absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "model": {"preset": "paper"})"));
   ASSERT_TRUE(c.ok()) << c.status();

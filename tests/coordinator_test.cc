@@ -378,10 +378,19 @@ class RecordingMetrics : public NullMetricsSink {
     std::lock_guard<std::mutex> lock(mutex_);
     return attached_.count(job_id) ? attached_[job_id] : -1;
   }
+  void JobFinished(const std::string& job_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_.insert(job_id);
+  }
+  bool finished(const std::string& job_id) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return finished_.count(job_id) > 0;
+  }
 
  private:
   std::mutex mutex_;
   std::map<std::string, int> attached_;
+  std::set<std::string> finished_;
   std::set<std::string> terms_, phases_;
 };
 
@@ -427,6 +436,8 @@ TEST_F(JobManagerTest, RunsEveryPhaseInOrderAndSucceeds) {
   manager_->ServeWorker(worker);
   const v1::Job done = Get(job.id());
   EXPECT_EQ(done.state(), v1::SUCCEEDED);
+  EXPECT_TRUE(metrics_.finished(job.id()));  // its series now age out (PrometheusMetrics)
+  EXPECT_EQ(metrics_.attached(job.id()), 0);
   EXPECT_EQ(done.history_size(), 7);
   EXPECT_EQ(done.restart_position(), 7);
   EXPECT_NE(done.checkpoint().find("ckpt-000006.ftlckpt"), std::string::npos);
@@ -503,7 +514,9 @@ TEST_F(JobManagerTest, CancelStopsTheWorkersAndTheStream) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(metrics_.attached(job.id()), 2);
+  EXPECT_FALSE(metrics_.finished(job.id()));
   const absl::StatusOr<v1::Job> cancelled = manager_->Cancel(job.id());
+  EXPECT_TRUE(metrics_.finished(job.id()));
   EXPECT_EQ(metrics_.attached(job.id()), 0);  // a cancelled job does not look stalled
   serve.join();                               // the stream was cancelled, so ServeWorker returned
   ASSERT_TRUE(cancelled.ok());

@@ -182,6 +182,42 @@ TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
   EXPECT_TRUE(differs);
 }
 
+// The modern recipe keeps the guarantee: random flips are drawn per position of the global batch,
+// the margin head is per sample, SGD's schedule follows the step counter and the gradient is
+// clipped after the average.
+TEST(DistributedTest, TwoRanksEqualOneRankWithFlipsArcFaceAndScheduledSgd) {
+  JobConfig config = testing::TinyJobConfig();
+  config.data.random_flip = true;
+  config.loss.head.kind = HeadKind::kArcFace;
+  config.loss.head.scale = 8;
+  config.loss.head.m2 = 0.3;
+  config.loss.reg = 0;
+  OptimizerConfig sgd;
+  sgd.kind = OptimizerKind::kSgd;
+  sgd.weight_decay = 5e-4;
+  sgd.schedule = LrSchedule::kPoly;
+  sgd.warmup_iterations = 1;
+  sgd.clip_grad_norm = 0.5;
+  config.training.pretrain_optimizer = config.training.stage1_optimizer =
+      config.training.stage2_optimizer = sgd;
+  config.training.pretrain_lr = config.training.stage1_lr = config.training.stage2_lr = 0.05;
+  config.training.pretrain_iterations = 3;
+  const Dataset data = DataWithYaw();
+  Trainer distributed(config, data, *g_comm);
+  JobConfig doubled = config;
+  doubled.training.batch_size = 2 * config.training.batch_size;
+  std::unique_ptr<Communicator> local = CreateLocalCommunicator();
+  Trainer single(doubled, data, *local);
+  CopyParameters(distributed, single);
+  for (Trainer* t : {&distributed, &single}) {
+    t->Pretrain(3);
+    t->UpdateStats();
+    t->StageOne(2, 0);
+    t->StageTwo(2, 0);
+  }
+  ExpectSameParameters(distributed, single, 1e-5);
+}
+
 TEST(DistributedTest, GradientBucketsAverageAcrossRanks) {
   torch::Tensor p1 = torch::zeros({5}, torch::requires_grad());
   torch::Tensor p2 = torch::zeros({3, 3}, torch::requires_grad());

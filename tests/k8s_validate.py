@@ -29,6 +29,32 @@ def validate_mpijob(obj, schema):
                        "template": replica["template"]})
 
 
+def validate_service_monitor(obj, services):
+    """The Prometheus Operator's CRD schema is not packaged on PyPI or Debian: check what makes a
+    ServiceMonitor scrape the coordinator -- its selector matches a Service in its namespace whose
+    named port it scrapes, at /metrics."""
+    if obj["apiVersion"] != "monitoring.coreos.com/v1":
+        raise ValueError("ServiceMonitor apiVersion must be monitoring.coreos.com/v1")
+    spec = obj["spec"]
+    if set(spec) - {"selector", "namespaceSelector", "endpoints", "jobLabel"}:
+        raise ValueError("ServiceMonitor: unknown spec fields %s" % sorted(spec))
+    wanted = spec["selector"]["matchLabels"]
+    namespaces = spec.get("namespaceSelector", {}).get("matchNames", [obj["metadata"]["namespace"]])
+    matched = [s for s in services
+               if s["metadata"]["namespace"] in namespaces
+               and all(s["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())]
+    if not matched:
+        raise ValueError("ServiceMonitor selects no Service (labels %s)" % wanted)
+    for endpoint in spec["endpoints"]:
+        if set(endpoint) - {"port", "path", "interval", "scheme", "tlsConfig", "honorLabels"}:
+            raise ValueError("ServiceMonitor endpoint: unknown fields %s" % sorted(endpoint))
+        ports = {p["name"] for s in matched for p in s["spec"]["ports"]}
+        if endpoint["port"] not in ports:
+            raise ValueError("ServiceMonitor scrapes port %r; the Service has %s" % (endpoint["port"], ports))
+        if endpoint.get("path", "/metrics") != "/metrics":
+            raise ValueError("ServiceMonitor path must be /metrics")
+
+
 def must_fail(check, obj, what):
     try:
         check(obj)
@@ -46,14 +72,18 @@ def main(deploy):
             if obj:
                 objects.append((path.name, obj))
     kinds = set()
+    services = [o for _, o in objects if o["kind"] == "Service"]
     for name, obj in objects:
         if obj["kind"] == "MPIJob":
             validate_mpijob(obj, schema)
+        elif obj["kind"] == "ServiceMonitor":
+            validate_service_monitor(obj, services)
         else:
             validate_core(obj)
         kinds.add(obj["kind"])
         print("ok %-22s %s/%s" % (name, obj["kind"], obj["metadata"]["name"]))
-    want = {"Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "MPIJob"}
+    want = {"Secret", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "MPIJob",
+            "ServiceMonitor"}
     if not want <= kinds:
         raise SystemExit("FAIL: missing kinds %s" % (want - kinds))
     mpijob = next(o for _, o in objects if o["kind"] == "MPIJob")
@@ -83,6 +113,14 @@ def main(deploy):
     launcher_args = mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["args"]
     if not any(a.startswith("--tls_ca=") for a in launcher_args):
         raise SystemExit("FAIL: the workers do not dial with TLS")
+    monitor = next(o for _, o in objects if o["kind"] == "ServiceMonitor")
+    for mutate, what in (
+            (lambda m: m["spec"]["endpoints"][0].update(port="grpcc"), "a port the Service lacks"),
+            (lambda m: m["spec"]["selector"]["matchLabels"].update(app="other"), "a selector matching nothing"),
+            (lambda m: m["spec"].update(endpoint=[]), "a misspelled field")):
+        broken = copy.deepcopy(monitor)
+        mutate(broken)
+        must_fail(lambda o: validate_service_monitor(o, services), broken, "ServiceMonitor with " + what)
     typo = copy.deepcopy(deployment)
     typo["spec"]["replica"] = 1
     must_fail(validate_core, typo, "Deployment with a misspelled field")

@@ -175,6 +175,109 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
 
 INSTANTIATE_TEST_SUITE_P(TransferOnAndOff, Stage1ReferenceTest, ::testing::Bool());
 
+// SGD with momentum written out (torch.optim.SGD: buf = grad on the first step, then
+// momentum buf + grad; p -= lr buf), no weight decay.
+class NaiveSgd {
+ public:
+  NaiveSgd(std::vector<torch::Tensor> params, double lr, double momentum)
+      : params_(std::move(params)), lr_(lr), momentum_(momentum), buf_(params_.size()) {}
+  void Step(const torch::Tensor& loss) {
+    for (torch::Tensor& p : params_) p.mutable_grad() = torch::Tensor();
+    loss.backward();
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      const torch::Tensor grad = params_[i].grad();
+      buf_[i] = buf_[i].defined() ? buf_[i] * momentum_ + grad : grad.clone();
+      params_[i].sub_(buf_[i] * lr_);
+    }
+  }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  double lr_, momentum_;
+  std::vector<torch::Tensor> buf_;
+};
+
+// ArcFace's loss one sample at a time from the angle: theta_j = acos(f.W_j / |f||W_j|); the
+// target's logit s cos(theta_y + m) while theta_y + m < pi, else s (cos theta_y - m sin(pi - m)).
+torch::Tensor NaiveArcFaceLoss(const torch::Tensor& f, const torch::Tensor& w,
+                               const torch::Tensor& labels, double s, double m) {
+  torch::Tensor nll = torch::zeros({}, f.options());
+  for (int64_t i = 0; i < f.size(0); ++i) {
+    const int64_t y = labels[i].item<int64_t>();
+    std::vector<torch::Tensor> z;
+    for (int64_t j = 0; j < w.size(0); ++j) {
+      const torch::Tensor c = f[i].dot(w[j]) / (f[i].norm() * w[j].norm());
+      if (j != y) {
+        z.push_back(c * s);
+        continue;
+      }
+      const torch::Tensor theta = c.clamp(-1 + 1e-7, 1 - 1e-7).acos();
+      z.push_back(theta.item<double>() + m < M_PI ? (theta + m).cos() * s
+                                                  : (c - m * std::sin(M_PI - m)) * s);
+    }
+    const torch::Tensor row = torch::stack(z);
+    nll = nll - row[y] + row.exp().sum().log();
+  }
+  return nll / f.size(0);
+}
+
+// Stage 1 with a margin head and SGD: the hard regular, UR and transferred batches each go
+// through the ArcFace head, three momentum-SGD steps written out.
+TEST_F(Stage1ReferenceTest, OneIterationWithArcFaceAndSgdEqualsManualSteps) {
+  config_.loss.reg = 0;
+  config_.loss.head.kind = HeadKind::kArcFace;
+  config_.loss.head.scale = 8;
+  config_.loss.head.m2 = 0.4;
+  config_.training.stage1_optimizer.kind = OptimizerKind::kSgd;
+  config_.training.stage1_optimizer.momentum = 0.9;
+  config_.training.stage1_lr = 0.05;
+  Trainer trainer(config_, data_, *comm_);
+  Trainer reference(config_, data_, *comm_);
+  for (Trainer* t : {&trainer, &reference}) {
+    t->Pretrain(2);
+    t->UpdateStats();
+  }
+  const FtlStatistics& stats = reference.statistics();
+  const int64_t batch = config_.training.batch_size;
+  EpochSampler hard(stats.hard_mask.nonzero().squeeze(1), config_.training.seed,
+                    SampleStream::kStageOneHard);
+  const ClassBalancedSampler ur(data_.labels, {3, 4, 5}, config_.training.seed,
+                                SampleStream::kStageOneUr);
+  const torch::Tensor hard_rows = hard.Batch(0, batch), ur_rows = ur.Batch(0, batch);
+  const torch::Tensor y_r = data_.labels.index_select(0, hard_rows);
+  const torch::Tensor y_u = data_.labels.index_select(0, ur_rows);
+  FtlModel& m = reference.model();
+  torch::Tensor g_r, g_u;
+  {
+    torch::NoGradGuard no_grad;
+    g_r = m->enc->forward(Images(data_, hard_rows));
+    g_u = m->enc->forward(Images(data_, ur_rows));
+  }
+  std::vector<torch::Tensor> params = m->filter->parameters();
+  for (const torch::Tensor& p : m->classifier->parameters()) params.push_back(p);
+  for (torch::Tensor& p : params) p.set_requires_grad(true);
+  NaiveSgd sgd(params, 0.05, 0.9);
+  auto loss_of = [&](const torch::Tensor& g, const torch::Tensor& y) {
+    return NaiveArcFaceLoss(m->filter->forward(g), m->classifier_weight(), y, 8, 0.4);
+  };
+  sgd.Step(loss_of(g_r, y_r));
+  sgd.Step(loss_of(g_u, y_u));
+  sgd.Step(loss_of(NaiveTransfer(g_r, y_r, y_u, stats.centers, stats.basis), y_u));
+
+  trainer.StageOne(1, 0);
+  const auto ours = trainer.model()->named_parameters();
+  int compared = 0;
+  for (const auto& item : m->named_parameters()) {
+    if (item.key().rfind("filter.", 0) != 0 && item.key().rfind("classifier.", 0) != 0) continue;
+    EXPECT_TRUE(torch::allclose(ours[item.key()], item.value(), 1e-5, 1e-5))
+        << item.key() << ": max difference "
+        << (ours[item.key()] - item.value()).abs().max().item<double>();
+    ++compared;
+  }
+  EXPECT_GT(compared, 2);
+}
+
 // UpdateStats against a loop over the model's own outputs, one image at a time: g = Enc(x) and
 // Enc(x flipped left-right), Eq. 5's centres over samples whose yaw passes |p| + |-p| <= tau (an
 // unknown yaw, NaN, does not pass; a class where none passes uses all its samples), d_i, V's

@@ -195,6 +195,102 @@ TEST_F(TrainerTest, ResumeEqualsContinuingAcrossTheStages) {
   ExpectSameParameters(*straight.model(), *resumed.model());
 }
 
+// arcface_torch's recipe (SGD with momentum and weight decay, poly schedule with warm-up, clipping,
+// an ArcFace head, random flips): a job resumed mid-phase trains exactly as one that never stopped,
+// because the schedule and the flips follow the step counters the checkpoint carries.
+TEST_F(TrainerTest, ResumeEqualsContinuingWithSgdScheduleArcFaceAndFlips) {
+  config_.data.random_flip = true;
+  config_.loss.head.kind = HeadKind::kArcFace;
+  config_.loss.head.scale = 8;
+  config_.loss.head.m2 = 0.3;
+  config_.loss.reg = 0;
+  OptimizerConfig sgd;
+  sgd.kind = OptimizerKind::kSgd;
+  sgd.nesterov = true;
+  sgd.weight_decay = 5e-4;
+  sgd.schedule = LrSchedule::kPoly;
+  sgd.warmup_iterations = 2;
+  sgd.clip_grad_norm = 1.0;
+  config_.training.pretrain_optimizer = config_.training.stage1_optimizer =
+      config_.training.stage2_optimizer = sgd;
+  config_.training.stage1_optimizer.schedule = LrSchedule::kCosine;
+  config_.training.pretrain_lr = config_.training.stage1_lr = config_.training.stage2_lr = 0.05;
+  config_.training.pretrain_iterations = 4;
+  config_.training.stage_iterations = 3;
+  const std::string pretrain_path = ::testing::TempDir() + "/resume_sgd_pretrain.ftlckpt";
+  const std::string stage_path = ::testing::TempDir() + "/resume_sgd_stage.ftlckpt";
+  Trainer straight(config_, data_, *comm_);
+  straight.Pretrain(4);
+  straight.UpdateStats();
+  straight.StageOne(3, 0);
+  straight.StageTwo(3, 0);
+  {
+    Trainer first(config_, data_, *comm_);
+    first.Pretrain(2);
+    ASSERT_TRUE(first.SaveCheckpoint(pretrain_path, 1).ok());
+  }
+  {
+    Trainer second(config_, data_, *comm_);
+    ASSERT_TRUE(second.LoadCheckpoint(pretrain_path).ok());
+    second.Pretrain(2);
+    second.UpdateStats();
+    second.StageOne(1, 0);
+    ASSERT_TRUE(second.SaveCheckpoint(stage_path, 5).ok());
+  }
+  Trainer resumed(config_, data_, *comm_);
+  resumed.Pretrain(1);  // diverge first, so loading must really overwrite everything
+  ASSERT_TRUE(resumed.LoadCheckpoint(stage_path).ok());
+  resumed.StageOne(2, 0);
+  resumed.StageTwo(3, 0);
+  ExpectSameParameters(*straight.model(), *resumed.model());
+}
+
+// The schedule and the clipping reach the optimizer: with a warm-up far longer than the run, SGD's
+// first step runs at lr / 1e9 and barely moves the weights; so does clipping the gradient's norm
+// to 1e-9; at a constant rate without clipping the step moves them.
+TEST_F(TrainerTest, TheScheduledLearningRateAndClippingAreTheOnesUsed) {
+  auto moved = [this](int64_t warmup, double clip = 0.0) {
+    JobConfig config = config_;
+    config.training.pretrain_optimizer.kind = OptimizerKind::kSgd;
+    config.training.pretrain_optimizer.warmup_iterations = warmup;
+    config.training.pretrain_optimizer.clip_grad_norm = clip;
+    config.training.pretrain_lr = 0.1;
+    Trainer trainer(config, data_, *comm_);
+    const std::vector<torch::Tensor> before = Snapshot(*trainer.model());
+    trainer.Pretrain(1);
+    double change = 0;
+    const auto now = trainer.model()->parameters();
+    for (size_t i = 0; i < now.size(); ++i)
+      change += (now[i] - before[i]).abs().sum().item<double>();
+    return change;
+  };
+  const double constant = moved(0);
+  EXPECT_GT(constant, 1e-3);
+  EXPECT_LT(moved(1000000000), constant * 1e-6);
+  EXPECT_LT(moved(0, 1e-9), constant * 1e-6);
+}
+
+// Flips are a pure function of (seed, stream, step, position): repeatable, about half, different
+// per step and stream; and they change what a job trains.
+TEST_F(TrainerTest, RandomFlipsAreRepeatableAndChangeTraining) {
+  const torch::Tensor a = FlipMask(7, SampleStream::kPretrain, 3, 4096);
+  EXPECT_TRUE(torch::equal(a, FlipMask(7, SampleStream::kPretrain, 3, 4096)));
+  EXPECT_FALSE(torch::equal(a, FlipMask(7, SampleStream::kPretrain, 4, 4096)));
+  EXPECT_FALSE(torch::equal(a, FlipMask(7, SampleStream::kStageTwo, 3, 4096)));
+  EXPECT_FALSE(torch::equal(a, FlipMask(8, SampleStream::kPretrain, 3, 4096)));
+  EXPECT_NEAR(a.to(torch::kFloat64).mean().item<double>(), 0.5, 0.03);
+  JobConfig flipped = config_;
+  flipped.data.random_flip = true;
+  Trainer plain(config_, data_, *comm_), mirrored(flipped, data_, *comm_);
+  plain.Pretrain(2);
+  mirrored.Pretrain(2);
+  bool differs = false;
+  const auto p = plain.model()->parameters();
+  const auto m = mirrored.model()->parameters();
+  for (size_t i = 0; i < p.size(); ++i) differs |= !torch::equal(p[i], m[i]);
+  EXPECT_TRUE(differs);
+}
+
 // Streaming reads the same images when batches are drawn (on loader threads, ahead of use), so a
 // streamed job trains exactly as one that decoded everything first.
 TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
@@ -209,6 +305,7 @@ TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
     ASSERT_TRUE(cv::imwrite(dir + "/" + std::to_string(1000 + i) + ".png", mat));
   }
   JobConfig in_memory_config = config_;
+  in_memory_config.data.random_flip = true;  // flips follow the batch position, not the source
   in_memory_config.data.path = root;
   in_memory_config.runtime.output_dir = root + "/out";
   JobConfig streamed_config = in_memory_config;

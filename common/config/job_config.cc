@@ -16,6 +16,20 @@ const char* MethodName(Method method) {
   return "?";
 }
 
+const char* HeadName(HeadKind kind) {
+  switch (kind) {
+    case HeadKind::kSoftmax:
+      return "softmax";
+    case HeadKind::kCosFace:
+      return "cosface";
+    case HeadKind::kArcFace:
+      return "arcface";
+    case HeadKind::kCombined:
+      return "combined";
+  }
+  return "?";
+}
+
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name) {
   ModelShape shape;
   if (name == "small") {

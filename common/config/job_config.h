@@ -60,10 +60,31 @@ struct DataConfig {
   // batch is gathered when needed. A job spec without it gets 2 when streaming.
   int loader_threads = 0;
   int prefetch_batches = 4;  // batches read ahead per sampler when loader_threads > 0
+  // Mirror each training image with probability 1/2, decided by (seed, stream, step, position in
+  // the global batch): the same under streaming and in memory, whatever the number of ranks.
+  bool random_flip = false;
 };
 
 // How a loss term's elements are reduced to one number per batch.
 enum class Reduction { kMean, kSum };
+
+// The classifier head on f (loss.head). kSoftmax: logits W f (the paper's FC, with m-L2). The
+// margin heads classify cos(theta_j) between the normalised f and W_j, scaled by s, with the target
+// class's logit replaced by cos(m1 theta + m2) - m3 (arcface_torch's CombinedMarginLoss):
+// CosFace is (1, 0, m3), ArcFace (1, m2, 0).
+enum class HeadKind { kSoftmax, kCosFace, kArcFace, kCombined };
+const char* HeadName(HeadKind kind);
+
+struct HeadConfig {
+  HeadKind kind = HeadKind::kSoftmax;
+  double scale = 64.0;  // s
+  double m1 = 1.0;      // multiplicative angular margin
+  double m2 = 0.0;      // additive angular margin (ArcFace)
+  double m3 = 0.0;      // additive cosine margin (CosFace)
+  // ArcFace only: where theta + m2 would pass pi, arcface_torch keeps cos(theta) - sin(pi - m2) m2
+  // (monotone in theta); easy_margin instead keeps cos(theta) wherever cos(theta) <= 0.
+  bool easy_margin = false;
+};
 
 struct LossWeights {
   double sfmx = 1.0;
@@ -76,9 +97,28 @@ struct LossWeights {
   Reduction recon_reduction = Reduction::kMean;
   // Logit adjustment's tau (0 = plain softmax; 1 = Balanced Softmax).
   double logit_adjust_tau = 0.0;
+  HeadConfig head;
 };
 
 enum class Sampling { kInstance, kClassBalanced };
+
+enum class OptimizerKind { kAdam, kSgd };
+enum class LrSchedule { kConstant, kPoly, kCosine };
+
+// One phase's optimizer (training.optimizer, overridden field by field by
+// training.{pretrain,stage1,stage2}_optimizer). The phase's learning rate is
+// training.{pretrain,stage1,stage2}_lr.
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kAdam;
+  double momentum = 0.9;  // SGD only
+  bool nesterov = false;  // SGD only
+  double weight_decay = 0.0;
+  LrSchedule schedule = LrSchedule::kConstant;
+  // Linear warm-up over the phase's first iterations: step t (0-based) runs at lr (t + 1) / W.
+  int64_t warmup_iterations = 0;
+  double poly_power = 2.0;      // poly: lr (1 - progress)^power after the warm-up
+  double clip_grad_norm = 0.0;  // clip the averaged gradients' global L2 norm; 0 = off
+};
 
 struct TrainingConfig {
   Method method = Method::kFtl;
@@ -97,6 +137,7 @@ struct TrainingConfig {
   Sampling pretrain_sampling = Sampling::kInstance;
   bool stage1_transfer = true;  // false: stage 1 without the transferred batch (ablation)
   std::string init_checkpoint;  // start from this checkpoint's model weights; "" = random init
+  OptimizerConfig pretrain_optimizer, stage1_optimizer, stage2_optimizer;
 };
 
 struct RuntimeConfig {

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <set>
 #include <sstream>
 #include <type_traits>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -68,6 +70,104 @@ absl::Status ParseReduction(const char* field, const std::string& name, Reductio
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": must be \"mean\" or \"sum\", got \"", name, "\""));
   }
+  return absl::OkStatus();
+}
+
+// "" keeps the default; otherwise `name` must be one of `choices`, named in the error.
+template <typename T>
+absl::Status ParseChoice(const char* field, const std::string& name,
+                         std::initializer_list<std::pair<const char*, T>> choices, T* out) {
+  if (name.empty()) return absl::OkStatus();
+  std::string known;
+  for (const auto& [choice, value] : choices) {
+    if (name == choice) {
+      *out = value;
+      return absl::OkStatus();
+    }
+    absl::StrAppend(&known, known.empty() ? "" : ", ", choice);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, ": must be one of ", known, "; got \"", name, "\""));
+}
+
+absl::Status FillHead(const v1::LossSpec& loss, HeadConfig* head) {
+  FTL_RETURN_IF_ERROR(ParseChoice<HeadKind>("loss.head", loss.head(),
+                                            {{"softmax", HeadKind::kSoftmax},
+                                             {"cosface", HeadKind::kCosFace},
+                                             {"arcface", HeadKind::kArcFace},
+                                             {"combined", HeadKind::kCombined}},
+                                            &head->kind));
+  const bool margin = head->kind != HeadKind::kSoftmax;
+  if (!margin) {
+    if (loss.has_head_scale() || loss.has_margin_m1() || loss.has_margin_m2() ||
+        loss.has_margin_m3() || loss.has_easy_margin()) {
+      return absl::InvalidArgumentError(
+          "loss.head: head_scale, margin_m1/m2/m3 and easy_margin need a margin head (cosface, "
+          "arcface or combined); the softmax head has none");
+    }
+    return absl::OkStatus();
+  }
+  // arcface_torch's margin_list defaults: ArcFace (1, 0.5, 0), CosFace (1, 0, 0.4).
+  if (head->kind == HeadKind::kArcFace) head->m2 = 0.5;
+  if (head->kind == HeadKind::kCosFace) head->m3 = 0.4;
+  FTL_RETURN_IF_ERROR(
+      Take("loss.head_scale", loss.has_head_scale(), loss.head_scale(), 1e-3, 1e4, &head->scale));
+  FTL_RETURN_IF_ERROR(
+      Take("loss.margin_m1", loss.has_margin_m1(), loss.margin_m1(), 1.0, 10.0, &head->m1));
+  FTL_RETURN_IF_ERROR(
+      Take("loss.margin_m2", loss.has_margin_m2(), loss.margin_m2(), 0.0, 1.5, &head->m2));
+  FTL_RETURN_IF_ERROR(
+      Take("loss.margin_m3", loss.has_margin_m3(), loss.margin_m3(), 0.0, 2.0, &head->m3));
+  if (loss.has_easy_margin()) head->easy_margin = loss.easy_margin();
+  const bool arcface_shape = head->m1 == 1.0 && head->m3 == 0.0;
+  if (head->kind == HeadKind::kCosFace && (head->m1 != 1.0 || head->m2 != 0.0)) {
+    return absl::InvalidArgumentError(
+        "loss.head: cosface has only margin_m3; use head \"combined\" for m1 or m2");
+  }
+  if (head->kind == HeadKind::kArcFace && !arcface_shape) {
+    return absl::InvalidArgumentError(
+        "loss.head: arcface has only margin_m2; use head \"combined\" for m1 or m3");
+  }
+  if (head->easy_margin && !arcface_shape) {
+    return absl::InvalidArgumentError(
+        "loss.easy_margin: applies to the ArcFace margin (m1 = 1, m3 = 0) only");
+  }
+  return absl::OkStatus();
+}
+
+// `base` overridden by the fields `phase` sets, then converted and range-checked.
+absl::Status FillOptimizer(const std::string& field, const v1::OptimizerSpec& base,
+                           const v1::OptimizerSpec& phase, OptimizerConfig* out) {
+  v1::OptimizerSpec spec = base;
+  spec.MergeFrom(phase);  // set fields (and non-empty strings) of `phase` win
+  const std::string f = absl::StrCat("training.", field, ".");
+  FTL_RETURN_IF_ERROR(ParseChoice<OptimizerKind>(
+      (f + "type").c_str(), spec.type(),
+      {{"adam", OptimizerKind::kAdam}, {"sgd", OptimizerKind::kSgd}}, &out->kind));
+  FTL_RETURN_IF_ERROR(ParseChoice<LrSchedule>((f + "schedule").c_str(), spec.schedule(),
+                                              {{"constant", LrSchedule::kConstant},
+                                               {"poly", LrSchedule::kPoly},
+                                               {"cosine", LrSchedule::kCosine}},
+                                              &out->schedule));
+  if (out->kind == OptimizerKind::kAdam && (spec.has_momentum() || spec.has_nesterov())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(f, "momentum/nesterov: apply to type \"sgd\" only"));
+  }
+  FTL_RETURN_IF_ERROR(Take((f + "momentum").c_str(), spec.has_momentum(), spec.momentum(), 0.0,
+                           0.9999, &out->momentum));
+  if (spec.has_nesterov()) out->nesterov = spec.nesterov();
+  if (out->nesterov && out->momentum == 0.0) {
+    return absl::InvalidArgumentError(absl::StrCat(f, "nesterov: needs momentum > 0"));
+  }
+  FTL_RETURN_IF_ERROR(Take((f + "weight_decay").c_str(), spec.has_weight_decay(),
+                           spec.weight_decay(), 0.0, 1.0, &out->weight_decay));
+  FTL_RETURN_IF_ERROR(Take<int64_t>((f + "warmup_iterations").c_str(), spec.has_warmup_iterations(),
+                                    spec.warmup_iterations(), 0, int64_t{1} << 40,
+                                    &out->warmup_iterations));
+  FTL_RETURN_IF_ERROR(Take((f + "poly_power").c_str(), spec.has_poly_power(), spec.poly_power(),
+                           0.01, 100.0, &out->poly_power));
+  FTL_RETURN_IF_ERROR(Take((f + "clip_grad_norm").c_str(), spec.has_clip_grad_norm(),
+                           spec.clip_grad_norm(), 0.0, 1e9, &out->clip_grad_norm));
   return absl::OkStatus();
 }
 
@@ -148,6 +248,7 @@ absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
                            0, 64, &d->loader_threads));
   FTL_RETURN_IF_ERROR(Take("data.prefetch_batches", spec.has_prefetch_batches(),
                            spec.prefetch_batches(), 1, 256, &d->prefetch_batches));
+  if (spec.has_random_flip()) d->random_flip = spec.random_flip();
   return absl::OkStatus();
 }
 
@@ -199,6 +300,12 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
         spec.pretrain_sampling(), "\""));
   }
   if (spec.has_stage1_transfer()) t->stage1_transfer = spec.stage1_transfer();
+  FTL_RETURN_IF_ERROR(FillOptimizer("pretrain_optimizer", spec.optimizer(),
+                                    spec.pretrain_optimizer(), &t->pretrain_optimizer));
+  FTL_RETURN_IF_ERROR(FillOptimizer("stage1_optimizer", spec.optimizer(), spec.stage1_optimizer(),
+                                    &t->stage1_optimizer));
+  FTL_RETURN_IF_ERROR(FillOptimizer("stage2_optimizer", spec.optimizer(), spec.stage2_optimizer(),
+                                    &t->stage2_optimizer));
   // Read (and checked) by the worker when it starts without --resume; `ftl eval` on such a
   // config must not need it.
   t->init_checkpoint = spec.init_checkpoint();
@@ -268,9 +375,25 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
       ParseReduction("loss.recon_reduction", loss.recon_reduction(), &config.loss.recon_reduction));
   FTL_RETURN_IF_ERROR(Take("loss.logit_adjust_tau", loss.has_logit_adjust_tau(),
                            loss.logit_adjust_tau(), 0.0, 100.0, &config.loss.logit_adjust_tau));
+  FTL_RETURN_IF_ERROR(FillHead(loss, &config.loss.head));
   FTL_RETURN_IF_ERROR(FillTraining(spec.training(), &config.training));
   // The plain-softmax baseline is defined by the absence of m-L2.
   if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;
+  if (config.loss.head.kind != HeadKind::kSoftmax) {
+    // m-L2 pulls logits towards 0; a margin head's logits are s cos(theta), bounded already.
+    if (config.training.method == Method::kSoftmaxMl2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("training.method: softmax_ml2 needs loss.head softmax (a ",
+                       HeadName(config.loss.head.kind),
+                       " head has no m-L2); use method softmax for the margin-head baseline"));
+    }
+    if (loss.has_alpha_reg() && loss.alpha_reg() != 0.0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("loss.alpha_reg: must be 0 with loss.head ", HeadName(config.loss.head.kind),
+                       " (m-L2 applies to the softmax head's free logits)"));
+    }
+    config.loss.reg = 0.0;
+  }
   FTL_RETURN_IF_ERROR(FillRuntime(spec.runtime(), &config.runtime));
   const v1::EvaluationSpec& e = spec.evaluation();
   config.evaluation = {e.pairs_path(),

@@ -347,7 +347,7 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::T
       torch::NoGradGuard no_grad;
       // f comes back on the host; the classifier lives on device_.
       const torch::Tensor probabilities =
-          torch::softmax(model->classifier->forward(f.to(device_)).to(torch::kFloat32), 1).cpu();
+          torch::softmax(model->Logits(f.to(device_)).to(torch::kFloat32), 1).cpu();
       const auto [p, predicted] = probabilities.max(1);
       const torch::Tensor ur = is_regular.index_select(0, y).logical_not();
       confidence.index_put_(

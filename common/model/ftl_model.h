@@ -75,10 +75,17 @@ class FeatureFilterImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FeatureFilter);
 
-// The four modules together. FC is a bias-free N_c x D linear layer.
+// The four modules together. FC is a bias-free N_c x D linear layer; `head` says how its weights
+// turn f into logits (loss.head).
 class FtlModelImpl : public torch::nn::Module {
  public:
-  FtlModelImpl(const ModelShape& shape, int num_classes);
+  FtlModelImpl(const ModelShape& shape, int num_classes, const HeadConfig& head = {});
+
+  // The classifier's logits for f: W f for the softmax head; for a margin head s cos(theta_j)
+  // (f and each W_j normalised, computed in float32), with the target's margin when `labels` is
+  // given (training) and without it when not (inference: the argmax and softmax of evaluation).
+  torch::Tensor Logits(const torch::Tensor& f, const torch::Tensor& labels = torch::Tensor());
+  const HeadConfig& head() const { return head_; }
 
   Encoder enc{nullptr};
   Decoder dec{nullptr};
@@ -87,6 +94,9 @@ class FtlModelImpl : public torch::nn::Module {
 
   // W of Eq. 2/3: [N_c, D].
   torch::Tensor classifier_weight() const { return classifier->weight; }
+
+ private:
+  HeadConfig head_;
 };
 TORCH_MODULE(FtlModel);
 

@@ -16,6 +16,7 @@
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
 #include "common/model/autocast.h"
+#include "common/optim/optimizer.h"
 #include "common/train/trained_model.h"
 #include "common/util/file.h"
 #include "common/util/log.h"
@@ -57,17 +58,34 @@ auto ArchiveErrorsAsDataLoss(const std::string& path, Read read) -> decltype(rea
 
 }  // namespace
 
+// A phase's optimizer with its schedule: the learning rate of step t is
+// ScheduledLearningRate(config, lr, t, total_steps), t the phase's step counter (which checkpoints
+// carry), so a resumed phase continues the same schedule.
+struct Trainer::PhaseOptimizer {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  OptimizerConfig config;
+  double lr = 0.0;
+  int64_t total_steps = 0;
+
+  PhaseOptimizer(const std::vector<torch::Tensor>& params, const OptimizerConfig& c, double base_lr,
+                 int64_t total)
+      : optimizer(MakeOptimizer(params, c, base_lr)), config(c), lr(base_lr), total_steps(total) {}
+  void ScheduleStep(int64_t step) {
+    SetLearningRate(*optimizer, ScheduledLearningRate(config, lr, step, total_steps));
+  }
+};
+
 struct Trainer::Optimizers {
-  torch::optim::Adam pretrain;
-  torch::optim::Adam stage1;
-  torch::optim::Adam stage2;
+  PhaseOptimizer pretrain;
+  PhaseOptimizer stage1;
+  PhaseOptimizer stage2;
 };
 
 Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm,
                  torch::Device device)
     : config_(config), dataset_(dataset), comm_(comm), device_(device) {
   torch::manual_seed(config.training.seed);
-  model_ = FtlModel(config.model, static_cast<int>(dataset.num_classes()));
+  model_ = FtlModel(config.model, static_cast<int>(dataset.num_classes()), config.loss.head);
   model_->to(device_);
   // Identical starting weights everywhere, whatever each rank's RNG did.
   std::vector<torch::Tensor> state = model_->parameters();
@@ -87,10 +105,11 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   const auto stage1 = Concat({filter, fc});
   const auto stage2 = Concat({enc, dec, filter});
   const TrainingConfig& t = config.training;
-  optimizers_.reset(
-      new Optimizers{torch::optim::Adam(all, torch::optim::AdamOptions(t.pretrain_lr)),
-                     torch::optim::Adam(stage1, torch::optim::AdamOptions(t.stage1_lr)),
-                     torch::optim::Adam(stage2, torch::optim::AdamOptions(t.stage2_lr))});
+  const int64_t stage_steps = int64_t{t.rounds} * t.stage_iterations;
+  optimizers_.reset(new Optimizers{
+      PhaseOptimizer(all, t.pretrain_optimizer, t.pretrain_lr, t.pretrain_iterations),
+      PhaseOptimizer(stage1, t.stage1_optimizer, t.stage1_lr, stage_steps),
+      PhaseOptimizer(stage2, t.stage2_optimizer, t.stage2_lr, stage_steps)});
   const auto bucket_bytes = static_cast<int64_t>(config.runtime.bucket_mb * 1024 * 1024);
   const bool overlap = config.runtime.overlap_allreduce.value_or(device_.is_cuda());
   pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes, overlap);
@@ -271,6 +290,14 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(
   return {DeviceImages(batch.images), dataset_.labels.index_select(0, batch.rows).to(device_)};
 }
 
+torch::Tensor Trainer::RandomFlip(const torch::Tensor& x, SampleStream stream, int64_t step) const {
+  if (!config_.data.random_flip) return x;
+  const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
+  const torch::Tensor mask =
+      LocalSlice(FlipMask(config_.training.seed, stream, step, global_batch)).to(x.device());
+  return torch::where(mask.view({-1, 1, 1, 1}), x.flip({3}), x);
+}
+
 torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
   return RankSlice(global_batch, comm_.rank(), comm_.size());
 }
@@ -283,13 +310,15 @@ void Trainer::SetTrainable(PhaseKind phase) {
   SetRequiresGrad(*model_->classifier, pre || phase == PhaseKind::kStageOne);
 }
 
-void Trainer::Step(torch::optim::Optimizer& optimizer, GradientAverager& averager,
-                   const torch::Tensor& loss) {
-  optimizer.zero_grad();
+void Trainer::Step(PhaseOptimizer& phase, GradientAverager& averager, const torch::Tensor& loss) {
+  phase.optimizer->zero_grad();
   averager.BeginBackward(comm_);
   loss.backward();
   averager.FinishBackward(comm_);
-  optimizer.step();
+  // After the average: every rank clips the same gradients by the same norm.
+  if (phase.config.clip_grad_norm > 0)
+    ClipGradientNorm(*phase.optimizer, phase.config.clip_grad_norm);
+  phase.optimizer->step();
 }
 
 PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t iterations,
@@ -319,7 +348,7 @@ PhaseReport Trainer::FinishReport(const std::string& phase, int round, int64_t i
 PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
                                     const ProgressCallback& progress) {
   const bool pretrain = phase == PhaseKind::kPretrain;
-  torch::optim::Adam& optimizer = pretrain ? optimizers_->pretrain : optimizers_->stage2;
+  PhaseOptimizer& optimizer = pretrain ? optimizers_->pretrain : optimizers_->stage2;
   GradientAverager& averager = pretrain ? *pretrain_averager_ : *stage2_averager_;
   EpochSampler& sampler = pretrain ? pretrain_samples_ : stage2_samples_;
   int64_t& step = pretrain ? pretrain_step_ : stage2_step_;
@@ -336,16 +365,19 @@ PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int rou
                                    : sampler.Batch(first + k, global_batch));
       },
       iterations);
+  const SampleStream stream = pretrain ? SampleStream::kPretrain : SampleStream::kStageTwo;
   for (int64_t it = 0; it < iterations; ++it) {
-    const auto [x, y] = DeviceBatch(batches->Next());
+    const auto [unflipped, y] = DeviceBatch(batches->Next());
+    const torch::Tensor x = RandomFlip(unflipped, stream, step);
     torch::Tensor logits, reconstruction;
     {
       Bf16AutocastScope autocast_scope(autocast());
       const torch::Tensor g = model_->enc->forward(x);
-      logits = model_->classifier->forward(model_->filter->forward(g)).to(torch::kFloat32);
+      logits = model_->Logits(model_->filter->forward(g), y).to(torch::kFloat32);
       reconstruction = model_->dec->forward(g).to(torch::kFloat32);
     }
     const LossTerms terms = ClassifierLosses(logits, y, reconstruction, x);
+    optimizer.ScheduleStep(step);
     Step(optimizer, averager, terms.total);
     ++step;
     const std::map<std::string, double> losses = {{"sfmx", terms.sfmx.item<double>()},
@@ -460,7 +492,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
     torch::Tensor logits;
     {
       Bf16AutocastScope autocast_scope(autocast());
-      logits = model_->classifier->forward(model_->filter->forward(g)).to(torch::kFloat32);
+      logits = model_->Logits(model_->filter->forward(g), y).to(torch::kFloat32);
     }
     return ClassifierLosses(logits, y, torch::Tensor(), torch::Tensor());
   };
@@ -488,12 +520,13 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   for (int64_t it = 0; it < iterations; ++it) {
     std::map<std::string, double> losses;
     int64_t step_images = 0;
+    optimizers_->stage1.ScheduleStep(stage1_step_);
     // (1) a hard regular batch from h, so that regular classes do not degrade.
     torch::Tensor g_regular, y_regular;
     if (have_hard) {
       const auto [x, y] = DeviceBatch(hard_batches->Next());
       y_regular = y;
-      g_regular = encode(x);
+      g_regular = encode(RandomFlip(x, SampleStream::kStageOneHard, stage1_step_));
       const LossTerms terms = classify_loss(g_regular, y_regular);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_regular"] = terms.sfmx.item<double>();
@@ -503,7 +536,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
     if (have_ur) {
       // (2) a UR batch, class-balanced.
       const auto [x_ur, y_ur] = DeviceBatch(ur_batches->Next());
-      const torch::Tensor g_ur = encode(x_ur);
+      const torch::Tensor g_ur = encode(RandomFlip(x_ur, SampleStream::kStageOneUr, stage1_step_));
       const LossTerms terms = classify_loss(g_ur, y_ur);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_ur"] = terms.sfmx.item<double>();
@@ -560,8 +593,7 @@ PhaseReport Trainer::Evaluate() {
     {
       Bf16AutocastScope autocast_scope(autocast());
       predicted =
-          model_->classifier
-              ->forward(model_->filter->forward(model_->enc->forward(DeviceImages(batch.images))))
+          model_->Logits(model_->filter->forward(model_->enc->forward(DeviceImages(batch.images))))
               .argmax(1)
               .cpu();
     }
@@ -601,9 +633,9 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
     torch::serialize::OutputArchive model_archive, pre, s1, s2;
     model_->save(model_archive);
     archive.write("model", model_archive);
-    optimizers_->pretrain.save(pre);
-    optimizers_->stage1.save(s1);
-    optimizers_->stage2.save(s2);
+    optimizers_->pretrain.optimizer->save(pre);
+    optimizers_->stage1.optimizer->save(s1);
+    optimizers_->stage2.optimizer->save(s2);
     archive.write("optimizer_pretrain", pre);
     archive.write("optimizer_stage1", s1);
     archive.write("optimizer_stage2", s2);
@@ -661,9 +693,9 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
     archive.read("optimizer_pretrain", pre);
     archive.read("optimizer_stage1", s1);
     archive.read("optimizer_stage2", s2);
-    optimizers_->pretrain.load(pre);
-    optimizers_->stage1.load(s1);
-    optimizers_->stage2.load(s2);
+    optimizers_->pretrain.optimizer->load(pre);
+    optimizers_->stage1.optimizer->load(s1);
+    optimizers_->stage2.optimizer->load(s2);
     archive.read("has_stats", has_stats);
     stats_ = FtlStatistics();
     if (has_stats.item<int64_t>() != 0) {

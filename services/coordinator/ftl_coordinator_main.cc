@@ -54,6 +54,9 @@ ABSL_FLAG(bool, reflection, false,
           "(grpc.health.v1) is always on, for probes");
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
           "Prometheus /metrics address; empty to disable");
+ABSL_FLAG(double, metrics_retention_seconds, 3600,
+          "how long a finished job's series stay on /metrics (its last figures, workers 0) before "
+          "they are removed");
 ABSL_FLAG(
     std::string, advertise, "",
     "address launched workers dial (default: --listen, with 0.0.0.0 replaced by the host name)");
@@ -275,8 +278,12 @@ int main(int argc, char** argv) {
   }
   std::unique_ptr<ftl::PrometheusMetrics> metrics;
   if (!setup->metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<ftl::PrometheusMetrics>> served =
-        ftl::PrometheusMetrics::Serve(setup->metrics_listen);
+    if (!(absl::GetFlag(FLAGS_metrics_retention_seconds) >= 0)) {
+      ftl::Log("error: --metrics_retention_seconds: must be 0 or more");
+      return 2;
+    }
+    absl::StatusOr<std::unique_ptr<ftl::PrometheusMetrics>> served = ftl::PrometheusMetrics::Serve(
+        setup->metrics_listen, absl::Seconds(absl::GetFlag(FLAGS_metrics_retention_seconds)));
     if (!served.ok()) {
       ftl::Log("error: --metrics_listen: ", served.status().message());
       return 1;

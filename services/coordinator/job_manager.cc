@@ -235,6 +235,10 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
   }
   Persist(job).IgnoreError();
   UpdateStateGauge();
+  if (Terminal(state)) {
+    metrics_->SetWorkersAttached(job.id(), 0);  // an ended job must not look stalled
+    metrics_->JobFinished(job.id());
+  }
   v1::JobEvent event;
   event.set_state_changed(state);
   Publish(job, event);

@@ -18,6 +18,9 @@ class MetricsSink {
   virtual void PhaseFinished(const std::string& job_id, const v1::PhaseReport& report) = 0;
   virtual void Progress(const std::string& job_id, const v1::PhaseProgress& progress) = 0;
   virtual void WorkerLost(const std::string& job_id) = 0;
+  // The job reached a terminal state: its series stay for the retention period (dashboards show
+  // how it ended), then go, so finished jobs do not accumulate in every scrape.
+  virtual void JobFinished(const std::string& job_id) = 0;
 };
 
 class NullMetricsSink : public MetricsSink {
@@ -27,6 +30,7 @@ class NullMetricsSink : public MetricsSink {
   void PhaseFinished(const std::string&, const v1::PhaseReport&) override {}
   void Progress(const std::string&, const v1::PhaseProgress&) override {}
   void WorkerLost(const std::string&) override {}
+  void JobFinished(const std::string&) override {}
 };
 
 }  // namespace ftl

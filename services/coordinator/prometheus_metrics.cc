@@ -5,9 +5,16 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -46,8 +53,8 @@ bool IsShare(const std::string& name) {
 
 class PrometheusMetrics::Impl {
  public:
-  explicit Impl(const std::string& listen)
-      : exposer(listen),
+  Impl(const std::string& listen, absl::Duration retention)
+      : retention(retention),
         registry(std::make_shared<pm::Registry>()),
         jobs(pm::BuildGauge().Name("ftl_jobs").Help("Jobs by state.").Register(*registry)),
         workers(pm::BuildGauge()
@@ -99,10 +106,25 @@ class PrometheusMetrics::Impl {
                           .Name("ftl_last_progress_timestamp_seconds")
                           .Help("Unix time of the job's latest progress report or finished phase.")
                           .Register(*registry)) {
-    exposer.RegisterCollectable(registry);
+    if (!listen.empty()) {
+      exposer.emplace(listen);
+      exposer->RegisterCollectable(registry);
+    }
   }
 
-  pm::Exposer exposer;
+  // Family::Add for a job's series, remembering it so that the job's series can be removed.
+  template <typename T, typename... Args>
+  T& Add(const std::string& job, pm::Family<T>& family, const pm::Labels& labels, Args&&... args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    T& metric = family.Add(labels, std::forward<Args>(args)...);
+    if (tracked[job].insert(&metric).second) {
+      removers[job].push_back([&family, &metric] { family.Remove(&metric); });
+    }
+    return metric;
+  }
+
+  const absl::Duration retention;
+  std::optional<pm::Exposer> exposer;
   std::shared_ptr<pm::Registry> registry;
   pm::Family<pm::Gauge>& jobs;
   pm::Family<pm::Gauge>& workers;
@@ -118,18 +140,44 @@ class PrometheusMetrics::Impl {
   pm::Family<pm::Gauge>& evaluation;
   pm::Family<pm::Counter>& worker_losses;
   pm::Family<pm::Gauge>& last_progress;
-  // The families are thread-safe themselves; the lock keeps one report's updates together.
+  // The families are thread-safe themselves; the lock keeps one report's updates together and
+  // guards the bookkeeping below.
   absl::Mutex mutex;
+  std::map<std::string, std::set<const void*>> tracked ABSL_GUARDED_BY(mutex);
+  std::map<std::string, std::vector<std::function<void()>>> removers ABSL_GUARDED_BY(mutex);
+  std::map<std::string, absl::Time> expires ABSL_GUARDED_BY(mutex);  // finished jobs
+  bool stopping ABSL_GUARDED_BY(mutex) = false;
+  std::thread sweeper;
 };
 
-PrometheusMetrics::PrometheusMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-PrometheusMetrics::~PrometheusMetrics() = default;
+PrometheusMetrics::PrometheusMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->sweeper = std::thread([this] {
+    const absl::Duration period =
+        std::clamp(impl_->retention / 4, absl::Milliseconds(50), absl::Seconds(10));
+    absl::MutexLock lock(&impl_->mutex);
+    while (!impl_->stopping) {
+      impl_->mutex.AwaitWithTimeout(absl::Condition(&impl_->stopping), period);
+      if (impl_->stopping) break;
+      impl_->mutex.Unlock();
+      RemoveExpiredJobs();
+      impl_->mutex.Lock();
+    }
+  });
+}
+
+PrometheusMetrics::~PrometheusMetrics() {
+  {
+    absl::MutexLock lock(&impl_->mutex);
+    impl_->stopping = true;
+  }
+  impl_->sweeper.join();
+}
 
 absl::StatusOr<std::unique_ptr<PrometheusMetrics>> PrometheusMetrics::Serve(
-    const std::string& listen) {
+    const std::string& listen, absl::Duration retention) {
   try {
     return std::unique_ptr<PrometheusMetrics>(
-        new PrometheusMetrics(std::make_unique<Impl>(listen)));
+        new PrometheusMetrics(std::make_unique<Impl>(listen, retention)));
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
   }
@@ -144,8 +192,9 @@ void PrometheusMetrics::SetJobsByState(const std::map<v1::JobState, int>& counts
 
 void PrometheusMetrics::SetWorkersAttached(const std::string& job_id, int workers) {
   absl::MutexLock lock(&impl_->mutex);
-  impl_->workers.Add({{"job_id", job_id}}).Set(workers);
-  impl_->worker_losses.Add({{"job_id", job_id}});  // exists (at 0) from the job's first attach
+  impl_->Add(job_id, impl_->workers, {{"job_id", job_id}}).Set(workers);
+  impl_->Add(job_id, impl_->worker_losses,
+             {{"job_id", job_id}});  // exists (at 0) from the job's first attach
 }
 
 void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseReport& report) {
@@ -153,10 +202,10 @@ void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseRep
                                                                 300, 900, 3600, 14400};
   absl::MutexLock lock(&impl_->mutex);
   const pm::Labels labels = {{"job_id", job}, {"phase", report.phase()}};
-  impl_->last_progress.Add({{"job_id", job}}).SetToCurrentTime();
-  impl_->phase_seconds.Add(labels, kPhaseBuckets).Observe(report.seconds());
+  impl_->Add(job, impl_->last_progress, {{"job_id", job}}).SetToCurrentTime();
+  impl_->Add(job, impl_->phase_seconds, labels, kPhaseBuckets).Observe(report.seconds());
   if (report.iterations() > 0)
-    impl_->images.Add(labels).Increment(static_cast<double>(report.images()));
+    impl_->Add(job, impl_->images, labels).Increment(static_cast<double>(report.images()));
   const auto& m = report.metrics();
   auto metric = [&m](const char* name, double* out) {
     auto it = m.find(name);
@@ -167,19 +216,21 @@ void PrometheusMetrics::PhaseFinished(const std::string& job, const v1::PhaseRep
   double value;
   namespace n = metric_names;
   if (metric(n::kAllreduceSeconds, &value))
-    impl_->allreduce_seconds.Add({{"job_id", job}}).Increment(value);
+    impl_->Add(job, impl_->allreduce_seconds, {{"job_id", job}}).Increment(value);
   if (metric(n::kAllreduceBytes, &value))
-    impl_->allreduce_bytes.Add({{"job_id", job}}).Increment(value);
+    impl_->Add(job, impl_->allreduce_bytes, {{"job_id", job}}).Increment(value);
   if (report.phase() == "update_stats") {
-    impl_->update_stats_seconds.Add({{"job_id", job}}).Set(report.seconds());
-    if (metric(n::kPcaEnergyKept, &value)) impl_->pca_energy.Add({{"job_id", job}}).Set(value);
+    impl_->Add(job, impl_->update_stats_seconds, {{"job_id", job}}).Set(report.seconds());
+    if (metric(n::kPcaEnergyKept, &value))
+      impl_->Add(job, impl_->pca_energy, {{"job_id", job}}).Set(value);
   }
   if (metric(n::kUrRegularNormRatioAfter, &value) || metric(n::kUrRegularNormRatio, &value)) {
-    impl_->norm_ratio.Add({{"job_id", job}}).Set(value);
+    impl_->Add(job, impl_->norm_ratio, {{"job_id", job}}).Set(value);
   }
   if (report.phase() == "evaluate") {
     for (const auto& [name, v] : m) {
-      if (IsShare(name)) impl_->evaluation.Add({{"job_id", job}, {"metric", name}}).Set(v);
+      if (IsShare(name))
+        impl_->Add(job, impl_->evaluation, {{"job_id", job}, {"metric", name}}).Set(v);
     }
   }
 }
@@ -188,16 +239,40 @@ void PrometheusMetrics::Progress(const std::string& job, const v1::PhaseProgress
   static const pm::Histogram::BucketBoundaries kStepBuckets = {0.005, 0.01, 0.025, 0.05, 0.1,
                                                                0.25,  0.5,  1,     2.5,  5};
   absl::MutexLock lock(&impl_->mutex);
-  impl_->step_seconds.Add({{"job_id", job}, {"phase", p.phase()}}, kStepBuckets)
+  impl_->Add(job, impl_->step_seconds, {{"job_id", job}, {"phase", p.phase()}}, kStepBuckets)
       .Observe(p.step_seconds());
   for (const auto& [term, v] : p.losses())
-    impl_->loss.Add({{"job_id", job}, {"term", term}}).Set(v);
-  impl_->last_progress.Add({{"job_id", job}}).SetToCurrentTime();
+    impl_->Add(job, impl_->loss, {{"job_id", job}, {"term", term}}).Set(v);
+  impl_->Add(job, impl_->last_progress, {{"job_id", job}}).SetToCurrentTime();
 }
 
 void PrometheusMetrics::WorkerLost(const std::string& job) {
   absl::MutexLock lock(&impl_->mutex);
-  impl_->worker_losses.Add({{"job_id", job}}).Increment();
+  impl_->Add(job, impl_->worker_losses, {{"job_id", job}}).Increment();
+}
+
+void PrometheusMetrics::JobFinished(const std::string& job) {
+  absl::MutexLock lock(&impl_->mutex);
+  impl_->expires[job] = absl::Now() + impl_->retention;
+}
+
+void PrometheusMetrics::RemoveExpiredJobs() {
+  absl::MutexLock lock(&impl_->mutex);
+  const absl::Time now = absl::Now();
+  for (auto it = impl_->expires.begin(); it != impl_->expires.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    for (const auto& remove : impl_->removers[it->first]) remove();
+    impl_->removers.erase(it->first);
+    impl_->tracked.erase(it->first);
+    it = impl_->expires.erase(it);
+  }
+}
+
+std::string PrometheusMetrics::ExpositionText() const {
+  return pm::TextSerializer().Serialize(impl_->registry->Collect());
 }
 
 }  // namespace ftl

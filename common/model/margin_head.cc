@@ -1,0 +1,34 @@
+#include "common/model/margin_head.h"
+
+#include <cmath>
+
+namespace ftl {
+
+torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& labels,
+                           const HeadConfig& head) {
+  TORCH_CHECK(head.kind != HeadKind::kSoftmax, "MarginLogits needs a margin head");
+  if (!labels.defined()) return cosine * head.scale;
+  const torch::Tensor index = labels.to(cosine.device(), torch::kInt64).unsqueeze(1);
+  const torch::Tensor target = cosine.gather(1, index).squeeze(1);
+  torch::Tensor margined;
+  if (head.m1 == 1.0 && head.m3 == 0.0) {
+    const double m = head.m2;
+    // sin(theta) >= 0 on [0, pi]; the floor keeps sqrt's gradient finite at cos = +-1.
+    const torch::Tensor sin_theta = (1.0 - target * target).clamp_min(1e-12).sqrt();
+    const torch::Tensor shifted = target * std::cos(m) - sin_theta * std::sin(m);
+    if (head.easy_margin) {
+      margined = torch::where(target > 0, shifted, target);
+    } else {
+      margined = torch::where(target > std::cos(M_PI - m), shifted,
+                              target - std::sin(M_PI - m) * m);
+    }
+  } else if (head.m1 == 1.0 && head.m2 == 0.0) {
+    margined = target - head.m3;
+  } else {
+    const torch::Tensor theta = target.clamp(-1.0 + 1e-7, 1.0 - 1e-7).acos();
+    margined = (theta * head.m1 + head.m2).cos() - head.m3;
+  }
+  return cosine.scatter(1, index, margined.unsqueeze(1)) * head.scale;
+}
+
+}  // namespace ftl
