@@ -40,7 +40,12 @@
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
 
-ABSL_FLAG(std::string, preset, "small", "model preset (small, paper)");
+ABSL_FLAG(std::string, preset, "small",
+          "model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100)");
+ABSL_FLAG(std::string, head, "softmax", "loss.head (softmax, cosface, arcface)");
+ABSL_FLAG(std::string, optimizer, "adam",
+          "adam (constant rate), or sgd as arcface_torch (momentum 0.9, weight decay 5e-4, poly "
+          "schedule, gradient norm clipped at 5)");
 ABSL_FLAG(int, batch, 32, "batch per rank");
 ABSL_FLAG(int, iterations, 30, "timed iterations");
 ABSL_FLAG(int, warmup, 5, "untimed iterations first");
@@ -74,9 +79,33 @@ void Synchronize() {
   if (g_device.is_cuda()) torch::cuda::synchronize(g_device.index());
 }
 
+// Multiply-adds x 2 of one image's forward pass through an IResNet, R (an MLP) and FC.
+double IResNetForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
+  double flops = 0;
+  int side = m.input_size;
+  flops += 2.0 * m.channels * 64 * 9 * side * side;  // stem
+  int in = 64;
+  const int widths[4] = {64, 128, 256, 512};
+  for (int stage = 0; stage < 4; ++stage) {
+    for (int b = 0; b < m.iresnet_blocks[stage]; ++b) {
+      const int out = widths[stage];
+      flops += 2.0 * in * out * 9 * side * side;  // conv1 at the block's input size
+      const int next = b == 0 ? side / 2 : side;
+      flops += 2.0 * out * out * 9 * next * next;         // conv2 (stride 2 in the first block)
+      if (b == 0) flops += 2.0 * in * out * next * next;  // the 1x1 shortcut
+      side = next;
+      in = out;
+    }
+  }
+  flops += 2.0 * 512 * side * side * m.feature_dim;  // fc
+  if (m.filter == FilterKind::kMlp) flops += 2.0 * 2 * m.feature_dim * m.feature_dim;
+  return flops + 2.0 * m.feature_dim * classes;
+}
+
 // Multiply-adds x 2 of one image's forward pass through Enc, R, FC and Dec (convolutions and
 // linear layers; normalisation and activations are left out).
 double ForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
+  if (m.backbone == BackboneKind::kIResNet) return IResNetForwardFlopsPerImage(m, classes);
   const std::vector<int> sizes = EncoderMapSizes(m);
   double flops = 0;
   int in = m.channels;
@@ -122,6 +151,28 @@ JobConfig BenchConfig() {
   config.runtime.overlap_allreduce = absl::GetFlag(FLAGS_overlap);
   config.runtime.bf16_autocast = absl::GetFlag(FLAGS_bf16);
   config.data.ur_max_images = 5;
+  if (!config.model.has_decoder()) config.loss.recon = 0;
+  const std::string head = absl::GetFlag(FLAGS_head);
+  if (head == "arcface") {
+    config.loss.head.kind = HeadKind::kArcFace;
+    config.loss.head.m2 = 0.5;
+  } else if (head == "cosface") {
+    config.loss.head.kind = HeadKind::kCosFace;
+    config.loss.head.m3 = 0.4;
+  } else if (head != "softmax") {
+    std::cerr << "--head: softmax, cosface or arcface\n";
+    std::exit(2);
+  }
+  if (head != "softmax") config.loss.reg = 0;
+  if (absl::GetFlag(FLAGS_optimizer) == "sgd") {
+    OptimizerConfig& o = config.training.pretrain_optimizer;
+    o.kind = OptimizerKind::kSgd;
+    o.weight_decay = 5e-4;
+    o.schedule = LrSchedule::kPoly;
+    o.clip_grad_norm = 5;
+    config.training.pretrain_lr = 0.1;
+    config.training.pretrain_iterations = 1000;
+  }
   return config;
 }
 

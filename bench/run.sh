@@ -2,6 +2,8 @@
 # Side-by-side benchmarks of the training path on this machine. Prints each measurement, then one
 # "name: value" line per ratio (higher is better, except update_stats_vs_forward):
 #   step_vs_pytorch         PyTorch (Python) step time / our step time, same model, batch, threads
+#   iresnet18_step_vs_pytorch  the same for arcface_torch's recipe (iresnet18, ArcFace, SGD), against
+#                           Debian's PyTorch and (_pypi) PyPI's current one
 #   allreduce_vs_memcpy     2-rank MPI all-reduce bus bandwidth (25 MB) / memcpy bandwidth
 #   update_stats_vs_forward UpdateStats time / the encoder passes (image + flip) it needs
 #   ranks2x1_vs_ranks1x2    images/s of 2 ranks x 1 thread / 1 rank x 2 threads, same global batch
@@ -10,7 +12,7 @@
 #                           thread reading ahead) / with them decoded into memory first
 #   memory_in_memory_vs_streamed  memory the in-memory dataset needs / the streamed one (LFW)
 # plus the share of step time waiting on the gradient all-reduce (blocking vs overlapped) and the
-# growth exponents of UpdateStats and the FC step. About 10 minutes on 2 cores.
+# growth exponents of UpdateStats and the FC step. About 15 minutes on 2 cores.
 #   bench/run.sh [BUILD_DIR]        (default build/, made by scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +46,23 @@ done
   { echo "the PyTorch reference is not the same model (parameter counts differ)"; exit 1; }
 ours_ms=$(best "$(value "$out/ours1" step_ms)" "$(value "$out/ours2" step_ms)")
 pytorch_ms=$(best "$(value "$out/pytorch1" step_ms)" "$(value "$out/pytorch2" step_ms)")
+
+# 1b. An arcface_torch step: iresnet18 + ArcFace + SGD (poly, clipping), batch 32 at 112x112, 2
+#     threads, against the same network in PyTorch: Debian's python3-torch (the LibTorch we link)
+#     and, when scripts/build_cuda.sh has made its venv, PyPI's current torch (on the CPU).
+#     Alternated twice, the best of each.
+iresnet_flags=(--preset iresnet18 --head arcface --optimizer sgd --batch 32 --iterations 4 --warmup 2
+               --classes 100 --images_per_class 4 --threads 2)
+pypi_python=${FTL_TORCH_CUDA_VENV:-/opt/ftl/torch-cuda}/bin/python
+for i in 1 2; do
+  run "iresnet_ours$i" "$bench" step "${iresnet_flags[@]}"
+  run "iresnet_pytorch$i" /usr/bin/python3 bench/iresnet_step_reference.py "${iresnet_flags[@]}"
+  [[ -x $pypi_python ]] && run "iresnet_pypi$i" "$pypi_python" bench/iresnet_step_reference.py "${iresnet_flags[@]}"
+done
+[[ $(value "$out/iresnet_ours1" parameters) == $(value "$out/iresnet_pytorch1" parameters) ]] ||
+  { echo "the IResNet reference is not the same model (parameter counts differ)"; exit 1; }
+iresnet_ours_ms=$(best "$(value "$out/iresnet_ours1" step_ms)" "$(value "$out/iresnet_ours2" step_ms)")
+iresnet_pytorch_ms=$(best "$(value "$out/iresnet_pytorch1" step_ms)" "$(value "$out/iresnet_pytorch2" step_ms)")
 
 # 2. All-reduce vs memcpy.
 run allreduce "${mpirun[@]}" "$bench" allreduce --megabytes 25
@@ -84,6 +103,13 @@ run growth "$bench" growth --threads 1
 
 echo "== ratios"
 echo "step_vs_pytorch: $(ratio "$pytorch_ms" "$ours_ms")   (target >= 1.10; ours $ours_ms ms, PyTorch $pytorch_ms ms)"
+echo "iresnet18_step_vs_pytorch: $(ratio "$iresnet_pytorch_ms" "$iresnet_ours_ms")   (target >= 1.05; ours $iresnet_ours_ms ms, Debian PyTorch $(value "$out/iresnet_pytorch1" torch) $iresnet_pytorch_ms ms)"
+if [[ -f $out/iresnet_pypi1 ]]; then
+  iresnet_pypi_ms=$(best "$(value "$out/iresnet_pypi1" step_ms)" "$(value "$out/iresnet_pypi2" step_ms)")
+  echo "iresnet18_step_vs_pytorch_pypi: $(ratio "$iresnet_pypi_ms" "$iresnet_ours_ms")   (PyPI PyTorch $(value "$out/iresnet_pypi1" torch) $iresnet_pypi_ms ms)"
+else
+  echo "iresnet18_step_vs_pytorch_pypi: not measured ($pypi_python missing: scripts/build_cuda.sh makes it)"
+fi
 echo "allreduce_vs_memcpy: $(value "$out/allreduce" allreduce_vs_memcpy)   (target >= 0.5)"
 echo "update_stats_vs_forward: $(value "$out/update_stats" update_stats_vs_forward)   (target <= 1.15)"
 echo "ranks2x1_vs_ranks1x2: $(ratio "$(best_of ranks2x1)" "$(best_of ranks1x2)")   (target >= 0.9; $(best_of ranks2x1) vs $(best_of ranks1x2) images/s; overlapped all-reduce: $(best_of ranks2x1_overlapped))"

@@ -127,6 +127,44 @@ TEST(JobConfigTest, MarginHeadsTakeArcFaceTorchDefaults) {
   EXPECT_TRUE(baseline.ok()) << baseline.status();
 }
 
+// Issue 18's backbones: arcface_torch's IResNets with their sizes, R chosen, no decoder.
+TEST(JobConfigTest, IResNetBackbonesHaveNoDecoder) {
+  absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "model": {"backbone": "iresnet50"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->preset, "iresnet50");
+  EXPECT_EQ(c->model.backbone, BackboneKind::kIResNet);
+  EXPECT_EQ(c->model.iresnet_blocks, (std::vector<int>{3, 4, 14, 3}));
+  EXPECT_EQ(c->model.input_size, 112);
+  EXPECT_EQ(c->model.channels, 3);
+  EXPECT_EQ(c->model.feature_dim, 512);
+  EXPECT_EQ(c->model.filter, FilterKind::kMlp);
+  EXPECT_EQ(c->loss.recon, 0.0) << "no decoder: the reconstruction term is off";
+  absl::StatusOr<JobConfig> identity =
+      Parse(WithData(R"(, "model": {"backbone": "iresnet18", "filter": "identity"})"));
+  ASSERT_TRUE(identity.ok()) << identity.status();
+  EXPECT_EQ(identity->model.filter, FilterKind::kIdentity);
+  absl::StatusOr<JobConfig> paper = Parse(WithData(R"(, "model": {"backbone": "paper"})"));
+  ASSERT_TRUE(paper.ok()) << paper.status();
+  EXPECT_TRUE(paper->model.has_decoder());
+  EXPECT_EQ(paper->model.filter, FilterKind::kPaper);
+
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"(, "model": {"backbone": "resnet50"})", "model.backbone: unknown \"resnet50\""},
+      {R"(, "model": {"backbone": "iresnet18", "preset": "small"})", "differ; give one"},
+      {R"(, "model": {"backbone": "iresnet18", "filter": "paper"})",
+       "model.filter: must be one of mlp, identity"},
+      {R"(, "model": {"backbone": "small", "filter": "mlp"})", "is for the IResNet backbones"},
+      {R"(, "model": {"backbone": "iresnet18", "input_size": 100})", "multiple of 16"},
+      {R"(, "model": {"backbone": "iresnet18"}, "loss": {"alpha_recon": 0.5})",
+       "loss.alpha_recon: must be 0 with model.backbone iresnet18"},
+  };
+  for (const auto& [extra, message] : refused) {
+    absl::StatusOr<JobConfig> r = Parse(WithData(extra));
+    ASSERT_FALSE(r.ok()) << extra;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status();
+  }
+}
+
 // training.optimizer applies to every phase; a phase's own spec overrides it field by field.
 TEST(JobConfigTest, OptimizerSpecsMergePerPhase) {
   absl::StatusOr<JobConfig> d = Parse(WithData(""));

@@ -90,18 +90,18 @@ TEST_P(MarginHeadTest, LossAndGradientsEqualTheNaiveReference) {
       down[i][j] -= h;
       const double numeric =
           (NaiveLoss(up, kLabels, head) - NaiveLoss(down, kLabels, head)) / (2 * h);
-      EXPECT_NEAR(cosine.grad()[i][j].item<double>(), numeric, 1e-5) << "d loss / d cos[" << i
-                                                                      << "][" << j << "]";
+      EXPECT_NEAR(cosine.grad()[i][j].item<double>(), numeric, 1e-5)
+          << "d loss / d cos[" << i << "][" << j << "]";
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Heads, MarginHeadTest,
-    ::testing::Values(Head(HeadKind::kCosFace, 64, 1, 0, 0.4), Head(HeadKind::kArcFace, 64, 1, 0.5, 0),
-                      Head(HeadKind::kArcFace, 30, 1, 0.5, 0, /*easy=*/true),
-                      Head(HeadKind::kCombined, 32, 1.2, 0.3, 0.15),
-                      Head(HeadKind::kCombined, 16, 1, 0.2, 0.1)));
+INSTANTIATE_TEST_SUITE_P(Heads, MarginHeadTest,
+                         ::testing::Values(Head(HeadKind::kCosFace, 64, 1, 0, 0.4),
+                                           Head(HeadKind::kArcFace, 64, 1, 0.5, 0),
+                                           Head(HeadKind::kArcFace, 30, 1, 0.5, 0, /*easy=*/true),
+                                           Head(HeadKind::kCombined, 32, 1.2, 0.3, 0.15),
+                                           Head(HeadKind::kCombined, 16, 1, 0.2, 0.1)));
 
 // The branches themselves, at values worked by hand (s = 1).
 TEST(MarginHeadTest, ArcFaceBranchesAtHandWorkedValues) {

@@ -17,7 +17,8 @@ OptimizerConfig Schedule(LrSchedule schedule, int64_t warmup) {
 }
 
 TEST(ScheduleTest, ValuesAtChosenSteps) {
-  // lr 0.1, 110 steps, 10 of warm-up: step t < 10 runs at 0.1 (t + 1) / 10; then p = (t - 10) / 100.
+  // lr 0.1, 110 steps, 10 of warm-up: step t < 10 runs at 0.1 (t + 1) / 10; then p = (t - 10) /
+  // 100.
   for (LrSchedule s : {LrSchedule::kConstant, LrSchedule::kPoly, LrSchedule::kCosine}) {
     const OptimizerConfig c = Schedule(s, 10);
     EXPECT_DOUBLE_EQ(ScheduledLearningRate(c, 0.1, 0, 110), 0.01);
@@ -26,7 +27,7 @@ TEST(ScheduleTest, ValuesAtChosenSteps) {
     EXPECT_DOUBLE_EQ(ScheduledLearningRate(c, 0.1, 10, 110), 0.1);  // p = 0
   }
   const OptimizerConfig poly = Schedule(LrSchedule::kPoly, 10);
-  EXPECT_NEAR(ScheduledLearningRate(poly, 0.1, 60, 110), 0.1 * 0.25, 1e-15);  // (1 - 0.5)^2
+  EXPECT_NEAR(ScheduledLearningRate(poly, 0.1, 60, 110), 0.1 * 0.25, 1e-15);   // (1 - 0.5)^2
   EXPECT_NEAR(ScheduledLearningRate(poly, 0.1, 109, 110), 0.1 * 1e-4, 1e-15);  // (1 - 0.99)^2
   EXPECT_DOUBLE_EQ(ScheduledLearningRate(poly, 0.1, 500, 110), 0.0);           // past the end
   OptimizerConfig cubic = poly;

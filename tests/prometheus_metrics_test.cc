@@ -41,10 +41,11 @@ TEST(PrometheusMetricsTest, FinishedJobsSeriesGoAfterTheRetention) {
   const std::string before = metrics.ExpositionText();
   for (const char* family :
        {"ftl_workers_attached", "ftl_phase_duration_seconds_count", "ftl_images_trained_total",
-        "ftl_step_duration_seconds_count", "ftl_loss", "ftl_evaluation",
-        "ftl_worker_losses_total", "ftl_last_progress_timestamp_seconds"}) {
+        "ftl_step_duration_seconds_count", "ftl_loss", "ftl_evaluation", "ftl_worker_losses_total",
+        "ftl_last_progress_timestamp_seconds"}) {
     EXPECT_NE(before.find(std::string(family) + "{job_id=\"job-done\""), std::string::npos)
-        << family << " in\n" << before;
+        << family << " in\n"
+        << before;
   }
   metrics.SetWorkersAttached("job-done", 0);
   metrics.JobFinished("job-done");

@@ -1,6 +1,9 @@
 #include "common/config/job_config.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace ftl {
 
@@ -30,8 +33,40 @@ const char* HeadName(HeadKind kind) {
   return "?";
 }
 
+const char* FilterName(FilterKind kind) {
+  switch (kind) {
+    case FilterKind::kPaper:
+      return "paper";
+    case FilterKind::kIdentity:
+      return "identity";
+    case FilterKind::kMlp:
+      return "mlp";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& BackboneNames() {
+  static const std::vector<std::string> kNames = {"small",     "paper",     "iresnet18",
+                                                  "iresnet34", "iresnet50", "iresnet100"};
+  return kNames;
+}
+
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name) {
   ModelShape shape;
+  // arcface_torch's backbones/iresnet.py: IBasicBlocks per stage.
+  static const std::map<std::string, std::vector<int>> kIResNets = {{"iresnet18", {2, 2, 2, 2}},
+                                                                    {"iresnet34", {3, 4, 6, 3}},
+                                                                    {"iresnet50", {3, 4, 14, 3}},
+                                                                    {"iresnet100", {3, 13, 30, 3}}};
+  if (auto it = kIResNets.find(name); it != kIResNets.end()) {
+    shape.backbone = BackboneKind::kIResNet;
+    shape.filter = FilterKind::kMlp;
+    shape.input_size = 112;
+    shape.channels = 3;
+    shape.feature_dim = 512;
+    shape.iresnet_blocks = it->second;
+    return shape;
+  }
   if (name == "small") {
     shape.input_size = 64;
     shape.channels = 1;
@@ -52,7 +87,8 @@ absl::StatusOr<ModelShape> ModelPreset(const std::string& name) {
     return shape;
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("model.preset: unknown preset \"", name, "\" (known: small, paper)"));
+      absl::StrCat("model.backbone: unknown backbone \"", name,
+                   "\" (known: ", absl::StrJoin(BackboneNames(), ", "), ")"));
 }
 
 }  // namespace ftl

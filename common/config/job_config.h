@@ -14,24 +14,44 @@
 
 namespace ftl {
 
-// Layer sizes of Enc/Dec/R. Built from a preset name plus overrides.
+// What Enc is: the paper's encoder (with a decoder Dec), or arcface_torch's IResNet, whose
+// embedding is g (no decoder: no reconstruction term, no decoded pictures).
+enum class BackboneKind { kFtlEncoder, kIResNet };
+// What R is: the paper's (linear, deconvolutions, convolutions, linear), the identity (f = g), or
+// a small MLP (linear, PReLU, linear).
+enum class FilterKind { kPaper, kIdentity, kMlp };
+
+// Layer sizes of Enc/Dec/R. Built from a preset (model.backbone) name plus overrides.
 struct ModelShape {
+  BackboneKind backbone = BackboneKind::kFtlEncoder;
+  FilterKind filter = FilterKind::kPaper;
   int input_size = 64;
   int channels = 1;
   int feature_dim = 128;
-  std::vector<int> encoder_widths;  // one entry per stride-2 stage
+  std::vector<int> encoder_widths;  // kFtlEncoder: one entry per stride-2 stage
   int convs_per_stage = 1;          // stride-1 convolutions before each stride-2 one
   int filter_width = 64;            // channels of R's 4x4 deconvolution grid
+  std::vector<int> iresnet_blocks;  // kIResNet: IBasicBlocks in each of its 4 stages
+
+  bool has_decoder() const { return backbone == BackboneKind::kFtlEncoder; }
 };
 
 // Compares layer sizes (a trained model can start this job's only when they are equal).
 inline bool SameLayers(const ModelShape& a, const ModelShape& b) {
-  return a.input_size == b.input_size && a.channels == b.channels &&
-         a.feature_dim == b.feature_dim && a.encoder_widths == b.encoder_widths &&
-         a.convs_per_stage == b.convs_per_stage && a.filter_width == b.filter_width;
+  return a.backbone == b.backbone && a.filter == b.filter && a.input_size == b.input_size &&
+         a.channels == b.channels && a.feature_dim == b.feature_dim &&
+         a.encoder_widths == b.encoder_widths && a.convs_per_stage == b.convs_per_stage &&
+         a.filter_width == b.filter_width && a.iresnet_blocks == b.iresnet_blocks;
 }
 
-// Returns the shape of a named preset ("small" or "paper"), or InvalidArgument.
+const char* FilterName(FilterKind kind);  // "paper", "identity", "mlp"
+
+// The model.backbone names ModelPreset knows, in order.
+const std::vector<std::string>& BackboneNames();
+
+// Returns the shape of a named preset: "small" or "paper" (the paper's encoder/decoder), or
+// "iresnet18", "iresnet34", "iresnet50", "iresnet100" (arcface_torch's layouts: 112x112 colour,
+// a 512-d embedding, R an MLP); InvalidArgument otherwise.
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name);
 
 enum class Method { kFtl, kSoftmax, kSoftmaxMl2 };

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/util/file.h"
 #include "common/util/status_macros.h"
 #include "google/protobuf/util/json_util.h"
@@ -172,11 +173,30 @@ absl::Status FillOptimizer(const std::string& field, const v1::OptimizerSpec& ba
 }
 
 absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
+  if (!spec.preset().empty() && !spec.backbone().empty() && spec.preset() != spec.backbone()) {
+    return absl::InvalidArgumentError(absl::StrCat("model.backbone: \"", spec.backbone(),
+                                                   "\" and model.preset \"", spec.preset(),
+                                                   "\" differ; give one"));
+  }
   if (!spec.preset().empty()) config->preset = spec.preset();
+  if (!spec.backbone().empty()) config->preset = spec.backbone();
   absl::StatusOr<ModelShape> shape = ModelPreset(config->preset);
-  if (!shape.ok()) return shape.status();
+  if (!shape.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(spec.backbone().empty() ? "model.preset" : "model.backbone", ": unknown \"",
+                     config->preset, "\" (known: ", absl::StrJoin(BackboneNames(), ", "), ")"));
+  }
   config->model = *shape;
   ModelShape& m = config->model;
+  if (m.backbone == BackboneKind::kIResNet) {
+    FTL_RETURN_IF_ERROR(ParseChoice<FilterKind>(
+        "model.filter", spec.filter(),
+        {{"mlp", FilterKind::kMlp}, {"identity", FilterKind::kIdentity}}, &m.filter));
+  } else if (!spec.filter().empty() && spec.filter() != "paper") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model.filter: the ", config->preset, " backbone has the paper's R only; \"",
+                     spec.filter(), "\" is for the IResNet backbones"));
+  }
   FTL_RETURN_IF_ERROR(
       Take("model.input_size", spec.has_input_size(), spec.input_size(), 16, 512, &m.input_size));
   FTL_RETURN_IF_ERROR(
@@ -184,6 +204,15 @@ absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
   if (m.channels == 2) return absl::InvalidArgumentError("model.channels: must be 1 or 3, got 2");
   FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(), 2, 4096,
                            &m.feature_dim));
+  if (m.backbone == BackboneKind::kIResNet) {
+    // Four stride-2 stages, then a linear layer over the whole map (7x7 at 112).
+    if (m.input_size % 16 != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "model.input_size: an IResNet needs a multiple of 16 (arcface_torch: 112), got ",
+          m.input_size));
+    }
+    return absl::OkStatus();
+  }
   // Each stride-2 stage must leave at least a 2x2 map.
   if ((m.input_size >> m.encoder_widths.size()) < 2) {
     return absl::InvalidArgumentError(
@@ -376,6 +405,14 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   FTL_RETURN_IF_ERROR(Take("loss.logit_adjust_tau", loss.has_logit_adjust_tau(),
                            loss.logit_adjust_tau(), 0.0, 100.0, &config.loss.logit_adjust_tau));
   FTL_RETURN_IF_ERROR(FillHead(loss, &config.loss.head));
+  if (!config.model.has_decoder()) {
+    if (loss.has_alpha_recon() && loss.alpha_recon() != 0.0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("loss.alpha_recon: must be 0 with model.backbone ", config.preset,
+                       " (it has no decoder, so there is nothing to reconstruct with)"));
+    }
+    config.loss.recon = 0.0;
+  }
   FTL_RETURN_IF_ERROR(FillTraining(spec.training(), &config.training));
   // The plain-softmax baseline is defined by the absence of m-L2.
   if (config.training.method == Method::kSoftmax) config.loss.reg = 0.0;

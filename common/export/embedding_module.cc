@@ -1,7 +1,11 @@
 #include "common/export/embedding_module.h"
 
+#include <map>
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/util/status_macros.h"
 
 namespace ftl {
 namespace {
@@ -24,41 +28,97 @@ class ScriptWriter {
                           const std::string& var) {
     size_t index = 0;
     for (const auto& child : sequential.children()) {
-      const std::string name = absl::StrCat(prefix, ".", index++);
-      nn::Module* m = child.get();
-      if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m)) {
-        const auto& o = conv->options;
-        // padding() is a c10::variant in LibTorch 1.13 and a std::variant in 2.x: `get` by ADL.
-        using std::get;
-        const torch::ExpandingArray<2>& padding = get<torch::ExpandingArray<2>>(o.padding());
-        Line(absl::StrCat(var, " = torch.conv2d(", var, ", ", Param(name, "weight", conv->weight),
-                          ", ", conv->bias.defined() ? Param(name, "bias", conv->bias) : "None",
-                          ", [", (*o.stride())[0], ", ", (*o.stride())[1], "], [", padding->at(0),
-                          ", ", padding->at(1), "])"));
-      } else if (auto* up = dynamic_cast<UpsampleConv3x3Impl*>(m)) {
-        const torch::Tensor* bias = up->named_parameters(false).find("bias");
-        Line(absl::StrCat(var, " = torch.conv_transpose2d(", var, ", ",
-                          Param(name, "weight", *up->named_parameters(false).find("weight")), ", ",
-                          bias != nullptr ? Param(name, "bias", *bias) : "None",
-                          ", [2, 2], [1, 1], [", up->output_padding(), ", ", up->output_padding(),
-                          "])"));
-      } else if (auto* norm = dynamic_cast<nn::GroupNormImpl*>(m)) {
-        Line(absl::StrCat(var, " = torch.group_norm(", var, ", ", norm->options.num_groups(), ", ",
-                          Param(name, "weight", norm->weight), ", ",
-                          Param(name, "bias", norm->bias), ", ", norm->options.eps(), ")"));
-      } else if (auto* elu = dynamic_cast<nn::ELUImpl*>(m)) {
-        Line(absl::StrCat(var, " = torch.elu(", var, ", ", elu->options.alpha(), ")"));
-      } else if (dynamic_cast<nn::AdaptiveAvgPool2dImpl*>(m) != nullptr) {
-        Line(absl::StrCat(var, " = torch.adaptive_avg_pool2d(", var, ", [1, 1])"));
-      } else if (dynamic_cast<nn::FlattenImpl*>(m) != nullptr) {
-        Line(absl::StrCat(var, " = torch.flatten(", var, ", 1)"));
-      } else if (auto* linear = dynamic_cast<nn::LinearImpl*>(m)) {
-        Linear(*linear, name, var, var);
-      } else {
-        return absl::UnimplementedError(
-            absl::StrCat("export: layer ", name, " (", m->name(), ") has no TorchScript form"));
+      FTL_RETURN_IF_ERROR(One(*child, absl::StrCat(prefix, ".", index++), var));
+    }
+    return absl::OkStatus();
+  }
+
+  // `var` = layer(var) for one layer called `name`.
+  absl::Status One(const nn::Module& layer, const std::string& name, const std::string& var) {
+    const nn::Module* m = &layer;
+    if (auto* conv = dynamic_cast<const nn::Conv2dImpl*>(m)) {
+      const auto& o = conv->options;
+      // padding() is a c10::variant in LibTorch 1.13 and a std::variant in 2.x: `get` by ADL.
+      using std::get;
+      const torch::ExpandingArray<2>& padding = get<torch::ExpandingArray<2>>(o.padding());
+      Line(absl::StrCat(var, " = torch.conv2d(", var, ", ", Param(name, "weight", conv->weight),
+                        ", ", conv->bias.defined() ? Param(name, "bias", conv->bias) : "None",
+                        ", [", (*o.stride())[0], ", ", (*o.stride())[1], "], [", padding->at(0),
+                        ", ", padding->at(1), "])"));
+    } else if (auto* up = dynamic_cast<const UpsampleConv3x3Impl*>(m)) {
+      const torch::Tensor* bias = up->named_parameters(false).find("bias");
+      Line(absl::StrCat(var, " = torch.conv_transpose2d(", var, ", ",
+                        Param(name, "weight", *up->named_parameters(false).find("weight")), ", ",
+                        bias != nullptr ? Param(name, "bias", *bias) : "None",
+                        ", [2, 2], [1, 1], [", up->output_padding(), ", ", up->output_padding(),
+                        "])"));
+    } else if (auto* norm = dynamic_cast<const nn::GroupNormImpl*>(m)) {
+      Line(absl::StrCat(var, " = torch.group_norm(", var, ", ", norm->options.num_groups(), ", ",
+                        Param(name, "weight", norm->weight), ", ", Param(name, "bias", norm->bias),
+                        ", ", norm->options.eps(), ")"));
+    } else if (auto* elu = dynamic_cast<const nn::ELUImpl*>(m)) {
+      Line(absl::StrCat(var, " = torch.elu(", var, ", ", elu->options.alpha(), ")"));
+    } else if (dynamic_cast<const nn::AdaptiveAvgPool2dImpl*>(m) != nullptr) {
+      Line(absl::StrCat(var, " = torch.adaptive_avg_pool2d(", var, ", [1, 1])"));
+    } else if (dynamic_cast<const nn::FlattenImpl*>(m) != nullptr) {
+      Line(absl::StrCat(var, " = torch.flatten(", var, ", 1)"));
+    } else if (auto* linear = dynamic_cast<const nn::LinearImpl*>(m)) {
+      Linear(*linear, name, var, var);
+    } else if (auto* bn = dynamic_cast<const nn::BatchNorm2dImpl*>(m)) {
+      BatchNorm(*bn, name, var);
+    } else if (auto* prelu = dynamic_cast<const nn::PReLUImpl*>(m)) {
+      Line(absl::StrCat(var, " = torch.prelu(", var, ", ", Param(name, "weight", prelu->weight),
+                        ")"));
+    } else {
+      return absl::UnimplementedError(
+          absl::StrCat("export: layer ", name, " (", m->name(), ") has no TorchScript form"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Inference batch norm (running statistics), 2-d or 1-d.
+  template <typename BatchNormImpl>
+  void BatchNorm(const BatchNormImpl& bn, const std::string& name, const std::string& var) {
+    Line(absl::StrCat(
+        var, " = torch.batch_norm(", var, ", ", Param(name, "weight", bn.weight), ", ",
+        Param(name, "bias", bn.bias), ", ", Param(name, "running_mean", bn.running_mean), ", ",
+        Param(name, "running_var", bn.running_var), ", False, 0.0, ", bn.options.eps(), ", True)"));
+  }
+
+  // arcface_torch's IResNet: stem, four stages of IBasicBlocks (residual sums), bn2, fc, features.
+  absl::Status IResNet(const nn::Module& net, const std::string& prefix, const std::string& var) {
+    std::map<std::string, std::shared_ptr<nn::Module>> parts;
+    for (const auto& item : net.named_children()) parts[item.key()] = item.value();
+    for (const char* stem : {"conv1", "bn1", "prelu"}) {
+      FTL_RETURN_IF_ERROR(One(*parts.at(stem), absl::StrCat(prefix, ".", stem), var));
+    }
+    for (int stage = 1; stage <= 4; ++stage) {
+      const std::string layer = absl::StrCat("layer", stage);
+      int index = 0;
+      for (const auto& block : parts.at(layer)->children()) {
+        const std::string name = absl::StrCat(prefix, ".", layer, ".", index++);
+        std::map<std::string, std::shared_ptr<nn::Module>> b;
+        for (const auto& item : block->named_children()) b[item.key()] = item.value();
+        if (b.count("downsample")) {
+          Line(absl::StrCat("shortcut = ", var));
+          const auto* down = dynamic_cast<const nn::SequentialImpl*>(b.at("downsample").get());
+          if (down == nullptr) return absl::InternalError("export: a downsample is not sequential");
+          FTL_RETURN_IF_ERROR(Sequential(*down, name + ".downsample", "shortcut"));
+        } else {
+          Line(absl::StrCat("shortcut = ", var));
+        }
+        for (const char* step : {"bn1", "conv1", "bn2", "prelu", "conv2", "bn3"}) {
+          FTL_RETURN_IF_ERROR(One(*b.at(step), absl::StrCat(name, ".", step), var));
+        }
+        Line(absl::StrCat(var, " = ", var, " + shortcut"));
       }
     }
+    FTL_RETURN_IF_ERROR(One(*parts.at("bn2"), prefix + ".bn2", var));
+    Line(absl::StrCat(var, " = torch.flatten(", var, ", 1)"));
+    FTL_RETURN_IF_ERROR(One(*parts.at("fc"), prefix + ".fc", var));
+    const auto* features = dynamic_cast<const nn::BatchNorm1dImpl*>(parts.at("features").get());
+    if (features == nullptr) return absl::InternalError("export: IResNet features is not a BN1d");
+    BatchNorm(*features, prefix + ".features", var);
     return absl::OkStatus();
   }
 
@@ -103,10 +163,18 @@ absl::StatusOr<torch::jit::Module> BuildEmbeddingModule(const FtlModel& model,
   // As the trainer: uint8 / 255, then the encoder centres [0, 1] to [-1, 1].
   w.Line("x = images.float() / 255.0");
   w.Line("x = x * 2.0 - 1.0");
-  const auto* enc_body = Child<nn::SequentialImpl>(*model->enc, "body");
-  if (enc_body == nullptr) return absl::InternalError("export: the encoder has no body");
-  if (absl::Status s = w.Sequential(*enc_body, "enc.body", "x"); !s.ok()) return s;
-  if (options.features == FeatureLayer::kF) {
+  if (const auto* iresnet = Child<IResNetImpl>(*model->enc, "iresnet")) {
+    FTL_RETURN_IF_ERROR(w.IResNet(*iresnet, "enc.iresnet", "x"));
+  } else {
+    const auto* enc_body = Child<nn::SequentialImpl>(*model->enc, "body");
+    if (enc_body == nullptr) return absl::InternalError("export: the encoder has no body");
+    FTL_RETURN_IF_ERROR(w.Sequential(*enc_body, "enc.body", "x"));
+  }
+  if (options.features == FeatureLayer::kF && model->filter->kind() == FilterKind::kMlp) {
+    const auto* mlp = Child<nn::SequentialImpl>(*model->filter, "mlp");
+    if (mlp == nullptr) return absl::InternalError("export: the filter R has no mlp");
+    FTL_RETURN_IF_ERROR(w.Sequential(*mlp, "filter.mlp", "x"));
+  } else if (options.features == FeatureLayer::kF && model->filter->kind() == FilterKind::kPaper) {
     const auto* project = Child<nn::LinearImpl>(*model->filter, "project");
     const auto* body = Child<nn::SequentialImpl>(*model->filter, "body");
     const auto* last = Child<nn::LinearImpl>(*model->filter, "out");

@@ -2,8 +2,9 @@
 // (g -> x'), filter R (g -> identity feature f) and the bias-free linear classifier FC (f ->
 // logits).
 //
-// No batch normalisation (group normalisation instead): every layer is per-sample, so data-parallel
-// training with R ranks of batch B computes exactly what one process computes with batch R*B.
+// The paper presets have no batch normalisation (group normalisation instead): every layer is
+// per-sample, so data-parallel training with R ranks of batch B computes exactly what one process
+// computes with batch R*B. The IResNet backbones use batch norm per rank, as arcface_torch does.
 #ifndef FTL_COMMON_MODEL_FTL_MODEL_H_
 #define FTL_COMMON_MODEL_FTL_MODEL_H_
 
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "common/config/job_config.h"
+#include "common/model/iresnet.h"
 
 namespace ftl {
 
@@ -33,15 +35,19 @@ class UpsampleConv3x3Impl : public torch::nn::Module {
 };
 TORCH_MODULE(UpsampleConv3x3);
 
-// Enc: stride-2 convolution stages, a 3x3 convolution to D channels, global average pooling.
+// Enc: stride-2 convolution stages, a 3x3 convolution to D channels, global average pooling; or,
+// for model.backbone iresnet*, arcface_torch's IResNet (registered as "iresnet").
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelShape& shape);
   // x: [B, C, S, S] in [0, 1] -> g: [B, D].
   torch::Tensor forward(torch::Tensor x);
+  // Parameters no phase trains (the IResNet's features.weight).
+  std::vector<torch::Tensor> frozen_parameters() const;
 
  private:
   torch::nn::Sequential body_{nullptr};
+  IResNet iresnet_{nullptr};
 };
 TORCH_MODULE(Encoder);
 
@@ -60,14 +66,18 @@ class DecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
-// R: linear, two deconvolutions, two convolutions, linear (Sec. 4).
+// R: linear, two deconvolutions, two convolutions, linear (Sec. 4); or (model.filter, IResNet
+// backbones) the identity, or linear, PReLU, linear (registered as "mlp").
 class FeatureFilterImpl : public torch::nn::Module {
  public:
   explicit FeatureFilterImpl(const ModelShape& shape);
   // g: [B, D] -> f: [B, D].
   torch::Tensor forward(torch::Tensor g);
+  FilterKind kind() const { return kind_; }
 
  private:
+  FilterKind kind_;
+  torch::nn::Sequential mlp_{nullptr};
   int width_;
   torch::nn::Linear project_{nullptr};
   torch::nn::Sequential body_{nullptr};
@@ -88,7 +98,7 @@ class FtlModelImpl : public torch::nn::Module {
   const HeadConfig& head() const { return head_; }
 
   Encoder enc{nullptr};
-  Decoder dec{nullptr};
+  Decoder dec{nullptr};  // empty for backbones without a decoder (shape.has_decoder())
   FeatureFilter filter{nullptr};
   torch::nn::Linear classifier{nullptr};
 

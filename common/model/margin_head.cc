@@ -19,8 +19,8 @@ torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& lab
     if (head.easy_margin) {
       margined = torch::where(target > 0, shifted, target);
     } else {
-      margined = torch::where(target > std::cos(M_PI - m), shifted,
-                              target - std::sin(M_PI - m) * m);
+      margined =
+          torch::where(target > std::cos(M_PI - m), shifted, target - std::sin(M_PI - m) * m);
     }
   } else if (head.m1 == 1.0 && head.m2 == 0.0) {
     margined = target - head.m3;

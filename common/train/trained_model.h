@@ -1,6 +1,7 @@
 // The model inside a trainer checkpoint, without the job that made it: for export, embedding and
-// fine-tuning. The checkpoint records (classes, images, D, input size, channels); the layer widths
-// are those of the preset whose layers match the stored weights.
+// fine-tuning. The checkpoint records (classes, images, D, input size, channels) and its network
+// (backbone and filter); for older checkpoints without the network the layer widths are those of
+// the preset whose layers match the stored weights.
 #ifndef FTL_COMMON_TRAIN_TRAINED_MODEL_H_
 #define FTL_COMMON_TRAIN_TRAINED_MODEL_H_
 
@@ -15,6 +16,12 @@ namespace ftl {
 
 // The format number Trainer::SaveCheckpoint writes under "format".
 inline constexpr int64_t kCheckpointFormat = 1;
+
+// The "network" entry of a checkpoint: "<backbone>:<filter>" (e.g. "iresnet18:mlp") as uint8
+// bytes. Checkpoints written before the IResNet backbones have none (they are small or paper).
+std::string NetworkName(const std::string& preset, const ModelShape& shape);
+torch::Tensor NetworkEntry(const std::string& network);
+std::string NetworkFromEntry(const torch::Tensor& entry);
 
 struct TrainedModel {
   FtlModel model{nullptr};  // on the CPU, in eval mode

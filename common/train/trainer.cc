@@ -37,8 +37,22 @@ std::vector<torch::Tensor> Concat(std::initializer_list<std::vector<torch::Tenso
   return out;
 }
 
-void SetRequiresGrad(torch::nn::Module& module, bool value) {
-  for (torch::Tensor& p : module.parameters()) p.set_requires_grad(value);
+// Whether `p` is one of `frozen` (the same tensor, not an equal one).
+bool IsOneOf(const torch::Tensor& p, const std::vector<torch::Tensor>& frozen) {
+  for (const torch::Tensor& f : frozen) {
+    if (p.unsafeGetTensorImpl() == f.unsafeGetTensorImpl()) return true;
+  }
+  return false;
+}
+
+// `module`'s parameters without the ones that never train.
+std::vector<torch::Tensor> Trainable(const torch::nn::Module& module,
+                                     const std::vector<torch::Tensor>& frozen) {
+  std::vector<torch::Tensor> out;
+  for (const torch::Tensor& p : module.parameters()) {
+    if (!IsOneOf(p, frozen)) out.push_back(p);
+  }
+  return out;
 }
 
 // Runs `read` (reads of a checkpoint archive), turning LibTorch's exceptions for a missing or
@@ -97,8 +111,9 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   for (int64_t c = 0; c < dataset.num_classes(); ++c) {
     if (!is_regular_[c].item<bool>()) ur_classes_.push_back(c);
   }
-  const auto enc = model_->enc->parameters();
-  const auto dec = model_->dec->parameters();
+  const std::vector<torch::Tensor> frozen = model_->enc->frozen_parameters();
+  const auto enc = Trainable(*model_->enc, frozen);
+  const auto dec = model_->dec ? model_->dec->parameters() : std::vector<torch::Tensor>{};
   const auto filter = model_->filter->parameters();
   const auto fc = model_->classifier->parameters();
   const auto all = Concat({enc, dec, filter, fc});
@@ -138,11 +153,13 @@ LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Te
                                     const torch::Tensor& reconstruction,
                                     const torch::Tensor& x) const {
   const LossWeights& w = config_.loss;
+  // m-L2 belongs to the softmax head's free logits; a margin head's are s cos(theta).
+  const bool ml2 = w.head.kind == HeadKind::kSoftmax;
   return CombineLosses(w, SoftmaxLoss(logits, labels, log_prior_, w.logit_adjust_tau),
                        reconstruction.defined()
                            ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
                            : torch::Tensor(),
-                       MetricL2Loss(logits, w.ml2_reduction));
+                       ml2 ? MetricL2Loss(logits, w.ml2_reduction) : torch::Tensor());
 }
 
 absl::Status Trainer::InitializeFrom(const std::string& path) {
@@ -195,7 +212,9 @@ absl::StatusOr<std::string> Trainer::ReadTrainedLayers(const std::string& path) 
       if (p.key().rfind("classifier", 0) == 0) continue;
       p.value().copy_(source[p.key()]);
     }
-    return std::string("Enc, Dec, R");
+    const auto source_buffers = trained->model->named_buffers();  // batch-norm statistics
+    for (auto& b : model_->named_buffers()) b.value().copy_(source_buffers[b.key()]);
+    return std::string(model_->dec ? "Enc, Dec, R" : "Enc, R");
   }
   if (trained.status().code() != absl::StatusCode::kInvalidArgument) return trained.status();
   // Not a checkpoint: an exported module? Its parameters are ours with '.' as '_'.
@@ -213,15 +232,22 @@ absl::StatusOr<std::string> Trainer::ReadTrainedLayers(const std::string& path) 
   std::map<std::string, torch::Tensor> exported;
   for (const auto& p : module->named_parameters(/*recurse=*/false)) exported[p.name] = p.value;
   const bool with_filter = info.features == "f";
-  for (auto& p : model_->named_parameters()) {
-    const bool enc = p.key().rfind("enc.", 0) == 0;
-    if (!enc && !(with_filter && p.key().rfind("filter.", 0) == 0)) continue;
-    auto it = exported.find(absl::StrReplaceAll(p.key(), {{".", "_"}}));
-    if (it == exported.end() || !it->second.sizes().equals(p.value().sizes())) {
-      return other_layers(absl::StrCat("its layer ", p.key(), " differs"));
-    }
-    p.value().copy_(it->second);
+  std::vector<std::pair<std::string, torch::Tensor>> wanted;
+  for (auto& p : model_->named_parameters()) wanted.emplace_back(p.key(), p.value());
+  for (auto& b : model_->named_buffers()) {
+    if (b.value().is_floating_point()) wanted.emplace_back(b.key(), b.value());
   }
+  for (auto& [key, value] : wanted) {
+    const bool enc = key.rfind("enc.", 0) == 0;
+    if (!enc && !(with_filter && key.rfind("filter.", 0) == 0)) continue;
+    auto it = exported.find(absl::StrReplaceAll(key, {{".", "_"}}));
+    if (it == exported.end() || !it->second.sizes().equals(value.sizes())) {
+      return other_layers(absl::StrCat("its layer ", key, " differs"));
+    }
+    value.copy_(it->second);
+  }
+  if (!model_->dec)
+    return std::string(with_filter ? "Enc, R" : "Enc (R fresh: the module holds g)");
   return std::string(with_filter ? "Enc, R (Dec fresh: a module holds no decoder)"
                                  : "Enc (Dec and R fresh: the module holds g)");
 }
@@ -304,10 +330,14 @@ torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
 
 void Trainer::SetTrainable(PhaseKind phase) {
   const bool pre = phase == PhaseKind::kPretrain;
-  SetRequiresGrad(*model_->enc, pre || phase == PhaseKind::kStageTwo);
-  SetRequiresGrad(*model_->dec, pre || phase == PhaseKind::kStageTwo);
-  SetRequiresGrad(*model_->filter, true);
-  SetRequiresGrad(*model_->classifier, pre || phase == PhaseKind::kStageOne);
+  const std::vector<torch::Tensor> frozen = model_->enc->frozen_parameters();
+  auto set = [&frozen](torch::nn::Module& module, bool value) {
+    for (torch::Tensor& p : module.parameters()) p.set_requires_grad(value && !IsOneOf(p, frozen));
+  };
+  set(*model_->enc, pre || phase == PhaseKind::kStageTwo);
+  if (model_->dec) set(*model_->dec, pre || phase == PhaseKind::kStageTwo);
+  set(*model_->filter, true);
+  set(*model_->classifier, pre || phase == PhaseKind::kStageOne);
 }
 
 void Trainer::Step(PhaseOptimizer& phase, GradientAverager& averager, const torch::Tensor& loss) {
@@ -374,16 +404,18 @@ PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int rou
       Bf16AutocastScope autocast_scope(autocast());
       const torch::Tensor g = model_->enc->forward(x);
       logits = model_->Logits(model_->filter->forward(g), y).to(torch::kFloat32);
-      reconstruction = model_->dec->forward(g).to(torch::kFloat32);
+      if (model_->dec) reconstruction = model_->dec->forward(g).to(torch::kFloat32);
     }
     const LossTerms terms = ClassifierLosses(logits, y, reconstruction, x);
     optimizer.ScheduleStep(step);
     Step(optimizer, averager, terms.total);
     ++step;
-    const std::map<std::string, double> losses = {{"sfmx", terms.sfmx.item<double>()},
-                                                  {"recon", terms.recon.item<double>()},
-                                                  {"reg", terms.reg.item<double>()},
-                                                  {"total", terms.total.item<double>()}};
+    // Terms a job does not have (m-L2 under a margin head, reconstruction without a decoder) are
+    // left out rather than reported as numbers.
+    std::map<std::string, double> losses = {{"sfmx", terms.sfmx.item<double>()},
+                                            {"total", terms.total.item<double>()}};
+    if (terms.recon.defined()) losses["recon"] = terms.recon.item<double>();
+    if (terms.reg.defined()) losses["reg"] = terms.reg.item<double>();
     for (const auto& [k, v] : losses) sums[k] += v;
     if (progress) progress({phase, round, it + 1, iterations, losses, global_batch});
   }
@@ -400,7 +432,18 @@ PhaseReport Trainer::StageTwo(int64_t iterations, int round, const ProgressCallb
   return TrainOnAllData(PhaseKind::kStageTwo, iterations, round, progress);
 }
 
+void Trainer::SyncBuffers() {
+  std::vector<torch::Tensor> buffers;
+  for (const torch::Tensor& b : model_->buffers()) {
+    if (b.is_floating_point()) buffers.push_back(b);  // not num_batches_tracked (unused)
+  }
+  if (buffers.empty()) return;  // the paper presets: no batch norm
+  torch::NoGradGuard no_grad;
+  comm_.Broadcast(buffers, 0);
+}
+
 PhaseReport Trainer::UpdateStats() {
+  SyncBuffers();
   torch::NoGradGuard no_grad;
   model_->eval();
   const auto start = std::chrono::steady_clock::now();
@@ -496,9 +539,15 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
     }
     return ClassifierLosses(logits, y, torch::Tensor(), torch::Tensor());
   };
-  // g of images x (the encoder is frozen in stage 1: no graph), float32.
+  // g of images x (the encoder is frozen in stage 1: no graph, and batch norm on its running
+  // statistics, as UpdateStats saw it), float32.
   auto encode = [this](const torch::Tensor& x) {
     torch::NoGradGuard no_grad;
+    model_->enc->eval();
+    struct TrainAgain {
+      Encoder& enc;
+      ~TrainAgain() { enc->train(); }
+    } train_again{model_->enc};
     Bf16AutocastScope autocast_scope(autocast());
     return model_->enc->forward(x).to(torch::kFloat32);
   };
@@ -530,7 +579,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
       const LossTerms terms = classify_loss(g_regular, y_regular);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_regular"] = terms.sfmx.item<double>();
-      losses["reg"] = terms.reg.item<double>();
+      if (terms.reg.defined()) losses["reg"] = terms.reg.item<double>();
       step_images += global_batch;
     }
     if (have_ur) {
@@ -578,6 +627,7 @@ double Trainer::UrToRegularWeightNormRatio() const {
 }
 
 PhaseReport Trainer::Evaluate() {
+  SyncBuffers();
   torch::NoGradGuard no_grad;
   model_->eval();
   const auto start = std::chrono::steady_clock::now();
@@ -620,6 +670,7 @@ PhaseReport Trainer::Evaluate() {
 }
 
 absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_position) {
+  SyncBuffers();  // every rank resumes from rank 0's batch-norm statistics, as it saved them
   absl::Status status;
   if (comm_.rank() == 0) {
     torch::serialize::OutputArchive archive;
@@ -628,6 +679,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
         "shape",
         torch::tensor({dataset_.num_classes(), dataset_.size(), int64_t{config_.model.feature_dim},
                        int64_t{config_.model.input_size}, int64_t{config_.model.channels}}));
+    archive.write("network", NetworkEntry(NetworkName(config_.preset, config_.model)));
     archive.write("position", torch::tensor({schedule_position}));
     archive.write("steps", torch::tensor({pretrain_step_, stage1_step_, stage2_step_}));
     torch::serialize::OutputArchive model_archive, pre, s1, s2;
@@ -670,6 +722,13 @@ absl::Status Trainer::CheckCheckpointShape(const std::string& path,
   const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
                                          config_.model.feature_dim, config_.model.input_size,
                                          config_.model.channels};
+  torch::Tensor network;
+  const std::string mine = NetworkName(config_.preset, config_.model);
+  if (archive.try_read("network", network) && NetworkFromEntry(network) != mine) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint '", path, "' was made for another network (",
+                     NetworkFromEntry(network), "), this job has ", mine));
+  }
   const std::vector<int64_t> found(shape.data_ptr<int64_t>(),
                                    shape.data_ptr<int64_t>() + shape.numel());
   if (found != expected) {

@@ -90,6 +90,7 @@ class Trainer {
   absl::Status FineTuneFrom(const std::string& path);
 
   FtlModel& model() { return model_; }
+  const JobConfig& config() const { return config_; }
   const Dataset& dataset() const { return dataset_; }
   const torch::Device& device() const { return device_; }
   const FtlStatistics& statistics() const { return stats_; }
@@ -143,6 +144,9 @@ class Trainer {
                                            int64_t count) const;
   // The UpdateStats/evaluation pass over this rank's stripe (rows rank, rank + R, ...) in chunks.
   std::unique_ptr<BatchPrefetcher> StripeBatches(const torch::Tensor& stripe) const;
+  // Rank 0's batch-norm running statistics to every rank (a collective; nothing to do for the
+  // paper presets): UpdateStats, evaluation and checkpoints then see one model on all ranks.
+  void SyncBuffers();
   // uint8 images (host) as float in [0, 1] on device_.
   torch::Tensor DeviceImages(const torch::Tensor& images) const;
   // DeviceImages and the labels (on device_) of a batch.

@@ -45,6 +45,21 @@ int DefaultPerFold(size_t images, int folds) {
   return std::clamp(static_cast<int>(images / (2 * std::max(folds, 1))), 5, 300);
 }
 
+// Fig. 6-8: decodings of centres, transferred features and interpolations (needs Dec).
+static absl::Status WriteDecodedPictures(Trainer& trainer, const Dataset& dataset,
+                                         const std::string& out) {
+  const FtlStatistics& stats = trainer.statistics();
+  FTL_RETURN_IF_ERROR(WriteCenterPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
+                                         (fs::path(out) / "fig6_centers.png").string()));
+  FTL_RETURN_IF_ERROR(WriteTransferPicture(trainer.model(), dataset, stats,
+                                           trainer.regular_classes(),
+                                           (fs::path(out) / "fig7_transfer.png").string()));
+  FTL_RETURN_IF_ERROR(
+      WriteInterpolationPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
+                                (fs::path(out) / "fig8_interpolation.png").string()));
+  return absl::OkStatus();
+}
+
 absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::string& out,
                           uint64_t seed, const std::string& plot_script,
                           const std::string& stage1_norms_before,
@@ -62,14 +77,12 @@ absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::s
                                  r.method, r.images, r.mean_error, r.std_error, r.classes);
   }
   const FtlStatistics& stats = trainer.statistics();
-  FTL_RETURN_IF_ERROR(WriteCenterPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
-                                         (fs::path(out) / "fig6_centers.png").string()));
-  FTL_RETURN_IF_ERROR(WriteTransferPicture(trainer.model(), dataset, stats,
-                                           trainer.regular_classes(),
-                                           (fs::path(out) / "fig7_transfer.png").string()));
-  FTL_RETURN_IF_ERROR(
-      WriteInterpolationPicture(trainer.model(), dataset, stats, trainer.regular_classes(),
-                                (fs::path(out) / "fig8_interpolation.png").string()));
+  if (!trainer.model()->dec) {
+    std::cout << "eval: model.backbone " << trainer.config().preset
+              << " has no decoder: the Fig. 6-8 decoded pictures are skipped\n";
+  } else {
+    FTL_RETURN_IF_ERROR(WriteDecodedPictures(trainer, dataset, out));
+  }
   std::vector<std::string> command = {"/usr/bin/python3", plot_script, "--out", out,
                                       "--center_error",   errors_csv};
   const fs::path norms = fs::path(out) / "weight_norms.csv";
