@@ -58,6 +58,8 @@ for i in 1 2; do
   run "iresnet_ours$i" "$bench" step "${iresnet_flags[@]}"
   run "iresnet_pytorch$i" /usr/bin/python3 bench/iresnet_step_reference.py "${iresnet_flags[@]}"
   [[ -x $pypi_python ]] && run "iresnet_pypi$i" "$pypi_python" bench/iresnet_step_reference.py "${iresnet_flags[@]}"
+  # Our step built against PyPI's LibTorch (scripts/build_cuda.sh's build-cuda/, run on the CPU).
+  [[ -x build-cuda/bench/ftl_bench ]] && run "iresnet_ours_pypi$i" build-cuda/bench/ftl_bench step "${iresnet_flags[@]}"
 done
 [[ $(value "$out/iresnet_ours1" parameters) == $(value "$out/iresnet_pytorch1" parameters) ]] ||
   { echo "the IResNet reference is not the same model (parameter counts differ)"; exit 1; }
@@ -109,6 +111,12 @@ if [[ -f $out/iresnet_pypi1 ]]; then
   echo "iresnet18_step_vs_pytorch_pypi: $(ratio "$iresnet_pypi_ms" "$iresnet_ours_ms")   (PyPI PyTorch $(value "$out/iresnet_pypi1" torch) $iresnet_pypi_ms ms)"
 else
   echo "iresnet18_step_vs_pytorch_pypi: not measured ($pypi_python missing: scripts/build_cuda.sh makes it)"
+fi
+if [[ -f $out/iresnet_ours_pypi1 ]]; then
+  iresnet_ours_pypi_ms=$(best "$(value "$out/iresnet_ours_pypi1" step_ms)" "$(value "$out/iresnet_ours_pypi2" step_ms)")
+  echo "iresnet18_step_pypi_libtorch_vs_debian: $(ratio "$iresnet_ours_ms" "$iresnet_ours_pypi_ms")   (our step linked against PyPI's LibTorch, build-cuda/ on the CPU, $iresnet_ours_pypi_ms ms; against PyPI PyTorch: $([[ -n ${iresnet_pypi_ms:-} ]] && ratio "$iresnet_pypi_ms" "$iresnet_ours_pypi_ms"))"
+else
+  echo "iresnet18_step_pypi_libtorch_vs_debian: not measured (no build-cuda/: bash scripts/build_cuda.sh)"
 fi
 echo "allreduce_vs_memcpy: $(value "$out/allreduce" allreduce_vs_memcpy)   (target >= 0.5)"
 echo "update_stats_vs_forward: $(value "$out/update_stats" update_stats_vs_forward)   (target <= 1.15)"

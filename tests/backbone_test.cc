@@ -125,8 +125,8 @@ TEST_F(IResNetTrainerTest, ResumeEqualsContinuingWithBatchNormStatistics) {
   }
   const auto sb = straight.model()->named_buffers();
   for (const auto& item : resumed.model()->named_buffers()) {
-    EXPECT_TRUE(torch::allclose(item.value().to(torch::kFloat64), sb[item.key()].to(torch::kFloat64),
-                                1e-6, 1e-7))
+    EXPECT_TRUE(torch::allclose(item.value().to(torch::kFloat64),
+                                sb[item.key()].to(torch::kFloat64), 1e-6, 1e-7))
         << item.key();
   }
   // The checkpoint names its network; a job of another network refuses it, saying so.

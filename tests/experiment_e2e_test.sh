@@ -133,6 +133,25 @@ recout="$work/exp'\$(touch $work/pwned2)'rec"
   || { tail -20 "$work/experiment_softmax.log"; fail "ftl experiment --variants softmax failed"; }
 [[ $(cut -d, -f1 "$work/exp_softmax/results.csv" | tail -n +2) == softmax ]] || fail "softmax-only rows"
 
+# "ArcFace vs ArcFace + FTL" on an IResNet: the base is the head alone (no m-L2), the continued
+# baselines are named after it, every run's config says so, and the decoded pictures are skipped.
+"$ftl" experiment --data "$work/faces" --out "$work/exp_arc" --regular 5 --ur_images 3 --holdout 3 \
+  --validation 1 --budget 6,1,3 --backbone iresnet18 --input_size 16 --head arcface --batch_size 8 \
+  --threads 1 --worker_binary "$worker" --folds 5 --variants ftl,softmax_ml2_cb --tune=false --seeds 1 \
+  --ranks 1 --jobs 2 > "$work/experiment_arc.log" 2>&1 \
+  || { tail -20 "$work/experiment_arc.log"; fail "ftl experiment --head arcface failed"; }
+[[ $(cut -d, -f1 "$work/exp_arc/results.csv" | tail -n +2 | tr '\n' ' ') == "arcface arcface_cb ftl " ]] \
+  || fail "ArcFace experiment rows: $(cat "$work/exp_arc/results.csv")"
+/usr/bin/python3 - "$work/exp_arc/runs" <<'PY' || fail "ArcFace experiment configs"
+import json, sys
+for variant, method in (("arcface", "softmax"), ("arcface_cb", "softmax"), ("ftl", "ftl")):
+    spec = json.load(open("%s/%s/seed1/config.json" % (sys.argv[1], variant)))
+    assert spec["model"]["backbone"] == "iresnet18", spec["model"]
+    assert spec["loss"]["head"] == "arcface" and "alphaReg" not in spec["loss"], spec["loss"]
+    assert spec["training"]["method"] == method, (variant, spec["training"])
+PY
+grep -q "no decoder" "$work/experiment_arc.log" || fail "the ArcFace experiment did not say why it drew no decodings"
+
 # Bad requests: exit 2 and say why.
 expect_usage() {
   local want=$1; shift
@@ -145,6 +164,8 @@ expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --r
 expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
 expect_usage "given twice" experiment --data "$work/faces" --out "$work/x" --holdout 3 --seeds 1,1
 expect_usage "grid" experiment --data "$work/faces" --out "$work/x" --holdout 3 --grid huge
+expect_usage "head" experiment --data "$work/faces" --out "$work/x" --holdout 3 --head sphereface
+expect_usage "unknown variant 'arcface_foo'" experiment --data "$work/faces" --out "$work/x" --holdout 3 --head arcface --variants arcface_foo,softmax_ml2_la
 expect_usage "usage: ftl split" split extra
 expect_usage "put .experiment. first" --json experiment
 # The client stays small: the tools that need LibTorch run in ftl_tools.

@@ -8,13 +8,13 @@ namespace {
 namespace nn = torch::nn;
 
 nn::Conv2d Conv(int in, int out, int kernel, int stride) {
-  return nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
-                        .stride(stride)
-                        .padding(kernel / 2)
-                        .bias(false));
+  return nn::Conv2d(
+      nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
 }
 
-nn::BatchNorm2d Bn(int channels) { return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).eps(1e-5)); }
+nn::BatchNorm2d Bn(int channels) {
+  return nn::BatchNorm2d(nn::BatchNorm2dOptions(channels).eps(1e-5));
+}
 
 }  // namespace
 
@@ -26,8 +26,8 @@ IBasicBlockImpl::IBasicBlockImpl(int inplanes, int planes, int stride) {
   conv2_ = register_module("conv2", Conv(planes, planes, 3, stride));
   bn3_ = register_module("bn3", Bn(planes));
   if (stride != 1 || inplanes != planes) {
-    downsample_ = register_module("downsample", nn::Sequential(Conv(inplanes, planes, 1, stride),
-                                                               Bn(planes)));
+    downsample_ = register_module("downsample",
+                                  nn::Sequential(Conv(inplanes, planes, 1, stride), Bn(planes)));
   }
 }
 
@@ -56,8 +56,8 @@ IResNetImpl::IResNetImpl(const std::vector<int>& blocks, int channels, int input
   bn2_ = register_module("bn2", Bn(512));
   const int side = input_size / 16;
   fc_ = register_module("fc", nn::Linear(512 * side * side, num_features));
-  features_ = register_module("features",
-                              nn::BatchNorm1d(nn::BatchNorm1dOptions(num_features).eps(1e-5)));
+  features_ =
+      register_module("features", nn::BatchNorm1d(nn::BatchNorm1dOptions(num_features).eps(1e-5)));
   // arcface_torch's initialisation: conv weights N(0, 0.1), batch norms weight 1 and bias 0 (the
   // LibTorch defaults), the embedding's batch-norm weight fixed at 1.
   torch::NoGradGuard no_grad;

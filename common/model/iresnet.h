@@ -40,8 +40,9 @@ class IResNetImpl : public torch::nn::Module {
   torch::nn::Conv2d conv1_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   torch::nn::PReLU prelu_{nullptr};
-  torch::nn::Sequential layers_[4] = {torch::nn::Sequential{nullptr}, torch::nn::Sequential{nullptr},
-                                      torch::nn::Sequential{nullptr}, torch::nn::Sequential{nullptr}};
+  torch::nn::Sequential layers_[4] = {
+      torch::nn::Sequential{nullptr}, torch::nn::Sequential{nullptr},
+      torch::nn::Sequential{nullptr}, torch::nn::Sequential{nullptr}};
   torch::nn::Linear fc_{nullptr};
   torch::nn::BatchNorm1d features_{nullptr};
 };

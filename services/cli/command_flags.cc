@@ -82,7 +82,14 @@ ABSL_FLAG(
     "iterations; FTL starts from softmax_ml2's final model and runs ROUNDS x (STAGE stage-1 + "
     "STAGE stage-2); the other continued baselines train 2 x ROUNDS x STAGE iterations from "
     "that model");
-ABSL_FLAG(std::string, preset, "small", "experiment: model preset");
+ABSL_FLAG(std::string, preset, "small", "experiment: model preset (as --backbone)");
+ABSL_FLAG(std::string, backbone, "",
+          "experiment: model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100); "
+          "default --preset");
+ABSL_FLAG(std::string, head, "softmax",
+          "experiment: loss.head of every variant: softmax (with the m-L2 variants), cosface or "
+          "arcface (no m-L2: the base is the head alone, and the continued baselines are named "
+          "after it, e.g. arcface_cb)");
 ABSL_FLAG(int, input_size, 0, "experiment: input side override (0 = the preset's)");
 ABSL_FLAG(int, channels, 0, "experiment: 1 grey / 3 colour override (0 = the preset's)");
 ABSL_FLAG(double, center_crop, 1.0, "experiment: centre-crop fraction before resizing (LFW: 0.5)");
@@ -294,7 +301,9 @@ absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags() {
                                                : absl::GetFlag(FLAGS_seeds)));
   o.tune = absl::GetFlag(FLAGS_tune);
   o.grid = absl::GetFlag(FLAGS_grid);
-  o.preset = absl::GetFlag(FLAGS_preset);
+  o.preset = absl::GetFlag(FLAGS_backbone).empty() ? absl::GetFlag(FLAGS_preset)
+                                                   : absl::GetFlag(FLAGS_backbone);
+  o.head = absl::GetFlag(FLAGS_head);
   o.input_size = absl::GetFlag(FLAGS_input_size);
   o.channels = absl::GetFlag(FLAGS_channels);
   o.center_crop = absl::GetFlag(FLAGS_center_crop);

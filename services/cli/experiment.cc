@@ -40,10 +40,25 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// Variants trained from scratch for PRETRAIN iterations; the others continue from softmax_ml2.
-bool FromScratch(const std::string& variant) {
-  return variant == "softmax" || variant == "softmax_ml2";
+// The variant the continued ones start from: softmax + m-L2 under the softmax head; under a margin
+// head (--head arcface) the head alone, named after it (m-L2 belongs to free logits only), and its
+// continued variants after it too: arcface_continued, arcface_cb, arcface_la.
+std::string BaseVariant(const std::string& head) {
+  return head == "softmax" ? "softmax_ml2" : head;
 }
+std::string HeadOf(const std::string& variant) {
+  for (const char* head : {"cosface", "arcface", "combined"}) {
+    if (variant.rfind(head, 0) == 0) return head;
+  }
+  return "softmax";
+}
+
+// Variants trained from scratch for PRETRAIN iterations; the others continue from the base.
+bool FromScratch(const std::string& variant) {
+  return variant == "softmax" || variant == BaseVariant(HeadOf(variant));
+}
+bool IsClassBalanced(const std::string& v) { return v == BaseVariant(HeadOf(v)) + "_cb"; }
+bool IsLogitAdjusted(const std::string& v) { return v == BaseVariant(HeadOf(v)) + "_la"; }
 bool IsFtl(const std::string& variant) { return variant == "ftl" || variant == "ftl_no_transfer"; }
 
 // m-L2's per-logit strengths tuned over (issue 13: at least three decades; both ends matter).
@@ -254,7 +269,9 @@ absl::Status Experiment::MakeBaseSpec() {
       return absl::InvalidArgumentError(absl::StrCat("--base_config: ", parsed.status().message()));
     base_ = *parsed;
   }
-  base_.mutable_model()->set_preset(o_.preset);
+  base_.mutable_model()->clear_preset();
+  base_.mutable_model()->set_backbone(o_.preset);
+  if (o_.head != "softmax") base_.mutable_loss()->set_head(o_.head);
   if (o_.input_size > 0) base_.mutable_model()->set_input_size(o_.input_size);
   if (o_.channels > 0) base_.mutable_model()->set_channels(o_.channels);
   v1::DataSpec* data = base_.mutable_data();
@@ -297,13 +314,15 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
   // m-L2's weight: the variant's own candidate, or the one chosen for softmax_ml2 (FTL and the
   // continued baselines start from that model and keep its loss).
   double alpha = candidate.alpha_reg;
-  if (alpha < 0 && variant != "softmax") {
+  if (alpha < 0 && variant != "softmax" && o_.head == "softmax") {
     auto ml2 = chosen_.find("softmax_ml2");
     if (ml2 != chosen_.end()) alpha = ml2->second.alpha_reg;
   }
   if (alpha >= 0) spec.mutable_loss()->set_alpha_reg(alpha);
+  // Under a margin head there is no m-L2: every baseline is method softmax with that head.
+  const bool ml2 = o_.head == "softmax";
   if (FromScratch(variant)) {
-    t->set_method(variant);
+    t->set_method(variant == "softmax" || !ml2 ? "softmax" : "softmax_ml2");
     t->set_pretrain_iterations(b.pretrain);
     t->set_rounds(0);
     t->set_pretrain_lr(candidate.lr);
@@ -316,14 +335,14 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
     t->set_stage2_lr(candidate.lr);
     t->set_stage1_transfer(variant == "ftl");
     t->set_init_checkpoint(init_checkpoint);
-  } else {  // softmax_ml2 continued, with class-balanced sampling or logit adjustment
-    t->set_method("softmax_ml2");
+  } else {  // the base continued, with class-balanced sampling or logit adjustment
+    t->set_method(ml2 ? "softmax_ml2" : "softmax");
     t->set_pretrain_iterations(2 * b.rounds * b.stage);
     t->set_rounds(0);
     t->set_pretrain_lr(candidate.lr);
     t->set_init_checkpoint(init_checkpoint);
-    if (variant == "softmax_ml2_cb") t->set_pretrain_sampling("class_balanced");
-    if (variant == "softmax_ml2_la")
+    if (IsClassBalanced(variant)) t->set_pretrain_sampling("class_balanced");
+    if (IsLogitAdjusted(variant))
       spec.mutable_loss()->set_logit_adjust_tau(candidate.logit_adjust_tau);
   }
   spec.mutable_data()->set_manifest(
@@ -421,7 +440,7 @@ absl::Status Experiment::Tune() {
       std::vector<TuningCandidate> grid = TuningGrid(variant, o_.grid, lr, reduction, num_classes);
       if (!tune_) {
         TuningCandidate fixed{absl::StrCat("lr=", Number(lr)), lr};
-        if (variant == "softmax_ml2_la") fixed.logit_adjust_tau = 1.0;
+        if (IsLogitAdjusted(variant)) fixed.logit_adjust_tau = 1.0;
         grid = {fixed};
         chosen_[variant] = fixed;
         continue;
@@ -460,7 +479,7 @@ absl::Status Experiment::Tune() {
       if (best == best_score.end() || score > best->second) {
         best_score[run->variant] = score;
         chosen_[run->variant] = run->candidate;
-        if (run->variant == "softmax_ml2") tuned_ml2_checkpoint_ = run->result->checkpoint;
+        if (run->variant == BaseVariant(o_.head)) tuned_ml2_checkpoint_ = run->result->checkpoint;
       }
     }
     tuning_csv.flush();
@@ -472,7 +491,8 @@ absl::Status Experiment::Tune() {
       }
     }
     if (from_scratch && tuned_ml2_checkpoint_.empty() && !Selected(false).empty() && tune_) {
-      return absl::InternalError("softmax_ml2's tuning runs left no checkpoint to continue from");
+      return absl::InternalError(
+          absl::StrCat(BaseVariant(o_.head), "'s tuning runs left no checkpoint to continue from"));
     }
   }
   for (const auto& [variant, candidate] : chosen_)
@@ -494,10 +514,10 @@ absl::Status Experiment::TrainFinalRuns() {
     for (const uint64_t seed : o_.seeds) {
       std::string init;
       if (!from_scratch) {
-        const Run* ml2 = Final("softmax_ml2", seed);
+        const Run* ml2 = Final(BaseVariant(o_.head), seed);
         if (ml2 == nullptr || !ml2->result.ok()) {
-          failures_.push_back(
-              absl::StrCat("seed ", seed, ": no continued variant trained (softmax_ml2 failed)"));
+          failures_.push_back(absl::StrCat("seed ", seed, ": no continued variant trained (",
+                                           BaseVariant(o_.head), " failed)"));
           continue;
         }
         init = ml2->result->checkpoint;
@@ -685,11 +705,22 @@ int ExitCode(const absl::Status& status) {
 
 }  // namespace
 
-const std::vector<std::string>& ExperimentVariants() {
-  static const std::vector<std::string> variants = {
-      "softmax",         "softmax_ml2", "softmax_ml2_continued", "softmax_ml2_cb", "softmax_ml2_la",
-      "ftl_no_transfer", "ftl"};
-  return variants;
+std::vector<std::string> ExperimentVariants(const std::string& head) {
+  if (head == "softmax") {
+    return {"softmax",
+            "softmax_ml2",
+            "softmax_ml2_continued",
+            "softmax_ml2_cb",
+            "softmax_ml2_la",
+            "ftl_no_transfer",
+            "ftl"};
+  }
+  return {head, head + "_continued", head + "_cb", head + "_la", "ftl_no_transfer", "ftl"};
+}
+
+std::string VariantForHead(const std::string& variant, const std::string& head) {
+  if (head == "softmax" || variant.rfind("softmax_ml2", 0) != 0) return variant;
+  return head + variant.substr(std::string("softmax_ml2").size());
 }
 
 absl::StatusOr<ExperimentBudget> ParseBudget(const std::string& text) {
@@ -729,7 +760,7 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
   std::vector<TuningCandidate> out;
   const char* lr_name = FromScratch(variant) ? "pretrain_lr" : (IsFtl(variant) ? "stage_lr" : "lr");
   auto lr_label = [&](double value) { return absl::StrCat(lr_name, "=", Number(value)); };
-  if (variant == "softmax_ml2") {
+  if (variant == "softmax_ml2") {  // (a margin head's base has no m-L2: a learning-rate grid)
     // alpha_reg for per-logit strength s: s under the sum, s * N_c under the mean.
     const double scale = ml2_reduction == Reduction::kMean ? static_cast<double>(num_classes) : 1.0;
     const std::vector<double> factors =
@@ -747,7 +778,7 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
     }
     return out;
   }
-  if (variant == "softmax_ml2_la") {
+  if (IsLogitAdjusted(variant)) {
     const std::vector<double> factors =
         quick ? std::vector<double>{1.0}
               : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
@@ -772,19 +803,27 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
 
 int RunExperiment(const ExperimentOptions& given) {
   if (given.variants.empty()) return Fail("--variants: none given", 2);
-  const auto& known = ExperimentVariants();
+  if (given.head != "softmax" && given.head != "cosface" && given.head != "arcface") {
+    return Fail(absl::StrCat("--head: softmax, cosface or arcface, got '", given.head, "'"), 2);
+  }
+  const std::vector<std::string> known = ExperimentVariants(given.head);
+  const std::string base = BaseVariant(given.head);
   std::set<std::string> wanted;
-  for (const std::string& v : given.variants) {
+  for (const std::string& named : given.variants) {
+    // The softmax names stand for their margin-head counterparts (softmax_ml2_cb -> arcface_cb);
+    // plain softmax is the margin head's base itself.
+    const std::string v =
+        named == "softmax" && given.head != "softmax" ? base : VariantForHead(named, given.head);
     if (std::find(known.begin(), known.end(), v) == known.end()) {
-      return Fail(
-          absl::StrCat("--variants: unknown variant '", v, "' (", absl::StrJoin(known, ", "), ")"),
-          2);
+      return Fail(absl::StrCat("--variants: unknown variant '", named, "' (",
+                               absl::StrJoin(known, ", "), ")"),
+                  2);
     }
     wanted.insert(v);
-    // Every continued variant starts from softmax_ml2's model.
-    if (!FromScratch(v) && wanted.insert("softmax_ml2").second) {
-      std::cout << "experiment: " << v
-                << " continues from softmax_ml2's model, so softmax_ml2 trains too\n";
+    // Every continued variant starts from the base's model.
+    if (!FromScratch(v) && wanted.insert(base).second) {
+      std::cout << "experiment: " << v << " continues from " << base << "'s model, so " << base
+                << " trains too\n";
     }
   }
   ExperimentOptions options = given;

@@ -28,8 +28,12 @@
 
 namespace ftl {
 
-// The variants in table order; `softmax`, `softmax_ml2` and `ftl` keep their names.
-const std::vector<std::string>& ExperimentVariants();
+// The variants in table order for a head (--head); `softmax`, `softmax_ml2` and `ftl` keep their
+// names. Under a margin head the base is the head itself (no m-L2) and the continued baselines are
+// named after it: arcface, arcface_continued, arcface_cb, arcface_la, ftl_no_transfer, ftl.
+std::vector<std::string> ExperimentVariants(const std::string& head = "softmax");
+// A softmax-head variant's name under `head` (softmax_ml2_cb -> arcface_cb); others unchanged.
+std::string VariantForHead(const std::string& variant, const std::string& head);
 
 struct ExperimentBudget {
   int64_t pretrain = 0;  // PRETRAIN: softmax / softmax + m-L2 iterations
@@ -50,9 +54,10 @@ struct ExperimentOptions {
   ExperimentBudget budget;
   std::vector<uint64_t> seeds;  // training seeds of the final runs
   bool tune = true;
-  std::string grid = "full";  // "full": 6 candidates per variant; "quick": 2
-  std::string preset = "small";
-  int input_size = 0;  // 0: the preset's
+  std::string grid = "full";     // "full": 6 candidates per variant; "quick": 2
+  std::string preset = "small";  // model.backbone: small, paper, iresnet18, ...
+  std::string head = "softmax";  // loss.head: softmax, cosface or arcface
+  int input_size = 0;            // 0: the preset's
   int channels = 0;
   double center_crop = 1.0;
   int batch_size = 32;
