@@ -8,12 +8,13 @@
 #                                            LibTorch of $PYTHON's torch if it has no ftl_worker)
 #   DEVICE=cpu tests/gpu_smoke.sh build      the same script on the CPU (CI runs it this way, so
 #                                            it keeps working where no GPU is)
-# DATA_ROOT (default ../shared/data) must hold yaleb-cropped/. PRETRAIN, STAGE and INPUT_SIZE
-# (default 200, 50, 64) size the runs (CI uses less). Prints "ok: ..." lines and PASS.
+# DATA_ROOT (default ../shared/data) must hold yaleb-cropped/. PRETRAIN, STAGE, INPUT_SIZE and
+# IRESNET_INPUT (default 200, 50, 64, 112) size the runs (CI uses less). Prints "ok: ..." lines and PASS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${DEVICE:-cuda}
 pretrain=${PRETRAIN:-200} stage=${STAGE:-50} input_size=${INPUT_SIZE:-64}
+IRESNET_INPUT=${IRESNET_INPUT:-112}  # the iresnet18 run's input side (CI: 16)
 build=${1:-build-gpu}
 data_root=$(realpath "${DATA_ROOT:-../shared/data}")
 yale="$data_root/yaleb-cropped"
@@ -89,6 +90,40 @@ print("ok: resumed at round 1: " + " ".join(round1))
 PY
 done
 
+# arcface_torch's recipe on the device: iresnet18 (channels-last, batch norm) + ArcFace + SGD with
+# a poly schedule and clipping, random flips, bf16: every phase, finite losses, then an export that
+# loads and embeds on the CPU.
+cat > "$work/iresnet.json" <<JSON
+{"name": "gpu-smoke-iresnet", "model": {"backbone": "iresnet18", "input_size": $IRESNET_INPUT},
+ "data": {"path": "$yale", "manifest": "$work/split/train.txt", "regular_identities": "$work/split/regular.txt",
+          "random_flip": true},
+ "loss": {"head": "arcface"},
+ "training": {"batch_size": 64, "pretrain_iterations": $pretrain, "rounds": 1, "stage_iterations": $stage,
+              "pretrain_lr": 0.1, "stage1_lr": 0.01, "stage2_lr": 0.01,
+              "optimizer": {"type": "sgd", "weight_decay": 5e-4, "schedule": "poly", "clip_grad_norm": 5},
+              "pretrain_optimizer": {"warmup_iterations": 10}},
+ "evaluation": {"holdout_manifest": "$work/split/holdout.txt", "pairs_path": "$work/pairs.txt"},
+ "runtime": {"device": "$device", "bf16_autocast": true, "progress_seconds": 10}}
+JSON
+t0=$(date +%s)
+"$worker" --config "$work/iresnet.json" --output "$work/out-iresnet" --threads 4 > "$work/log" 2>&1 ||
+  fail "iresnet18: worker exited with $?"
+python3 - "$work/out-iresnet/summary.json" <<'PY' || fail "iresnet18: summary.json"
+import json, math, sys
+s = json.load(open(sys.argv[1]))
+phases = [p["phase"] for p in s["phases"]]
+assert phases == ["pretrain", "checkpoint", "update_stats", "stage1", "stage2", "evaluate", "checkpoint"], phases
+losses = [v for p in s["phases"] for v in p.get("losses", {}).values()]
+assert losses and all(math.isfinite(v) for v in losses), "non-finite loss"
+assert not any("recon" in p.get("losses", {}) for p in s["phases"]), "a reconstruction term without a decoder"
+m = s["phases"][5]["metrics"]
+print("ok: iresnet18 + ArcFace + SGD: %s; regular rank-1 f %.3f, UR %.3f, verification %.3f" % (
+    " ".join(phases), m["holdout_rank1_regular_f"], m["holdout_rank1_ur_f"], m["verif_acc_f"]))
+PY
+"$ftl" export --checkpoint "$work/out-iresnet" --out "$work/iresnet.pt" > /dev/null || fail "iresnet18: export"
+"$ftl" embed --model "$work/iresnet.pt" --data "$yale" --out "$work/embeddings" > /dev/null ||
+  fail "iresnet18: embed with the exported module"
+echo "ok: iresnet18 run, export and embed took $(( $(date +%s) - t0 )) s"
 # ftl eval on the CPU from the checkpoint the GPU wrote: figures and pictures.
 "$ftl" eval --config "$work/bf16.json" --checkpoint "$work/out-bf16" --out "$work/eval" > "$work/log" 2>&1 ||
   fail "ftl eval exited with $?"

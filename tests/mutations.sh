@@ -49,6 +49,10 @@ mutations=(
   "gradient clipping never applied|common/train/trainer.cc|s/if (phase.config.clip_grad_norm > 0)$/if (false)/|trainer_test"
   "flips follow the call, not the step|common/train/trainer.cc|s/const torch::Tensor x = RandomFlip(unflipped, stream, step);/const torch::Tensor x = RandomFlip(unflipped, stream, it);/|trainer_test"
   "flips drawn per rank, not per global position|common/train/trainer.cc|s/      LocalSlice(FlipMask(config_.training.seed, stream, step, global_batch)).to(x.device());/      FlipMask(config_.training.seed + comm_.rank(), stream, step, x.size(0)).to(x.device());/|distributed_test"
+  "stage 1 encodes with batch norm in training mode|common/train/trainer.cc|s/^    model_->enc->eval();$//|backbone_test"
+  "batch-norm statistics not broadcast at checkpoints|common/train/trainer.cc|s/^  SyncBuffers();  \/\/ every rank resumes/  \/\/ every rank resumes/|distributed_test"
+  "the embedding batch norm's weight is trainable|common/train/trainer.cc|s/p.set_requires_grad(value \&\& !IsOneOf(p, frozen));/p.set_requires_grad(value);/|backbone_test"
+  "checkpoints do not name their network|common/train/trainer.cc|s/    archive.write(\"network\"/    if (false) archive.write(\"network\"/|backbone_test"
   "the collective watchdog times collectives before Arm|common/comm/watchdog_communicator.cc|s/bool armed_ ABSL_GUARDED_BY(mutex_) = false;/bool armed_ ABSL_GUARDED_BY(mutex_) = true;/|watchdog_test"
 )
 
@@ -91,6 +95,6 @@ for m in "${mutations[@]}"; do
   fi
 done
 cmake --build "$build" --target stage1_reference_test ftl_math_test data_test job_runner_test evaluator_test \
-  checkpoint_test file_util_test watchdog_test margin_head_test optimizer_test trainer_test \
+  checkpoint_test file_util_test watchdog_test margin_head_test optimizer_test trainer_test backbone_test \
   distributed_test > /dev/null  # restored sources
 exit $((survived > 0))

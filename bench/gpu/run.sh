@@ -4,7 +4,8 @@
 #   bench/gpu/run.sh [BUILD_DIR]      default build-gpu/
 # Needs: cmake, ninja, a C++17 compiler, the Debian -dev packages of scripts/setup.sh, nvcc, and a
 # Python whose torch has CUDA (PyPI's wheel). Measures, for the `paper` preset (100x100x3, D 320):
-#   step images/s and model-FLOP utilisation with bf16 autocast (and fp32 for comparison),
+#   step images/s and model-FLOP utilisation with bf16 autocast (and fp32 for comparison), the
+#   same for iresnet50 + ArcFace + SGD (target: MFU >= 40% of the GPU's bf16 peak),
 #   UpdateStats time vs its encoder passes, NCCL all-reduce at our bucket sizes (1, 4, 25, 100 MB;
 #   needs 2+ GPUs: with one, only the single-rank time is printed, as nothing crosses a link).
 set -euo pipefail
@@ -25,6 +26,9 @@ echo "== step, paper preset, bf16 autocast"
 echo "== step, paper preset, fp32"
 "$bench" step --device cuda --preset paper --batch 256 --classes 1000 --images_per_class 8 \
   --iterations 30 --warmup 5 --threads 4 --bf16=false | sed 's/^/fp32_/'
+echo "== step, iresnet50 + ArcFace + SGD (arcface_torch's recipe), bf16 autocast (target mfu >= 0.40)"
+"$bench" step --device cuda --preset iresnet50 --head arcface --optimizer sgd --batch 256 --classes 1000 \
+  --images_per_class 4 --iterations 30 --warmup 10 --threads 4 --bf16=true | sed 's/^/iresnet50_bf16_/'
 echo "== update_stats, paper preset (8000 images)"
 "$bench" update_stats --device cuda --preset paper --classes 1000 --images_per_class 8 --threads 4
 echo "== NCCL all-reduce"

@@ -42,8 +42,9 @@ class Communicator {
   virtual int local_rank() const = 0;
   virtual int local_size() const = 0;
 
-  // Sums each tensor across ranks, in place; every rank gets the totals. Tensors must be
-  // contiguous, float32/float64/int64, with identical shapes and order on every rank.
+  // Sums each tensor across ranks, in place; every rank gets the totals. Tensors must be dense
+  // (contiguous in some memory format, e.g. channels-last), float32/float64/int64, with identical
+  // shapes, strides and order on every rank.
   virtual void AllReduceSum(std::vector<torch::Tensor>& tensors) = 0;
   // Starts AllReduceSum of one tensor and returns at once, so that communication overlaps the
   // work that follows (gradient buckets during backward). The tensor must stay alive and untouched

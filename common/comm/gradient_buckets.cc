@@ -112,8 +112,9 @@ void GradientAverager::FinishBackward(Communicator& comm) {
     for (int i : bucket.parameters) {
       torch::Tensor& p = parameters_[i];
       if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-      p.mutable_grad().view(-1).copy_(
-          bucket.flat.slice(0, offset_of_[i], offset_of_[i] + p.numel()));
+      // Packed in logical order (reshape(-1)), so unpacked by shape: right for channels-last too.
+      p.mutable_grad().copy_(
+          bucket.flat.slice(0, offset_of_[i], offset_of_[i] + p.numel()).view(p.sizes()));
     }
     bucket.ready = 0;
     bucket.packed.assign(bucket.parameters.size(), false);

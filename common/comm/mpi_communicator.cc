@@ -34,8 +34,10 @@ constexpr int64_t kChunkBytes = int64_t{4} << 20;
 
 template <typename Op>
 void Chunked(const torch::Tensor& t, Op op) {
-  TORCH_CHECK(t.is_contiguous() && t.device().is_cpu(),
-              "MPI communicator needs contiguous CPU tensors");
+  // Dense is enough (e.g. channels-last weights): every rank holds the same shapes and strides,
+  // so the same bytes are the same elements everywhere.
+  TORCH_CHECK(t.is_non_overlapping_and_dense() && t.device().is_cpu(),
+              "MPI communicator needs dense CPU tensors");
   const int64_t total = t.numel();
   const int64_t chunk =
       std::max<int64_t>(1, std::min<int64_t>(INT_MAX / 2, kChunkBytes / t.element_size()));

@@ -185,7 +185,7 @@ class NcclCommunicator : public Communicator {
   }
 
   void CheckDeviceTensor(const torch::Tensor& t) const {
-    TORCH_CHECK(t.is_contiguous(), "NCCL communicator needs contiguous tensors");
+    TORCH_CHECK(t.is_non_overlapping_and_dense(), "NCCL communicator needs dense tensors");
     TORCH_CHECK(t.device().index() == device_, "NCCL communicator of GPU ", device_,
                 " was given a tensor on ", t.device().str());
   }

@@ -70,6 +70,38 @@ auto ArchiveErrorsAsDataLoss(const std::string& path, Read read) -> decltype(rea
   }
 }
 
+// Rank 0's "k/n images" line every runtime.progress_seconds during the passes over the data
+// (UpdateStats, the training-set evaluation), which take minutes on an IResNet.
+class PassProgress {
+ public:
+  PassProgress(const char* phase, int64_t total, int rank, double period_seconds)
+      : phase_(phase),
+        total_(total),
+        enabled_(rank == 0 && period_seconds > 0),
+        period_(period_seconds),
+        start_(std::chrono::steady_clock::now()),
+        last_(start_) {}
+  // `done` of this rank's share; the line extrapolates to all ranks' images.
+  void Update(int64_t done, int64_t share) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_).count() < period_) return;
+    last_ = now;
+    const double fraction = share > 0 ? static_cast<double>(done) / share : 1.0;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    Log(absl::StrFormat("[%s] %d/%d images (%.0f%%) | ETA %.0f s", phase_,
+                        static_cast<int64_t>(fraction * total_), total_, 100 * fraction,
+                        fraction > 0 ? elapsed * (1 - fraction) / fraction : 0.0));
+  }
+
+ private:
+  const char* phase_;
+  int64_t total_;
+  bool enabled_;
+  double period_;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
 }  // namespace
 
 // A phase's optimizer with its schedule: the learning rate of step t is
@@ -459,7 +491,9 @@ PhaseReport Trainer::UpdateStats() {
 
   CenterAccumulator center_sums(num_classes, dim, device_);
   const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);
+  PassProgress pass("update_stats", n, comm_.rank(), config_.runtime.progress_seconds);
   for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
+    pass.Update(begin, local.size(0));
     const BatchPrefetcher::Batch batch = chunks->Next();
     const torch::Tensor& rows = batch.rows;
     const auto [x, y] = DeviceBatch(batch);
@@ -636,7 +670,9 @@ PhaseReport Trainer::Evaluate() {
   // [correct regular, total regular, correct UR, total UR]
   torch::Tensor counts = torch::zeros({4}, torch::kFloat64);
   const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);
+  PassProgress pass("evaluate", n, comm_.rank(), config_.runtime.progress_seconds);
   for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
+    pass.Update(begin, local.size(0));
     const BatchPrefetcher::Batch batch = chunks->Next();
     const torch::Tensor y = dataset_.labels.index_select(0, batch.rows);
     torch::Tensor predicted;
