@@ -153,23 +153,35 @@ TEST(DistributedTest, StreamingRanksReadOnlyTheirRowsAndTrainAsOneRank) {
   EXPECT_EQ(std::vector<std::string>(after.begin() + before, after.end()), stripe);
 }
 
-TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
-  JobConfig config = testing::TinyJobConfig();
-  config.runtime.overlap_allreduce = true;  // the overlapped path, end to end (CPU default: off)
-  const Dataset data = DataWithYaw();
+// Trains `config` on the two ranks and, beside it, on one rank with the doubled batch from the
+// same weights (every phase), and expects the same parameters; returns the one-rank trainer (it
+// uses `local`, which must outlive it).
+std::unique_ptr<Trainer> ExpectTwoRanksEqualOneRankOfDoubleBatch(const JobConfig& config,
+                                                                 const Dataset& data,
+                                                                 Communicator& local) {
   Trainer distributed(config, data, *g_comm);
   JobConfig doubled = config;
   doubled.training.batch_size = 2 * config.training.batch_size;
-  std::unique_ptr<Communicator> local = CreateLocalCommunicator();
-  Trainer single(doubled, data, *local);
-  CopyParameters(distributed, single);
-  for (Trainer* t : {&distributed, &single}) {
+  auto single = std::make_unique<Trainer>(doubled, data, local);
+  CopyParameters(distributed, *single);
+  for (Trainer* t : {&distributed, single.get()}) {
     t->Pretrain(3);
     t->UpdateStats();
     t->StageOne(2, 0);
     t->StageTwo(2, 0);
   }
-  ExpectSameParameters(distributed, single, 1e-5);
+  ExpectSameParameters(distributed, *single, 1e-5);
+  return single;
+}
+
+TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
+  JobConfig config = testing::TinyJobConfig();
+  config.runtime.overlap_allreduce = true;  // the overlapped path, end to end (CPU default: off)
+  const Dataset data = DataWithYaw();
+  std::unique_ptr<Communicator> local = CreateLocalCommunicator();
+  const std::unique_ptr<Trainer> trained =
+      ExpectTwoRanksEqualOneRankOfDoubleBatch(config, data, *local);
+  Trainer& single = *trained;
   // Sanity: the ranks really trained on different halves (their gradients differed before the
   // all-reduce): a rank-local run with batch B ends elsewhere.
   Trainer alone(config, data, *local);
@@ -187,35 +199,11 @@ TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
 // clipped after the average.
 TEST(DistributedTest, TwoRanksEqualOneRankWithFlipsArcFaceAndScheduledSgd) {
   JobConfig config = testing::TinyJobConfig();
-  config.data.random_flip = true;
-  config.loss.head.kind = HeadKind::kArcFace;
-  config.loss.head.scale = 8;
-  config.loss.head.m2 = 0.3;
-  config.loss.reg = 0;
-  OptimizerConfig sgd;
-  sgd.kind = OptimizerKind::kSgd;
-  sgd.weight_decay = 5e-4;
-  sgd.schedule = LrSchedule::kPoly;
-  sgd.warmup_iterations = 1;
-  sgd.clip_grad_norm = 0.5;
-  config.training.pretrain_optimizer = config.training.stage1_optimizer =
-      config.training.stage2_optimizer = sgd;
-  config.training.pretrain_lr = config.training.stage1_lr = config.training.stage2_lr = 0.05;
+  testing::UseArcFaceSgdRecipe(&config, /*warmup=*/1, /*clip=*/0.5);
   config.training.pretrain_iterations = 3;
   const Dataset data = DataWithYaw();
-  Trainer distributed(config, data, *g_comm);
-  JobConfig doubled = config;
-  doubled.training.batch_size = 2 * config.training.batch_size;
   std::unique_ptr<Communicator> local = CreateLocalCommunicator();
-  Trainer single(doubled, data, *local);
-  CopyParameters(distributed, single);
-  for (Trainer* t : {&distributed, &single}) {
-    t->Pretrain(3);
-    t->UpdateStats();
-    t->StageOne(2, 0);
-    t->StageTwo(2, 0);
-  }
-  ExpectSameParameters(distributed, single, 1e-5);
+  ExpectTwoRanksEqualOneRankOfDoubleBatch(config, data, *local);
 }
 
 // An IResNet on two ranks: channels-last weights broadcast and averaged, batch-norm statistics

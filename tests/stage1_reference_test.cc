@@ -92,6 +92,50 @@ class Stage1ReferenceTest : public ::testing::TestWithParam<bool> {
     config_.runtime.output_dir = ::testing::TempDir();
   }
 
+  // What stage 1 draws at its first step, from the samplers' documented streams, encoded by the
+  // reference model's (frozen) encoder.
+  struct FirstBatches {
+    torch::Tensor y_r, y_u, g_r, g_u;
+  };
+  FirstBatches DrawFirstBatches(Trainer& reference) const {
+    const FtlStatistics& stats = reference.statistics();
+    const int64_t batch = config_.training.batch_size;
+    EpochSampler hard(stats.hard_mask.nonzero().squeeze(1), config_.training.seed,
+                      SampleStream::kStageOneHard);
+    const ClassBalancedSampler ur(data_.labels, {3, 4, 5}, config_.training.seed,
+                                  SampleStream::kStageOneUr);
+    const torch::Tensor hard_rows = hard.Batch(0, batch), ur_rows = ur.Batch(0, batch);
+    FirstBatches b;
+    b.y_r = data_.labels.index_select(0, hard_rows);
+    b.y_u = data_.labels.index_select(0, ur_rows);
+    torch::NoGradGuard no_grad;
+    b.g_r = reference.model()->enc->forward(Images(data_, hard_rows));
+    b.g_u = reference.model()->enc->forward(Images(data_, ur_rows));
+    return b;
+  }
+
+  // R's and FC's parameters of `model`, made trainable for the hand-written steps.
+  static std::vector<torch::Tensor> FilterAndClassifier(FtlModel& model) {
+    std::vector<torch::Tensor> params = model->filter->parameters();
+    for (const torch::Tensor& p : model->classifier->parameters()) params.push_back(p);
+    for (torch::Tensor& p : params) p.set_requires_grad(true);
+    return params;
+  }
+
+  // The trainer's R and FC against the hand-stepped reference's.
+  static void ExpectSameFilterAndClassifier(Trainer& trainer, FtlModel& expected_model) {
+    const auto ours = trainer.model()->named_parameters();
+    int compared = 0;
+    for (const auto& item : expected_model->named_parameters()) {
+      if (item.key().rfind("filter.", 0) != 0 && item.key().rfind("classifier.", 0) != 0) continue;
+      EXPECT_TRUE(torch::allclose(ours[item.key()], item.value(), 1e-5, 1e-5))
+          << item.key() << ": max difference "
+          << (ours[item.key()] - item.value()).abs().max().item<double>();
+      ++compared;
+    }
+    EXPECT_GT(compared, 2);
+  }
+
   JobConfig config_;
   Dataset data_;
   std::unique_ptr<Communicator> comm_;
@@ -114,28 +158,11 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   ASSERT_LT(stats.basis.size(1), config_.model.feature_dim)
       << "a full basis would hide a wrong offset";
 
-  // The batches stage 1 draws at its first step, from the samplers' documented streams.
-  const int64_t batch = config_.training.batch_size;
-  EpochSampler hard(stats.hard_mask.nonzero().squeeze(1), config_.training.seed,
-                    SampleStream::kStageOneHard);
-  const ClassBalancedSampler ur(data_.labels, {3, 4, 5}, config_.training.seed,
-                                SampleStream::kStageOneUr);
-  const torch::Tensor hard_rows = hard.Batch(0, batch), ur_rows = ur.Batch(0, batch);
-  const torch::Tensor y_r = data_.labels.index_select(0, hard_rows);
-  const torch::Tensor y_u = data_.labels.index_select(0, ur_rows);
+  const auto [y_r, y_u, g_r, g_u] = DrawFirstBatches(reference);
   ASSERT_FALSE(torch::equal(y_r, y_u));
 
   FtlModel& m = reference.model();
-  torch::Tensor g_r, g_u;
-  {
-    torch::NoGradGuard no_grad;
-    g_r = m->enc->forward(Images(data_, hard_rows));
-    g_u = m->enc->forward(Images(data_, ur_rows));
-  }
-  std::vector<torch::Tensor> params = m->filter->parameters();
-  for (const torch::Tensor& p : m->classifier->parameters()) params.push_back(p);
-  for (torch::Tensor& p : params) p.set_requires_grad(true);
-  NaiveAdam adam(params, config_.training.stage1_lr);
+  NaiveAdam adam(FilterAndClassifier(m), config_.training.stage1_lr);
   auto logits_of = [&m](const torch::Tensor& g) {
     return m->classifier->forward(m->filter->forward(g));
   };
@@ -159,18 +186,8 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
     EXPECT_EQ(lines, 1 + data_.num_classes()) << csv;
   }
   EXPECT_EQ(report.losses.count("sfmx_transfer"), transfer ? 1u : 0u);
-  EXPECT_EQ(report.images, (transfer ? 3 : 2) * batch);
-  const auto ours = trainer.model()->named_parameters();
-  const auto expected = m->named_parameters();
-  int compared = 0;
-  for (const auto& item : expected) {
-    if (item.key().rfind("filter.", 0) != 0 && item.key().rfind("classifier.", 0) != 0) continue;
-    EXPECT_TRUE(torch::allclose(ours[item.key()], item.value(), 1e-5, 1e-5))
-        << item.key() << ": max difference "
-        << (ours[item.key()] - item.value()).abs().max().item<double>();
-    ++compared;
-  }
-  EXPECT_GT(compared, 2);
+  EXPECT_EQ(report.images, (transfer ? 3 : 2) * config_.training.batch_size);
+  ExpectSameFilterAndClassifier(trainer, m);
 }
 
 INSTANTIATE_TEST_SUITE_P(TransferOnAndOff, Stage1ReferenceTest, ::testing::Bool());
@@ -239,25 +256,9 @@ TEST_F(Stage1ReferenceTest, OneIterationWithArcFaceAndSgdEqualsManualSteps) {
     t->UpdateStats();
   }
   const FtlStatistics& stats = reference.statistics();
-  const int64_t batch = config_.training.batch_size;
-  EpochSampler hard(stats.hard_mask.nonzero().squeeze(1), config_.training.seed,
-                    SampleStream::kStageOneHard);
-  const ClassBalancedSampler ur(data_.labels, {3, 4, 5}, config_.training.seed,
-                                SampleStream::kStageOneUr);
-  const torch::Tensor hard_rows = hard.Batch(0, batch), ur_rows = ur.Batch(0, batch);
-  const torch::Tensor y_r = data_.labels.index_select(0, hard_rows);
-  const torch::Tensor y_u = data_.labels.index_select(0, ur_rows);
+  const auto [y_r, y_u, g_r, g_u] = DrawFirstBatches(reference);
   FtlModel& m = reference.model();
-  torch::Tensor g_r, g_u;
-  {
-    torch::NoGradGuard no_grad;
-    g_r = m->enc->forward(Images(data_, hard_rows));
-    g_u = m->enc->forward(Images(data_, ur_rows));
-  }
-  std::vector<torch::Tensor> params = m->filter->parameters();
-  for (const torch::Tensor& p : m->classifier->parameters()) params.push_back(p);
-  for (torch::Tensor& p : params) p.set_requires_grad(true);
-  NaiveSgd sgd(params, 0.05, 0.9);
+  NaiveSgd sgd(FilterAndClassifier(m), 0.05, 0.9);
   auto loss_of = [&](const torch::Tensor& g, const torch::Tensor& y) {
     return NaiveArcFaceLoss(m->filter->forward(g), m->classifier_weight(), y, 8, 0.4);
   };
@@ -266,16 +267,7 @@ TEST_F(Stage1ReferenceTest, OneIterationWithArcFaceAndSgdEqualsManualSteps) {
   sgd.Step(loss_of(NaiveTransfer(g_r, y_r, y_u, stats.centers, stats.basis), y_u));
 
   trainer.StageOne(1, 0);
-  const auto ours = trainer.model()->named_parameters();
-  int compared = 0;
-  for (const auto& item : m->named_parameters()) {
-    if (item.key().rfind("filter.", 0) != 0 && item.key().rfind("classifier.", 0) != 0) continue;
-    EXPECT_TRUE(torch::allclose(ours[item.key()], item.value(), 1e-5, 1e-5))
-        << item.key() << ": max difference "
-        << (ours[item.key()] - item.value()).abs().max().item<double>();
-    ++compared;
-  }
-  EXPECT_GT(compared, 2);
+  ExpectSameFilterAndClassifier(trainer, m);
 }
 
 // UpdateStats against a loop over the model's own outputs, one image at a time: g = Enc(x) and

@@ -33,6 +33,26 @@ inline JobConfig TinyJobConfig() {
   return config;
 }
 
+// arcface_torch's recipe on `config`: random flips, an ArcFace head (s 8, m 0.3, no m-L2), SGD
+// with weight decay and a poly schedule after `warmup` iterations, gradients clipped at `clip`,
+// learning rate 0.05 in every phase.
+inline void UseArcFaceSgdRecipe(JobConfig* config, int64_t warmup, double clip) {
+  config->data.random_flip = true;
+  config->loss.head.kind = HeadKind::kArcFace;
+  config->loss.head.scale = 8;
+  config->loss.head.m2 = 0.3;
+  config->loss.reg = 0;
+  OptimizerConfig sgd;
+  sgd.kind = OptimizerKind::kSgd;
+  sgd.weight_decay = 5e-4;
+  sgd.schedule = LrSchedule::kPoly;
+  sgd.warmup_iterations = warmup;
+  sgd.clip_grad_norm = clip;
+  TrainingConfig& t = config->training;
+  t.pretrain_optimizer = t.stage1_optimizer = t.stage2_optimizer = sgd;
+  t.pretrain_lr = t.stage1_lr = t.stage2_lr = 0.05;
+}
+
 // Random images; class k has images_per_class[k] samples whose pixels are brighter for larger k,
 // so the classes are learnable.
 inline Dataset SyntheticDataset(const std::vector<int>& images_per_class, int size = 16,

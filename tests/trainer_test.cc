@@ -199,22 +199,12 @@ TEST_F(TrainerTest, ResumeEqualsContinuingAcrossTheStages) {
 // an ArcFace head, random flips): a job resumed mid-phase trains exactly as one that never stopped,
 // because the schedule and the flips follow the step counters the checkpoint carries.
 TEST_F(TrainerTest, ResumeEqualsContinuingWithSgdScheduleArcFaceAndFlips) {
-  config_.data.random_flip = true;
-  config_.loss.head.kind = HeadKind::kArcFace;
-  config_.loss.head.scale = 8;
-  config_.loss.head.m2 = 0.3;
-  config_.loss.reg = 0;
-  OptimizerConfig sgd;
-  sgd.kind = OptimizerKind::kSgd;
-  sgd.nesterov = true;
-  sgd.weight_decay = 5e-4;
-  sgd.schedule = LrSchedule::kPoly;
-  sgd.warmup_iterations = 2;
-  sgd.clip_grad_norm = 1.0;
-  config_.training.pretrain_optimizer = config_.training.stage1_optimizer =
-      config_.training.stage2_optimizer = sgd;
+  testing::UseArcFaceSgdRecipe(&config_, /*warmup=*/2, /*clip=*/1.0);
+  for (OptimizerConfig* o :
+       {&config_.training.pretrain_optimizer, &config_.training.stage1_optimizer,
+        &config_.training.stage2_optimizer})
+    o->nesterov = true;
   config_.training.stage1_optimizer.schedule = LrSchedule::kCosine;
-  config_.training.pretrain_lr = config_.training.stage1_lr = config_.training.stage2_lr = 0.05;
   config_.training.pretrain_iterations = 4;
   config_.training.stage_iterations = 3;
   const std::string pretrain_path = ::testing::TempDir() + "/resume_sgd_pretrain.ftlckpt";
