@@ -283,7 +283,21 @@ class ScriptedWorker : public WorkerStream {
   }
   bool Read(v1::WorkerMessage* message) override {
     std::unique_lock<std::mutex> lock(mutex_);
-    ready_.wait(lock, [this] { return cancelled_ || dead_ || !inbox_.empty(); });
+    while (!ready_.wait_for(lock, std::chrono::milliseconds(20),
+                            [this] { return cancelled_ || dead_ || !inbox_.empty(); })) {
+      if (!hung_ || beats_left_ < 0) continue;
+      // Hung at die_at but beating, as rank 0's heartbeat thread does.
+      if (beats_left_ == 0) {  // the slow phase is done after all
+        hung_ = false;
+        inbox_.push_back(Result(die_at_, ""));
+        break;
+      }
+      --beats_left_;
+      if (working_) ++work_done_;
+      message->mutable_heartbeat()->set_work_done(work_done_);
+      ++beats_sent_;
+      return true;
+    }
     if (cancelled_ || (dead_ && inbox_.empty())) return false;
     *message = inbox_.front();
     inbox_.pop_front();
@@ -302,6 +316,7 @@ class ScriptedWorker : public WorkerStream {
           inbox_.push_back(failure);
         }
         if (!hang_) dead_ = true;
+        hung_ = hang_;
       } else {
         if (loss_terms_ > 0) {
           v1::WorkerMessage progress;
@@ -310,18 +325,22 @@ class ScriptedWorker : public WorkerStream {
             (*progress.mutable_progress()->mutable_losses())[absl::StrCat("term", i)] = i;
           inbox_.push_back(progress);
         }
-        v1::WorkerMessage result;
-        result.mutable_result()->set_position(position);
-        result.mutable_result()->mutable_report()->set_phase("p");
-        if (checkpoints_.count(position))
-          result.mutable_result()->mutable_report()->set_checkpoint(
-              forged_checkpoint_.empty() ? message.run_phase().checkpoint_path()
-                                         : forged_checkpoint_);
-        inbox_.push_back(result);
+        inbox_.push_back(Result(position, message.run_phase().checkpoint_path()));
       }
     }
     ready_.notify_all();
     return true;
+  }
+  // While hung at `die_at`, send a heartbeat every 20 ms (at most `beats`, then finish the phase)
+  // whose work count moves when `working` (a slow phase) and stays put otherwise (stuck).
+  void BeatWhileHung(bool working, int beats) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    working_ = working;
+    beats_left_ = beats;
+  }
+  int beats_sent() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return beats_sent_;
   }
   // At `die_at`, say first that the failure is permanent (as ftl_worker does for exit code 2).
   void FailPermanently(std::string message) {
@@ -344,8 +363,23 @@ class ScriptedWorker : public WorkerStream {
   int loss_terms_ = 0;                      // loss terms in a progress report before each result
 
  private:
+  v1::WorkerMessage Result(int64_t position, const std::string& ordered_checkpoint) {
+    v1::WorkerMessage result;
+    result.mutable_result()->set_position(position);
+    result.mutable_result()->mutable_report()->set_phase("p");
+    if (checkpoints_.count(position))
+      result.mutable_result()->mutable_report()->set_checkpoint(
+          forged_checkpoint_.empty() ? ordered_checkpoint : forged_checkpoint_);
+    return result;
+  }
+
   int64_t die_at_;
   bool hang_;
+  bool hung_ = false;    // waiting at die_at_ with hang_
+  int beats_left_ = -1;  // heartbeats still to send while hung; -1: none at all
+  bool working_ = false;
+  int64_t work_done_ = 0;
+  int beats_sent_ = 0;
   std::mutex mutex_;
   std::condition_variable ready_;
   std::deque<v1::WorkerMessage> inbox_;
@@ -408,6 +442,7 @@ class JobManagerTest : public ::testing::Test {
     options.max_concurrent_jobs = 1;
     options.check_worker_credentials = check_worker_credentials;
     options.external_worker_token = std::move(external_worker_token);
+    options.stall_timeout_seconds = stall_timeout_seconds_;
     manager_ = std::make_unique<JobManager>(options, store_.get(), &launcher_, &metrics_);
     ASSERT_TRUE(manager_->Start().ok());
   }
@@ -419,6 +454,7 @@ class JobManagerTest : public ::testing::Test {
   }
   v1::Job Get(const std::string& id) { return *manager_->Get(id); }
 
+  double stall_timeout_seconds_ = 1200;
   std::string state_;
   FakeLauncher launcher_;
   RecordingMetrics metrics_;
@@ -523,6 +559,52 @@ TEST_F(JobManagerTest, CancelStopsTheWorkersAndTheStream) {
   EXPECT_EQ(Get(job.id()).state(), v1::CANCELLED);
   EXPECT_EQ(launcher_.stopped, (std::vector<std::string>{"h1"}));
   EXPECT_EQ(manager_->Cancel(job.id()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A worker whose heartbeats keep coming but whose work count stays put (a deadlock, a device call
+// that never returns) is stuck: the launch is stopped and the job restarts from its checkpoint.
+TEST_F(JobManagerTest, StuckWorkersAreRestartedFromTheLastCheckpoint) {
+  manager_.reset();
+  stall_timeout_seconds_ = 0.4;
+  Open();
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker stuck(job.id(), /*die_at=*/4, /*hang=*/true);
+  stuck.BeatWhileHung(/*working=*/false, /*beats=*/1000);  // 20 s of beats at most
+  const auto start = std::chrono::steady_clock::now();
+  manager_->ServeWorker(stuck);  // returns once the coordinator cancels the stream
+  const double detected =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(detected, 10.0);
+  EXPECT_GT(stuck.beats_sent(), 5);  // it was beating all along: not a heartbeat timeout
+  const v1::Job after = Get(job.id());
+  EXPECT_EQ(after.state(), v1::RUNNING);
+  EXPECT_EQ(after.restarts(), 1);
+  EXPECT_EQ(after.position(), 2);  // just after the checkpoint at phase 1
+  EXPECT_NE(after.message().find("alive but stuck"), std::string::npos) << after.message();
+  EXPECT_NE(after.message().find("phase 4"), std::string::npos) << after.message();
+  WaitForLaunches(2);
+  EXPECT_EQ(launcher_.stopped, (std::vector<std::string>{"h1"}));
+  ScriptedWorker finishes(job.id());
+  manager_->ServeWorker(finishes);
+  EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
+}
+
+// A slow phase whose work count moves is not stuck, however long it takes.
+TEST_F(JobManagerTest, SlowWorkersWhoseCountMovesAreNotStuck) {
+  manager_.reset();
+  stall_timeout_seconds_ = 0.2;
+  Open();
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  WaitForLaunches(1);
+  ScriptedWorker slow(job.id(), /*die_at=*/4, /*hang=*/true);
+  slow.BeatWhileHung(/*working=*/true, /*beats=*/50);  // ~1 s, five stall timeouts
+  manager_->ServeWorker(slow);
+  EXPECT_EQ(slow.beats_sent(), 50);
+  const v1::Job done = Get(job.id());
+  EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.message();
+  EXPECT_EQ(done.restarts(), 0);
+  EXPECT_EQ(launcher_.num_launches(), 1);
 }
 
 TEST_F(JobManagerTest, RestartedManagerRelaunchesRunningJobsFromTheirCheckpoint) {

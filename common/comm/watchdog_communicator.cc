@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/util/work_counter.h"
 
 namespace ftl {
 namespace {
@@ -92,6 +93,7 @@ class WatchdogCommunicator : public Communicator {
     ~Timed() {
       absl::MutexLock lock(&owner_.mutex_);
       owner_.in_flight_ = false;
+      CountWork();  // the heartbeat's sign of progress (a collective that returns)
     }
 
    private:

@@ -25,6 +25,7 @@
 #include "common/data/recordio.h"
 #include "common/util/file.h"
 #include "common/util/status_macros.h"
+#include "common/util/work_counter.h"
 
 namespace ftl {
 namespace {
@@ -75,6 +76,7 @@ void ParallelLoad(int64_t n, const std::function<void(int64_t)>& body,
   at::parallel_for(0, n, 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       body(i);
+      CountWork();
       const int64_t finished = ++done;
       if (!progress) continue;
       absl::MutexLock lock(&progress_mutex);

@@ -14,6 +14,7 @@
 #include "common/protocol/protocol.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
+#include "common/util/work_counter.h"
 
 namespace ftl {
 namespace {
@@ -140,6 +141,7 @@ EvaluationMetrics Evaluator::Evaluate(FtlModel& model, const torch::Tensor& is_r
 
 std::pair<torch::Tensor, torch::Tensor> Evaluator::Features(FtlModel& model,
                                                             const torch::Tensor& x) const {
+  CountWork();  // a batch of evaluation: the heartbeat's sign of progress
   torch::NoGradGuard no_grad;
   Bf16AutocastScope autocast_scope(device_.is_cuda() && config_.runtime.bf16_autocast);
   torch::Tensor g = model->enc->forward(x.to(device_));

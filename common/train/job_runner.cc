@@ -11,6 +11,7 @@
 #include "common/eval/metric_names.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
+#include "common/util/work_counter.h"
 
 namespace ftl {
 namespace {
@@ -114,6 +115,7 @@ absl::Status RunPhases(const Schedule& schedule, Trainer& trainer, Evaluator& ev
   int64_t position = options.resumed_position;
   auto last_step = Clock::now();
   const ProgressCallback progress = [&](const StepProgress& p) {
+    CountWork();
     if (!leader) return;
     const auto now = Clock::now();
     const double step_seconds = std::chrono::duration<double>(now - last_step).count();

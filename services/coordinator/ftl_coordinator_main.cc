@@ -81,6 +81,10 @@ ABSL_FLAG(int, max_concurrent_jobs, 1, "jobs running at once");
 ABSL_FLAG(double, heartbeat_timeout, 30,
           "seconds without a word from a job's rank 0 before it is lost");
 ABSL_FLAG(double, attach_timeout, 300, "seconds from launch until the workers must attach");
+ABSL_FLAG(double, stall_timeout, 1200,
+          "seconds a job's workers may keep beating without progress (no training step, "
+          "statistics or evaluation batch, image or collective finished) before the job is "
+          "restarted from its last checkpoint; above runtime.collective_timeout_seconds; 0: never");
 ABSL_FLAG(std::string, worker_binary, "",
           "ftl_worker for the local launcher (default: next to this program, or ../worker/)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "mpirun for the local launcher");
@@ -251,6 +255,7 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
   options.max_concurrent_jobs = std::max(1, absl::GetFlag(FLAGS_max_concurrent_jobs));
   options.heartbeat_timeout_seconds = absl::GetFlag(FLAGS_heartbeat_timeout);
   options.attach_timeout_seconds = absl::GetFlag(FLAGS_attach_timeout);
+  options.stall_timeout_seconds = absl::GetFlag(FLAGS_stall_timeout);
   return setup;
 }
 

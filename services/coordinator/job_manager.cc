@@ -78,6 +78,10 @@ struct JobManager::Live {
   Clock::time_point launched_at;
   WorkerStream* stream = nullptr;
   Clock::time_point last_heard;
+  // The heartbeat's work count and when it (or a progress report or result) last moved: workers
+  // that beat but do not move are stuck (--stall_timeout).
+  int64_t work_done = -1;
+  Clock::time_point last_moved;
   std::string worker_credential;  // of the current launch ("" until it is launched)
   std::string credential_file;    // where the current launch's credential is
   int launches = 0;
@@ -479,6 +483,15 @@ void JobManager::SchedulerLoop() {
         live.lost_reason =
             absl::StrFormat("no heartbeat for %.0f s", options_.heartbeat_timeout_seconds);
         live.stream->Cancel();
+      } else if (options_.stall_timeout_seconds > 0 &&
+                 Since(live.last_moved) > options_.stall_timeout_seconds &&
+                 live.lost_reason.empty()) {
+        live.lost_reason = absl::StrFormat(
+            "workers alive but stuck: no progress for %.0f s in phase %d (%s; work count %d) "
+            "-- see worker.log in the job folder",
+            options_.stall_timeout_seconds, job.position(),
+            job.phase().empty() ? "starting" : job.phase(), live.work_done);
+        live.stream->Cancel();
       }
     }
     int running = static_cast<int>(live_.size());
@@ -534,6 +547,8 @@ JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHel
   Live& live = *live_it->second;
   live.stream = &stream;
   live.last_heard = Clock::now();
+  live.last_moved = live.last_heard;
+  live.work_done = -1;
   job.set_workers_attached(hello.world_size());
   metrics_->SetWorkersAttached(id, hello.world_size());
   *attach.reply.mutable_welcome()->mutable_spec() = job.spec();
@@ -659,6 +674,12 @@ bool JobManager::OnWorkerMessage(const std::string& id, WorkerStream& stream, in
   Live& live = *live_it->second;
   v1::Job& job = jobs_[id];
   live.last_heard = Clock::now();
+  if (message.has_heartbeat()) {
+    if (message.heartbeat().work_done() != live.work_done) live.last_moved = live.last_heard;
+    live.work_done = message.heartbeat().work_done();
+  } else {
+    live.last_moved = live.last_heard;  // progress, a result or a failure
+  }
   switch (message.message_case()) {
     case v1::WorkerMessage::kProgress:
       OnProgress(id, live, job, position, message.progress());

@@ -70,6 +70,11 @@ struct JobManagerOptions {
   ClientTls worker_tls;  // TLS files launched workers dial with
   int max_concurrent_jobs = 1;
   double heartbeat_timeout_seconds = 30;
+  // Attached workers whose heartbeat's work count (and progress) has not moved for this long are
+  // stuck: the job restarts from its last checkpoint. Longer than the workers' own
+  // collective timeout (runtime.collective_timeout_seconds, default 600), whose message is more
+  // precise; <= 0: never.
+  double stall_timeout_seconds = 1200;
   double attach_timeout_seconds = 300;  // from launch to the worker's hello
 };
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/util/log.h"
+#include "common/util/work_counter.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "services/wire/wire.h"
 
@@ -49,7 +50,7 @@ class CoordinatorSession::Impl {
       absl::MutexLock lock(&mutex_);
       while (!mutex_.AwaitWithTimeout(absl::Condition(&stopping_), absl::Seconds(2))) {
         v1::WorkerMessage beat;
-        beat.set_heartbeat(true);
+        beat.mutable_heartbeat()->set_work_done(WorkDone());
         if (!Write(beat)) {
           Log("error: lost the coordinator; stopping this job's workers");
           std::_Exit(3);
