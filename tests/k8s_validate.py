@@ -55,6 +55,35 @@ def validate_service_monitor(obj, services):
             raise ValueError("ServiceMonitor path must be /metrics")
 
 
+def check_non_root(deployment, mpijob, deploy):
+    """Every pod runs as the image's user ftl (uid 1000, made by deploy/ssh/setup-user.sh): mpirun
+    as root needs --allow-run-as-root, which mpi-operator's examples avoid. The MPIJob's ssh keys
+    are mounted in ftl's home, and each worker's sshd reads the configuration the image installs
+    there (port 2222, the mounted key as host key)."""
+    setup = (deploy / "ssh" / "setup-user.sh").read_text()
+    sshd_config = (deploy / "ssh" / "sshd_config").read_text()
+    dockerfiles = [(deploy / name).read_text() for name in ("Dockerfile", "Dockerfile.cuda")]
+    if "--uid 1000" not in setup or not all("setup-user.sh" in d and "USER 1000" in d
+                                            for d in dockerfiles):
+        raise ValueError("the images must create and switch to the user ftl (uid 1000)")
+    pods = [("coordinator", deployment["spec"]["template"]["spec"])]
+    pods += [(role, r["template"]["spec"]) for role, r in mpijob["spec"]["mpiReplicaSpecs"].items()]
+    for name, pod in pods:
+        context = pod.get("securityContext", {})
+        if context.get("runAsUser") != 1000 or context.get("runAsNonRoot") is not True:
+            raise ValueError("%s pod must run as uid 1000 with runAsNonRoot" % name)
+    if mpijob["spec"].get("sshAuthMountPath") != "/home/ftl/.ssh":
+        raise ValueError("MPIJob sshAuthMountPath must be ftl's /home/ftl/.ssh")
+    worker = mpijob["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    if worker["command"] != ["/usr/sbin/sshd", "-De", "-f", "/home/ftl/.sshd_config"]:
+        raise ValueError("worker sshd must run with /home/ftl/.sshd_config")
+    if "/home/ftl/.sshd_config" not in setup or "HostKey /home/ftl/.ssh/id_rsa" not in sshd_config:
+        raise ValueError("the image's sshd configuration is not where the MPIJob reads it")
+    launcher = mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]
+    if any("allow-run-as-root" in a for a in launcher["command"] + launcher["args"]):
+        raise ValueError("the launcher must not need --allow-run-as-root")
+
+
 def must_fail(check, obj, what):
     try:
         check(obj)
@@ -113,6 +142,17 @@ def main(deploy):
     launcher_args = mpijob["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["containers"][0]["args"]
     if not any(a.startswith("--tls_ca=") for a in launcher_args):
         raise SystemExit("FAIL: the workers do not dial with TLS")
+    check_non_root(deployment, mpijob, pathlib.Path(deploy))
+    for mutate, what in (
+            (lambda j: j["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["securityContext"]
+             .update(runAsUser=0), "a worker pod running as root"),
+            (lambda j: j["spec"].update(sshAuthMountPath="/root/.ssh"), "ssh keys outside ftl's home"),
+            (lambda j: j["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+             .update(command=["/usr/sbin/sshd", "-De"]), "sshd with root's configuration")):
+        broken = copy.deepcopy(mpijob)
+        mutate(broken)
+        must_fail(lambda o: check_non_root(deployment, o, pathlib.Path(deploy)), broken,
+                  "MPIJob with " + what)
     monitor = next(o for _, o in objects if o["kind"] == "ServiceMonitor")
     for mutate, what in (
             (lambda m: m["spec"]["endpoints"][0].update(port="grpcc"), "a port the Service lacks"),
