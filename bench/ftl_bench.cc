@@ -41,7 +41,8 @@
 #include "tests/test_util.h"
 
 ABSL_FLAG(std::string, preset, "small",
-          "model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100)");
+          "model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100, "
+          "mobilefacenet)");
 ABSL_FLAG(std::string, head, "softmax", "loss.head (softmax, cosface, arcface)");
 ABSL_FLAG(std::string, optimizer, "adam",
           "adam (constant rate), or sgd as arcface_torch (momentum 0.9, weight decay 5e-4, poly "
@@ -79,7 +80,13 @@ void Synchronize() {
   if (g_device.is_cuda()) torch::cuda::synchronize(g_device.index());
 }
 
-// Multiply-adds x 2 of one image's forward pass through an IResNet, R (an MLP) and FC.
+// Multiply-adds x 2 of R (an MLP or the identity) and FC on one image's feature.
+double FilterAndClassifierFlops(const ModelShape& m, int64_t classes) {
+  const double filter = m.filter == FilterKind::kMlp ? 2.0 * 2 * m.feature_dim * m.feature_dim : 0;
+  return filter + 2.0 * m.feature_dim * classes;
+}
+
+// Multiply-adds x 2 of one image's forward pass through an IResNet, R and FC.
 double IResNetForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
   double flops = 0;
   int side = m.input_size;
@@ -87,7 +94,7 @@ double IResNetForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
   int in = 64;
   const int widths[4] = {64, 128, 256, 512};
   for (int stage = 0; stage < 4; ++stage) {
-    for (int b = 0; b < m.iresnet_blocks[stage]; ++b) {
+    for (int b = 0; b < m.blocks[stage]; ++b) {
       const int out = widths[stage];
       flops += 2.0 * in * out * 9 * side * side;  // conv1 at the block's input size
       const int next = b == 0 ? side / 2 : side;
@@ -98,14 +105,49 @@ double IResNetForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
     }
   }
   flops += 2.0 * 512 * side * side * m.feature_dim;  // fc
-  if (m.filter == FilterKind::kMlp) flops += 2.0 * 2 * m.feature_dim * m.feature_dim;
-  return flops + 2.0 * m.feature_dim * classes;
+  return flops + FilterAndClassifierFlops(m, classes);
+}
+
+// Multiply-adds x 2 of one image's forward pass through arcface_torch's MobileFaceNet, R and FC
+// (875 M for the backbone at 112x112, D 512: its "0.45G" multiply-adds).
+double MobileFaceNetForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
+  double flops = 0;
+  // A k x k convolution from `in` to `out` channels in `groups` groups, onto a side x side map.
+  auto conv = [&flops](int in, int out, int k, int groups, int side) {
+    flops += 2.0 * (in / groups) * out * k * k * side * side;
+  };
+  // A DepthWise block: 1x1 to g channels, 3x3 depthwise (stride), 1x1 to out. Returns the side.
+  auto depthwise = [&conv](int in, int out, int g, int stride, int side) {
+    conv(in, g, 1, 1, side);
+    side /= stride;
+    conv(g, g, 3, g, side);
+    conv(g, out, 1, 1, side);
+    return side;
+  };
+  const int c64 = 64 * m.width_scale, c128 = 128 * m.width_scale;
+  int side = m.input_size / 2;
+  conv(m.channels, c64, 3, 1, side);
+  if (m.blocks[0] == 1) conv(c64, c64, 3, 64, side);
+  for (int b = 0; m.blocks[0] != 1 && b < m.blocks[0]; ++b) depthwise(c64, c64, 128, 1, side);
+  side = depthwise(c64, c64, 128, 2, side);
+  for (int b = 0; b < m.blocks[1]; ++b) depthwise(c64, c64, 128, 1, side);
+  side = depthwise(c64, c128, 256, 2, side);
+  for (int b = 0; b < m.blocks[2]; ++b) depthwise(c128, c128, 256, 1, side);
+  side = depthwise(c128, c128, 512, 2, side);
+  for (int b = 0; b < m.blocks[3]; ++b) depthwise(c128, c128, 256, 1, side);
+  conv(c128, 512, 1, 1, side);   // conv_sep
+  conv(512, 512, side, 512, 1);  // GDC: depthwise over the whole map
+  flops += 2.0 * 512 * m.feature_dim;
+  return flops + FilterAndClassifierFlops(m, classes);
 }
 
 // Multiply-adds x 2 of one image's forward pass through Enc, R, FC and Dec (convolutions and
 // linear layers; normalisation and activations are left out).
 double ForwardFlopsPerImage(const ModelShape& m, int64_t classes) {
   if (m.backbone == BackboneKind::kIResNet) return IResNetForwardFlopsPerImage(m, classes);
+  if (m.backbone == BackboneKind::kMobileFaceNet) {
+    return MobileFaceNetForwardFlopsPerImage(m, classes);
+  }
   const std::vector<int> sizes = EncoderMapSizes(m);
   double flops = 0;
   int in = m.channels;

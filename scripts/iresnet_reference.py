@@ -1,11 +1,13 @@
-"""arcface_torch's IResNet as that project writes it in PyTorch (backbones/iresnet.py: the same
-layers, order, state_dict names and initialisation), for checking ours against it.
+"""arcface_torch's IResNet and MobileFaceNet as that project writes them in PyTorch
+(backbones/iresnet.py, backbones/mobilefacenet.py: the same layers, order, state_dict names and
+initialisation), for checking ours against them.
 
   python3 scripts/iresnet_reference.py counts
-      parameter counts of iresnet18/34/50/100 at 112x112, 512 features
-  python3 scripts/iresnet_reference.py compare MODULE.pt BLOCKS INPUT FEATURES
-      loads an `ftl export` of an IResNet model (g), puts its weights into this reference and
-      checks both give the same embeddings for random images (exit 1 if not)
+      parameter counts of iresnet18/34/50/100 and mobilefacenet (get_mbf) at 112x112, 512 features
+  python3 scripts/iresnet_reference.py compare MODULE.pt BACKBONE INPUT FEATURES
+      loads an `ftl export` of a model (g) whose model.backbone is BACKBONE (iresnet18, ...,
+      mobilefacenet; or an IResNet's blocks per stage, e.g. 2,2,2,2), puts its weights into this
+      reference and checks both give the same embeddings for random images (exit 1 if not)
 """
 import sys
 
@@ -14,6 +16,8 @@ from torch import nn
 
 LAYOUTS = {"iresnet18": [2, 2, 2, 2], "iresnet34": [3, 4, 6, 3],
            "iresnet50": [3, 4, 14, 3], "iresnet100": [3, 13, 30, 3]}
+MBF_BLOCKS = (1, 4, 6, 2)  # get_mbf: blocks=(1, 4, 6, 2), scale=2
+MBF_SCALE = 2
 
 
 def conv(cin, cout, kernel, stride=1):
@@ -69,35 +73,120 @@ class IResNet(nn.Module):
         return self.features(self.fc(x))
 
 
+class ConvBlock(nn.Module):
+    """mobilefacenet.py's ConvBlock: `layers` = conv (no bias), BatchNorm2d, PReLU per channel;
+    with linear=True its LinearBlock (no PReLU)."""
+
+    def __init__(self, cin, cout, kernel=1, stride=1, padding=0, groups=1, linear=False):
+        super().__init__()
+        parts = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, groups=groups, bias=False),
+                 nn.BatchNorm2d(cout)]
+        if not linear:
+            parts.append(nn.PReLU(cout))
+        self.layers = nn.Sequential(*parts)
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class DepthWise(nn.Module):
+    """1x1 expansion to `groups` channels, a 3x3 depthwise convolution (stride), a linear 1x1
+    projection to `cout`; plus the input when residual."""
+
+    def __init__(self, cin, cout, groups, stride, residual=False):
+        super().__init__()
+        self.residual = residual
+        self.layers = nn.Sequential(ConvBlock(cin, groups),
+                                    ConvBlock(groups, groups, 3, stride, 1, groups),
+                                    ConvBlock(groups, cout, linear=True))
+
+    def forward(self, x):
+        y = self.layers(x)
+        return x + y if self.residual else y
+
+
+class Residual(nn.Module):
+    def __init__(self, channels, count, groups):
+        super().__init__()
+        self.layers = nn.Sequential(*[DepthWise(channels, channels, groups, 1, True) for _ in range(count)])
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class GDC(nn.Module):
+    """Global depthwise convolution over the whole last map (7x7 at 112), flatten, a bias-free
+    linear layer, BatchNorm1d."""
+
+    def __init__(self, side, num_features):
+        super().__init__()
+        self.layers = nn.Sequential(ConvBlock(512, 512, side, groups=512, linear=True), nn.Flatten(),
+                                    nn.Linear(512, num_features, bias=False), nn.BatchNorm1d(num_features))
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+class MobileFaceNet(nn.Module):
+    def __init__(self, blocks=MBF_BLOCKS, scale=MBF_SCALE, input_size=112, num_features=512):
+        super().__init__()
+        c64, c128 = 64 * scale, 128 * scale
+        second = (ConvBlock(c64, c64, 3, 1, 1, groups=64) if blocks[0] == 1
+                  else Residual(c64, blocks[0], 128))
+        self.layers = nn.ModuleList([
+            ConvBlock(3, c64, 3, 2, 1), second,
+            DepthWise(c64, c64, 128, 2), Residual(c64, blocks[1], 128),
+            DepthWise(c64, c128, 256, 2), Residual(c128, blocks[2], 256),
+            DepthWise(c128, c128, 512, 2), Residual(c128, blocks[3], 256)])
+        self.conv_sep = ConvBlock(c128, 512)
+        self.features = GDC(input_size // 16, num_features)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.features(self.conv_sep(x))
+
+
+def build(backbone, input_size=112, num_features=512):
+    """The reference for a model.backbone name, or for an IResNet's blocks per stage ("2,2,2,2")."""
+    if backbone == "mobilefacenet":
+        return MobileFaceNet(input_size=input_size, num_features=num_features)
+    blocks = LAYOUTS.get(backbone) or [int(b) for b in backbone.split(",")]
+    return IResNet(blocks, input_size, num_features)
+
+
 def count(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def state_dict_from_export(module):
-    """`ftl export` names a parameter enc_iresnet_<module path with _>_<weight|bias|running_*>."""
+def state_dict_from_export(module, reference):
+    """`ftl export` names a parameter enc_<iresnet|mobilefacenet>_<module path with _>_<weight|
+    bias|running_*>. A module name may hold an underscore itself (mbf's conv_sep), so each exported
+    name is matched against the reference's state_dict keys written the same way."""
+    prefix = "enc_mobilefacenet_" if isinstance(reference, MobileFaceNet) else "enc_iresnet_"
+    keys = {prefix + key.replace(".", "_"): key for key in reference.state_dict()}
     out = {}
     for name, value in module.named_parameters():
-        if not name.startswith("enc_iresnet_"):
-            continue
-        rest = name[len("enc_iresnet_"):]
-        for suffix in ("running_mean", "running_var", "weight", "bias"):
-            if rest.endswith("_" + suffix):
-                path = rest[: -len(suffix) - 1].replace("_", ".")
-                out[path + "." + suffix] = value.detach()
-                break
+        if name.startswith(prefix):
+            out[keys.get(name, "unknown:" + name)] = value.detach()
     return out
 
 
 def main():
     if sys.argv[1] == "counts":
-        for name, blocks in LAYOUTS.items():
-            print(name, count(IResNet(blocks)))
+        for name in list(LAYOUTS) + ["mobilefacenet"]:
+            print(name, count(build(name)))
         return 0
-    module_path, blocks, input_size, features = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-    blocks = [int(b) for b in blocks.split(",")]
+    module_path, backbone, input_size, features = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     exported = torch.jit.load(module_path)
-    reference = IResNet(blocks, input_size, features).eval()
-    state = state_dict_from_export(exported)
+    reference = build(backbone, input_size, features).eval()
+    state = state_dict_from_export(exported, reference)
     missing = set(k for k in reference.state_dict() if not k.endswith("num_batches_tracked")) - set(state)
     extra = set(state) - set(reference.state_dict())
     if missing or extra:

@@ -1,11 +1,15 @@
-// The IResNet backbones: arcface_torch's parameter counts, and the trainer on an IResNet (no
-// decoder, a frozen embedding batch-norm weight, batch-norm statistics that stage 1 leaves alone,
-// exact resume with the statistics in the checkpoint).
+// arcface_torch's backbones (the IResNets, the MobileFaceNet): its parameter counts and names,
+// and the trainer on each (no decoder, the IResNet's frozen embedding batch-norm weight and the
+// MobileFaceNet's trainable one, batch-norm statistics that stage 1 leaves alone, exact resume
+// with the statistics in the checkpoint).
 #include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
 
 #include "common/comm/device_communicator.h"
 #include "common/model/ftl_model.h"
-#include "common/model/iresnet.h"
 #include "common/train/trained_model.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
@@ -19,13 +23,15 @@ int64_t CountParameters(const torch::nn::Module& module) {
   return n;
 }
 
-// Counted by scripts/iresnet_reference.py (arcface_torch's layout in PyTorch; the CTest
-// iresnet_reference_counts checks that script prints these same numbers).
+// Counted by scripts/iresnet_reference.py (arcface_torch's layouts in PyTorch; the CTests
+// iresnet_export_end_to_end and mobilefacenet_export_end_to_end check that script prints these
+// same numbers). mobilefacenet is get_mbf (blocks 1, 4, 6, 2; scale 2).
 TEST(BackboneTest, ParameterCountsEqualArcFaceTorchs) {
   const std::pair<const char*, int64_t> expected[] = {{"iresnet18", 24025600},
                                                       {"iresnet34", 34139328},
                                                       {"iresnet50", 43590848},
-                                                      {"iresnet100", 65156160}};
+                                                      {"iresnet100", 65156160},
+                                                      {"mobilefacenet", 2059520}};
   for (const auto& [name, count] : expected) {
     absl::StatusOr<ModelShape> shape = ModelPreset(name);
     ASSERT_TRUE(shape.ok()) << name;
@@ -33,7 +39,7 @@ TEST(BackboneTest, ParameterCountsEqualArcFaceTorchs) {
     EXPECT_EQ(shape->channels, 3);
     EXPECT_EQ(shape->feature_dim, 512);
     EXPECT_FALSE(shape->has_decoder());
-    IResNet net(shape->iresnet_blocks, 3, 112, 512);
+    Encoder net(*shape);
     EXPECT_EQ(CountParameters(*net), count) << name;
     const torch::Tensor g = net->forward(torch::zeros({2, 3, 112, 112}));
     EXPECT_EQ(g.sizes(), (std::vector<int64_t>{2, 512}));
@@ -46,16 +52,48 @@ TEST(BackboneTest, ParameterCountsEqualArcFaceTorchs) {
   }
 }
 
-class IResNetTrainerTest : public ::testing::Test {
+// The MobileFaceNet's state_dict keys are arcface_torch's (backbones/mobilefacenet.py) under
+// enc.mobilefacenet.: 333 of them, a sample checked by name and shape.
+TEST(BackboneTest, MobileFaceNetNamesAreArcFaceTorchs) {
+  Encoder net(*ModelPreset("mobilefacenet"));
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const auto& p : net->named_parameters()) shapes[p.key()] = p.value().sizes().vec();
+  for (const auto& b : net->named_buffers()) shapes[b.key()] = b.value().sizes().vec();
+  EXPECT_EQ(shapes.size(), 333u);
+  const std::pair<const char*, std::vector<int64_t>> expected[] = {
+      {"mobilefacenet.layers.0.layers.0.weight", {128, 3, 3, 3}},
+      {"mobilefacenet.layers.0.layers.2.weight", {128}},
+      {"mobilefacenet.layers.1.layers.0.weight", {128, 2, 3, 3}},  // groups 64
+      {"mobilefacenet.layers.2.layers.1.layers.0.weight", {128, 1, 3, 3}},
+      {"mobilefacenet.layers.3.layers.3.layers.2.layers.1.running_var", {128}},
+      {"mobilefacenet.layers.4.layers.2.layers.0.weight", {256, 256, 1, 1}},
+      {"mobilefacenet.layers.5.layers.5.layers.0.layers.0.weight", {256, 256, 1, 1}},
+      {"mobilefacenet.layers.6.layers.1.layers.0.weight", {512, 1, 3, 3}},
+      {"mobilefacenet.layers.7.layers.1.layers.1.layers.2.weight", {256}},
+      {"mobilefacenet.conv_sep.layers.0.weight", {512, 256, 1, 1}},
+      {"mobilefacenet.features.layers.0.layers.0.weight", {512, 1, 7, 7}},
+      {"mobilefacenet.features.layers.2.weight", {512, 512}},
+      {"mobilefacenet.features.layers.3.running_mean", {512}},
+      {"mobilefacenet.features.layers.3.num_batches_tracked", {}}};
+  for (const auto& [name, sizes] : expected) {
+    ASSERT_TRUE(shapes.count(name)) << name;
+    EXPECT_EQ(shapes[name], sizes) << name;
+  }
+  EXPECT_FALSE(shapes.count("mobilefacenet.features.layers.2.bias")) << "a bias-free linear layer";
+  EXPECT_TRUE(net->frozen_parameters().empty()) << "arcface_torch's mbf freezes nothing";
+}
+
+// The trainer on iresnet18 and on the MobileFaceNet (GetParam(): model.backbone).
+class BackboneTrainerTest : public ::testing::TestWithParam<std::string> {
  protected:
-  IResNetTrainerTest()
+  BackboneTrainerTest()
       : config_(testing::TinyJobConfig()),
         data_(testing::SyntheticDataset({12, 10, 9, 3, 2, 2}, 16, 3)),
         comm_(CreateLocalCommunicator()) {
-    config_.preset = "iresnet18";
+    config_.preset = GetParam();
     ModelShape& m = config_.model;
-    m = *ModelPreset("iresnet18");
-    m.input_size = 16;  // 16x16 inputs and D 16: iresnet18's layers, fast enough for a unit test
+    m = *ModelPreset(GetParam());
+    m.input_size = 16;  // 16x16 inputs and D 16: the backbone's layers, fast enough for a unit test
     m.feature_dim = 16;
     config_.loss.recon = 0;
     config_.loss.head.kind = HeadKind::kArcFace;
@@ -76,10 +114,17 @@ class IResNetTrainerTest : public ::testing::Test {
   std::unique_ptr<Communicator> comm_;
 };
 
-TEST_F(IResNetTrainerTest, TrainsEveryPhaseWithoutADecoder) {
+TEST_P(BackboneTrainerTest, TrainsEveryPhaseWithoutADecoder) {
   Trainer trainer(config_, data_, *comm_);
-  const torch::Tensor features_weight = trainer.model()->enc->frozen_parameters().at(0);
+  // The embedding batch norm's weight: fixed at 1 in an IResNet, trained in the MobileFaceNet.
+  const bool iresnet = config_.model.backbone == BackboneKind::kIResNet;
+  const torch::Tensor features_weight =
+      iresnet ? trainer.model()->enc->frozen_parameters().at(0)
+              : trainer.model()->named_parameters()["enc.mobilefacenet.features.layers.3.weight"];
+  if (!iresnet) EXPECT_TRUE(trainer.model()->enc->frozen_parameters().empty());
+  const torch::Tensor features_weight_before = features_weight.clone();
   const PhaseReport pre = trainer.Pretrain(3);
+  if (!iresnet) EXPECT_FALSE(torch::equal(features_weight, features_weight_before));
   EXPECT_EQ(pre.losses.count("recon"), 0u) << "no decoder, no reconstruction term";
   EXPECT_EQ(pre.losses.count("reg"), 0u) << "no m-L2 under a margin head";
   EXPECT_TRUE(std::isfinite(pre.losses.at("sfmx")));
@@ -99,15 +144,17 @@ TEST_F(IResNetTrainerTest, TrainsEveryPhaseWithoutADecoder) {
     moved |= after_stage2[i].is_floating_point() && !torch::equal(after_stage1[i], after_stage2[i]);
   }
   EXPECT_TRUE(moved) << "stage 2 trains the encoder, batch norm included";
-  // arcface_torch keeps the embedding batch norm's weight at 1.
-  EXPECT_TRUE(torch::equal(features_weight, torch::ones_like(features_weight)));
-  EXPECT_FALSE(features_weight.requires_grad());
+  if (iresnet) {
+    // arcface_torch keeps the IResNet's embedding batch-norm weight at 1.
+    EXPECT_TRUE(torch::equal(features_weight, torch::ones_like(features_weight)));
+    EXPECT_FALSE(features_weight.requires_grad());
+  }
   const PhaseReport evaluation = trainer.Evaluate();
   EXPECT_GE(evaluation.metrics.at("train_top1_regular"), 0.0);
 }
 
-TEST_F(IResNetTrainerTest, ResumeEqualsContinuingWithBatchNormStatistics) {
-  const std::string path = ::testing::TempDir() + "/iresnet_resume.ftlckpt";
+TEST_P(BackboneTrainerTest, ResumeEqualsContinuingWithBatchNormStatistics) {
+  const std::string path = ::testing::TempDir() + "/" + GetParam() + "_resume.ftlckpt";
   Trainer straight(config_, data_, *comm_);
   straight.Pretrain(4);
   {
@@ -135,14 +182,21 @@ TEST_F(IResNetTrainerTest, ResumeEqualsContinuingWithBatchNormStatistics) {
   Trainer wrong(other, data_, *comm_);
   const absl::StatusOr<int64_t> refused = wrong.LoadCheckpoint(path);
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("iresnet18:mlp"), std::string::npos)
+  EXPECT_NE(refused.status().message().find(GetParam() + ":mlp"), std::string::npos)
       << refused.status();
   // ... and the model alone (export, embed) comes back as what it is.
   absl::StatusOr<TrainedModel> trained = LoadTrainedModel(path);
   ASSERT_TRUE(trained.ok()) << trained.status();
-  EXPECT_EQ(trained->preset, "iresnet18");
+  EXPECT_EQ(trained->preset, GetParam());
+  EXPECT_EQ(trained->shape.backbone, config_.model.backbone);
   EXPECT_EQ(trained->shape.filter, FilterKind::kMlp);
 }
+
+INSTANTIATE_TEST_SUITE_P(ArcFaceTorch, BackboneTrainerTest,
+                         ::testing::Values("iresnet18", "mobilefacenet"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace ftl

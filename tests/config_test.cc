@@ -133,7 +133,7 @@ TEST(JobConfigTest, IResNetBackbonesHaveNoDecoder) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->preset, "iresnet50");
   EXPECT_EQ(c->model.backbone, BackboneKind::kIResNet);
-  EXPECT_EQ(c->model.iresnet_blocks, (std::vector<int>{3, 4, 14, 3}));
+  EXPECT_EQ(c->model.blocks, (std::vector<int>{3, 4, 14, 3}));
   EXPECT_EQ(c->model.input_size, 112);
   EXPECT_EQ(c->model.channels, 3);
   EXPECT_EQ(c->model.feature_dim, 512);
@@ -153,10 +153,45 @@ TEST(JobConfigTest, IResNetBackbonesHaveNoDecoder) {
       {R"(, "model": {"backbone": "iresnet18", "preset": "small"})", "differ; give one"},
       {R"(, "model": {"backbone": "iresnet18", "filter": "paper"})",
        "model.filter: must be one of mlp, identity"},
-      {R"(, "model": {"backbone": "small", "filter": "mlp"})", "is for the IResNet backbones"},
+      {R"(, "model": {"backbone": "small", "filter": "mlp"})", "is for arcface_torch's backbones"},
       {R"(, "model": {"backbone": "iresnet18", "input_size": 100})", "multiple of 16"},
       {R"(, "model": {"backbone": "iresnet18"}, "loss": {"alpha_recon": 0.5})",
        "loss.alpha_recon: must be 0 with model.backbone iresnet18"},
+  };
+  for (const auto& [extra, message] : refused) {
+    absl::StatusOr<JobConfig> r = Parse(WithData(extra));
+    ASSERT_FALSE(r.ok()) << extra;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status();
+  }
+}
+
+// arcface_torch's MobileFaceNet (get_mbf) is configured as the IResNets are: its layout, R chosen,
+// no decoder, an input side that is a multiple of 16.
+TEST(JobConfigTest, MobileFaceNetIsAnArcFaceTorchBackbone) {
+  absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "model": {"backbone": "mobilefacenet"})"));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->preset, "mobilefacenet");
+  EXPECT_EQ(c->model.backbone, BackboneKind::kMobileFaceNet);
+  EXPECT_EQ(c->model.blocks, (std::vector<int>{1, 4, 6, 2}));
+  EXPECT_EQ(c->model.width_scale, 2);
+  EXPECT_EQ(c->model.input_size, 112);
+  EXPECT_EQ(c->model.channels, 3);
+  EXPECT_EQ(c->model.feature_dim, 512);
+  EXPECT_EQ(c->model.filter, FilterKind::kMlp);
+  EXPECT_FALSE(c->model.has_decoder());
+  EXPECT_EQ(c->loss.recon, 0.0);
+  absl::StatusOr<JobConfig> small = Parse(WithData(
+      R"(, "model": {"backbone": "mobilefacenet", "filter": "identity", "input_size": 32})"));
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->model.filter, FilterKind::kIdentity);
+  EXPECT_EQ(small->model.input_size, 32);
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {R"(, "model": {"backbone": "mobilefacenet", "input_size": 40})",
+       "model.input_size: mobilefacenet needs a multiple of 16"},
+      {R"(, "model": {"backbone": "mobilefacenet", "filter": "paper"})",
+       "model.filter: must be one of mlp, identity"},
+      {R"(, "model": {"backbone": "mobilefacenet"}, "loss": {"alpha_recon": 0.5})",
+       "loss.alpha_recon: must be 0 with model.backbone mobilefacenet"},
   };
   for (const auto& [extra, message] : refused) {
     absl::StatusOr<JobConfig> r = Parse(WithData(extra));
@@ -173,13 +208,23 @@ TEST(JobConfigTest, OptimizerSpecsMergePerPhase) {
   EXPECT_EQ(d->training.stage2_optimizer.schedule, LrSchedule::kConstant);
   EXPECT_EQ(d->training.stage1_optimizer.clip_grad_norm, 0.0);
   absl::StatusOr<JobConfig> c =
-      Parse(R"({"data": {"path": ")" + DataDir() + R"(", "random_flip": true},
+      Parse(R"({"data": {"path": ")" + DataDir() + R"(", "random_flip": true,
+                             "random_crop_pixels": 4},
       "training": {"optimizer": {"type": "sgd", "weight_decay": 5e-4, "schedule": "poly",
                                  "warmup_iterations": 100, "clip_grad_norm": 5},
                    "stage1_optimizer": {"schedule": "cosine", "momentum": 0.5},
                    "stage2_optimizer": {"type": "adam", "weight_decay": 0}}})");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_TRUE(c->data.random_flip);
+  EXPECT_EQ(c->data.random_crop_pixels, 4);
+  EXPECT_EQ(d->data.random_crop_pixels, 0);
+  absl::StatusOr<JobConfig> too_big_crop =
+      Parse(R"({"data": {"path": ")" + DataDir() + R"(", "random_crop_pixels": 17},
+                "model": {"input_size": 64}})");
+  ASSERT_FALSE(too_big_crop.ok());
+  EXPECT_NE(too_big_crop.status().message().find("more than a quarter of model.input_size 64"),
+            std::string::npos)
+      << too_big_crop.status();
   const OptimizerConfig& pre = c->training.pretrain_optimizer;
   EXPECT_EQ(pre.kind, OptimizerKind::kSgd);
   EXPECT_EQ(pre.momentum, 0.9);

@@ -194,10 +194,10 @@ TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
   EXPECT_TRUE(differs);
 }
 
-// The modern recipe keeps the guarantee: random flips are drawn per position of the global batch,
-// the margin head is per sample, SGD's schedule follows the step counter and the gradient is
-// clipped after the average.
-TEST(DistributedTest, TwoRanksEqualOneRankWithFlipsArcFaceAndScheduledSgd) {
+// The modern recipe keeps the guarantee: random flips and crops are drawn per position of the
+// global batch, the margin head is per sample, SGD's schedule follows the step counter and the
+// gradient is clipped after the average.
+TEST(DistributedTest, TwoRanksEqualOneRankWithFlipsCropsArcFaceAndScheduledSgd) {
   JobConfig config = testing::TinyJobConfig();
   testing::UseArcFaceSgdRecipe(&config, /*warmup=*/1, /*clip=*/0.5);
   config.training.pretrain_iterations = 3;

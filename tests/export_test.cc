@@ -115,6 +115,35 @@ TEST(EmbeddingModuleTest, PaperPresetInColourToo) {
             1e-5);
 }
 
+// arcface_torch's backbones in eval mode, with batch-norm statistics other than the defaults: the
+// module computes the trainer's g and f (the MobileFaceNet's grouped convolutions written with
+// their groups, its GDC's bias-free linear layer and BatchNorm1d).
+TEST(EmbeddingModuleTest, ArcFaceTorchBackbonesToo) {
+  for (const char* backbone : {"iresnet18", "mobilefacenet"}) {
+    torch::manual_seed(7);
+    ModelShape shape = *ModelPreset(backbone);
+    shape.input_size = 32;  // the MobileFaceNet's GDC kernel 2x2
+    shape.feature_dim = 16;
+    FtlModel model(shape, 3);
+    {
+      torch::NoGradGuard no_grad;
+      for (torch::Tensor& b : model->buffers()) {
+        if (b.is_floating_point()) b.uniform_(0.5, 1.5);  // running means and variances
+      }
+    }
+    model->eval();
+    const torch::Tensor images = torch::randint(0, 256, {3, 3, 32, 32}).to(torch::kUInt8);
+    for (FeatureLayer layer : {FeatureLayer::kG, FeatureLayer::kF}) {
+      EmbeddingModuleOptions options;
+      options.features = layer;
+      absl::StatusOr<torch::jit::Module> module = BuildEmbeddingModule(model, shape, options);
+      ASSERT_TRUE(module.ok()) << backbone << ": " << module.status();
+      const torch::Tensor want = Reference(model, images, layer == FeatureLayer::kF);
+      EXPECT_LT((Embed(*module, images) - want).abs().max().item<double>(), 1e-4) << backbone;
+    }
+  }
+}
+
 TEST(EmbeddingModuleTest, WrongDtypeOrShapeIsAClearError) {
   FtlModel model(Small32(), 3);
   absl::StatusOr<torch::jit::Module> module = BuildEmbeddingModule(model, Small32(), {});

@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "common/comm/device_communicator.h"
+#include "common/data/augment.h"
 #include "tests/test_util.h"
 
 namespace ftl {
@@ -281,6 +282,49 @@ TEST_F(TrainerTest, RandomFlipsAreRepeatableAndChangeTraining) {
   EXPECT_TRUE(differs);
 }
 
+// Crop shifts are a pure function of (seed, stream, step, position) within [-N, N]; ShiftImages
+// cuts each image as a loop over its pixels says.
+TEST_F(TrainerTest, RandomCropsAreRepeatableAndShiftAsANaiveLoop) {
+  const torch::Tensor a = CropShifts(7, SampleStream::kPretrain, 3, 2048, 3);
+  EXPECT_TRUE(torch::equal(a, CropShifts(7, SampleStream::kPretrain, 3, 2048, 3)));
+  EXPECT_FALSE(torch::equal(a, CropShifts(7, SampleStream::kPretrain, 4, 2048, 3)));
+  EXPECT_FALSE(torch::equal(a, CropShifts(7, SampleStream::kStageOneUr, 3, 2048, 3)));
+  EXPECT_EQ(a.min().item<int64_t>(), -3);
+  EXPECT_EQ(a.max().item<int64_t>(), 3);
+  EXPECT_NEAR(a.to(torch::kFloat64).mean().item<double>(), 0.0, 0.1);
+  EXPECT_EQ(CropShifts(7, SampleStream::kPretrain, 3, 5, 0).abs().sum().item<int64_t>(), 0);
+
+  torch::manual_seed(0);
+  const torch::Tensor images = torch::rand({4, 2, 5, 6});
+  const torch::Tensor shifts =
+      torch::tensor({0, 0, 2, -1, -3, 1, 1, 3}, torch::kInt64).view({4, 2});
+  const torch::Tensor out = ShiftImages(images, shifts);
+  ASSERT_EQ(out.sizes(), images.sizes());
+  auto in = images.accessor<float, 4>();
+  auto got = out.accessor<float, 4>();
+  for (int64_t i = 0; i < 4; ++i) {
+    const int64_t dy = shifts[i][0].item<int64_t>(), dx = shifts[i][1].item<int64_t>();
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t y = 0; y < 5; ++y)
+        for (int64_t x = 0; x < 6; ++x) {
+          const int64_t sy = y + dy, sx = x + dx;
+          const float expected = (sy >= 0 && sy < 5 && sx >= 0 && sx < 6) ? in[i][c][sy][sx] : 0.0f;
+          ASSERT_EQ(got[i][c][y][x], expected) << i << " " << c << " " << y << " " << x;
+        }
+  }
+  // And they change what a job trains.
+  JobConfig cropped = config_;
+  cropped.data.random_crop_pixels = 2;
+  Trainer plain(config_, data_, *comm_), shifted(cropped, data_, *comm_);
+  plain.Pretrain(2);
+  shifted.Pretrain(2);
+  bool differs = false;
+  const auto p = plain.model()->parameters();
+  const auto m = shifted.model()->parameters();
+  for (size_t i = 0; i < p.size(); ++i) differs |= !torch::equal(p[i], m[i]);
+  EXPECT_TRUE(differs);
+}
+
 // Streaming reads the same images when batches are drawn (on loader threads, ahead of use), so a
 // streamed job trains exactly as one that decoded everything first.
 TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
@@ -295,7 +339,8 @@ TEST_F(TrainerTest, StreamedTrainingEqualsInMemoryTraining) {
     ASSERT_TRUE(cv::imwrite(dir + "/" + std::to_string(1000 + i) + ".png", mat));
   }
   JobConfig in_memory_config = config_;
-  in_memory_config.data.random_flip = true;  // flips follow the batch position, not the source
+  in_memory_config.data.random_flip = true;      // flips and crops follow the batch position,
+  in_memory_config.data.random_crop_pixels = 2;  // not the source
   in_memory_config.data.path = root;
   in_memory_config.runtime.output_dir = root + "/out";
   JobConfig streamed_config = in_memory_config;

@@ -1,6 +1,7 @@
 #include "common/config/job_config.h"
 
 #include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -46,27 +47,34 @@ const char* FilterName(FilterKind kind) {
 }
 
 const std::vector<std::string>& BackboneNames() {
-  static const std::vector<std::string> kNames = {"small",     "paper",     "iresnet18",
-                                                  "iresnet34", "iresnet50", "iresnet100"};
+  static const std::vector<std::string> kNames = {
+      "small", "paper", "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet"};
   return kNames;
 }
 
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name) {
   ModelShape shape;
+  // arcface_torch's defaults for every backbone it trains: 112x112 colour, a 512-d embedding.
+  auto arcface_torch = [&shape](BackboneKind kind, std::vector<int> blocks, int width_scale) {
+    shape.backbone = kind;
+    shape.filter = FilterKind::kMlp;
+    shape.input_size = 112;
+    shape.channels = 3;
+    shape.feature_dim = 512;
+    shape.blocks = std::move(blocks);
+    shape.width_scale = width_scale;
+    return shape;
+  };
   // arcface_torch's backbones/iresnet.py: IBasicBlocks per stage.
   static const std::map<std::string, std::vector<int>> kIResNets = {{"iresnet18", {2, 2, 2, 2}},
                                                                     {"iresnet34", {3, 4, 6, 3}},
                                                                     {"iresnet50", {3, 4, 14, 3}},
                                                                     {"iresnet100", {3, 13, 30, 3}}};
   if (auto it = kIResNets.find(name); it != kIResNets.end()) {
-    shape.backbone = BackboneKind::kIResNet;
-    shape.filter = FilterKind::kMlp;
-    shape.input_size = 112;
-    shape.channels = 3;
-    shape.feature_dim = 512;
-    shape.iresnet_blocks = it->second;
-    return shape;
+    return arcface_torch(BackboneKind::kIResNet, it->second, 1);
   }
+  // backbones/mobilefacenet.py's get_mbf ("mbf"): blocks (1, 4, 6, 2), scale 2.
+  if (name == "mobilefacenet") return arcface_torch(BackboneKind::kMobileFaceNet, {1, 4, 6, 2}, 2);
   if (name == "small") {
     shape.input_size = 64;
     shape.channels = 1;

@@ -14,9 +14,10 @@
 
 namespace ftl {
 
-// What Enc is: the paper's encoder (with a decoder Dec), or arcface_torch's IResNet, whose
-// embedding is g (no decoder: no reconstruction term, no decoded pictures).
-enum class BackboneKind { kFtlEncoder, kIResNet };
+// What Enc is: the paper's encoder (with a decoder Dec), or one of arcface_torch's backbones, an
+// IResNet or the MobileFaceNet ("mbf"), whose embedding is g (no decoder: no reconstruction term,
+// no decoded pictures).
+enum class BackboneKind { kFtlEncoder, kIResNet, kMobileFaceNet };
 // What R is: the paper's (linear, deconvolutions, convolutions, linear), the identity (f = g), or
 // a small MLP (linear, PReLU, linear).
 enum class FilterKind { kPaper, kIdentity, kMlp };
@@ -31,9 +32,17 @@ struct ModelShape {
   std::vector<int> encoder_widths;  // kFtlEncoder: one entry per stride-2 stage
   int convs_per_stage = 1;          // stride-1 convolutions before each stride-2 one
   int filter_width = 64;            // channels of R's 4x4 deconvolution grid
-  std::vector<int> iresnet_blocks;  // kIResNet: IBasicBlocks in each of its 4 stages
+  // kIResNet: IBasicBlocks in each of its 4 stages; kMobileFaceNet: get_mbf's `blocks` (the first
+  // 1: a grouped ConvBlock after the stem; then DepthWise blocks in the 3 Residual stages).
+  std::vector<int> blocks;
+  int width_scale = 1;  // kMobileFaceNet: channel multiplier (get_mbf's `scale`: 2)
 
   bool has_decoder() const { return backbone == BackboneKind::kFtlEncoder; }
+  // arcface_torch's layouts (an IResNet or the MobileFaceNet): R an MLP or the identity, the input
+  // side a multiple of 16 (four stride-2 steps), batch norm, no decoder.
+  bool from_arcface_torch() const {
+    return backbone == BackboneKind::kIResNet || backbone == BackboneKind::kMobileFaceNet;
+  }
 };
 
 // Compares layer sizes (a trained model can start this job's only when they are equal).
@@ -41,7 +50,7 @@ inline bool SameLayers(const ModelShape& a, const ModelShape& b) {
   return a.backbone == b.backbone && a.filter == b.filter && a.input_size == b.input_size &&
          a.channels == b.channels && a.feature_dim == b.feature_dim &&
          a.encoder_widths == b.encoder_widths && a.convs_per_stage == b.convs_per_stage &&
-         a.filter_width == b.filter_width && a.iresnet_blocks == b.iresnet_blocks;
+         a.filter_width == b.filter_width && a.blocks == b.blocks && a.width_scale == b.width_scale;
 }
 
 const char* FilterName(FilterKind kind);  // "paper", "identity", "mlp"
@@ -50,8 +59,8 @@ const char* FilterName(FilterKind kind);  // "paper", "identity", "mlp"
 const std::vector<std::string>& BackboneNames();
 
 // Returns the shape of a named preset: "small" or "paper" (the paper's encoder/decoder), or
-// "iresnet18", "iresnet34", "iresnet50", "iresnet100" (arcface_torch's layouts: 112x112 colour,
-// a 512-d embedding, R an MLP); InvalidArgument otherwise.
+// "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet" (arcface_torch's layouts:
+// 112x112 colour, a 512-d embedding, R an MLP); InvalidArgument otherwise.
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name);
 
 enum class Method { kFtl, kSoftmax, kSoftmaxMl2 };
@@ -83,6 +92,7 @@ struct DataConfig {
   // Mirror each training image with probability 1/2, decided by (seed, stream, step, position in
   // the global batch): the same under streaming and in memory, whatever the number of ranks.
   bool random_flip = false;
+  int random_crop_pixels = 0;  // random crops: shifts up to this many pixels each way; 0 off
 };
 
 // How a loss term's elements are reduced to one number per batch.

@@ -188,14 +188,14 @@ absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
   }
   config->model = *shape;
   ModelShape& m = config->model;
-  if (m.backbone == BackboneKind::kIResNet) {
+  if (m.from_arcface_torch()) {
     FTL_RETURN_IF_ERROR(ParseChoice<FilterKind>(
         "model.filter", spec.filter(),
         {{"mlp", FilterKind::kMlp}, {"identity", FilterKind::kIdentity}}, &m.filter));
   } else if (!spec.filter().empty() && spec.filter() != "paper") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model.filter: the ", config->preset, " backbone has the paper's R only; \"",
-                     spec.filter(), "\" is for the IResNet backbones"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.filter: the ", config->preset, " backbone has the paper's R only; \"", spec.filter(),
+        "\" is for arcface_torch's backbones (iresnet*, mobilefacenet)"));
   }
   FTL_RETURN_IF_ERROR(
       Take("model.input_size", spec.has_input_size(), spec.input_size(), 16, 512, &m.input_size));
@@ -204,12 +204,13 @@ absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
   if (m.channels == 2) return absl::InvalidArgumentError("model.channels: must be 1 or 3, got 2");
   FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(), 2, 4096,
                            &m.feature_dim));
-  if (m.backbone == BackboneKind::kIResNet) {
-    // Four stride-2 stages, then a linear layer over the whole map (7x7 at 112).
+  if (m.from_arcface_torch()) {
+    // Four stride-2 stages, then a layer over the whole map (7x7 at 112): an IResNet's linear
+    // layer, the MobileFaceNet's global depthwise convolution.
     if (m.input_size % 16 != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "model.input_size: an IResNet needs a multiple of 16 (arcface_torch: 112), got ",
-          m.input_size));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model.input_size: ", config->preset,
+                       " needs a multiple of 16 (arcface_torch: 112), got ", m.input_size));
     }
     return absl::OkStatus();
   }
@@ -278,6 +279,8 @@ absl::Status FillData(const v1::DataSpec& spec, DataConfig* d) {
   FTL_RETURN_IF_ERROR(Take("data.prefetch_batches", spec.has_prefetch_batches(),
                            spec.prefetch_batches(), 1, 256, &d->prefetch_batches));
   if (spec.has_random_flip()) d->random_flip = spec.random_flip();
+  FTL_RETURN_IF_ERROR(Take("data.random_crop_pixels", spec.has_random_crop_pixels(),
+                           spec.random_crop_pixels(), 0, 64, &d->random_crop_pixels));
   return absl::OkStatus();
 }
 
@@ -391,6 +394,12 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
         "this job's model; init_from fine-tunes another's on this job's identities)");
   }
   FTL_RETURN_IF_ERROR(FillData(spec.data(), &config.data));
+  if (config.data.random_crop_pixels * 4 > config.model.input_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "data.random_crop_pixels: ", config.data.random_crop_pixels,
+        " is more than a quarter of model.input_size ", config.model.input_size,
+        " (a crop would lose too much of the face; arcface_torch uses none, 2-8 at 112 is usual)"));
+  }
   const v1::LossSpec& loss = spec.loss();
   FTL_RETURN_IF_ERROR(Take("loss.alpha_sfmx", loss.has_alpha_sfmx(), loss.alpha_sfmx(), 0.0, 1e6,
                            &config.loss.sfmx));

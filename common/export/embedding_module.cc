@@ -41,10 +41,13 @@ class ScriptWriter {
       // padding() is a c10::variant in LibTorch 1.13 and a std::variant in 2.x: `get` by ADL.
       using std::get;
       const torch::ExpandingArray<2>& padding = get<torch::ExpandingArray<2>>(o.padding());
+      // (input, weight, bias, stride, padding, dilation, groups): the MobileFaceNet's depthwise
+      // convolutions are grouped.
       Line(absl::StrCat(var, " = torch.conv2d(", var, ", ", Param(name, "weight", conv->weight),
                         ", ", conv->bias.defined() ? Param(name, "bias", conv->bias) : "None",
                         ", [", (*o.stride())[0], ", ", (*o.stride())[1], "], [", padding->at(0),
-                        ", ", padding->at(1), "])"));
+                        ", ", padding->at(1), "], [", (*o.dilation())[0], ", ", (*o.dilation())[1],
+                        "], ", o.groups(), ")"));
     } else if (auto* up = dynamic_cast<const UpsampleConv3x3Impl*>(m)) {
       const torch::Tensor* bias = up->named_parameters(false).find("bias");
       Line(absl::StrCat(var, " = torch.conv_transpose2d(", var, ", ",
@@ -66,9 +69,23 @@ class ScriptWriter {
       Linear(*linear, name, var, var);
     } else if (auto* bn = dynamic_cast<const nn::BatchNorm2dImpl*>(m)) {
       BatchNorm(*bn, name, var);
+    } else if (auto* bn1d = dynamic_cast<const nn::BatchNorm1dImpl*>(m)) {
+      BatchNorm(*bn1d, name, var);
     } else if (auto* prelu = dynamic_cast<const nn::PReLUImpl*>(m)) {
       Line(absl::StrCat(var, " = torch.prelu(", var, ", ", Param(name, "weight", prelu->weight),
                         ")"));
+    } else if (auto* block = dynamic_cast<const MobileFaceNetBlockImpl*>(m)) {
+      // Its `layers` in order, plus its input when residual (kept under a name of its own, so
+      // that a residual block inside another's layers could not overwrite it).
+      std::string shortcut;
+      if (block->residual()) {
+        shortcut = absl::StrCat("shortcut", shortcuts_++);
+        Line(absl::StrCat(shortcut, " = ", var));
+      }
+      FTL_RETURN_IF_ERROR(Sequential(block->layers(), name + ".layers", var));
+      if (block->residual()) Line(absl::StrCat(var, " = ", var, " + ", shortcut));
+    } else if (auto* sequential = dynamic_cast<const nn::SequentialImpl*>(m)) {
+      FTL_RETURN_IF_ERROR(Sequential(*sequential, name, var));
     } else {
       return absl::UnimplementedError(
           absl::StrCat("export: layer ", name, " (", m->name(), ") has no TorchScript form"));
@@ -116,9 +133,17 @@ class ScriptWriter {
     FTL_RETURN_IF_ERROR(One(*parts.at("bn2"), prefix + ".bn2", var));
     Line(absl::StrCat(var, " = torch.flatten(", var, ", 1)"));
     FTL_RETURN_IF_ERROR(One(*parts.at("fc"), prefix + ".fc", var));
-    const auto* features = dynamic_cast<const nn::BatchNorm1dImpl*>(parts.at("features").get());
-    if (features == nullptr) return absl::InternalError("export: IResNet features is not a BN1d");
-    BatchNorm(*features, prefix + ".features", var);
+    return One(*parts.at("features"), prefix + ".features", var);
+  }
+
+  // arcface_torch's MobileFaceNet: its `layers` in order, conv_sep, features (the GDC).
+  absl::Status MobileFaceNet(const nn::Module& net, const std::string& prefix,
+                             const std::string& var) {
+    std::map<std::string, std::shared_ptr<nn::Module>> parts;
+    for (const auto& item : net.named_children()) parts[item.key()] = item.value();
+    for (const char* part : {"layers", "conv_sep", "features"}) {
+      FTL_RETURN_IF_ERROR(One(*parts.at(part), absl::StrCat(prefix, ".", part), var));
+    }
     return absl::OkStatus();
   }
 
@@ -143,6 +168,7 @@ class ScriptWriter {
 
   torch::jit::Module* out_;
   std::string body_;
+  int shortcuts_ = 0;  // residual inputs named so far
 };
 
 template <typename Impl>
@@ -165,6 +191,8 @@ absl::StatusOr<torch::jit::Module> BuildEmbeddingModule(const FtlModel& model,
   w.Line("x = x * 2.0 - 1.0");
   if (const auto* iresnet = Child<IResNetImpl>(*model->enc, "iresnet")) {
     FTL_RETURN_IF_ERROR(w.IResNet(*iresnet, "enc.iresnet", "x"));
+  } else if (const auto* mbf = Child<MobileFaceNetImpl>(*model->enc, "mobilefacenet")) {
+    FTL_RETURN_IF_ERROR(w.MobileFaceNet(*mbf, "enc.mobilefacenet", "x"));
   } else {
     const auto* enc_body = Child<nn::SequentialImpl>(*model->enc, "body");
     if (enc_body == nullptr) return absl::InternalError("export: the encoder has no body");

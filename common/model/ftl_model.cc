@@ -4,6 +4,7 @@
 
 #include "common/model/iresnet.h"
 #include "common/model/margin_head.h"
+#include "common/model/mobilefacenet.h"
 
 namespace ftl {
 namespace {
@@ -62,14 +63,20 @@ std::vector<int> EncoderMapSizes(const ModelShape& shape) {
 }
 
 EncoderImpl::EncoderImpl(const ModelShape& shape) {
-  if (shape.backbone == BackboneKind::kIResNet) {
-    iresnet_ = register_module("iresnet", IResNet(shape.iresnet_blocks, shape.channels,
-                                                  shape.input_size, shape.feature_dim));
+  if (shape.from_arcface_torch()) {
+    if (shape.backbone == BackboneKind::kIResNet) {
+      iresnet_ = register_module(
+          "iresnet", IResNet(shape.blocks, shape.channels, shape.input_size, shape.feature_dim));
+    } else {
+      mobilefacenet_ = register_module(
+          "mobilefacenet", MobileFaceNet(shape.blocks, shape.width_scale, shape.channels,
+                                         shape.input_size, shape.feature_dim));
+    }
     // Channels-last convolution weights (and inputs, in forward): oneDNN's native layout, 6-12%
     // faster forward + backward on the CPU for iresnet18 (bench/run.sh), and the layout tensor
     // cores want. Values and parameter names are unchanged.
     torch::NoGradGuard no_grad;
-    for (torch::Tensor& p : iresnet_->parameters()) {
+    for (torch::Tensor& p : parameters()) {
       if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
     }
     return;
@@ -99,9 +106,12 @@ EncoderImpl::EncoderImpl(const ModelShape& shape) {
 torch::Tensor EncoderImpl::forward(torch::Tensor x) {
   if (iresnet_)
     return iresnet_->forward((x * 2.0 - 1.0).contiguous(torch::MemoryFormat::ChannelsLast));
+  if (mobilefacenet_)
+    return mobilefacenet_->forward((x * 2.0 - 1.0).contiguous(torch::MemoryFormat::ChannelsLast));
   return body_->forward(x * 2.0 - 1.0);
 }
 
+// (arcface_torch's MobileFaceNet freezes nothing.)
 std::vector<torch::Tensor> EncoderImpl::frozen_parameters() const {
   return iresnet_ ? iresnet_->frozen_parameters() : std::vector<torch::Tensor>{};
 }

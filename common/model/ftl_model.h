@@ -4,7 +4,8 @@
 //
 // The paper presets have no batch normalisation (group normalisation instead): every layer is
 // per-sample, so data-parallel training with R ranks of batch B computes exactly what one process
-// computes with batch R*B. The IResNet backbones use batch norm per rank, as arcface_torch does.
+// computes with batch R*B. arcface_torch's backbones (IResNet, MobileFaceNet) use batch norm per
+// rank, as arcface_torch does.
 #ifndef FTL_COMMON_MODEL_FTL_MODEL_H_
 #define FTL_COMMON_MODEL_FTL_MODEL_H_
 
@@ -14,6 +15,7 @@
 
 #include "common/config/job_config.h"
 #include "common/model/iresnet.h"
+#include "common/model/mobilefacenet.h"
 
 namespace ftl {
 
@@ -36,7 +38,8 @@ class UpsampleConv3x3Impl : public torch::nn::Module {
 TORCH_MODULE(UpsampleConv3x3);
 
 // Enc: stride-2 convolution stages, a 3x3 convolution to D channels, global average pooling; or,
-// for model.backbone iresnet*, arcface_torch's IResNet (registered as "iresnet").
+// for model.backbone iresnet*, arcface_torch's IResNet (registered as "iresnet"), for
+// mobilefacenet its MobileFaceNet (registered as "mobilefacenet"); both channels-last.
 class EncoderImpl : public torch::nn::Module {
  public:
   explicit EncoderImpl(const ModelShape& shape);
@@ -48,6 +51,7 @@ class EncoderImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential body_{nullptr};
   IResNet iresnet_{nullptr};
+  MobileFaceNet mobilefacenet_{nullptr};
 };
 TORCH_MODULE(Encoder);
 
@@ -66,8 +70,8 @@ class DecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
-// R: linear, two deconvolutions, two convolutions, linear (Sec. 4); or (model.filter, IResNet
-// backbones) the identity, or linear, PReLU, linear (registered as "mlp").
+// R: linear, two deconvolutions, two convolutions, linear (Sec. 4); or (model.filter,
+// arcface_torch's backbones) the identity, or linear, PReLU, linear (registered as "mlp").
 class FeatureFilterImpl : public torch::nn::Module {
  public:
   explicit FeatureFilterImpl(const ModelShape& shape);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/data/augment.h"
 #include "common/eval/metric_names.h"
 #include "common/export/embedding_module.h"
 #include "common/ftl/class_stats.h"
@@ -21,6 +22,7 @@
 #include "common/util/file.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
+#include "common/util/work_counter.h"
 
 namespace ftl {
 namespace {
@@ -83,6 +85,7 @@ class PassProgress {
         last_(start_) {}
   // `done` of this rank's share; the line extrapolates to all ranks' images.
   void Update(int64_t done, int64_t share) {
+    CountWork();
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
     if (std::chrono::duration<double>(now - last_).count() < period_) return;
@@ -348,12 +351,19 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::DeviceBatch(
   return {DeviceImages(batch.images), dataset_.labels.index_select(0, batch.rows).to(device_)};
 }
 
-torch::Tensor Trainer::RandomFlip(const torch::Tensor& x, SampleStream stream, int64_t step) const {
-  if (!config_.data.random_flip) return x;
+torch::Tensor Trainer::Augment(const torch::Tensor& x, SampleStream stream, int64_t step) const {
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
-  const torch::Tensor mask =
-      LocalSlice(FlipMask(config_.training.seed, stream, step, global_batch)).to(x.device());
-  return torch::where(mask.view({-1, 1, 1, 1}), x.flip({3}), x);
+  torch::Tensor out = x;
+  if (config_.data.random_crop_pixels > 0) {
+    out = ShiftImages(out, LocalSlice(CropShifts(config_.training.seed, stream, step, global_batch,
+                                                 config_.data.random_crop_pixels)));
+  }
+  if (config_.data.random_flip) {
+    const torch::Tensor mask =
+        LocalSlice(FlipMask(config_.training.seed, stream, step, global_batch)).to(x.device());
+    out = torch::where(mask.view({-1, 1, 1, 1}), out.flip({3}), out);
+  }
+  return out;
 }
 
 torch::Tensor Trainer::LocalSlice(const torch::Tensor& global_batch) const {
@@ -429,8 +439,8 @@ PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int rou
       iterations);
   const SampleStream stream = pretrain ? SampleStream::kPretrain : SampleStream::kStageTwo;
   for (int64_t it = 0; it < iterations; ++it) {
-    const auto [unflipped, y] = DeviceBatch(batches->Next());
-    const torch::Tensor x = RandomFlip(unflipped, stream, step);
+    const auto [raw, y] = DeviceBatch(batches->Next());
+    const torch::Tensor x = Augment(raw, stream, step);
     torch::Tensor logits, reconstruction;
     {
       Bf16AutocastScope autocast_scope(autocast());
@@ -609,7 +619,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
     if (have_hard) {
       const auto [x, y] = DeviceBatch(hard_batches->Next());
       y_regular = y;
-      g_regular = encode(RandomFlip(x, SampleStream::kStageOneHard, stage1_step_));
+      g_regular = encode(Augment(x, SampleStream::kStageOneHard, stage1_step_));
       const LossTerms terms = classify_loss(g_regular, y_regular);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_regular"] = terms.sfmx.item<double>();
@@ -619,7 +629,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
     if (have_ur) {
       // (2) a UR batch, class-balanced.
       const auto [x_ur, y_ur] = DeviceBatch(ur_batches->Next());
-      const torch::Tensor g_ur = encode(RandomFlip(x_ur, SampleStream::kStageOneUr, stage1_step_));
+      const torch::Tensor g_ur = encode(Augment(x_ur, SampleStream::kStageOneUr, stage1_step_));
       const LossTerms terms = classify_loss(g_ur, y_ur);
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_ur"] = terms.sfmx.item<double>();

@@ -109,9 +109,10 @@ class Trainer {
   // then clipped when the phase's optimizer says so), at the learning rate last scheduled.
   void Step(PhaseOptimizer& phase, GradientAverager& averager, const torch::Tensor& loss);
   torch::Tensor LocalSlice(const torch::Tensor& global_batch) const;
-  // This rank's rows of training batch `step` of `stream`, mirrored where data.random_flip's
-  // FlipMask says (unchanged when it is off).
-  torch::Tensor RandomFlip(const torch::Tensor& x, SampleStream stream, int64_t step) const;
+  // This rank's rows `x` of training batch `step` of `stream`, cut where data.random_crop_pixels'
+  // CropShifts say, then mirrored where data.random_flip's FlipMask says (unchanged when both are
+  // off).
+  torch::Tensor Augment(const torch::Tensor& x, SampleStream stream, int64_t step) const;
   PhaseReport FinishReport(const std::string& phase, int round, int64_t iterations, double seconds,
                            int64_t images, std::map<std::string, double> loss_sums);
   // Freezes what `phase` does not train (requires_grad off), unfreezes the rest.

@@ -84,8 +84,8 @@ ABSL_FLAG(
     "that model");
 ABSL_FLAG(std::string, preset, "small", "experiment: model preset (as --backbone)");
 ABSL_FLAG(std::string, backbone, "",
-          "experiment: model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100); "
-          "default --preset");
+          "experiment: model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100, "
+          "mobilefacenet); default --preset");
 ABSL_FLAG(std::string, head, "softmax",
           "experiment: loss.head of every variant: softmax (with the m-L2 variants), cosface or "
           "arcface (no m-L2: the base is the head alone, and the continued baselines are named "

@@ -46,19 +46,17 @@ using Clock = std::chrono::steady_clock;
 std::string BaseVariant(const std::string& head) {
   return head == "softmax" ? "softmax_ml2" : head;
 }
-std::string HeadOf(const std::string& variant) {
-  for (const char* head : {"cosface", "arcface", "combined"}) {
-    if (variant.rfind(head, 0) == 0) return head;
-  }
-  return "softmax";
+// Variants trained from scratch for PRETRAIN iterations under `head`; the others continue from
+// the base.
+bool FromScratch(const std::string& variant, const std::string& head) {
+  return variant == "softmax" || variant == BaseVariant(head);
 }
-
-// Variants trained from scratch for PRETRAIN iterations; the others continue from the base.
-bool FromScratch(const std::string& variant) {
-  return variant == "softmax" || variant == BaseVariant(HeadOf(variant));
+bool IsClassBalanced(const std::string& v, const std::string& head) {
+  return v == BaseVariant(head) + "_cb";
 }
-bool IsClassBalanced(const std::string& v) { return v == BaseVariant(HeadOf(v)) + "_cb"; }
-bool IsLogitAdjusted(const std::string& v) { return v == BaseVariant(HeadOf(v)) + "_la"; }
+bool IsLogitAdjusted(const std::string& v, const std::string& head) {
+  return v == BaseVariant(head) + "_la";
+}
 bool IsFtl(const std::string& variant) { return variant == "ftl" || variant == "ftl_no_transfer"; }
 
 // m-L2's per-logit strengths tuned over (issue 13: at least three decades; both ends matter).
@@ -290,7 +288,7 @@ absl::Status Experiment::MakeBaseSpec() {
   // from does not exist yet: checked without it).
   for (const std::string& variant : o_.variants) {
     const TuningCandidate candidate =
-        TuningGrid(variant, "quick", 1e-3, Reduction::kMean, 2).front();
+        TuningGrid(variant, o_.head, "quick", 1e-3, Reduction::kMean, 2).front();
     absl::StatusOr<JobConfig> check =
         JobConfigFromSpec(SpecFor(variant, candidate, 1, true, o_.out, ""));
     if (!check.ok()) return absl::InvalidArgumentError(check.status().message());
@@ -321,7 +319,7 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
   if (alpha >= 0) spec.mutable_loss()->set_alpha_reg(alpha);
   // Under a margin head there is no m-L2: every baseline is method softmax with that head.
   const bool ml2 = o_.head == "softmax";
-  if (FromScratch(variant)) {
+  if (FromScratch(variant, o_.head)) {
     t->set_method(variant == "softmax" || !ml2 ? "softmax" : "softmax_ml2");
     t->set_pretrain_iterations(b.pretrain);
     t->set_rounds(0);
@@ -341,8 +339,8 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
     t->set_rounds(0);
     t->set_pretrain_lr(candidate.lr);
     t->set_init_checkpoint(init_checkpoint);
-    if (IsClassBalanced(variant)) t->set_pretrain_sampling("class_balanced");
-    if (IsLogitAdjusted(variant))
+    if (IsClassBalanced(variant, o_.head)) t->set_pretrain_sampling("class_balanced");
+    if (IsLogitAdjusted(variant, o_.head))
       spec.mutable_loss()->set_logit_adjust_tau(candidate.logit_adjust_tau);
   }
   spec.mutable_data()->set_manifest(
@@ -421,7 +419,7 @@ void Experiment::RunAll(std::vector<Run*> runs) {
 std::vector<std::string> Experiment::Selected(bool from_scratch) const {
   std::vector<std::string> out;
   for (const std::string& v : o_.variants) {
-    if (FromScratch(v) == from_scratch) out.push_back(v);
+    if (FromScratch(v, o_.head) == from_scratch) out.push_back(v);
   }
   return out;
 }
@@ -436,11 +434,12 @@ absl::Status Experiment::Tune() {
   for (const bool from_scratch : {true, false}) {
     std::vector<Run*> wave;
     for (const std::string& variant : Selected(from_scratch)) {
-      const double lr = FromScratch(variant) ? o_.pretrain_lr : o_.stage_lr;
-      std::vector<TuningCandidate> grid = TuningGrid(variant, o_.grid, lr, reduction, num_classes);
+      const double lr = FromScratch(variant, o_.head) ? o_.pretrain_lr : o_.stage_lr;
+      std::vector<TuningCandidate> grid =
+          TuningGrid(variant, o_.head, o_.grid, lr, reduction, num_classes);
       if (!tune_) {
         TuningCandidate fixed{absl::StrCat("lr=", Number(lr)), lr};
-        if (IsLogitAdjusted(variant)) fixed.logit_adjust_tau = 1.0;
+        if (IsLogitAdjusted(variant, o_.head)) fixed.logit_adjust_tau = 1.0;
         grid = {fixed};
         chosen_[variant] = fixed;
         continue;
@@ -754,11 +753,13 @@ absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
   return seeds;
 }
 
-std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid,
-                                        double lr, Reduction ml2_reduction, int64_t num_classes) {
+std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& head,
+                                        const std::string& grid, double lr, Reduction ml2_reduction,
+                                        int64_t num_classes) {
   const bool quick = grid == "quick";
   std::vector<TuningCandidate> out;
-  const char* lr_name = FromScratch(variant) ? "pretrain_lr" : (IsFtl(variant) ? "stage_lr" : "lr");
+  const char* lr_name =
+      FromScratch(variant, head) ? "pretrain_lr" : (IsFtl(variant) ? "stage_lr" : "lr");
   auto lr_label = [&](double value) { return absl::StrCat(lr_name, "=", Number(value)); };
   if (variant == "softmax_ml2") {  // (a margin head's base has no m-L2: a learning-rate grid)
     // alpha_reg for per-logit strength s: s under the sum, s * N_c under the mean.
@@ -778,7 +779,7 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
     }
     return out;
   }
-  if (IsLogitAdjusted(variant)) {
+  if (IsLogitAdjusted(variant, head)) {
     const std::vector<double> factors =
         quick ? std::vector<double>{1.0}
               : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
@@ -821,7 +822,7 @@ int RunExperiment(const ExperimentOptions& given) {
     }
     wanted.insert(v);
     // Every continued variant starts from the base's model.
-    if (!FromScratch(v) && wanted.insert(base).second) {
+    if (!FromScratch(v, given.head) && wanted.insert(base).second) {
       std::cout << "experiment: " << v << " continues from " << base << "'s model, so " << base
                 << " trains too\n";
     }

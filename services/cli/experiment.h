@@ -78,17 +78,18 @@ struct ExperimentOptions {
 // Runs the experiment; returns the process exit code (0 ok, 1 a run failed, 2 bad options).
 int RunExperiment(const ExperimentOptions& options);
 
-// The candidates a variant is tuned over (label, and the change to its job): every variant has
-// the same number, `grid` "full" 6 or "quick" 2. `num_classes` turns m-L2's per-logit strengths
-// into alpha_reg under the mean reduction.
+// The candidates a variant of an experiment on `head` (loss.head) is tuned over (label, and the
+// change to its job): every variant has the same number, `grid` "full" 6 or "quick" 2.
+// `num_classes` turns m-L2's per-logit strengths into alpha_reg under the mean reduction.
 struct TuningCandidate {
   std::string label;        // e.g. "pretrain_lr=0.001 alpha_reg=10"
   double lr = 0.0;          // the learning rate of the variant's training (pretrain or stage)
   double alpha_reg = -1.0;  // < 0: inherited
   double logit_adjust_tau = -1.0;  // < 0: none
 };
-std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& grid,
-                                        double lr, Reduction ml2_reduction, int64_t num_classes);
+std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& head,
+                                        const std::string& grid, double lr, Reduction ml2_reduction,
+                                        int64_t num_classes);
 
 }  // namespace ftl
 

@@ -1,0 +1,42 @@
+#include "common/data/augment.h"
+
+#include <random>
+
+namespace ftl {
+
+torch::Tensor CropShifts(uint64_t seed, SampleStream stream, int64_t step, int64_t size,
+                         int max_shift) {
+  torch::Tensor shifts = torch::zeros({size, 2}, torch::kInt64);
+  if (max_shift <= 0) return shifts;
+  // Its own tag, so crops follow neither the draw's nor the flips' randomness.
+  constexpr uint32_t kCropTag = 0x63726f70;  // "crop"
+  std::seed_seq seq{kCropTag,
+                    static_cast<uint32_t>(seed),
+                    static_cast<uint32_t>(seed >> 32),
+                    static_cast<uint32_t>(stream),
+                    static_cast<uint32_t>(step),
+                    static_cast<uint32_t>(static_cast<uint64_t>(step) >> 32)};
+  std::mt19937_64 rng(seq);
+  std::uniform_int_distribution<int64_t> shift(-max_shift, max_shift);
+  int64_t* out = shifts.data_ptr<int64_t>();
+  for (int64_t i = 0; i < 2 * size; ++i) out[i] = shift(rng);
+  return shifts;
+}
+
+torch::Tensor ShiftImages(const torch::Tensor& images, const torch::Tensor& shifts) {
+  const torch::Tensor cpu_shifts = shifts.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t pad = cpu_shifts.numel() > 0 ? cpu_shifts.abs().max().item<int64_t>() : 0;
+  if (pad == 0) return images;
+  const int64_t height = images.size(2), width = images.size(3);
+  const torch::Tensor padded = torch::constant_pad_nd(images, {pad, pad, pad, pad}, 0);
+  torch::Tensor out = torch::empty_like(images);
+  const int64_t* s = cpu_shifts.data_ptr<int64_t>();
+  for (int64_t i = 0; i < images.size(0); ++i) {
+    out[i].copy_(padded[i]
+                     .narrow(1, pad + s[2 * i], height)
+                     .narrow(2, pad + s[2 * i + 1], width));
+  }
+  return out;
+}
+
+}  // namespace ftl

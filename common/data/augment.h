@@ -1,0 +1,29 @@
+// Random crops for training batches (data.random_crop_pixels): which shift each entry of a global
+// batch gets, and the shifting itself. Like the flips (FlipMask in sampler.h), a pure function of
+// (seed, stream, step, position in the global batch), so streamed == in memory, R ranks x B ==
+// 1 rank x RB, and resume == continue.
+#ifndef FTL_COMMON_DATA_AUGMENT_H_
+#define FTL_COMMON_DATA_AUGMENT_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+#include "common/data/sampler.h"
+
+namespace ftl {
+
+// [size, 2] int64 (dy, dx), each uniform in [-max_shift, max_shift], for the global batch of `size`
+// drawn at `step` of `stream`; independent of the batch's draw and of its flips. max_shift 0: all
+// zeros.
+torch::Tensor CropShifts(uint64_t seed, SampleStream stream, int64_t step, int64_t size,
+                         int max_shift);
+
+// `images` [B, C, H, W] with entry i cut at offset shifts[i] = (dy, dx) from itself padded with
+// zeros: out[i, c, y, x] = images[i, c, y + dy, x + dx] where that pixel exists, else 0 (a
+// random crop of the padded image, the same size as the input).
+torch::Tensor ShiftImages(const torch::Tensor& images, const torch::Tensor& shifts);
+
+}  // namespace ftl
+
+#endif  // FTL_COMMON_DATA_AUGMENT_H_
