@@ -2,7 +2,8 @@
 # The coordinator with real processes on loopback: the ftl CLI, ftl_coordinator and
 # `mpirun -np 2 ftl_worker` ranks started by the local launcher, on a small Yale B job.
 #   auth, admission, submit/watch to SUCCEEDED, promtool on /metrics, cancel, SIGKILL of the
-#   coordinator mid-job, SIGKILL of one worker rank mid-phase.
+#   coordinator mid-job, SIGKILL of one worker rank mid-phase, SIGSTOP of rank 1 with the
+#   collective watchdog off (the coordinator's --stall_timeout ends it).
 set -euo pipefail
 coordinator_bin=$1
 ftl_bin=$2
@@ -27,7 +28,7 @@ export FTL_COORDINATOR=127.0.0.1:$port
 start_coordinator() {
   "$coordinator_bin" --listen "127.0.0.1:$port" --metrics_listen "127.0.0.1:$metrics_port" \
     --state_dir "$work/state" --data_root "$data_root" --data_root "$work" \
-    --auth_token_file "$work/token" --heartbeat_timeout 10 >> "$work/coord.log" 2>&1 &
+    --auth_token_file "$work/token" --heartbeat_timeout 10 --stall_timeout 12 >> "$work/coord.log" 2>&1 &
   coord_pid=$!
   for _ in $(seq 50); do
     "$ftl_bin" --token_file "$work/token" list > /dev/null 2>&1 && return 0
@@ -44,13 +45,20 @@ wait_for() {  # wait_for SECONDS 'CONDITION' (evaluated afresh each time)
   for _ in $(seq $((limit * 2))); do eval "$1" && return 0; sleep 0.5; done
   return 1
 }
-write_job() {  # write_job FILE PRETRAIN_ITERATIONS [STAGE_ITERATIONS]
+write_job() {  # write_job FILE PRETRAIN_ITERATIONS [STAGE_ITERATIONS [COLLECTIVE_TIMEOUT]]
   cat > "$1" <<JSON
 {"name": "e2e", "model": {"preset": "small", "input_size": 32},
  "data": {"path": "$yale", "cut_classes": 13, "cut_to_images": 5},
  "training": {"batch_size": 16, "pretrain_iterations": $2, "rounds": 1, "stage_iterations": ${3:-20}},
- "runtime": {"ranks": 2, "progress_seconds": 5}}
+ "runtime": {"ranks": 2, "progress_seconds": 5, "collective_timeout_seconds": ${4:-600}}}
 JSON
+}
+rank_pid() {  # rank_pid JOB_ID RANK: the worker process of that MPI rank
+  local pid
+  for pid in $(pgrep -f "ftl_worker --coordinator 127.0.0.1:$port --job $1"); do
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$pid"
+  done
+  return 0
 }
 
 start_coordinator
@@ -142,4 +150,19 @@ ftl watch "$id" > "$work/watch3.log" || { cat "$work/watch3.log"; fail "job did 
 [[ $(job_field "$id" restarts) -ge 1 ]] || fail "no restart recorded"
 [[ $(job_field "$id" state) == SUCCEEDED ]] || fail "state after lost rank"
 grep -E "restart 1 of 2" "$work/coord.log" || fail "restart not logged"
+
+echo "--- SIGSTOP rank 1 with the collective watchdog off: rank 0 beats, its work count stands"
+write_job "$work/stuck.json" 150 80 0
+id=$(ftl submit "$work/stuck.json")
+wait_for 90 'test "$(job_field $id restart_position)" -ge 2' || fail "first checkpoint not reached"
+wait_for 30 'test "$(job_field $id phase)" == stage2' || fail "stage 2 not reached"
+rank=$(rank_pid "$id" 1)
+[[ -n $rank ]] || fail "no rank 1 to stop"
+stopped_at=$(date +%s.%N)
+kill -STOP "$rank"
+wait_for 60 'grep -q "workers alive but stuck" "$work/coord.log"' || fail "a stuck job was not detected"
+python3 -c "import time; print('stuck job detected %.1f s after SIGSTOP (--stall_timeout 12)' % (time.time() - $stopped_at))"
+ftl watch "$id" > "$work/watch4.log" || { cat "$work/watch4.log"; fail "job did not survive a stopped rank"; }
+[[ $(job_field "$id" restarts) -ge 1 ]] || fail "no restart recorded after the stall"
+[[ $(job_field "$id" state) == SUCCEEDED ]] || fail "state after the stall"
 echo PASS
