@@ -32,9 +32,7 @@ torch::Tensor ShiftImages(const torch::Tensor& images, const torch::Tensor& shif
   torch::Tensor out = torch::empty_like(images);
   const int64_t* s = cpu_shifts.data_ptr<int64_t>();
   for (int64_t i = 0; i < images.size(0); ++i) {
-    out[i].copy_(padded[i]
-                     .narrow(1, pad + s[2 * i], height)
-                     .narrow(2, pad + s[2 * i + 1], width));
+    out[i].copy_(padded[i].narrow(1, pad + s[2 * i], height).narrow(2, pad + s[2 * i + 1], width));
   }
   return out;
 }
