@@ -56,7 +56,7 @@ JSON
 rank_pid() {  # rank_pid JOB_ID RANK: the worker process of that MPI rank
   local pid
   for pid in $(pgrep -f "ftl_worker --coordinator 127.0.0.1:$port --job $1"); do
-    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$pid"
+    grep -qxzF "OMPI_COMM_WORLD_RANK=$2" "/proc/$pid/environ" 2>/dev/null && echo "$pid"
   done
   return 0
 }

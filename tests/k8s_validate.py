@@ -72,6 +72,8 @@ def check_non_root(deployment, mpijob, deploy):
         context = pod.get("securityContext", {})
         if context.get("runAsUser") != 1000 or context.get("runAsNonRoot") is not True:
             raise ValueError("%s pod must run as uid 1000 with runAsNonRoot" % name)
+        if context.get("fsGroup") != 1000:  # the 0440 Secrets are readable through the group
+            raise ValueError("%s pod must set fsGroup 1000" % name)
     if mpijob["spec"].get("sshAuthMountPath") != "/home/ftl/.ssh":
         raise ValueError("MPIJob sshAuthMountPath must be ftl's /home/ftl/.ssh")
     worker = mpijob["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
@@ -147,6 +149,8 @@ def main(deploy):
             (lambda j: j["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["securityContext"]
              .update(runAsUser=0), "a worker pod running as root"),
             (lambda j: j["spec"].update(sshAuthMountPath="/root/.ssh"), "ssh keys outside ftl's home"),
+            (lambda j: j["spec"]["mpiReplicaSpecs"]["Launcher"]["template"]["spec"]["securityContext"]
+             .pop("fsGroup"), "no fsGroup (Secrets unreadable)"),
             (lambda j: j["spec"]["mpiReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
              .update(command=["/usr/sbin/sshd", "-De"]), "sshd with root's configuration")):
         broken = copy.deepcopy(mpijob)

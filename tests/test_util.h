@@ -33,7 +33,8 @@ inline JobConfig TinyJobConfig() {
   return config;
 }
 
-// arcface_torch's recipe on `config`: random flips (and crops of up to 2 pixels), an ArcFace head
+// arcface_torch's recipe on `config` (plus random crops of up to 2 pixels, which it does not use):
+// random flips, an ArcFace head
 // (s 8, m 0.3, no m-L2), SGD with weight decay and a poly schedule after `warmup` iterations,
 // gradients clipped at `clip`, learning rate 0.05 in every phase.
 inline void UseArcFaceSgdRecipe(JobConfig* config, int64_t warmup, double clip) {

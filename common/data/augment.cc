@@ -1,5 +1,6 @@
 #include "common/data/augment.h"
 
+#include <cstdint>
 #include <random>
 
 namespace ftl {
@@ -17,13 +18,23 @@ torch::Tensor CropShifts(uint64_t seed, SampleStream stream, int64_t step, int64
                     static_cast<uint32_t>(step),
                     static_cast<uint32_t>(static_cast<uint64_t>(step) >> 32)};
   std::mt19937_64 rng(seq);
-  std::uniform_int_distribution<int64_t> shift(-max_shift, max_shift);
+  // Uniform on [-max_shift, max_shift] from the engine's raw bits by rejection (the standard
+  // distributions differ between standard libraries; these draws must not, or resume could not
+  // continue a checkpoint written by another build).
+  const uint64_t range = 2 * static_cast<uint64_t>(max_shift) + 1;
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % range;
   int64_t* out = shifts.data_ptr<int64_t>();
-  for (int64_t i = 0; i < 2 * size; ++i) out[i] = shift(rng);
+  for (int64_t i = 0; i < 2 * size; ++i) {
+    uint64_t bits = rng();
+    while (bits >= limit) bits = rng();
+    out[i] = static_cast<int64_t>(bits % range) - max_shift;
+  }
   return shifts;
 }
 
 torch::Tensor ShiftImages(const torch::Tensor& images, const torch::Tensor& shifts) {
+  TORCH_CHECK(shifts.dim() == 2 && shifts.size(0) == images.size(0) && shifts.size(1) == 2,
+              "ShiftImages: shifts must be [B, 2] for B images");
   const torch::Tensor cpu_shifts = shifts.to(torch::kCPU, torch::kInt64).contiguous();
   const int64_t pad = cpu_shifts.numel() > 0 ? cpu_shifts.abs().max().item<int64_t>() : 0;
   if (pad == 0) return images;

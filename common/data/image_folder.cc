@@ -15,6 +15,7 @@
 #include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
 #include "common/util/status_macros.h"
+#include "common/util/work_counter.h"
 
 namespace ftl {
 namespace {
@@ -75,6 +76,7 @@ absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
       }
     }
     std::sort(names.begin(), names.end());
+    CountWork();  // a folder listed: the heartbeat's sign of progress (slow on network storage)
     const std::string class_name = dir.filename().string();
     for (const std::string& name : names) {
       listing.sample_names.push_back(class_name + "/" + name);
