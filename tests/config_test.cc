@@ -127,6 +127,17 @@ TEST(JobConfigTest, MarginHeadsTakeArcFaceTorchDefaults) {
   EXPECT_TRUE(baseline.ok()) << baseline.status();
 }
 
+// What every arcface_torch backbone starts with: 112x112 colour, a 512-d embedding, R an MLP, and
+// no decoder, so no reconstruction term.
+void ExpectArcFaceTorchDefaults(const JobConfig& c) {
+  EXPECT_EQ(c.model.input_size, 112);
+  EXPECT_EQ(c.model.channels, 3);
+  EXPECT_EQ(c.model.feature_dim, 512);
+  EXPECT_EQ(c.model.filter, FilterKind::kMlp);
+  EXPECT_FALSE(c.model.has_decoder());
+  EXPECT_EQ(c.loss.recon, 0.0) << "no decoder: the reconstruction term is off";
+}
+
 // Issue 18's backbones: arcface_torch's IResNets with their sizes, R chosen, no decoder.
 TEST(JobConfigTest, IResNetBackbonesHaveNoDecoder) {
   absl::StatusOr<JobConfig> c = Parse(WithData(R"(, "model": {"backbone": "iresnet50"})"));
@@ -134,11 +145,7 @@ TEST(JobConfigTest, IResNetBackbonesHaveNoDecoder) {
   EXPECT_EQ(c->preset, "iresnet50");
   EXPECT_EQ(c->model.backbone, BackboneKind::kIResNet);
   EXPECT_EQ(c->model.blocks, (std::vector<int>{3, 4, 14, 3}));
-  EXPECT_EQ(c->model.input_size, 112);
-  EXPECT_EQ(c->model.channels, 3);
-  EXPECT_EQ(c->model.feature_dim, 512);
-  EXPECT_EQ(c->model.filter, FilterKind::kMlp);
-  EXPECT_EQ(c->loss.recon, 0.0) << "no decoder: the reconstruction term is off";
+  ExpectArcFaceTorchDefaults(*c);
   absl::StatusOr<JobConfig> identity =
       Parse(WithData(R"(, "model": {"backbone": "iresnet18", "filter": "identity"})"));
   ASSERT_TRUE(identity.ok()) << identity.status();
@@ -174,12 +181,7 @@ TEST(JobConfigTest, MobileFaceNetIsAnArcFaceTorchBackbone) {
   EXPECT_EQ(c->model.backbone, BackboneKind::kMobileFaceNet);
   EXPECT_EQ(c->model.blocks, (std::vector<int>{1, 4, 6, 2}));
   EXPECT_EQ(c->model.width_scale, 2);
-  EXPECT_EQ(c->model.input_size, 112);
-  EXPECT_EQ(c->model.channels, 3);
-  EXPECT_EQ(c->model.feature_dim, 512);
-  EXPECT_EQ(c->model.filter, FilterKind::kMlp);
-  EXPECT_FALSE(c->model.has_decoder());
-  EXPECT_EQ(c->loss.recon, 0.0);
+  ExpectArcFaceTorchDefaults(*c);
   absl::StatusOr<JobConfig> small = Parse(WithData(
       R"(, "model": {"backbone": "mobilefacenet", "filter": "identity", "input_size": 32})"));
   ASSERT_TRUE(small.ok()) << small.status();

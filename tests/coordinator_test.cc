@@ -573,12 +573,18 @@ TEST_F(JobManagerTest, CancelStopsTheWorkersAndTheStream) {
   EXPECT_EQ(manager_->Cancel(job.id()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// The manager with a --stall_timeout of 1 s.
+class JobManagerStallTest : public JobManagerTest {
+ protected:
+  void SetUp() override {
+    stall_timeout_seconds_ = 1.0;
+    JobManagerTest::SetUp();
+  }
+};
+
 // A worker whose heartbeats keep coming but whose work count stays put (a deadlock, a device call
 // that never returns) is stuck: the launch is stopped and the job restarts from its checkpoint.
-TEST_F(JobManagerTest, StuckWorkersAreRestartedFromTheLastCheckpoint) {
-  manager_.reset();
-  stall_timeout_seconds_ = 1.0;
-  Open();
+TEST_F(JobManagerStallTest, StuckWorkersAreRestartedFromTheLastCheckpoint) {
   const v1::Job job = *manager_->Submit(SmallSpec());
   WaitForLaunches(1);
   ScriptedWorker stuck(job.id(), /*die_at=*/4, /*hang=*/true);
@@ -603,10 +609,7 @@ TEST_F(JobManagerTest, StuckWorkersAreRestartedFromTheLastCheckpoint) {
 }
 
 // A slow phase whose work count moves is not stuck, however long it takes.
-TEST_F(JobManagerTest, SlowWorkersWhoseCountMovesAreNotStuck) {
-  manager_.reset();
-  stall_timeout_seconds_ = 1.0;
-  Open();
+TEST_F(JobManagerStallTest, SlowWorkersWhoseCountMovesAreNotStuck) {
   const v1::Job job = *manager_->Submit(SmallSpec());
   WaitForLaunches(1);
   ScriptedWorker slow(job.id(), /*die_at=*/4, /*hang=*/true);

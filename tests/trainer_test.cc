@@ -37,6 +37,20 @@ class TrainerTest : public ::testing::Test {
         data_(testing::SyntheticDataset({12, 10, 9, 3, 2, 2})),
         comm_(CreateLocalCommunicator()) {}
 
+  // Whether two pre-training iterations under `changed` end with other parameters than under
+  // config_.
+  bool PretrainingDiffers(const JobConfig& changed) {
+    Trainer plain(config_, data_, *comm_), other(changed, data_, *comm_);
+    plain.Pretrain(2);
+    other.Pretrain(2);
+    const auto p = plain.model()->parameters();
+    const auto o = other.model()->parameters();
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (!torch::equal(p[i], o[i])) return true;
+    }
+    return false;
+  }
+
   JobConfig config_;
   Dataset data_;
   std::unique_ptr<Communicator> comm_;
@@ -272,14 +286,7 @@ TEST_F(TrainerTest, RandomFlipsAreRepeatableAndChangeTraining) {
   EXPECT_NEAR(a.to(torch::kFloat64).mean().item<double>(), 0.5, 0.03);
   JobConfig flipped = config_;
   flipped.data.random_flip = true;
-  Trainer plain(config_, data_, *comm_), mirrored(flipped, data_, *comm_);
-  plain.Pretrain(2);
-  mirrored.Pretrain(2);
-  bool differs = false;
-  const auto p = plain.model()->parameters();
-  const auto m = mirrored.model()->parameters();
-  for (size_t i = 0; i < p.size(); ++i) differs |= !torch::equal(p[i], m[i]);
-  EXPECT_TRUE(differs);
+  EXPECT_TRUE(PretrainingDiffers(flipped));
 }
 
 // Crop shifts are a pure function of (seed, stream, step, position) within [-N, N]; ShiftImages
@@ -315,14 +322,7 @@ TEST_F(TrainerTest, RandomCropsAreRepeatableAndShiftAsANaiveLoop) {
   // And they change what a job trains.
   JobConfig cropped = config_;
   cropped.data.random_crop_pixels = 2;
-  Trainer plain(config_, data_, *comm_), shifted(cropped, data_, *comm_);
-  plain.Pretrain(2);
-  shifted.Pretrain(2);
-  bool differs = false;
-  const auto p = plain.model()->parameters();
-  const auto m = shifted.model()->parameters();
-  for (size_t i = 0; i < p.size(); ++i) differs |= !torch::equal(p[i], m[i]);
-  EXPECT_TRUE(differs);
+  EXPECT_TRUE(PretrainingDiffers(cropped));
 }
 
 // Streaming reads the same images when batches are drawn (on loader threads, ahead of use), so a

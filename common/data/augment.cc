@@ -4,20 +4,38 @@
 #include <random>
 
 namespace ftl {
+namespace {
 
-torch::Tensor CropShifts(uint64_t seed, SampleStream stream, int64_t step, int64_t size,
-                         int max_shift) {
-  torch::Tensor shifts = torch::zeros({size, 2}, torch::kInt64);
-  if (max_shift <= 0) return shifts;
-  // Its own tag, so crops follow neither the draw's nor the flips' randomness.
-  constexpr uint32_t kCropTag = 0x63726f70;  // "crop"
-  std::seed_seq seq{kCropTag,
+// The engine of one augmentation's draws for (seed, stream, step): a seed sequence led by a tag
+// no sampler uses, so each augmentation follows neither the batch's draw nor the other's.
+std::mt19937_64 AugmentRng(uint32_t tag, uint64_t seed, SampleStream stream, int64_t step) {
+  std::seed_seq seq{tag,
                     static_cast<uint32_t>(seed),
                     static_cast<uint32_t>(seed >> 32),
                     static_cast<uint32_t>(stream),
                     static_cast<uint32_t>(step),
                     static_cast<uint32_t>(static_cast<uint64_t>(step) >> 32)};
-  std::mt19937_64 rng(seq);
+  return std::mt19937_64(seq);
+}
+
+constexpr uint32_t kFlipTag = 0x666c6970;  // "flip"
+constexpr uint32_t kCropTag = 0x63726f70;  // "crop"
+
+}  // namespace
+
+torch::Tensor FlipMask(uint64_t seed, SampleStream stream, int64_t step, int64_t size) {
+  std::mt19937_64 rng = AugmentRng(kFlipTag, seed, stream, step);
+  torch::Tensor mask = torch::empty({size}, torch::kBool);
+  bool* out = mask.data_ptr<bool>();
+  for (int64_t i = 0; i < size; ++i) out[i] = (rng() >> 63) != 0;
+  return mask;
+}
+
+torch::Tensor CropShifts(uint64_t seed, SampleStream stream, int64_t step, int64_t size,
+                         int max_shift) {
+  torch::Tensor shifts = torch::zeros({size, 2}, torch::kInt64);
+  if (max_shift <= 0) return shifts;
+  std::mt19937_64 rng = AugmentRng(kCropTag, seed, stream, step);
   // Uniform on [-max_shift, max_shift] from the engine's raw bits by rejection (the standard
   // distributions differ between standard libraries; these draws must not, or resume could not
   // continue a checkpoint written by another build).

@@ -15,22 +15,6 @@ std::mt19937_64 StreamRng(uint64_t seed, SampleStream stream, int64_t counter) {
 
 }  // namespace
 
-torch::Tensor FlipMask(uint64_t seed, SampleStream stream, int64_t step, int64_t size) {
-  // A seed sequence no sampler uses (the tag), so flips do not follow the draw's randomness.
-  constexpr uint32_t kFlipTag = 0x666c6970;  // "flip"
-  std::seed_seq seq{kFlipTag,
-                    static_cast<uint32_t>(seed),
-                    static_cast<uint32_t>(seed >> 32),
-                    static_cast<uint32_t>(stream),
-                    static_cast<uint32_t>(step),
-                    static_cast<uint32_t>(static_cast<uint64_t>(step) >> 32)};
-  std::mt19937_64 rng(seq);
-  torch::Tensor mask = torch::empty({size}, torch::kBool);
-  bool* out = mask.data_ptr<bool>();
-  for (int64_t i = 0; i < size; ++i) out[i] = (rng() >> 63) != 0;
-  return mask;
-}
-
 EpochSampler::EpochSampler(torch::Tensor pool, uint64_t seed, SampleStream stream)
     : pool_(pool.to(torch::kCPU, torch::kInt64).contiguous()), seed_(seed), stream_(stream) {
   pool_values_.assign(pool_.data_ptr<int64_t>(), pool_.data_ptr<int64_t>() + pool_.numel());

@@ -60,11 +60,6 @@ class ClassBalancedSampler {
   SampleStream stream_ = SampleStream::kStageOneUr;
 };
 
-// Which entries of the global batch of `size` drawn at `step` of `stream` are mirrored
-// (data.random_flip): [size] bool, each true with probability 1/2, a pure function of
-// (seed, stream, step) independent of the batch's sample draw.
-torch::Tensor FlipMask(uint64_t seed, SampleStream stream, int64_t step, int64_t size);
-
 // Rank `rank`'s share of a global batch of world * B entries: rows [rank*B, (rank+1)*B).
 torch::Tensor RankSlice(const torch::Tensor& global_batch, int rank, int world);
 
