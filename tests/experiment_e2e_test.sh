@@ -126,12 +126,17 @@ recout="$work/exp'\$(touch $work/pwned2)'rec"
 [[ $(cut -d, -f1 "$recout/results.csv" | tail -n +2 | tr '\n' ' ') == "softmax_ml2 ftl " ]] \
   || fail "RecordIO experiment rows: $(cat "$recout/results.csv")"
 [[ $(wc -l < "$recout/results_seeds.csv") == 5 ]] || fail "RecordIO experiment: expected 2 variants x 2 seeds"
-# A baseline alone needs no softmax_ml2 model.
+# A baseline alone needs no softmax_ml2 model. No --budget: sized from the split (70 training
+# images, 20 epochs at 1 rank x 8 = 175 iterations, raised to the minimum of 300).
 "$ftl" experiment --data "$work/faces" --out "$work/exp_softmax" --regular 5 --ur_images 3 --holdout 3 \
-  --validation 1 --budget 10,1,5 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" \
+  --validation 1 --input_size 32 --batch_size 8 --ranks 1 --threads 1 --worker_binary "$worker" \
   --folds 5 --variants softmax --tune=false --seeds 1 > "$work/experiment_softmax.log" 2>&1 \
   || { tail -20 "$work/experiment_softmax.log"; fail "ftl experiment --variants softmax failed"; }
 [[ $(cut -d, -f1 "$work/exp_softmax/results.csv" | tail -n +2) == softmax ]] || fail "softmax-only rows"
+grep -q -- "--budget auto: 300,2,100 " "$work/experiment_softmax.log" \
+  || fail "the automatic budget was not printed as 300,2,100: $(grep budget "$work/experiment_softmax.log")"
+grep -q '"pretrain_iterations": "300"' "$work/exp_softmax/runs/softmax/seed1/config.json" \
+  || fail "the automatic budget did not reach the run: $(cat "$work/exp_softmax/runs/softmax/seed1/config.json")"
 
 # "ArcFace vs ArcFace + FTL" on an IResNet: the base is the head alone (no m-L2), the continued
 # baselines are named after it, every run's config says so, and the decoded pictures are skipped.

@@ -1,4 +1,5 @@
-// The Table-1 split and generated verification pairs, on synthetic listings.
+// The Table-1 split and generated verification pairs, on synthetic listings; the experiment
+// budget.
 #include "common/protocol/protocol.h"
 
 #include <gtest/gtest.h>
@@ -7,8 +8,11 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/protocol/budget.h"
 
 namespace ftl {
 namespace {
@@ -152,7 +156,9 @@ TEST(PairsTest, BalancedFoldsDisjointByIdentityWithValidIndices) {
     EXPECT_EQ(p.fold, static_cast<int>(i / 12));
     EXPECT_EQ(p.same, i % 12 < 6);  // same pairs first in every fold
     EXPECT_EQ(p.same, p.name1 == p.name2);
-    if (p.same) EXPECT_NE(p.index1, p.index2);
+    if (p.same) {
+      EXPECT_NE(p.index1, p.index2);
+    }
     for (int index : {p.index1, p.index2}) {
       EXPECT_GE(index, 1);
       EXPECT_LE(index, 10);
@@ -213,6 +219,62 @@ TEST(PairsTest, WrittenFileReadsBackAsTheSamePairs) {
     EXPECT_EQ((*back)[i].fold, out->pairs[i].fold);
   }
   EXPECT_FALSE(WritePairsFile(path, out->pairs, 3, 5).ok());  // does not fill the layout
+}
+
+// Naive --budget auto: steps of `batch` images until 20 epochs are covered, then the bounds.
+int64_t NaiveAutoPretrain(int64_t images, int64_t batch) {
+  int64_t steps = 0, seen = 0;
+  while (seen < 20 * images) {
+    seen += batch;
+    ++steps;
+  }
+  if (steps < 300) return 300;
+  if (steps > 3000) return 3000;
+  return steps;
+}
+
+TEST(BudgetTest, ParsesThreeCountsOrAutoAndNamesTheFlagOtherwise) {
+  absl::StatusOr<ExperimentBudget> b = ParseBudget("400,2,150");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->pretrain, 400);
+  EXPECT_EQ(b->rounds, 2);
+  EXPECT_EQ(b->stage, 150);
+  EXPECT_FALSE(b->automatic);
+  b = ParseBudget("auto");
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_TRUE(b->automatic);
+  for (const char* bad : {"", "10,2", "10,2,0", "0,1,1", "a,b,c", "10,2,5,1", "Auto"}) {
+    const absl::StatusOr<ExperimentBudget> refused = ParseBudget(bad);
+    ASSERT_FALSE(refused.ok()) << bad;
+    EXPECT_NE(std::string(refused.status().message()).find("--budget"), std::string::npos);
+  }
+}
+
+TEST(BudgetTest, AutoIsTwentyEpochsWithinBoundsAndStagesOfAThird) {
+  // Yale B's 821 images at 2 x 32: 257 iterations, raised to 300; LFW DevTrain's 8665 at 2 x 32:
+  // 2708; at 1 x 32: 5416, cut to 3000; and sizes around the bounds and exact divisions.
+  for (const auto& [images, batch] : std::vector<std::pair<int64_t, int64_t>>{{821, 64},
+                                                                              {8665, 64},
+                                                                              {8665, 32},
+                                                                              {960, 64},
+                                                                              {961, 64},
+                                                                              {9600, 64},
+                                                                              {9601, 64},
+                                                                              {1, 1},
+                                                                              {5000, 7},
+                                                                              {100000, 256}}) {
+    const ExperimentBudget b = AutoBudget(images, batch);
+    const int64_t pretrain = NaiveAutoPretrain(images, batch);
+    EXPECT_EQ(b.pretrain, pretrain) << images << " images, batch " << batch;
+    EXPECT_EQ(b.rounds, 2);
+    EXPECT_GE(3 * b.stage, b.pretrain);  // a third, rounded up
+    EXPECT_LT(3 * (b.stage - 1), b.pretrain);
+    EXPECT_FALSE(b.automatic);
+  }
+  EXPECT_EQ(AutoBudget(821, 64).pretrain, 300);
+  EXPECT_EQ(AutoBudget(8665, 64).pretrain, 2708);
+  EXPECT_EQ(AutoBudget(8665, 64).stage, 903);
+  EXPECT_EQ(AutoBudget(8665, 32).pretrain, 3000);
 }
 
 }  // namespace

@@ -77,11 +77,12 @@ ABSL_FLAG(
     "quick (2)");
 ABSL_FLAG(int, jobs, 1, "experiment: trainings run side by side (each with --ranks ranks)");
 ABSL_FLAG(
-    std::string, budget, "300,2,100",
+    std::string, budget, "auto",
     "experiment: PRETRAIN,ROUNDS,STAGE iterations. softmax and softmax_ml2 train PRETRAIN "
     "iterations; FTL starts from softmax_ml2's final model and runs ROUNDS x (STAGE stage-1 + "
     "STAGE stage-2); the other continued baselines train 2 x ROUNDS x STAGE iterations from "
-    "that model");
+    "that model. auto: PRETRAIN = 20 epochs of the training images at --batch_size x --ranks "
+    "per step, within [300, 3000]; ROUNDS 2; STAGE = PRETRAIN / 3");
 ABSL_FLAG(std::string, preset, "small", "experiment: model preset (as --backbone)");
 ABSL_FLAG(std::string, backbone, "",
           "experiment: model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100, "

@@ -181,7 +181,8 @@ std::string FindWorker(const std::string& given) {
 
 class Experiment {
  public:
-  explicit Experiment(const ExperimentOptions& options) : o_(options), start_(Clock::now()) {}
+  explicit Experiment(const ExperimentOptions& options)
+      : o_(options), start_(Clock::now()), budget_(options.budget) {}
 
   // Each step returns InvalidArgument for bad options (exit 2), anything else for a failure.
   absl::Status MakeSplitAndPairs();
@@ -205,6 +206,7 @@ class Experiment {
   Clock::time_point start_;
   fs::path split_dir_;
   DataSplit split_;
+  ExperimentBudget budget_;  // --budget, or AutoBudget of the split
   std::string pairs_path_, pairs_images_;
   v1::JobSpec base_;
   bool tune_ = true;
@@ -228,6 +230,15 @@ absl::Status Experiment::MakeSplitAndPairs() {
   split_dir_ = fs::path(o_.out) / "split";
   FTL_RETURN_IF_ERROR(WriteSplit(split_, split_dir_.string()));
   PrintSplit(split_);
+  if (budget_.automatic) {
+    const int64_t global_batch = static_cast<int64_t>(o_.batch_size) * o_.ranks;
+    budget_ = AutoBudget(static_cast<int64_t>(split_.train.size()), global_batch);
+    std::cout << absl::StrFormat(
+        "experiment: --budget auto: %d,%d,%d (pretrain,rounds,stage): %d epochs of %d training "
+        "images at %d per step, within [%d, %d] pretraining iterations; stages of pretrain/%d\n",
+        budget_.pretrain, budget_.rounds, budget_.stage, kAutoBudgetEpochs, split_.train.size(),
+        global_batch, kAutoBudgetMinPretrain, kAutoBudgetMaxPretrain, kAutoBudgetStageDivisor);
+  }
   tune_ = o_.tune && !split_.validation.empty();
   if (o_.tune && !tune_) std::cout << "experiment: no validation images, so no tuning\n";
 
@@ -308,7 +319,7 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
   t->clear_stage1_transfer();
   spec.mutable_loss()->clear_logit_adjust_tau();
   t->set_seed(seed);
-  const ExperimentBudget& b = o_.budget;
+  const ExperimentBudget& b = budget_;
   // m-L2's weight: the variant's own candidate, or the one chosen for softmax_ml2 (FTL and the
   // continued baselines start from that model and keep its loss).
   double alpha = candidate.alpha_reg;
@@ -581,7 +592,7 @@ void Experiment::AnalyzeFirstSeed() {
     if (IsFtl(variant)) {
       const fs::path output = run->spec.runtime().output_dir();
       before = (output / "weight_norms_stage1_r0_before.csv").string();
-      after = (output / absl::StrCat("weight_norms_stage1_r", o_.budget.rounds - 1, "_after.csv"))
+      after = (output / absl::StrCat("weight_norms_stage1_r", budget_.rounds - 1, "_after.csv"))
                   .string();
       if (!fs::exists(before) || !fs::exists(after)) before = after = "";
     }
@@ -683,9 +694,9 @@ absl::Status Experiment::WriteResults() {
   const double minutes = std::chrono::duration<double>(Clock::now() - start_).count() / 60;
   md << "\n"
      << split_.train.size() << " training images, " << split_.holdout.size()
-     << " hold-out probes; budget " << o_.budget.pretrain << "," << o_.budget.rounds << ","
-     << o_.budget.stage << " (pretrain,rounds,stage); seeds " << absl::StrJoin(o_.seeds, ",")
-     << "; " << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes) << " min in all.\n";
+     << " hold-out probes; budget " << budget_.pretrain << "," << budget_.rounds << ","
+     << budget_.stage << " (pretrain,rounds,stage); seeds " << absl::StrJoin(o_.seeds, ",") << "; "
+     << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes) << " min in all.\n";
   FTL_RETURN_IF_ERROR(
       WriteFileAtomically((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
   FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results.csv").string(), csv.str()));
@@ -720,20 +731,6 @@ std::vector<std::string> ExperimentVariants(const std::string& head) {
 std::string VariantForHead(const std::string& variant, const std::string& head) {
   if (head == "softmax" || variant.rfind("softmax_ml2", 0) != 0) return variant;
   return head + variant.substr(std::string("softmax_ml2").size());
-}
-
-absl::StatusOr<ExperimentBudget> ParseBudget(const std::string& text) {
-  ExperimentBudget b;
-  const std::vector<std::string> parts = absl::StrSplit(text, ',');
-  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &b.pretrain) ||
-      !absl::SimpleAtoi(parts[1], &b.rounds) || !absl::SimpleAtoi(parts[2], &b.stage) ||
-      b.pretrain < 1 || b.rounds < 1 || b.stage < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--budget: expected PRETRAIN,ROUNDS,STAGE iterations, each at least 1, e.g. "
-                     "300,2,100; got '",
-                     text, "'"));
-  }
-  return b;
 }
 
 absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text) {

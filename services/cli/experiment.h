@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/config/job_config.h"
+#include "common/protocol/budget.h"
 #include "common/protocol/protocol.h"
 
 namespace ftl {
@@ -35,14 +36,6 @@ std::vector<std::string> ExperimentVariants(const std::string& head = "softmax")
 // A softmax-head variant's name under `head` (softmax_ml2_cb -> arcface_cb); others unchanged.
 std::string VariantForHead(const std::string& variant, const std::string& head);
 
-struct ExperimentBudget {
-  int64_t pretrain = 0;  // PRETRAIN: softmax / softmax + m-L2 iterations
-  int rounds = 0;        // FTL rounds
-  int64_t stage = 0;     // stage-1 and stage-2 iterations per round
-};
-
-// "P,R,S" -> budget; InvalidArgument naming the flag otherwise.
-absl::StatusOr<ExperimentBudget> ParseBudget(const std::string& text);
 // "1,2,3" -> seeds (at least one, no repeats); InvalidArgument otherwise.
 absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text);
 
@@ -51,8 +44,8 @@ struct ExperimentOptions {
   SplitOptions split;  // regular, ur_images, holdout, min_train, validation, seed, identities
   std::string out;
   std::vector<std::string> variants;  // ExperimentVariants() order is kept
-  ExperimentBudget budget;
-  std::vector<uint64_t> seeds;  // training seeds of the final runs
+  ExperimentBudget budget;            // automatic: sized from the training split (AutoBudget)
+  std::vector<uint64_t> seeds;        // training seeds of the final runs
   bool tune = true;
   std::string grid = "full";     // "full": 6 candidates per variant; "quick": 2
   std::string preset = "small";  // model.backbone: small, paper, iresnet18, ...
