@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/protocol/budget.h"
 #include "common/util/status_macros.h"
 
 ABSL_FLAG(std::string, data, "",
@@ -76,13 +77,17 @@ ABSL_FLAG(
     "experiment: tuning grid per variant, the same size for every variant: full (6 candidates) or "
     "quick (2)");
 ABSL_FLAG(int, jobs, 1, "experiment: trainings run side by side (each with --ranks ranks)");
-ABSL_FLAG(
-    std::string, budget, "auto",
-    "experiment: PRETRAIN,ROUNDS,STAGE iterations. softmax and softmax_ml2 train PRETRAIN "
-    "iterations; FTL starts from softmax_ml2's final model and runs ROUNDS x (STAGE stage-1 + "
-    "STAGE stage-2); the other continued baselines train 2 x ROUNDS x STAGE iterations from "
-    "that model. auto: PRETRAIN = 20 epochs of the training images at --batch_size x --ranks "
-    "per step, within [300, 3000]; ROUNDS 2; STAGE = PRETRAIN / 3");
+// The auto rule's numbers come from its constants, so the help cannot drift from the code.
+ABSL_FLAG(std::string, budget, "auto",
+          absl::StrCat(
+              "experiment: PRETRAIN,ROUNDS,STAGE iterations. softmax and softmax_ml2 train "
+              "PRETRAIN iterations; FTL starts from softmax_ml2's final model and runs ROUNDS x "
+              "(STAGE stage-1 + STAGE stage-2); the other continued baselines train 2 x ROUNDS x "
+              "STAGE iterations from that model. auto: PRETRAIN = ",
+              ftl::kAutoBudgetEpochs,
+              " epochs of the training images at --batch_size x --ranks per step, within [",
+              ftl::kAutoBudgetMinPretrain, ", ", ftl::kAutoBudgetMaxPretrain, "]; ROUNDS ",
+              ftl::kAutoBudgetRounds, "; STAGE = PRETRAIN / ", ftl::kAutoBudgetStageDivisor));
 ABSL_FLAG(std::string, preset, "small", "experiment: model preset (as --backbone)");
 ABSL_FLAG(std::string, backbone, "",
           "experiment: model.backbone (small, paper, iresnet18, iresnet34, iresnet50, iresnet100, "
