@@ -70,8 +70,8 @@ torch::Tensor ShiftImages(const torch::Tensor& images, const torch::Tensor& shif
   const int64_t padded_width = padded.size(3);
   const torch::Tensor cut_rows = padded.gather(
       2, rows.view({batch, 1, height, 1}).expand({batch, channels, height, padded_width}));
-  return cut_rows.gather(
-      3, cols.view({batch, 1, 1, width}).expand({batch, channels, height, width}));
+  return cut_rows.gather(3,
+                         cols.view({batch, 1, 1, width}).expand({batch, channels, height, width}));
 }
 
 }  // namespace ftl
