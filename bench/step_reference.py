@@ -2,16 +2,16 @@
 """PyTorch (Python) reference of the trainer's pre-training step, for bench/run.sh.
 
 The same network as common/model/ftl_model.cc (preset "small" or "paper"), the same losses
-(softmax + reconstruction + 0.25 m-L2), Adam, batch assembly from a uint8 image tensor, and the
+(softmax + reconstruction + m-L2 as a mean over batch x classes, the default
+loss.ml2_reduction), Adam, batch assembly from a uint8 image tensor, and the
 same four loss read-outs per step, on Debian's python3-torch (the LibTorch the C++ build links).
 Prints "parameters: N", "step_ms: T" and "images_per_s: R" like `ftl_bench step`.
 """
-import argparse
-import time
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from reference_steps import SyntheticBatches, parse_step_flags, time_steps
 
 PRESETS = {
     "small": dict(input_size=64, channels=1, feature_dim=128, widths=[16, 32, 64, 96], convs=0, filter_width=32),
@@ -91,40 +91,22 @@ class Filter(nn.Module):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--preset", default="small", choices=sorted(PRESETS))
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--iterations", type=int, default=30)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--classes", type=int, default=100)
-    p.add_argument("--images_per_class", type=int, default=20)
-    p.add_argument("--threads", type=int, default=1)
-    a = p.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(1)
+    a = parse_step_flags(__doc__, PRESETS, preset="small", iterations=30, warmup=5,
+                         images_per_class=20, threads=1)
     s = PRESETS[a.preset]
-    n = a.classes * a.images_per_class
-    images = (torch.rand(n, s["channels"], s["input_size"], s["input_size"]) * 255).to(torch.uint8)
-    labels = torch.arange(a.classes).repeat_interleave(a.images_per_class)
+    data = SyntheticBatches(a, s["channels"], s["input_size"])
     enc, dec, filt = Encoder(s), Decoder(s), Filter(s)
     fc = nn.Linear(s["feature_dim"], a.classes, bias=False)
     params = [*enc.parameters(), *dec.parameters(), *filt.parameters(), *fc.parameters()]
     adam = torch.optim.Adam(params, lr=2e-4)
-    order, pos = torch.randperm(n), 0
 
     def step():
-        nonlocal order, pos
-        if pos + a.batch > n:
-            order, pos = torch.randperm(n), 0
-        index = order[pos:pos + a.batch]
-        pos += a.batch
-        x = images.index_select(0, index).float().div_(255.0)
-        y = labels.index_select(0, index)
+        x, y = data.next()
         g = enc(x)
         logits = fc(filt(g))
         sfmx = F.nll_loss(F.log_softmax(logits, 1), y)
         recon = (dec(g) - x).pow(2).mean()
-        reg = logits.pow(2).sum(1).mean()
+        reg = logits.pow(2).mean()
         total = sfmx * 1.0 + recon * 1.0 + reg * 0.25
         adam.zero_grad()
         total.backward()
@@ -132,15 +114,7 @@ def main():
         for t in (sfmx, recon, reg, total):
             t.item()
 
-    for _ in range(a.warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(a.iterations):
-        step()
-    seconds = time.perf_counter() - start
-    print("parameters: %d" % sum(p.numel() for p in params))
-    print("step_ms: %.6g" % (1000 * seconds / a.iterations))
-    print("images_per_s: %.6g" % (a.iterations * a.batch / seconds))
+    time_steps(step, a, params)
 
 
 if __name__ == "__main__":
