@@ -30,7 +30,7 @@ def arcface_logits(cosine, labels, s=64.0, m=0.5):
 
 def main():
     a = parse_step_flags(__doc__, LAYOUTS, preset="iresnet18", iterations=5, warmup=2,
-                         images_per_class=4, threads=2)
+                         images_per_class=4, threads=2, ignore_unknown=True)
     size, d = 112, 512
     data = SyntheticBatches(a, 3, size)
     backbone = IResNet(LAYOUTS[a.preset], size, d)

@@ -8,8 +8,10 @@ import time
 import torch
 
 
-def parse_step_flags(description, presets, preset, iterations, warmup, images_per_class, threads):
-    """The step flags with this reference's defaults; unknown flags (the other side's) are ignored."""
+def parse_step_flags(description, presets, preset, iterations, warmup, images_per_class, threads,
+                     ignore_unknown=False):
+    """The step flags with this reference's defaults. Unknown flags are an error unless
+    ignore_unknown (a reference that is passed flags of `ftl_bench step` it has no use for)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--preset", default=preset, choices=sorted(presets))
     p.add_argument("--batch", type=int, default=32)
@@ -18,7 +20,7 @@ def parse_step_flags(description, presets, preset, iterations, warmup, images_pe
     p.add_argument("--classes", type=int, default=100)
     p.add_argument("--images_per_class", type=int, default=images_per_class)
     p.add_argument("--threads", type=int, default=threads)
-    a, _ = p.parse_known_args()
+    a = p.parse_known_args()[0] if ignore_unknown else p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
     return a
