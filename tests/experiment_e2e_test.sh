@@ -69,6 +69,11 @@ grep -q "| ftl |" "$work/exp/results.md" || fail "no Markdown table"
 grep -q "FTL minus each variant, paired by seed" "$work/exp/results.md" || fail "no paired differences"
 grep -q "| softmax_ml2_cb | [-+]" "$work/exp/results.md" || fail "no paired row for the CB baseline"
 grep -q "| variant | reg rank-1 f" "$work/experiment.log" || fail "table not printed"
+# Progress over the whole experiment: 14 tuning + 14 final trainings, each line counting.
+grep -q "experiment: 28 trainings planned" "$work/experiment.log" || fail "no plan: $(grep planned "$work/experiment.log")"
+[[ $(grep -c "; run [0-9]*/28, about [0-9:]* left)" "$work/experiment.log") == 28 ]] \
+  || fail "expected 28 progress lines: $(grep -c ' left)' "$work/experiment.log")"
+grep -q "; run 28/28, about 0:00:00 left)" "$work/experiment.log" || fail "the last run was not 28/28"
 # Tuning never saw the probes: its runs were evaluated on validation.txt.
 grep -q validation.txt "$work/exp/tune/ftl-0/config.json" || fail "tuning not on the validation split"
 grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the hold-out probes"

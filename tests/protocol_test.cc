@@ -1,5 +1,5 @@
 // The Table-1 split and generated verification pairs, on synthetic listings; the experiment
-// budget.
+// budget and its progress lines.
 #include "common/protocol/protocol.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/protocol/budget.h"
+#include "common/protocol/progress.h"
 
 namespace ftl {
 namespace {
@@ -275,6 +276,24 @@ TEST(BudgetTest, AutoIsTwentyEpochsWithinBoundsAndStagesOfAThird) {
   EXPECT_EQ(AutoBudget(8665, 64).pretrain, 2708);
   EXPECT_EQ(AutoBudget(8665, 64).stage, 903);
   EXPECT_EQ(AutoBudget(8665, 32).pretrain, 3000);
+}
+
+TEST(ExperimentProgressTest, CountsRunsAndEstimatesTheRestFromIterationsAtThePaceSoFar) {
+  ExperimentProgress progress;
+  progress.Plan(4, 100);   // four short tuning runs
+  progress.Plan(2, 1000);  // two long final runs
+  progress.Drop(1, 1000);  // one final run's base failed
+  EXPECT_EQ(progress.planned_runs(), 5);
+  // 100 iterations in 10 s: 0.1 s each, 3 x 100 + 1000 left. Counting runs instead of iterations
+  // would say 4 runs x 10 s = 0:00:40.
+  EXPECT_EQ(progress.Finished(100, 10.0), "run 1/5, about 0:02:10 left");
+  EXPECT_EQ(progress.Finished(100, 30.0), "run 2/5, about 0:03:00 left");  // 0.15 s x 1200
+  EXPECT_EQ(progress.Finished(100, 30.0), "run 3/5, about 0:01:50 left");  // 0.1 s x 1100
+  EXPECT_EQ(progress.Finished(100, 40.0), "run 4/5, about 0:01:40 left");
+  EXPECT_EQ(progress.Finished(1000, 140.0), "run 5/5, about 0:00:00 left");
+  EXPECT_EQ(progress.finished_runs(), 5);
+  // A run nobody planned (never in practice) still counts without a negative time.
+  EXPECT_EQ(progress.Finished(10, 141.0), "run 6/6, about 0:00:00 left");
 }
 
 }  // namespace

@@ -26,6 +26,7 @@
 #include "common/config/job_spec_conversion.h"
 #include "common/data/dataset.h"
 #include "common/eval/metric_names.h"
+#include "common/protocol/progress.h"
 #include "common/train/trainer.h"
 #include "common/util/file.h"
 #include "common/util/status_macros.h"
@@ -201,6 +202,10 @@ class Experiment {
   absl::StatusOr<RunResult> RunWorker(const Run& run);
   std::vector<std::string> Selected(bool from_scratch) const;
   const Run* Final(const std::string& variant, uint64_t seed) const;
+  // Training iterations of one run of `variant`: PRETRAIN, or 2 x ROUNDS x STAGE if continued.
+  int64_t IterationsOf(const std::string& variant) const;
+  // Plans every tuning and final run the experiment will make (for the progress lines).
+  void PlanRuns();
 
   const ExperimentOptions& o_;
   Clock::time_point start_;
@@ -214,6 +219,7 @@ class Experiment {
   std::string tuned_ml2_checkpoint_;               // softmax_ml2's chosen tuning run's checkpoint
   std::vector<std::unique_ptr<Run>> tuning_, finals_;
   absl::Mutex print_mutex_;  // one line at a time on stdout from the --jobs runner threads
+  ExperimentProgress progress_ ABSL_GUARDED_BY(print_mutex_);
 
  public:
   // Runs that failed without stopping the experiment (the tables leave them out).
@@ -396,23 +402,57 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
     absl::MutexLock lock(&print_mutex_);
     std::cout << prefix << line << std::flush;
   });
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat(run.variant, ": the worker failed (", status.message(), "); see ", log_path));
-  }
-  absl::StatusOr<RunResult> result = ReadRunResult(run.variant, run.spec.runtime().output_dir());
-  if (!result.ok()) return result;
-  result->seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  absl::StatusOr<RunResult> result =
+      status.ok() ? ReadRunResult(run.variant, run.spec.runtime().output_dir())
+                  : absl::InternalError(absl::StrCat(run.variant, ": the worker failed (",
+                                                     status.message(), "); see ", log_path));
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   absl::MutexLock lock(&print_mutex_);
+  const std::string progress = progress_.Finished(
+      IterationsOf(run.variant), std::chrono::duration<double>(Clock::now() - start_).count());
+  const std::string what = run.final_run ? absl::StrCat(run.variant, " seed ", run.seed)
+                                         : absl::StrCat(run.variant, " ", run.candidate.label);
+  if (!result.ok()) {
+    std::cout << absl::StrFormat("experiment: %s failed (%.0f s; %s): %s\n", what, seconds,
+                                 progress, result.status().message());
+    return result;
+  }
+  result->seconds = seconds;
   if (run.final_run) {
-    std::cout << absl::StrFormat("experiment: %s seed %d done: UR rank-1 on f %.4f (%.0f s)\n",
-                                 run.variant, run.seed,
-                                 Metric(*result, metric_names::kHoldoutRank1UrF), result->seconds);
+    std::cout << absl::StrFormat("experiment: %s done: UR rank-1 on f %.4f (%.0f s; %s)\n", what,
+                                 Metric(*result, metric_names::kHoldoutRank1UrF), seconds,
+                                 progress);
   } else {
-    std::cout << absl::StrFormat("experiment: %s %s: validation score %.4f (%.0f s)\n", run.variant,
-                                 run.candidate.label, ValidationScore(*result), result->seconds);
+    std::cout << absl::StrFormat("experiment: %s: validation score %.4f (%.0f s; %s)\n", what,
+                                 ValidationScore(*result), seconds, progress);
   }
   return result;
+}
+
+int64_t Experiment::IterationsOf(const std::string& variant) const {
+  return FromScratch(variant, o_.head) ? budget_.pretrain
+                                       : 2 * static_cast<int64_t>(budget_.rounds) * budget_.stage;
+}
+
+void Experiment::PlanRuns() {
+  const Reduction reduction =
+      base_.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
+  const int64_t num_classes = static_cast<int64_t>(split_.identities.size());
+  int64_t runs = 0;
+  absl::MutexLock lock(&print_mutex_);
+  for (const std::string& variant : o_.variants) {
+    const double lr = FromScratch(variant, o_.head) ? o_.pretrain_lr : o_.stage_lr;
+    const int64_t tuning =
+        tune_ ? static_cast<int64_t>(
+                    TuningGrid(variant, o_.head, o_.grid, lr, reduction, num_classes).size())
+              : 0;
+    const int64_t variant_runs = tuning + static_cast<int64_t>(o_.seeds.size());
+    progress_.Plan(variant_runs, IterationsOf(variant));
+    runs += variant_runs;
+  }
+  std::cout << "experiment: " << runs << " trainings planned (" << o_.variants.size()
+            << " variants: tuning " << (tune_ ? o_.grid : std::string("off")) << ", "
+            << o_.seeds.size() << " seed(s)), " << o_.jobs << " at a time\n";
 }
 
 void Experiment::RunAll(std::vector<Run*> runs) {
@@ -436,6 +476,7 @@ std::vector<std::string> Experiment::Selected(bool from_scratch) const {
 }
 
 absl::Status Experiment::Tune() {
+  PlanRuns();
   const Reduction reduction =
       base_.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
   const int64_t num_classes = static_cast<int64_t>(split_.identities.size());
@@ -528,6 +569,9 @@ absl::Status Experiment::TrainFinalRuns() {
         if (ml2 == nullptr || !ml2->result.ok()) {
           failures_.push_back(absl::StrCat("seed ", seed, ": no continued variant trained (",
                                            BaseVariant(o_.head), " failed)"));
+          absl::MutexLock lock(&print_mutex_);
+          for (const std::string& variant : Selected(false))
+            progress_.Drop(1, IterationsOf(variant));
           continue;
         }
         init = ml2->result->checkpoint;
