@@ -38,6 +38,7 @@ mutations=(
   "fine-tuning also takes the classifier|common/train/trainer.cc|s/if (p.key().rfind(\"classifier\", 0) == 0) continue;/if (false) continue;/|export_test"
   "the pickle decoder accepts any GLOBAL|common/data/verification_bin.cc|s/b_.compare(at_, end - at_, \"_codecs.nencode\") != 0/false/|verification_bin_test"
   "the automatic budget ignores the epochs|common/protocol/budget.cc|s/(kAutoBudgetEpochs \* training_images + global_batch - 1) \/ global_batch/kAutoBudgetMinPretrain/|protocol_test"
+  "the experiment's time left counts runs, not iterations|common/protocol/progress.cc|s/planned_iterations_ - finished_iterations_/planned_runs_ - finished_runs_/|protocol_test"
   "the automatic budget has no cap|common/protocol/budget.cc|s/kAutoBudgetMinPretrain, kAutoBudgetMaxPretrain)/kAutoBudgetMinPretrain, epochs_iterations)/|protocol_test"
   "two empty secrets match|services/security/credentials.cc|s/a.empty()) return false;  \/\/ no secret/false) return false;  \/\/ no secret/|credentials_test"
   "a truncated JPEG is accepted|common/data/image_decode.cc|s/if (IsTruncatedJpeg(bytes)) {/if (false) {/|data_test"
