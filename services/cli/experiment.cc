@@ -204,6 +204,11 @@ class Experiment {
   const Run* Final(const std::string& variant, uint64_t seed) const;
   // Training iterations of one run of `variant`: PRETRAIN, or 2 x ROUNDS x STAGE if continued.
   int64_t IterationsOf(const std::string& variant) const;
+  // The learning rate `variant`'s grid is centred on (--pretrain_lr, or --stage_lr if continued).
+  double LrOf(const std::string& variant) const;
+  // The candidates `variant` is tuned over (TuningGrid for this experiment's head, grid, m-L2
+  // reduction and number of identities).
+  std::vector<TuningCandidate> GridOf(const std::string& variant) const;
   // Plans every tuning and final run the experiment will make (for the progress lines).
   void PlanRuns();
 
@@ -406,10 +411,11 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
       status.ok() ? ReadRunResult(run.variant, run.spec.runtime().output_dir())
                   : absl::InternalError(absl::StrCat(run.variant, ": the worker failed (",
                                                      status.message(), "); see ", log_path));
-  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const auto end = Clock::now();
+  const double seconds = std::chrono::duration<double>(end - start).count();
   absl::MutexLock lock(&print_mutex_);
   const std::string progress = progress_.Finished(
-      IterationsOf(run.variant), std::chrono::duration<double>(Clock::now() - start_).count());
+      IterationsOf(run.variant), std::chrono::duration<double>(end - start_).count());
   const std::string what = run.final_run ? absl::StrCat(run.variant, " seed ", run.seed)
                                          : absl::StrCat(run.variant, " ", run.candidate.label);
   if (!result.ok()) {
@@ -434,18 +440,22 @@ int64_t Experiment::IterationsOf(const std::string& variant) const {
                                        : 2 * static_cast<int64_t>(budget_.rounds) * budget_.stage;
 }
 
-void Experiment::PlanRuns() {
+double Experiment::LrOf(const std::string& variant) const {
+  return FromScratch(variant, o_.head) ? o_.pretrain_lr : o_.stage_lr;
+}
+
+std::vector<TuningCandidate> Experiment::GridOf(const std::string& variant) const {
   const Reduction reduction =
       base_.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
-  const int64_t num_classes = static_cast<int64_t>(split_.identities.size());
+  return TuningGrid(variant, o_.head, o_.grid, LrOf(variant), reduction,
+                    static_cast<int64_t>(split_.identities.size()));
+}
+
+void Experiment::PlanRuns() {
   int64_t runs = 0;
   absl::MutexLock lock(&print_mutex_);
   for (const std::string& variant : o_.variants) {
-    const double lr = FromScratch(variant, o_.head) ? o_.pretrain_lr : o_.stage_lr;
-    const int64_t tuning =
-        tune_ ? static_cast<int64_t>(
-                    TuningGrid(variant, o_.head, o_.grid, lr, reduction, num_classes).size())
-              : 0;
+    const int64_t tuning = tune_ ? static_cast<int64_t>(GridOf(variant).size()) : 0;
     const int64_t variant_runs = tuning + static_cast<int64_t>(o_.seeds.size());
     progress_.Plan(variant_runs, IterationsOf(variant));
     runs += variant_runs;
@@ -477,19 +487,15 @@ std::vector<std::string> Experiment::Selected(bool from_scratch) const {
 
 absl::Status Experiment::Tune() {
   PlanRuns();
-  const Reduction reduction =
-      base_.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
-  const int64_t num_classes = static_cast<int64_t>(split_.identities.size());
   std::ofstream tuning_csv(fs::path(o_.out) / "tuning.csv");
   tuning_csv << "variant,candidate,val_reg_rank1_f,val_ur_rank1_f,score,seconds\n";
   // Two waves: the from-scratch variants, then those starting from softmax_ml2's chosen model.
   for (const bool from_scratch : {true, false}) {
     std::vector<Run*> wave;
     for (const std::string& variant : Selected(from_scratch)) {
-      const double lr = FromScratch(variant, o_.head) ? o_.pretrain_lr : o_.stage_lr;
-      std::vector<TuningCandidate> grid =
-          TuningGrid(variant, o_.head, o_.grid, lr, reduction, num_classes);
+      std::vector<TuningCandidate> grid = GridOf(variant);
       if (!tune_) {
+        const double lr = LrOf(variant);
         TuningCandidate fixed{absl::StrCat("lr=", Number(lr)), lr};
         if (IsLogitAdjusted(variant, o_.head)) fixed.logit_adjust_tau = 1.0;
         grid = {fixed};
