@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz/ and runs each one.
-#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default: 600 s, all five targets
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     default: 600 s, every target
 #   scripts/fuzz.sh --regress                            each target over its seed corpus plus
 #                                                        2000 fixed-seed mutations (CI)
 # Seeds come from tests/fuzz/corpus/<target> (never written; regress-* files are past findings);
 # what a run finds goes to build-fuzz/corpus/<target>, crashes to build-fuzz/findings/<target>/.
 # Timed runs use fork mode and keep going after a crash, so one finding does not end the run.
 # Prints one summary line per target: executions, corpus size, findings. Exit 1 on any finding.
-#
-# fuzz_checkpoint's framed mode reaches LibTorch's TorchScript archive reader behind our CRC;
-# crashes inside LibTorch 1.13 there are LibTorch's (see docs/operations.md), so --regress runs
-# that target over its corpus only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all_targets=(fuzz_recordio fuzz_idx fuzz_image_decode fuzz_job_spec fuzz_checkpoint fuzz_verification_bin)
+all_targets=(fuzz_recordio fuzz_idx fuzz_image_decode fuzz_job_spec fuzz_checkpoint fuzz_verification_bin
+             fuzz_safetensors)
 mode=timed seconds=600
 if [[ ${1:-} == --regress ]]; then mode=regress; shift; fi
 if [[ $mode == timed && ${1:-} =~ ^[0-9]+$ ]]; then seconds=$1; shift; fi
@@ -39,9 +36,7 @@ for t in "${targets[@]}"; do
   fi
   mkdir -p "$work" "$findings"
   log=build-fuzz/$t.log
-  if [[ $mode == regress && $t == fuzz_checkpoint ]]; then
-    args=(-runs=0)
-  elif [[ $mode == regress ]]; then
+  if [[ $mode == regress ]]; then
     args=(-seed=1 -runs=2000)
   else
     args=(-max_total_time="$seconds" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)

@@ -2,7 +2,8 @@
 """Writes the fuzzers' seed corpus (tests/fuzz/corpus/<target>/): small valid inputs of every
 format, so that fuzzing starts past the first checks. Run once; the corpus is committed.
 
-  /usr/bin/python3 scripts/make_fuzz_seeds.py [build-fuzz/tests/fuzz/fuzz_checkpoint]
+  /usr/bin/python3 scripts/make_fuzz_seeds.py [build-fuzz/tests/fuzz/fuzz_checkpoint \
+      build-fuzz/tests/fuzz/fuzz_safetensors]
 """
 import gzip
 import io
@@ -59,6 +60,19 @@ def idx_file(magic, dims, data):
     return struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in dims) + bytes(data)
 
 
+def fuzz_hook_output(target, variable, name):
+    """What a fuzz target's seed hook writes when started with `variable` naming a file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, name)
+        empty = os.path.join(tmp, "empty")
+        os.mkdir(empty)
+        subprocess.run([target, "-runs=0", empty], check=True,
+                       env=dict(os.environ, OMP_NUM_THREADS="1", **{variable: path}),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(path, "rb") as f:
+            return f.read()
+
+
 def main():
     # Images.
     put("fuzz_image_decode", "grey.png", image_bytes("PNG"))
@@ -101,18 +115,17 @@ def main():
 
     # Checkpoints: a real one made by the fuzz target's own fixture.
     if len(sys.argv) > 1:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "seed.ftlckpt")
-            empty = os.path.join(tmp, "empty")
-            os.mkdir(empty)
-            subprocess.run([sys.argv[1], "-runs=0", empty], check=True,
-                           env=dict(os.environ, FTL_FUZZ_WRITE_CHECKPOINT=path, OMP_NUM_THREADS="1"),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            with open(path, "rb") as f:
-                ckpt = f.read()
+        ckpt = fuzz_hook_output(sys.argv[1], "FTL_FUZZ_WRITE_CHECKPOINT", "seed.ftlckpt")
         put("fuzz_checkpoint", "whole_file", b"\x00" + ckpt)
         put("fuzz_checkpoint", "framed_payload", b"\x01" + ckpt[20:])
     put("fuzz_checkpoint", "bad_magic", b"\x00NOTACKPT" + b"\0" * 16)
+
+    # Safetensors: one spelled out by hand, and a real embedding export from the target's hook.
+    header = b'{"__metadata__":{"k":"v"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    put("fuzz_safetensors", "hand", struct.pack("<Q", len(header)) + header + struct.pack("<2f", 1, 2))
+    if len(sys.argv) > 2:
+        put("fuzz_safetensors", "embedding_export", fuzz_hook_output(
+            sys.argv[2], "FTL_FUZZ_WRITE_EMBEDDING", "seed.safetensors"))
 
 
 if __name__ == "__main__":

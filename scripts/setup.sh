@@ -26,13 +26,17 @@ fi
 
 # Python tools, in a venv (Debian's python3 is externally managed): kubernetes-validate for the
 # deploy checks, onnxruntime to check `ftl export --format onnx` (the export itself runs on
-# Debian's python3-torch).
+# Debian's python3-torch), safetensors to check our safetensors files.
 if [[ ! -x build/venv/bin/kubernetes-validate ]]; then
   python3 -m venv build/venv
   build/venv/bin/pip install -q "kubernetes-validate==1.37.0"
 fi
 if ! build/venv/bin/python -c "import onnxruntime" 2> /dev/null; then
   build/venv/bin/pip install -q "onnxruntime==1.32.0"
+fi
+# Hugging Face's safetensors: the reference our safetensors files are checked against.
+if ! build/venv/bin/python -c "import safetensors" 2> /dev/null; then
+  build/venv/bin/pip install -q "safetensors==0.7.0"
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=ON

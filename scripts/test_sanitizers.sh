@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 tests=(ftl_math_test schedule_test config_test data_test recordio_test streaming_test checkpoint_test trainer_test
        stage1_reference_test evaluator_test job_runner_test file_util_test coordinator_test credentials_test
        verification_bin_test export_test
-       protocol_test eval_test)
+       protocol_test eval_test safetensors_test model_files_test)
 # Compiled too (not run here), so that clang's -Wthread-safety checks every lock contract.
 compile_only=(ftl_worker_lib ftl_tools ftl_coordinator)
 mkdir -p build-fuzz

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Issue 17 end to end: a job trained by ftl_worker, then `ftl export` (TorchScript and ONNX),
+# Issue 17 end to end: a job trained by ftl_worker, then `ftl export` (TorchScript, ONNX and
+# safetensors: read by Python's safetensors, the same embeddings as TorchScript's),
 # `ftl embed` and `ftl verify`. Images are random 32x32 PGMs of exactly the input size (so every runtime sees the
 # same pixels): the embeddings `ftl embed` writes (LibTorch) equal Python's torch.jit.load of the
 # exported module to 1e-5, and onnxruntime's run of the ONNX file to 1e-4 (batch size other than
@@ -41,7 +42,9 @@ for person in range(3):
             f.write(b"P5\n32 32\n255\n" + pixels.tobytes())
 PY
 echo "not an image" > faces/p0/zz_broken.pgm
-"$ftl" embed --model enc.pt --data faces --out emb --embed_batch 4 | tee embed.log
+"$ftl" embed --model enc.pt --data faces --out emb --embed_batch 4 2> embed.err | tee embed.log
+grep -q "is a TorchScript module: loading it runs the code it carries" embed.err ||
+  fail "embed did not say that a TorchScript module is code"
 grep -q "15 embeddings (128-d)" embed.log || fail "embed summary"
 grep -q "zz_broken.pgm" emb/skipped.txt || fail "unreadable image not listed"
 "$ftl" embed --model enc.pt --data faces --out emb_flip --flip > /dev/null
@@ -94,6 +97,28 @@ print("enc.onnx (onnxruntime %s) vs ftl embed: max difference %.2e" % (onnxrunti
 assert diff < 1e-4
 PY
 
+echo "--- safetensors: weights only; Python's safetensors reads it; the same embeddings as TorchScript"
+"$ftl" export --checkpoint run --out enc.safetensors --format safetensors | tee export_st.log
+grep -q "(safetensors, weights only): uint8 images \[N, 1, 32, 32\] -> 128-d" export_st.log || fail "export summary"
+"$ftl" embed --model enc.safetensors --data faces --out emb_st --embed_batch 4 > /dev/null 2> embed_st.err
+! grep -q "TorchScript" embed_st.err || fail "the code-free route warned of code"
+"$venv_python" - <<'PY' || fail "the safetensors export"
+import numpy as np
+from safetensors import safe_open
+with safe_open("enc.safetensors", framework="np") as f:
+    meta, keys = f.metadata(), list(f.keys())
+    assert all(f.get_tensor(k).dtype == np.float32 for k in keys if not k.endswith("num_batches_tracked"))
+assert meta["ftl.network"] == "small:paper" and meta["ftl.features"] == "f", meta
+assert (meta["ftl.input_size"], meta["ftl.channels"], meta["ftl.feature_dim"]) == ("32", "1", "128"), meta
+enc = [k for k in keys if k.startswith("enc.")]
+filt = [k for k in keys if k.startswith("filter.")]
+assert enc and filt and len(enc) + len(filt) == len(keys), keys
+diff = np.abs(np.load("emb_st/embeddings.npy") - np.load("emb/embeddings.npy")).max()
+print("enc.safetensors: %d tensors (safetensors.numpy); ftl embed from it vs from enc.pt: max "
+      "difference %.2e" % (len(keys), diff))
+assert diff < 1e-6
+PY
+
 echo "--- ftl verify on InsightFace .bin files (pickle protocols 2 and 4) and the pairs.txt route"
 lfw="$data_root/lfw"
 /usr/bin/python3 - "$lfw" <<'PY'
@@ -126,7 +151,10 @@ PY
 [[ $(grep -c "accuracy .* (100 pairs, 10 folds, f" verify.log) == 2 ]] || fail "verify lines"
 [[ $(grep -o "accuracy [0-9.]* +- [0-9.]*" verify.log | sort -u | wc -l) == 1 ]] ||
   fail "protocols 2 and 4 gave different results"
-"$ftl" verify --model enc.pt --bin sub_p4.bin > verify_flip.log || fail "verify with the mirror image"
+"$ftl" verify --model enc.safetensors --bin sub_p4.bin --verify_flip=false > verify_st.log || fail "verify safetensors"
+[[ $(grep -o "accuracy [0-9.]* +- [0-9.]*" verify_st.log) == $(grep -o "accuracy [0-9.]* +- [0-9.]*" verify.log | head -1) ]] ||
+  fail "verify from the safetensors export differs from the checkpoint's"
+"$ftl" verify --model enc.pt --bin sub_p4.bin > verify_flip.log 2> /dev/null || fail "verify with the mirror image"
 grep -q "f + mirror" verify_flip.log || fail "verify --flip"
 cat > eval.json.in <<JSON
 {"name": "eval", "model": {"preset": "small", "input_size": 32},
@@ -175,7 +203,7 @@ echo "not a checkpoint" > foreign.ftlckpt
 expect_error "foreign checkpoint" "foreign.ftlckpt" export --checkpoint foreign.ftlckpt --out x.pt
 [[ ! -e x.pt ]] || fail "a failed export left x.pt"
 expect_error "unwritable --out" "does not exist" export --checkpoint run --out /no/such/dir/x.pt
-expect_error "not a module" "not a TorchScript module" embed --model job.json --data faces --out e2
+expect_error "not a model" "is neither an \`ftl export\` file" embed --model job.json --data faces --out e2
 mkdir -p empty/p0 && echo junk > empty/p0/a.pgm
 expect_error "nothing readable" "could be read" embed --model enc.pt --data empty --out e3
 [[ ! -e e3/embeddings.npy ]] || fail "an empty result left embeddings.npy"

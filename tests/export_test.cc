@@ -8,6 +8,7 @@
 
 #include "common/comm/communicator.h"
 #include "common/data/image_decode.h"
+#include "common/export/embedding_file.h"
 #include "common/export/embedding_module.h"
 #include "common/train/trained_model.h"
 #include "common/train/trainer.h"
@@ -191,7 +192,7 @@ TEST(TrainedModelTest, ForeignAndOddCheckpointsAreRefusedClearly) {
   ASSERT_FALSE(foreign.ok());
   EXPECT_NE(foreign.status().message().find("not.ftlckpt"), std::string::npos);
   EXPECT_EQ(LoadTrainedModel(dir + "/absent.ftlckpt").status().code(), absl::StatusCode::kNotFound);
-  // Layers of no preset (the tests' tiny model).
+  // Layers of no preset (the tests' tiny model): the file's weights do not fit what it names.
   const JobConfig tiny = testing::TinyJobConfig();
   const Dataset data = testing::SyntheticDataset({4, 4});
   std::unique_ptr<Communicator> comm = CreateLocalCommunicator();
@@ -199,11 +200,12 @@ TEST(TrainedModelTest, ForeignAndOddCheckpointsAreRefusedClearly) {
   ASSERT_TRUE(trainer.SaveCheckpoint(dir + "/tiny.ftlckpt", 1).ok());
   absl::StatusOr<TrainedModel> odd = LoadTrainedModel(dir + "/tiny.ftlckpt");
   ASSERT_FALSE(odd.ok());
-  EXPECT_NE(odd.status().message().find("match none of the presets"), std::string::npos)
+  EXPECT_EQ(odd.status().code(), absl::StatusCode::kDataLoss) << odd.status();
+  EXPECT_NE(odd.status().message().find("do not fit its network 'small:paper'"), std::string::npos)
       << odd.status();
 }
 
-// model.init_from: Enc, Dec, R from another job's checkpoint (or Enc, R from an exported module),
+// model.init_from: Enc, Dec, R from another job's checkpoint (or Enc, R from a safetensors export),
 // with a fresh classifier for this job's identities; other layers are refused naming both.
 TEST(FineTuneTest, TakesTrainedLayersAndKeepsAFreshClassifier) {
   JobConfig config = testing::TinyJobConfig();
@@ -217,10 +219,9 @@ TEST(FineTuneTest, TakesTrainedLayersAndKeepsAFreshClassifier) {
   ASSERT_TRUE(source.SaveCheckpoint(dir + "/ckpt-000001.ftlckpt", 1).ok());
   EmbeddingModuleOptions options;
   options.features = FeatureLayer::kF;
-  absl::StatusOr<torch::jit::Module> exported =
-      BuildEmbeddingModule(source.model(), config.model, options);
-  ASSERT_TRUE(exported.ok());
-  exported->save(dir + "/encoder.pt");
+  ASSERT_TRUE(WriteEmbeddingFile(source.model(), config.preset, config.model, options,
+                                 dir + "/encoder.safetensors")
+                  .ok());
 
   const Dataset second = testing::SyntheticDataset({5, 5, 5, 5, 3}, 32, 1, 9);  // other identities
   const auto want = source.model()->named_parameters();
@@ -238,7 +239,7 @@ TEST(FineTuneTest, TakesTrainedLayersAndKeepsAFreshClassifier) {
   {
     Trainer tuned(config, second, *comm);
     const torch::Tensor fresh_decoder = tuned.model()->dec->parameters().front().clone();
-    ASSERT_TRUE(tuned.FineTuneFrom(dir + "/encoder.pt").ok());
+    ASSERT_TRUE(tuned.FineTuneFrom(dir + "/encoder.safetensors").ok());
     for (const auto& p : tuned.model()->named_parameters()) {
       if (p.key().rfind("enc.", 0) == 0 || p.key().rfind("filter.", 0) == 0) {
         EXPECT_TRUE(torch::equal(p.value(), want[p.key()])) << p.key();

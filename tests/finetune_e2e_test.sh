@@ -2,7 +2,8 @@
 # Fine-tuning (model.init_from, issue 17): a model trained on 14 of Extended Yale B's identities
 # starts a job on the other 13, 8 of them cut to 5 training images (under-represented); at the
 # same budget it must reach a higher UR rank-1 on f than the same job trained from scratch. Both
-# figures are printed. Then a model of another input size is refused before training.
+# figures are printed. Then an export as safetensors starts a job, a TorchScript export (code) is
+# refused, and a model of another input size is refused before training.
 #   finetune_e2e_test.sh FTL WORKER DATA_ROOT
 set -euo pipefail
 ftl=$(realpath "$1") worker=$(realpath "$2") yale=$(realpath "$3")/yaleb-cropped
@@ -44,6 +45,20 @@ print("UR rank-1 on f, 13 new identities (8 UR, 5 images each), same budget: fro
       "fine-tuned from the other 14 identities %.3f" % (scratch, tuned))
 assert tuned > scratch
 PY
+echo "--- init_from an export: safetensors (weights) is taken, a TorchScript module (code) refused"
+"$ftl" export --checkpoint out-first --out first.pt > /dev/null
+"$ftl" export --checkpoint out-first --out first.safetensors --format safetensors > /dev/null
+job from_weights.json split2 10 "$work/first.safetensors"
+"$worker" --config from_weights.json --threads 2 > from_weights.log 2>&1 || { tail from_weights.log; fail "init_from safetensors"; }
+grep -q "model.init_from: Enc, R (Dec fresh: an export holds no decoder) from .*first.safetensors" from_weights.log ||
+  { tail from_weights.log; fail "init_from safetensors not logged"; }
+job from_module.json split2 10 "$work/first.pt"
+set +e
+"$worker" --config from_module.json --threads 2 > from_module.log 2>&1; code=$?
+set -e
+[[ $code != 0 ]] && grep -q "is a TorchScript module, which is code" from_module.log ||
+  { tail from_module.log; fail "init_from a TorchScript module was not refused (exit $code)"; }
+[[ ! -e out-from_module/summary.json ]] || fail "a refused init_from trained anyway"
 job wrong.json split2 100 "$work/out-first" 64
 set +e
 "$worker" --config wrong.json --threads 2 > wrong.log 2>&1; code=$?

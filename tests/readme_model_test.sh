@@ -30,7 +30,7 @@ for command in "${commands[@]}"; do
   bash -c "$command" > out.log 2>&1 || { cat out.log; fail "as written: $command"; }
   tail -2 out.log
 done
-[[ -s encoder.pt && -s encoder.onnx ]] || fail "no exported models"
+[[ -s encoder.pt && -s encoder.onnx && -s encoder.safetensors ]] || fail "no exported models"
 /usr/bin/python3 -c "
 import numpy as np
 e = np.load('embeddings/embeddings.npy'); n = open('embeddings/names.txt').read().split()

@@ -1,27 +1,20 @@
 #include "common/checkpoint/checkpoint_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/util/file.h"
-#include "common/util/status_macros.h"
 
 namespace ftl {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr char kMagic[8] = {'F', 'T', 'L', 'C', 'K', 'P', 'T', '1'};
+constexpr char kMagic[8] = {'F', 'T', 'L', 'C', 'K', 'P', 'T', '2'};
+// Format 1's frame held a LibTorch archive: recognised only to be refused.
+constexpr char kArchiveMagic[8] = {'F', 'T', 'L', 'C', 'K', 'P', 'T', '1'};
 constexpr size_t kHeaderBytes = sizeof(kMagic) + 8 + 4;
 
 void PutLittleEndian(std::string& out, uint64_t value, int bytes) {
@@ -49,34 +42,43 @@ uint32_t Crc32(const std::string& data, size_t offset) {
 
 }  // namespace
 
-absl::Status WriteCheckpointFile(const std::string& path,
-                                 torch::serialize::OutputArchive& archive) {
-  std::ostringstream payload_stream;
-  try {
-    archive.save_to(payload_stream);
-  } catch (const c10::Error& e) {
+absl::Status WriteCheckpointFile(const std::string& path, const NamedTensors& contents) {
+  absl::StatusOr<std::string> payload = EncodeSafetensors(contents);
+  if (!payload.ok()) {
     return absl::InternalError(
-        absl::StrCat("cannot serialise checkpoint: ", e.what_without_backtrace()));
+        absl::StrCat("cannot serialise checkpoint '", path, "': ", payload.status().message()));
   }
-  const std::string payload = payload_stream.str();
   std::string file(kMagic, sizeof(kMagic));
-  PutLittleEndian(file, payload.size(), 8);
+  PutLittleEndian(file, payload->size(), 8);
   file.append(4, '\0');
-  file += payload;
+  file += *payload;
   const uint32_t crc = Crc32(file, kHeaderBytes);
   for (int i = 0; i < 4; ++i) file[16 + i] = static_cast<char>((crc >> (8 * i)) & 0xff);
 
   return WriteFileAtomically(path, file);
 }
 
-absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::InputArchive* archive,
-                                c10::optional<torch::Device> device) {
+bool LooksLikeCheckpoint(std::string_view bytes) {
+  return bytes.size() >= sizeof(kMagic) &&
+         (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0 ||
+          std::memcmp(bytes.data(), kArchiveMagic, sizeof(kArchiveMagic)) == 0);
+}
+
+absl::StatusOr<NamedTensors> ReadCheckpointFile(const std::string& path) {
   absl::StatusOr<std::string> read = ReadFileToString(path);
   if (absl::IsNotFound(read.status())) {
     return absl::NotFoundError(absl::StrCat("checkpoint '", path, "': cannot open"));
   }
   if (!read.ok()) return read.status();
   const std::string& file = *read;
+  if (file.size() >= sizeof(kArchiveMagic) &&
+      std::memcmp(file.data(), kArchiveMagic, sizeof(kArchiveMagic)) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint '", path,
+        "' is format 1, a LibTorch archive: that is a TorchScript module, whose code runs while "
+        "it loads, so this build does not open it (it reads format 2, tensors only). Train "
+        "again, or load it with the build that wrote it and only if you trust the file"));
+  }
   if (file.size() < sizeof(kMagic) || std::memcmp(file.data(), kMagic, sizeof(kMagic)) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint '", path, "': not an FTL checkpoint (bad magic)"));
@@ -94,18 +96,8 @@ absl::Status ReadCheckpointFile(const std::string& path, torch::serialize::Input
     return absl::DataLossError(
         absl::StrCat("checkpoint '", path, "': corrupt (checksum mismatch)"));
   }
-  std::istringstream payload(file.substr(kHeaderBytes));
-  try {
-    archive->load_from(payload, device);
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    // The TorchScript reader also throws torch::jit::ErrorReport and others (found by fuzzing).
-    return absl::DataLossError(
-        absl::StrCat("checkpoint '", path, "': unreadable archive: ", e.what()));
-  }
-  return absl::OkStatus();
+  // Behind a valid CRC a bad payload is still refused (DataLoss naming the path and the entry).
+  return DecodeSafetensors(std::string_view(file).substr(kHeaderBytes), path);
 }
 
 }  // namespace ftl

@@ -99,4 +99,27 @@ absl::StatusOr<ModelShape> ModelPreset(const std::string& name) {
                    "\" (known: ", absl::StrJoin(BackboneNames(), ", "), ")"));
 }
 
+std::string NetworkName(const std::string& preset, const ModelShape& shape) {
+  return absl::StrCat(preset, ":", FilterName(shape.filter));
+}
+
+absl::StatusOr<std::pair<std::string, ModelShape>> NetworkShape(const std::string& network,
+                                                                int feature_dim, int input_size,
+                                                                int channels) {
+  for (const std::string& preset : BackboneNames()) {
+    absl::StatusOr<ModelShape> shape = ModelPreset(preset);
+    for (FilterKind f : {FilterKind::kPaper, FilterKind::kMlp, FilterKind::kIdentity}) {
+      shape->filter = f;
+      if (NetworkName(preset, *shape) != network) continue;
+      shape->feature_dim = feature_dim;
+      shape->input_size = input_size;
+      shape->channels = channels;
+      return std::make_pair(preset, *shape);
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("network '", network, "' is unknown to this build (known: ",
+                   absl::StrJoin(BackboneNames(), ", "), ", each as <backbone>:<filter>)"));
+}
+
 }  // namespace ftl

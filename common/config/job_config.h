@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,6 +63,27 @@ const std::vector<std::string>& BackboneNames();
 // "iresnet18", "iresnet34", "iresnet50", "iresnet100", "mobilefacenet" (arcface_torch's layouts:
 // 112x112 colour, a 512-d embedding, R an MLP); InvalidArgument otherwise.
 absl::StatusOr<ModelShape> ModelPreset(const std::string& name);
+
+// The ranges model.input_size and model.feature_dim accept; readers of model files hold them to
+// the same (a crafted file must not make a reader build a model of any size).
+inline constexpr int kMinInputSize = 16;
+inline constexpr int kMaxInputSize = 512;
+inline constexpr int kMinFeatureDim = 2;
+inline constexpr int kMaxFeatureDim = 4096;
+// Whether a file's stated D, input side and channels are ones a job could have trained.
+inline bool PlausibleModelSize(int64_t feature_dim, int64_t input_size, int64_t channels) {
+  return feature_dim >= kMinFeatureDim && feature_dim <= kMaxFeatureDim &&
+         input_size >= kMinInputSize && input_size <= kMaxInputSize &&
+         (channels == 1 || channels == 3);
+}
+
+// A network's name in checkpoints and exports: "<model.backbone>:<filter>" ("iresnet18:mlp").
+std::string NetworkName(const std::string& preset, const ModelShape& shape);
+// The preset and shape a network name says, with the given D, input side and channels (what a
+// job may change of a preset); InvalidArgument for a name this build does not know.
+absl::StatusOr<std::pair<std::string, ModelShape>> NetworkShape(const std::string& network,
+                                                                int feature_dim, int input_size,
+                                                                int channels);
 
 enum class Method { kFtl, kSoftmax, kSoftmaxMl2 };
 const char* MethodName(Method method);

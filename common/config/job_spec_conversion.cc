@@ -197,13 +197,13 @@ absl::Status FillModel(const v1::ModelSpec& spec, JobConfig* config) {
         "model.filter: the ", config->preset, " backbone has the paper's R only; \"", spec.filter(),
         "\" is for arcface_torch's backbones (iresnet*, mobilefacenet)"));
   }
-  FTL_RETURN_IF_ERROR(
-      Take("model.input_size", spec.has_input_size(), spec.input_size(), 16, 512, &m.input_size));
+  FTL_RETURN_IF_ERROR(Take("model.input_size", spec.has_input_size(), spec.input_size(),
+                           kMinInputSize, kMaxInputSize, &m.input_size));
   FTL_RETURN_IF_ERROR(
       Take("model.channels", spec.has_channels(), spec.channels(), 1, 3, &m.channels));
   if (m.channels == 2) return absl::InvalidArgumentError("model.channels: must be 1 or 3, got 2");
-  FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(), 2, 4096,
-                           &m.feature_dim));
+  FTL_RETURN_IF_ERROR(Take("model.feature_dim", spec.has_feature_dim(), spec.feature_dim(),
+                           kMinFeatureDim, kMaxFeatureDim, &m.feature_dim));
   if (m.from_arcface_torch()) {
     // Four stride-2 stages, then a layer over the whole map (7x7 at 112): an IResNet's linear
     // layer, the MobileFaceNet's global depthwise convolution.

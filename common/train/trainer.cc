@@ -8,16 +8,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/data/augment.h"
 #include "common/eval/metric_names.h"
-#include "common/export/embedding_module.h"
+#include "common/export/embedding_file.h"
 #include "common/ftl/class_stats.h"
 #include "common/ftl/losses.h"
 #include "common/ftl/transfer.h"
 #include "common/model/autocast.h"
+#include "common/model/module_tensors.h"
 #include "common/optim/optimizer.h"
+#include "common/optim/optimizer_state.h"
+#include "common/train/checkpoint_schema.h"
 #include "common/train/trained_model.h"
 #include "common/util/file.h"
 #include "common/util/log.h"
@@ -55,21 +57,6 @@ std::vector<torch::Tensor> Trainable(const torch::nn::Module& module,
     if (!IsOneOf(p, frozen)) out.push_back(p);
   }
   return out;
-}
-
-// Runs `read` (reads of a checkpoint archive), turning LibTorch's exceptions for a missing or
-// malformed entry into DataLoss naming the file.
-template <typename Read>
-auto ArchiveErrorsAsDataLoss(const std::string& path, Read read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat(
-        "checkpoint '", path, "': missing or malformed entry: ", e.what_without_backtrace()));
-  } catch (const std::exception& e) {
-    return absl::DataLossError(
-        absl::StrCat("checkpoint '", path, "': malformed entry: ", e.what()));
-  }
 }
 
 // Rank 0's "k/n images" line every runtime.progress_seconds during the passes over the data
@@ -251,62 +238,59 @@ absl::StatusOr<std::string> Trainer::ReadTrainedLayers(const std::string& path) 
     for (auto& b : model_->named_buffers()) b.value().copy_(source_buffers[b.key()]);
     return std::string(model_->dec ? "Enc, Dec, R" : "Enc, R");
   }
-  if (trained.status().code() != absl::StatusCode::kInvalidArgument) return trained.status();
-  // Not a checkpoint: an exported module? Its parameters are ours with '.' as '_'.
-  EmbeddingModuleInfo info;
-  absl::StatusOr<torch::jit::Module> module = LoadEmbeddingModule(path, &info);
-  if (!module.ok()) {
+  const ModelFileKind kind = SniffModelFile(path);
+  if (kind == ModelFileKind::kTorchScript) {
+    // Never loaded: a TorchScript module's code runs while it loads (__setstate__ can read and
+    // write files), and a job's files may come from anyone allowed to submit one.
     return absl::InvalidArgumentError(absl::StrCat(
-        "model.init_from: '", path, "' is neither an FTL checkpoint nor an `ftl export` module"));
+        "model.init_from: '", path,
+        "' is a TorchScript module, which is code (it runs as it loads); a job reads model files "
+        "as data only. Give the checkpoint it was exported from, or an export made with "
+        "`ftl export --format safetensors`"));
   }
-  if (info.input_size != mine.input_size || info.channels != mine.channels ||
-      info.feature_dim != mine.feature_dim) {
-    return other_layers(absl::StrFormat("%dx%dx%d, D %d", info.input_size, info.input_size,
-                                        info.channels, info.feature_dim));
-  }
-  std::map<std::string, torch::Tensor> exported;
-  for (const auto& p : module->named_parameters(/*recurse=*/false)) exported[p.name] = p.value;
-  const bool with_filter = info.features == "f";
-  std::vector<std::pair<std::string, torch::Tensor>> wanted;
-  for (auto& p : model_->named_parameters()) wanted.emplace_back(p.key(), p.value());
-  for (auto& b : model_->named_buffers()) {
-    if (b.value().is_floating_point()) wanted.emplace_back(b.key(), b.value());
-  }
-  for (auto& [key, value] : wanted) {
-    const bool enc = key.rfind("enc.", 0) == 0;
-    if (!enc && !(with_filter && key.rfind("filter.", 0) == 0)) continue;
-    auto it = exported.find(absl::StrReplaceAll(key, {{".", "_"}}));
-    if (it == exported.end() || !it->second.sizes().equals(value.sizes())) {
-      return other_layers(absl::StrCat("its layer ", key, " differs"));
+  if (kind != ModelFileKind::kSafetensors) {
+    if (kind == ModelFileKind::kCheckpoint || kind == ModelFileKind::kFolder ||
+        trained.status().code() != absl::StatusCode::kInvalidArgument) {
+      return trained.status();
     }
-    value.copy_(it->second);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.init_from: '", path,
+        "' is neither an FTL checkpoint nor an `ftl export --format safetensors` file"));
   }
-  if (!model_->dec)
-    return std::string(with_filter ? "Enc, R" : "Enc (R fresh: the module holds g)");
-  return std::string(with_filter ? "Enc, R (Dec fresh: a module holds no decoder)"
-                                 : "Enc (Dec and R fresh: the module holds g)");
+  FTL_ASSIGN_OR_RETURN(const EmbeddingFile exported, ReadEmbeddingFile(path));
+  const ModelShape& s = exported.shape;
+  if (!SameLayers(s, mine)) {
+    return other_layers(absl::StrFormat("%dx%dx%d, D %d, preset '%s'", s.input_size, s.input_size,
+                                        s.channels, s.feature_dim, exported.preset));
+  }
+  const bool with_filter = exported.info.features == "f";
+  // Same layers, so the same names and shapes: these loads cannot fail half-way.
+  FTL_RETURN_IF_ERROR(LoadModuleTensors(*model_->enc, ModuleTensors(*exported.model->enc), "",
+                                        absl::StrCat("'", path, "'")));
+  if (with_filter) {
+    FTL_RETURN_IF_ERROR(LoadModuleTensors(*model_->filter, ModuleTensors(*exported.model->filter),
+                                          "", absl::StrCat("'", path, "'")));
+  }
+  if (!model_->dec) return std::string(with_filter ? "Enc, R" : "Enc (R fresh: the file holds g)");
+  return std::string(with_filter ? "Enc, R (Dec fresh: an export holds no decoder)"
+                                 : "Enc (Dec and R fresh: the file holds g)");
 }
 
 absl::Status Trainer::ReadModelWeights(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  FTL_RETURN_IF_ERROR(ReadCheckpointFile(path, &archive, device_));
+  FTL_ASSIGN_OR_RETURN(const TrainerCheckpoint checkpoint, ReadOwnCheckpoint(path));
   // The samplers go on where that run's left off, so that a continued run draws new batches
   // rather than replaying the ones its starting model was trained on.
-  return ArchiveErrorsAsDataLoss(path, [&] { return LoadModelAndSteps(path, archive); });
+  return LoadModelAndSteps(path, checkpoint);
 }
 
 absl::Status Trainer::LoadModelAndSteps(const std::string& path,
-                                        torch::serialize::InputArchive& archive) {
-  FTL_RETURN_IF_ERROR(CheckCheckpointShape(path, archive));
-  torch::serialize::InputArchive model_archive;
-  archive.read("model", model_archive);
-  model_->load(model_archive);
-  torch::Tensor steps;
-  archive.read("steps", steps);
-  steps = steps.cpu();
-  pretrain_step_ = steps[0].item<int64_t>();
-  stage1_step_ = steps[1].item<int64_t>();
-  stage2_step_ = steps[2].item<int64_t>();
+                                        const TrainerCheckpoint& checkpoint) {
+  absl::Status loaded =
+      LoadModuleTensors(*model_, checkpoint.model, "", absl::StrCat("checkpoint '", path, "'"));
+  if (!loaded.ok()) return absl::DataLossError(loaded.message());
+  pretrain_step_ = checkpoint.pretrain_step;
+  stage1_step_ = checkpoint.stage1_step;
+  stage2_step_ = checkpoint.stage2_step;
   return absl::OkStatus();
 }
 
@@ -719,34 +703,25 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
   SyncBuffers();  // every rank resumes from rank 0's batch-norm statistics, as it saved them
   absl::Status status;
   if (comm_.rank() == 0) {
-    torch::serialize::OutputArchive archive;
-    archive.write("format", torch::tensor({kCheckpointFormat}));
-    archive.write(
-        "shape",
-        torch::tensor({dataset_.num_classes(), dataset_.size(), int64_t{config_.model.feature_dim},
-                       int64_t{config_.model.input_size}, int64_t{config_.model.channels}}));
-    archive.write("network", NetworkEntry(NetworkName(config_.preset, config_.model)));
-    archive.write("position", torch::tensor({schedule_position}));
-    archive.write("steps", torch::tensor({pretrain_step_, stage1_step_, stage2_step_}));
-    torch::serialize::OutputArchive model_archive, pre, s1, s2;
-    model_->save(model_archive);
-    archive.write("model", model_archive);
-    optimizers_->pretrain.optimizer->save(pre);
-    optimizers_->stage1.optimizer->save(s1);
-    optimizers_->stage2.optimizer->save(s2);
-    archive.write("optimizer_pretrain", pre);
-    archive.write("optimizer_stage1", s1);
-    archive.write("optimizer_stage2", s2);
-    archive.write("has_stats", torch::tensor({int64_t{stats_.valid}}));
-    if (stats_.valid) {
-      archive.write("centers", stats_.centers);
-      archive.write("basis", stats_.basis);
-      archive.write("eigenvalues", stats_.eigenvalues);
-      archive.write("mean_distances", stats_.mean_distances);
-      archive.write("hard_mask", stats_.hard_mask.to(torch::kUInt8));
-      archive.write("energy_kept", torch::tensor({stats_.energy_kept}, torch::kFloat64));
-    }
-    status = WriteCheckpointFile(path, archive);
+    TrainerCheckpoint checkpoint;
+    checkpoint.identity = {NetworkName(config_.preset, config_.model),
+                           dataset_.num_classes(),
+                           dataset_.size(),
+                           config_.model.feature_dim,
+                           config_.model.input_size,
+                           config_.model.channels};
+    checkpoint.position = schedule_position;
+    checkpoint.pretrain_step = pretrain_step_;
+    checkpoint.stage1_step = stage1_step_;
+    checkpoint.stage2_step = stage2_step_;
+    checkpoint.model = ModuleTensors(*model_);
+    const NamedParameters names = model_->named_parameters();
+    checkpoint.optimizers["pretrain"] =
+        OptimizerStateTensors(*optimizers_->pretrain.optimizer, names);
+    checkpoint.optimizers["stage1"] = OptimizerStateTensors(*optimizers_->stage1.optimizer, names);
+    checkpoint.optimizers["stage2"] = OptimizerStateTensors(*optimizers_->stage2.optimizer, names);
+    checkpoint.stats = stats_;
+    status = WriteCheckpointFile(path, EncodeTrainerCheckpoint(checkpoint));
   }
   // Every rank learns whether rank 0's write worked.
   std::string message = status.ok() ? "" : std::string(status.message());
@@ -755,71 +730,63 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
   return absl::OkStatus();
 }
 
-absl::Status Trainer::CheckCheckpointShape(const std::string& path,
-                                           torch::serialize::InputArchive& archive) const {
-  torch::Tensor format, shape;
-  archive.read("format", format);
-  if (format.item<int64_t>() != kCheckpointFormat) {
-    return absl::InvalidArgumentError(absl::StrCat("checkpoint '", path, "': format ",
-                                                   format.item<int64_t>(), " is not supported"));
+absl::StatusOr<TrainerCheckpoint> Trainer::ReadOwnCheckpoint(const std::string& path) const {
+  FTL_ASSIGN_OR_RETURN(NamedTensors contents, ReadCheckpointFile(path));
+  FTL_ASSIGN_OR_RETURN(TrainerCheckpoint checkpoint,
+                       DecodeTrainerCheckpoint(std::move(contents), path));
+  const CheckpointIdentity& found = checkpoint.identity;
+  const std::string mine = NetworkName(config_.preset, config_.model);
+  if (found.network != mine) {
+    return absl::FailedPreconditionError(absl::StrCat("checkpoint '", path,
+                                                      "' was made for another network (",
+                                                      found.network, "), this job has ", mine));
   }
-  archive.read("shape", shape);
-  shape = shape.cpu();
   const std::vector<int64_t> expected = {dataset_.num_classes(), dataset_.size(),
                                          config_.model.feature_dim, config_.model.input_size,
                                          config_.model.channels};
-  torch::Tensor network;
-  const std::string mine = NetworkName(config_.preset, config_.model);
-  if (archive.try_read("network", network) && NetworkFromEntry(network) != mine) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("checkpoint '", path, "' was made for another network (",
-                     NetworkFromEntry(network), "), this job has ", mine));
-  }
-  const std::vector<int64_t> found(shape.data_ptr<int64_t>(),
-                                   shape.data_ptr<int64_t>() + shape.numel());
-  if (found != expected) {
+  const std::vector<int64_t> have = {found.num_classes, found.num_images, found.feature_dim,
+                                     found.input_size, found.channels};
+  if (have != expected) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "checkpoint '%s' was made for another job: (classes, images, D, input, channels) = "
         "(%d, %d, %d, %d, %d), this job has (%d, %d, %d, %d, %d)",
-        path, found[0], found[1], found[2], found[3], found[4], expected[0], expected[1],
-        expected[2], expected[3], expected[4]));
+        path, have[0], have[1], have[2], have[3], have[4], expected[0], expected[1], expected[2],
+        expected[3], expected[4]));
   }
-  return absl::OkStatus();
+  return checkpoint;
 }
 
 absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
-  torch::serialize::InputArchive archive;
-  FTL_RETURN_IF_ERROR(ReadCheckpointFile(path, &archive, device_));
-  return ArchiveErrorsAsDataLoss(path, [&]() -> absl::StatusOr<int64_t> {
-    FTL_RETURN_IF_ERROR(LoadModelAndSteps(path, archive));
-    torch::Tensor position, has_stats;
-    archive.read("position", position);
-    torch::serialize::InputArchive pre, s1, s2;
-    archive.read("optimizer_pretrain", pre);
-    archive.read("optimizer_stage1", s1);
-    archive.read("optimizer_stage2", s2);
-    optimizers_->pretrain.optimizer->load(pre);
-    optimizers_->stage1.optimizer->load(s1);
-    optimizers_->stage2.optimizer->load(s2);
-    archive.read("has_stats", has_stats);
-    stats_ = FtlStatistics();
-    if (has_stats.item<int64_t>() != 0) {
-      torch::Tensor hard, energy;
-      archive.read("centers", stats_.centers);
-      archive.read("basis", stats_.basis);
-      archive.read("eigenvalues", stats_.eigenvalues);
-      archive.read("mean_distances", stats_.mean_distances);
-      archive.read("hard_mask", hard);
-      archive.read("energy_kept", energy);
-      stats_.hard_mask = hard.to(torch::kCPU, torch::kBool);
-      stats_.mean_distances = stats_.mean_distances.cpu();
-      stats_.energy_kept = energy.item<double>();
-      stats_.valid = true;
-      hard_samples_ = EpochSampler(stats_.hard_mask.nonzero().squeeze(1), config_.training.seed,
-                                   SampleStream::kStageOneHard);
-    }
-    return position.item<int64_t>();
-  });
+  FTL_ASSIGN_OR_RETURN(const TrainerCheckpoint checkpoint, ReadOwnCheckpoint(path));
+  // (Shapes of the statistics were checked against the identity, the identity against the job.)
+  // A part refused after the model loaded leaves the trainer half-loaded: LoadNewestCheckpoint
+  // then loads an older file, which sets every part again, or the job stops.
+  const NamedParameters names = model_->named_parameters();
+  const std::string source = absl::StrCat("checkpoint '", path, "'");
+  const std::vector<std::pair<const char*, PhaseOptimizer*>> phases = {
+      {"pretrain", &optimizers_->pretrain},
+      {"stage1", &optimizers_->stage1},
+      {"stage2", &optimizers_->stage2}};
+  const FtlStatistics& s = checkpoint.stats;
+  FTL_RETURN_IF_ERROR(LoadModelAndSteps(path, checkpoint));
+  for (const auto& [phase, optimizer] : phases) {
+    const auto it = checkpoint.optimizers.find(phase);
+    const TensorMap none;
+    absl::Status loaded =
+        LoadOptimizerStateTensors(*optimizer->optimizer, names,
+                                  it == checkpoint.optimizers.end() ? none : it->second, source);
+    if (!loaded.ok()) return absl::DataLossError(loaded.message());
+  }
+  stats_ = FtlStatistics();
+  if (s.valid) {
+    stats_ = s;
+    stats_.centers = s.centers.to(device_);
+    stats_.basis = s.basis.to(device_);
+    stats_.eigenvalues = s.eigenvalues.to(device_);
+    hard_samples_ = EpochSampler(stats_.hard_mask.nonzero().squeeze(1), config_.training.seed,
+                                 SampleStream::kStageOneHard);
+  }
+  return checkpoint.position;
 }
 
 void Trainer::WriteWeightNorms(const std::string& file_name) {

@@ -27,20 +27,12 @@
 #include "common/ftl/losses.h"
 #include "common/model/ftl_model.h"
 #include "common/schedule/schedule.h"
+#include "common/train/ftl_statistics.h"
 #include "common/train/phase_report.h"
 
 namespace ftl {
 
-// What UpdateStats produced (Algorithm 1's C, Q, h, plus d_i).
-struct FtlStatistics {
-  bool valid = false;
-  torch::Tensor centers;         // [N_c, D] float32
-  torch::Tensor basis;           // Q: [D, k] float32
-  torch::Tensor eigenvalues;     // [D] float64, descending
-  torch::Tensor mean_distances;  // [N_c] float64 (0 for UR classes)
-  torch::Tensor hard_mask;       // [N] bool over the dataset
-  double energy_kept = 0.0;
-};
+struct TrainerCheckpoint;
 
 // Reported during training phases, once per iteration (the caller throttles printing).
 struct StepProgress {
@@ -134,12 +126,11 @@ class Trainer {
                                  const std::string& path);
   // InitializeFrom's read on this rank: weights and sampler positions.
   absl::Status ReadModelWeights(const std::string& path);
-  // What a checkpoint and an init checkpoint both load: the shape check, the model, the sampler
-  // steps. LibTorch may throw for a missing entry (callers turn that into DataLoss).
-  absl::Status LoadModelAndSteps(const std::string& path, torch::serialize::InputArchive& archive);
-  // The format and (classes, images, D, input, channels) of a checkpoint against this job's.
-  absl::Status CheckCheckpointShape(const std::string& path,
-                                    torch::serialize::InputArchive& archive) const;
+  // The checkpoint at `path`, refused (FailedPrecondition, naming both) when it was made for
+  // another network or dataset shape than this job's.
+  absl::StatusOr<TrainerCheckpoint> ReadOwnCheckpoint(const std::string& path) const;
+  // What a checkpoint and an init checkpoint both load: the model and the sampler steps.
+  absl::Status LoadModelAndSteps(const std::string& path, const TrainerCheckpoint& checkpoint);
   // Batches k = 0 .. count-1 with rows rows_of(k), read ahead by data.loader_threads threads.
   std::unique_ptr<BatchPrefetcher> Batches(std::function<torch::Tensor(int64_t)> rows_of,
                                            int64_t count) const;

@@ -42,11 +42,15 @@ ABSL_FLAG(std::string, features, "f",
           "export: the embedding: f = R(Enc(x)), the identity feature FTL's stage 1 reshapes "
           "(default), or g = Enc(x), the rich feature it transfers in");
 ABSL_FLAG(std::string, format, "torchscript",
-          "export: torchscript (loads with torch.jit.load / torch::jit::load) or onnx");
+          "export: torchscript (a TorchScript module for torch.jit.load / torch::jit::load: code, "
+          "which runs as it loads), onnx, or safetensors (weights only, nothing runs: for "
+          "model.init_from, embed/verify --model, safetensors.torch.load_file)");
 ABSL_FLAG(std::string, python, "/usr/bin/python3",
           "export --format onnx: a Python with torch (Debian's python3-torch)");
 ABSL_FLAG(std::string, onnx_script, FTL_ONNX_SCRIPT, "export --format onnx: scripts/ftl_onnx.py");
-ABSL_FLAG(std::string, model, "", "embed/verify: a module made by `ftl export`");
+ABSL_FLAG(std::string, model, "",
+          "embed/verify: a file made by `ftl export`: safetensors (weights, nothing runs) or a "
+          "TorchScript module (code that runs as it loads: only files you trust)");
 ABSL_FLAG(bool, flip, false,
           "embed: add the mirror image's embedding (then re-normalise), as InsightFace's "
           "evaluation does");
@@ -234,12 +238,12 @@ absl::StatusOr<ExportCommandOptions> ExportOptionsFromFlags() {
   if (o.checkpoint.empty() || o.out.empty()) {
     return absl::InvalidArgumentError(
         "usage: ftl export --checkpoint FILE|DIR --out encoder.pt [--features f|g] "
-        "[--format torchscript|onnx] [--config JOB.json]");
+        "[--format torchscript|onnx|safetensors] [--config JOB.json]");
   }
   FTL_RETURN_IF_ERROR(CheckFeatures(o.features));
-  if (o.format != "torchscript" && o.format != "onnx") {
+  if (o.format != "torchscript" && o.format != "onnx" && o.format != "safetensors") {
     return absl::InvalidArgumentError(
-        absl::StrCat("--format: must be torchscript or onnx, got '", o.format, "'"));
+        absl::StrCat("--format: must be torchscript, onnx or safetensors, got '", o.format, "'"));
   }
   return o;
 }

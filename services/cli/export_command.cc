@@ -1,6 +1,7 @@
 // ftl export: a trained model (a checkpoint, or a job's folder) as a TorchScript module that maps
-// images to L2-normalised embeddings (common/export/embedding_module.h), or as ONNX through
-// scripts/ftl_onnx.py. Written to a temporary file and renamed: never a half-written --out.
+// images to L2-normalised embeddings (common/export/embedding_module.h), as ONNX through
+// scripts/ftl_onnx.py, or as weights only in safetensors (common/export/embedding_file.h).
+// Written to a temporary file and renamed: never a half-written --out.
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config/job_spec_conversion.h"
+#include "common/export/embedding_file.h"
 #include "common/export/embedding_module.h"
 #include "common/train/trained_model.h"
 #include "common/util/subprocess.h"
@@ -52,10 +54,27 @@ int RunExport(const ExportCommandOptions& o) {
   }
   absl::StatusOr<TrainedModel> trained = LoadTrainedModel(o.checkpoint);
   if (!trained.ok()) return Fail(std::string(trained.status().message()));
+  const ModelShape& s = trained->shape;
+  auto describe = [&](const char* format) {
+    std::cout << "export: " << trained->file << " (preset " << trained->preset << ", "
+              << trained->num_classes << " classes) -> " << o.out << " (" << format
+              << "): uint8 images [N, " << s.channels << ", " << s.input_size << ", "
+              << s.input_size << "] -> " << s.feature_dim << "-d L2-normalised " << o.features
+              << (o.features == "f" ? " = R(Enc(x))" : " = Enc(x)") << ", centre crop "
+              << options.center_crop << "\n";
+  };
+  if (o.format == "safetensors") {
+    if (absl::Status written =
+            WriteEmbeddingFile(trained->model, trained->preset, s, options, o.out);
+        !written.ok()) {
+      return Fail(absl::StrCat("--out: ", written.message()));
+    }
+    describe("safetensors, weights only");
+    return 0;
+  }
   absl::StatusOr<torch::jit::Module> module =
       BuildEmbeddingModule(trained->model, trained->shape, options);
   if (!module.ok()) return Fail(std::string(module.status().message()));
-  const ModelShape& s = trained->shape;
   const std::string temporary = absl::StrCat(o.out, ".tmp-", getpid());
   const std::string script = o.format == "onnx" ? temporary + ".pt" : temporary;
   try {
@@ -80,13 +99,7 @@ int RunExport(const ExportCommandOptions& o) {
     fs::remove(temporary, ec);
     return Fail(absl::StrCat("--out: cannot write '", o.out, "': ", ec.message()));
   }
-  std::cout << "export: " << trained->file << " (preset " << trained->preset << ", "
-            << trained->num_classes << " classes) -> " << o.out << " ("
-            << (o.format == "onnx" ? "ONNX" : "TorchScript") << "): uint8 images [N, " << s.channels
-            << ", " << s.input_size << ", " << s.input_size << "] -> " << s.feature_dim
-            << "-d L2-normalised " << o.features
-            << (o.features == "f" ? " = R(Enc(x))" : " = Enc(x)") << ", centre crop "
-            << options.center_crop << "\n";
+  describe(o.format == "onnx" ? "ONNX" : "TorchScript");
   return 0;
 }
 

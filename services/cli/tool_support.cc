@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "common/analysis/analysis.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/export/embedding_file.h"
 #include "common/train/trained_model.h"
 #include "common/util/status_macros.h"
 #include "common/util/subprocess.h"
@@ -107,7 +108,33 @@ absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
                                              const std::string& checkpoint,
                                              const std::string& features, bool cpu, int threads) {
   CommandModel loaded;
-  if (!model.empty()) {
+  const ModelFileKind kind = model.empty() ? ModelFileKind::kOther : SniffModelFile(model);
+  if (kind == ModelFileKind::kCheckpoint || kind == ModelFileKind::kFolder) {
+    return ModelForCommand("", model, features, cpu, threads);  // --model a checkpoint: the same
+  }
+  if (kind == ModelFileKind::kMissing) {
+    return absl::NotFoundError(absl::StrCat("--model '", model, "': no such file"));
+  }
+  if (!model.empty() && kind == ModelFileKind::kOther) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--model '", model,
+                     "' is neither an `ftl export` file (safetensors or a TorchScript module) nor "
+                     "a checkpoint"));
+  }
+  if (kind == ModelFileKind::kSafetensors) {
+    FTL_ASSIGN_OR_RETURN(EmbeddingFile file, ReadEmbeddingFile(model));
+    EmbeddingModuleOptions options;
+    options.features = file.info.features == "g" ? FeatureLayer::kG : FeatureLayer::kF;
+    options.center_crop = file.info.center_crop;
+    FTL_ASSIGN_OR_RETURN(loaded.module, BuildEmbeddingModule(file.model, file.shape, options));
+    loaded.info = file.info;
+  } else if (!model.empty()) {
+    if (kind == ModelFileKind::kTorchScript) {
+      std::cerr << "ftl: note: '" << model
+                << "' is a TorchScript module: loading it runs the code it carries, with your "
+                   "permissions. Load only modules you made or trust; `ftl export --format "
+                   "safetensors` (or --checkpoint) is the code-free route.\n";
+    }
     FTL_ASSIGN_OR_RETURN(loaded.module, LoadEmbeddingModule(model, &loaded.info));
   } else {
     FTL_ASSIGN_OR_RETURN(const TrainedModel trained, LoadTrainedModel(checkpoint));

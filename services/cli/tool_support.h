@@ -46,9 +46,11 @@ struct CommandModel {
   torch::Tensor Embed(const torch::Tensor& images, bool flip);
 };
 
-// The module of --model (a file from `ftl export`), else built from --checkpoint (a file or a
-// job's folder) for --features ("f" or "g"); on CUDA when present unless `cpu`, with `threads`
-// intra-op threads (0 = every core).
+// The module of --model (a file from `ftl export`: safetensors, read as data and built here, or a
+// TorchScript module, whose code runs as it loads, which a note on stderr says; a checkpoint or
+// a job's folder there counts as --checkpoint), else built from --checkpoint (a file or a job's
+// folder) for --features ("f" or "g"); on CUDA when present unless `cpu`, with `threads` intra-op
+// threads (0 = every core).
 absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
                                              const std::string& checkpoint,
                                              const std::string& features, bool cpu, int threads);

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -88,6 +89,10 @@ ABSL_FLAG(double, stall_timeout, 1200,
 ABSL_FLAG(std::string, worker_binary, "",
           "ftl_worker for the local launcher (default: next to this program, or ../worker/)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "mpirun for the local launcher");
+ABSL_FLAG(std::string, worker_user, "",
+          "local launcher: start the workers as this unprivileged user (the coordinator must run "
+          "as root; it hands each job's folder to that user): a job's code then cannot read the "
+          "coordinator's store, keys or tokens (docs/operations.md, trust model)");
 
 namespace {
 
@@ -152,7 +157,21 @@ absl::StatusOr<std::unique_ptr<ftl::Launcher>> LauncherFromFlags() {
   const std::string name = absl::GetFlag(FLAGS_launcher);
   std::string worker = absl::GetFlag(FLAGS_worker_binary);
   if (worker.empty()) worker = DefaultWorkerBinary();
-  if (name == "local") return ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker);
+  const std::string worker_user = absl::GetFlag(FLAGS_worker_user);
+  if (!worker_user.empty() && name != "local") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--worker_user: only the local launcher starts workers itself; with --launcher ", name,
+        " they run as ",
+        name == "slurm" ? "the user who submits (the coordinator's)" : "whoever starts them",
+        " (Kubernetes: the pod's runAsUser)"));
+  }
+  if (name == "local") {
+    std::optional<ftl::WorkerUser> user;
+    if (!worker_user.empty()) {
+      FTL_ASSIGN_OR_RETURN(user, ftl::LookUpWorkerUser(worker_user));
+    }
+    return ftl::CreateLocalLauncher(absl::GetFlag(FLAGS_mpirun), worker, std::move(user));
+  }
   if (name == "slurm") {
     std::string sbatch_template = absl::GetFlag(FLAGS_slurm_template);
     if (sbatch_template.empty())
@@ -248,6 +267,18 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
     return absl::InvalidArgumentError(
         absl::StrCat("--state_dir: cannot create '", state_dir, "': ", ec.message()));
   FTL_ASSIGN_OR_RETURN(setup.launcher, LauncherFromFlags());
+  if (!absl::GetFlag(FLAGS_worker_user).empty()) {
+    // Workers of another user must reach their job folders (STATE_DIR/jobs/ID), and nothing else
+    // here: the folders are traversable, not listable.
+    for (const fs::path& dir : {fs::path(state_dir), fs::path(state_dir) / "jobs"}) {
+      fs::permissions(dir, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec,
+                      ec);
+      if (ec) {
+        return absl::InvalidArgumentError(absl::StrCat("--state_dir: cannot make '", dir.string(),
+                                                       "' traversable: ", ec.message()));
+      }
+    }
+  }
   setup.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.state_dir = state_dir;
   options.data_roots = std::move(data_roots);
@@ -280,6 +311,13 @@ int main(int argc, char** argv) {
   if (!store.ok()) {
     ftl::Log("error: ", store.status().message());
     return 1;
+  }
+  if (absl::GetFlag(FLAGS_store).empty()) {
+    // The store holds every job's spec: readable by the coordinator's user only (SQLite gives its
+    // -wal and -shm files the same mode).
+    std::error_code ec;
+    fs::permissions(fs::path(options.state_dir) / "jobs.db",
+                    fs::perms::owner_read | fs::perms::owner_write, ec);
   }
   std::unique_ptr<ftl::PrometheusMetrics> metrics;
   if (!setup->metrics_listen.empty()) {

@@ -3,7 +3,10 @@
 #ifndef FTL_SERVICES_COORDINATOR_LAUNCHER_H_
 #define FTL_SERVICES_COORDINATOR_LAUNCHER_H_
 
+#include <sys/types.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,8 +36,24 @@ class Launcher {
   virtual bool Running(const std::string& handle) = 0;
 };
 
-// `mpirun -np N worker --coordinator ADDR --job ID` in its own process group (session).
-std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary);
+// An unprivileged user the local launcher starts workers as (coordinator flag --worker_user).
+struct WorkerUser {
+  std::string name;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// The user called `name`. FailedPrecondition unless this process is root (only root can start
+// processes as another user) and setpriv(1) (util-linux) is on PATH; InvalidArgument for an
+// unknown user or root itself.
+absl::StatusOr<WorkerUser> LookUpWorkerUser(const std::string& name);
+
+// `mpirun -np N worker --coordinator ADDR --job ID` in its own process group (session). With
+// `user`, as that user (setpriv: its uid, gid and groups, no capabilities), after handing it the
+// job folder (chown, links not followed): workers then cannot read what only the coordinator's
+// user can (the store, its TLS key, the tokens, other users' files).
+std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary,
+                                              std::optional<WorkerUser> user = std::nullopt);
 
 // `sbatch` of the worker template (deploy/slurm/ftl_workers.sbatch) with the job's coordinator
 // address, id and worker binary in the environment; `scancel` on stop.

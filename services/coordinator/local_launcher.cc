@@ -1,8 +1,13 @@
+#include <pwd.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -11,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "common/util/log.h"
 #include "common/util/subprocess.h"
@@ -27,10 +33,45 @@ bool IsOurLaunch(pid_t pid, const std::string& job_id) {
   return !cmdline.empty() && cmdline.find(job_id) != std::string::npos;
 }
 
+bool FindOnPath(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path ? path : "/usr/bin:/bin", ':')) {
+    if (access(absl::StrCat(dir, "/", program).c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+// Gives `dir` and everything in it to `user` (lchown: a link inside is changed, not its target).
+absl::Status HandOver(const std::string& dir, const WorkerUser& user) {
+  namespace fs = std::filesystem;
+  auto give = [&](const fs::path& path) -> absl::Status {
+    if (lchown(path.c_str(), user.uid, user.gid) != 0) {
+      return absl::InternalError(absl::StrCat("cannot hand '", path.string(), "' to user ",
+                                              user.name, ": ", std::strerror(errno)));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = give(dir); !s.ok()) return s;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec),
+       end;
+       !ec && it != end; it.increment(ec)) {
+    if (absl::Status s = give(it->path()); !s.ok()) return s;
+  }
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot hand '", dir, "' to user ", user.name, ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
 class LocalLauncher : public Launcher {
  public:
-  LocalLauncher(std::string mpirun, std::string worker)
-      : mpirun_(std::move(mpirun)), worker_(std::move(worker)), reaper_([this] { ReapLoop(); }) {}
+  LocalLauncher(std::string mpirun, std::string worker, std::optional<WorkerUser> user)
+      : mpirun_(std::move(mpirun)),
+        worker_(std::move(worker)),
+        user_(std::move(user)),
+        reaper_([this] { ReapLoop(); }) {}
   ~LocalLauncher() override {
     {
       absl::MutexLock lock(&mutex_);
@@ -40,8 +81,18 @@ class LocalLauncher : public Launcher {
   }
 
   absl::StatusOr<std::string> Launch(const LaunchRequest& r) override {
-    std::vector<std::string> args = {mpirun_, "--oversubscribe", "-np", std::to_string(r.ranks)};
-    if (geteuid() == 0) args.push_back("--allow-run-as-root");
+    std::vector<std::string> args;
+    if (user_) {
+      if (absl::Status s = HandOver(r.job_dir, *user_); !s.ok()) return s;
+      args = {"setpriv",
+              absl::StrCat("--reuid=", user_->uid),
+              absl::StrCat("--regid=", user_->gid),
+              "--init-groups",
+              "--inh-caps=-all",
+              "--"};
+    }
+    args.insert(args.end(), {mpirun_, "--oversubscribe", "-np", std::to_string(r.ranks)});
+    if (!user_ && geteuid() == 0) args.push_back("--allow-run-as-root");
     args.insert(args.end(), {worker_, "--coordinator", r.coordinator, "--job", r.job_id});
     if (!r.credential_file.empty()) args.insert(args.end(), {"--token_file", r.credential_file});
     for (const auto& [flag, value] :
@@ -116,6 +167,7 @@ class LocalLauncher : public Launcher {
   }
 
   std::string mpirun_, worker_;
+  const std::optional<WorkerUser> user_;
   absl::Mutex mutex_;  // Launch, Stop and Running come from the scheduler and Stop threads
   std::map<pid_t, bool> children_ ABSL_GUARDED_BY(mutex_);  // our launches: still running?
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
@@ -135,8 +187,33 @@ class ExternalLauncher : public Launcher {
 
 }  // namespace
 
-std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary) {
-  return std::make_unique<LocalLauncher>(std::move(mpirun), std::move(worker_binary));
+absl::StatusOr<WorkerUser> LookUpWorkerUser(const std::string& name) {
+  if (geteuid() != 0) {
+    return absl::FailedPreconditionError(
+        "--worker_user: only a coordinator running as root can start workers as another user");
+  }
+  if (!FindOnPath("setpriv")) {
+    return absl::FailedPreconditionError(
+        "--worker_user: needs setpriv (Debian's util-linux) on PATH");
+  }
+  std::vector<char> buffer(16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  if (getpwnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("--worker_user: no user '", name, "'"));
+  }
+  if (found->pw_uid == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--worker_user: '", name, "' is root; name an unprivileged user"));
+  }
+  return WorkerUser{name, found->pw_uid, found->pw_gid};
+}
+
+std::unique_ptr<Launcher> CreateLocalLauncher(std::string mpirun, std::string worker_binary,
+                                              std::optional<WorkerUser> user) {
+  return std::make_unique<LocalLauncher>(std::move(mpirun), std::move(worker_binary),
+                                         std::move(user));
 }
 
 std::unique_ptr<Launcher> CreateExternalLauncher() { return std::make_unique<ExternalLauncher>(); }

@@ -1,6 +1,8 @@
 // Checkpoint loading: input byte 0 picks the mode. Even: the bytes are the whole file (the frame's
 // magic, length and CRC checks). Odd: the rest is wrapped in a valid frame, so the fuzzer reaches
-// the LibTorch archive reader and Trainer::LoadCheckpoint's entry and shape checks behind the CRC.
+// the safetensors decoder, the schema's entry checks and Trainer::LoadCheckpoint's identity,
+// model and optimizer checks behind the CRC; every third input is also read as a trained model
+// (LoadTrainedModel: export, embed) and as model.init_from.
 #include <zlib.h>
 
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include <string>
 
 #include "common/comm/communicator.h"
+#include "common/train/trained_model.h"
 #include "common/train/trainer.h"
 #include "tests/fuzz/fuzz_util.h"
 #include "tests/test_util.h"
@@ -16,7 +19,7 @@
 namespace {
 
 std::string Framed(const std::string& payload) {
-  std::string file = "FTLCKPT1";
+  std::string file = "FTLCKPT2";
   for (int i = 0; i < 8; ++i)
     file.push_back(static_cast<char>((uint64_t{payload.size()} >> (8 * i)) & 0xff));
   const uLong crc = crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(payload.data()),
@@ -50,5 +53,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string file = (data[0] & 1) ? Framed(rest) : rest;
   const std::string path = ftl::fuzz::WriteScratch("fuzz.ftlckpt", file.data(), file.size());
   (void)fixture->trainer->LoadCheckpoint(path);
+  if (data[0] % 3 == 1) {
+    (void)ftl::LoadTrainedModel(path);
+    (void)fixture->trainer->FineTuneFrom(path);
+  }
   return 0;
 }
