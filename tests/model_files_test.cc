@@ -38,21 +38,21 @@ void WriteCraftedModule(const std::string& path, const std::string& victim) {
   m.register_attribute("channels", c10::IntType::get(), int64_t{1});
   m.register_attribute("feature_dim", c10::IntType::get(), int64_t{16});
   m.register_attribute("feature_layer", c10::StringType::get(), std::string("g"));
-  m.define(absl::StrCat(
-      "def __getstate__(self) -> int:\n"
-      "    return self.input_size\n"
-      "def __setstate__(self, state: int) -> None:\n"
-      "    t = torch.from_file(\"",
-      victim, "\", True, ", kVictimBytes,
-      ", dtype=0)\n"
-      "    t.fill_(88)\n"
-      "    print(t.sum())\n"  // keeps the write from being optimised away
-      "    self.input_size = state\n"
-      "    self.channels = 1\n"
-      "    self.feature_dim = 16\n"
-      "    self.feature_layer = \"g\"\n"
-      "def forward(self, x: Tensor) -> Tensor:\n"
-      "    return x\n"));
+  m.define(
+      absl::StrCat("def __getstate__(self) -> int:\n"
+                   "    return self.input_size\n"
+                   "def __setstate__(self, state: int) -> None:\n"
+                   "    t = torch.from_file(\"",
+                   victim, "\", True, ", kVictimBytes,
+                   ", dtype=0)\n"
+                   "    t.fill_(88)\n"
+                   "    print(t.sum())\n"  // keeps the write from being optimised away
+                   "    self.input_size = state\n"
+                   "    self.channels = 1\n"
+                   "    self.feature_dim = 16\n"
+                   "    self.feature_layer = \"g\"\n"
+                   "def forward(self, x: Tensor) -> Tensor:\n"
+                   "    return x\n"));
   m.save(path);
 }
 
@@ -125,9 +125,10 @@ TEST_F(ModelFilesTest, ACraftedModuleFramedAsACheckpointIsRefusedUnrun) {
       EXPECT_FALSE(status.ok()) << magic << " " << what;
       EXPECT_FALSE(CodeRan()) << magic << " " << what;
       // Format 1 is refused by its frame, format 2's payload is not safetensors.
-      const bool explained = std::string(status.message()).find(
-                                 std::string(magic) == "FTLCKPT1" ? "format 1" : "safetensors") !=
-                             std::string::npos;
+      const bool explained =
+          std::string(status.message())
+              .find(std::string(magic) == "FTLCKPT1" ? "format 1" : "safetensors") !=
+          std::string::npos;
       EXPECT_TRUE(explained) << magic << " " << what << ": " << status;
     }
   }

@@ -68,7 +68,8 @@ TEST(SafetensorsTest, EveryDtypeRoundTripsWithItsShape) {
   for (torch::ScalarType type :
        {torch::kFloat64, torch::kFloat32, torch::kFloat16, torch::kBFloat16, torch::kInt64,
         torch::kInt32, torch::kInt16, torch::kInt8, torch::kUInt8, torch::kBool}) {
-    torch::Tensor t = torch::arange(24).reshape({2, 3, 4}).remainder(type == torch::kBool ? 2 : 100);
+    torch::Tensor t =
+        torch::arange(24).reshape({2, 3, 4}).remainder(type == torch::kBool ? 2 : 100);
     // A transposed (non-contiguous) tensor is written row-major in its logical order.
     contents.tensors["t" + std::to_string(i++)] = t.to(type).transpose(0, 2);
   }
@@ -115,8 +116,8 @@ TEST(SafetensorsTest, RefusesDamagedAndHostileFiles) {
       {"not JSON", File("{\"w\": {", eight), "not a JSON object"},
       {"entry not an object", File("{\"w\": 3}", ""), "'w' is not an object"},
       {"no offsets", File("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", eight), "lacks"},
-      {"unknown dtype", File("{\"w\":{\"dtype\":\"F128\",\"shape\":[2],\"data_offsets\":[0,8]}}",
-                             eight),
+      {"unknown dtype",
+       File("{\"w\":{\"dtype\":\"F128\",\"shape\":[2],\"data_offsets\":[0,8]}}", eight),
        "unknown dtype"},
       {"negative dimension",
        File("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", eight),
@@ -147,8 +148,9 @@ TEST(SafetensorsTest, RefusesDamagedAndHostileFiles) {
       {"a hole", File("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", eight),
        "overlapping or a hole"},
       {"trailing bytes", File("{" + ok_entry + "}", eight + "junk"), "no tensor describes"},
-      {"bool byte 2", File("{\"b\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}",
-                           std::string("\x01\x02", 2)),
+      {"bool byte 2",
+       File("{\"b\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+            std::string("\x01\x02", 2)),
        "other than 0 and 1"},
       {"metadata not text", File("{\"__metadata__\":{\"k\":1}," + ok_entry + "}", eight),
        "metadata 'k' is not a string"},

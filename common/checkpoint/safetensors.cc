@@ -32,9 +32,9 @@ struct Dtype {
   int bytes;
 };
 constexpr Dtype kDtypes[] = {
-    {"F64", torch::kFloat64, 8}, {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
-    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8}, {"I32", torch::kInt32, 4},
-    {"I16", torch::kInt16, 2},   {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
+    {"F64", torch::kFloat64, 8},   {"F32", torch::kFloat32, 4}, {"F16", torch::kFloat16, 2},
+    {"BF16", torch::kBFloat16, 2}, {"I64", torch::kInt64, 8},   {"I32", torch::kInt32, 4},
+    {"I16", torch::kInt16, 2},     {"I8", torch::kInt8, 1},     {"U8", torch::kUInt8, 1},
     {"BOOL", torch::kBool, 1},
 };
 
@@ -130,9 +130,9 @@ absl::StatusOr<std::string> EncodeSafetensors(const NamedTensors& contents) {
     }
     const Dtype* dtype = DtypeOf(tensor.scalar_type());
     if (dtype == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "safetensors: tensor '", name, "' has dtype ", c10::toString(tensor.scalar_type()),
-          ", which the format does not carry"));
+      return absl::InvalidArgumentError(absl::StrCat("safetensors: tensor '", name, "' has dtype ",
+                                                     c10::toString(tensor.scalar_type()),
+                                                     ", which the format does not carry"));
     }
     torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
     const uint64_t bytes = static_cast<uint64_t>(cpu.numel()) * dtype->bytes;
@@ -164,8 +164,8 @@ bool LooksLikeSafetensors(std::string_view bytes) {
 
 absl::StatusOr<NamedTensors> DecodeSafetensors(std::string_view bytes, const std::string& source) {
   auto bad = [&](auto&&... parts) {
-    return absl::DataLossError(absl::StrCat("'", source, "': not a valid safetensors file: ",
-                                            std::forward<decltype(parts)>(parts)...));
+    return absl::DataLossError(absl::StrCat(
+        "'", source, "': not a valid safetensors file: ", std::forward<decltype(parts)>(parts)...));
   };
   if (bytes.size() < 8) return bad("shorter than the 8-byte header length");
   const uint64_t header_bytes = GetU64(bytes.data());

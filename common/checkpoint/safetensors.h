@@ -28,8 +28,8 @@
 namespace ftl {
 
 struct NamedTensors {
-  std::map<std::string, torch::Tensor> tensors;   // any device; written from the CPU
-  std::map<std::string, std::string> metadata;    // "__metadata__"
+  std::map<std::string, torch::Tensor> tensors;  // any device; written from the CPU
+  std::map<std::string, std::string> metadata;   // "__metadata__"
 };
 
 // The file's bytes. dtypes float64/32/16, bfloat16, int64/32/16/8, uint8 and bool; InvalidArgument

@@ -65,10 +65,10 @@ absl::Status WriteEmbeddingFile(const FtlModel& model, const std::string& preset
   m[kFeatureDim] = absl::StrCat(shape.feature_dim);
   m[kFeatures] = f ? "f" : "g";
   m[kCenterCrop] = absl::StrCat(options.center_crop);
-  m[kInput] = absl::StrCat("uint8 [N, ", shape.channels, ", ", shape.input_size, ", ",
-                           shape.input_size,
-                           "] (RGB or grey, cropped and resized as in training) / 255, then Enc "
-                           "maps [0, 1] to [-1, 1]; the output is L2-normalised");
+  m[kInput] =
+      absl::StrCat("uint8 [N, ", shape.channels, ", ", shape.input_size, ", ", shape.input_size,
+                   "] (RGB or grey, cropped and resized as in training) / 255, then Enc "
+                   "maps [0, 1] to [-1, 1]; the output is L2-normalised");
   return WriteSafetensorsFile(path, out);
 }
 
@@ -81,10 +81,10 @@ absl::StatusOr<EmbeddingFile> ReadEmbeddingFile(const std::string& path) {
     return it == m.end() ? std::string() : it->second;
   };
   if (get(kFormat) != kFormatVersion) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", path, "' is a safetensors file but not an FTL embedding export (its ", kFormat,
-        " is '", get(kFormat), "', expected '", kFormatVersion,
-        "'; make one with `ftl export --format safetensors`)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", path, "' is a safetensors file but not an FTL embedding export (its ",
+                     kFormat, " is '", get(kFormat), "', expected '", kFormatVersion,
+                     "'; make one with `ftl export --format safetensors`)"));
   }
   int input_size = 0, channels = 0, feature_dim = 0;
   double center_crop = 0;
@@ -95,9 +95,9 @@ absl::StatusOr<EmbeddingFile> ReadEmbeddingFile(const std::string& path) {
       !absl::SimpleAtod(get(kCenterCrop), &center_crop) ||
       !PlausibleModelSize(feature_dim, input_size, channels) ||
       !(center_crop > 0 && center_crop <= 1) || (features != "f" && features != "g")) {
-    return absl::DataLossError(absl::StrCat(
-        "'", path, "': malformed metadata (", kInputSize, ", ", kChannels, ", ", kFeatureDim, ", ",
-        kFeatures, " or ", kCenterCrop, ")"));
+    return absl::DataLossError(absl::StrCat("'", path, "': malformed metadata (", kInputSize, ", ",
+                                            kChannels, ", ", kFeatureDim, ", ", kFeatures, " or ",
+                                            kCenterCrop, ")"));
   }
   absl::StatusOr<std::pair<std::string, ModelShape>> network =
       NetworkShape(get(kNetwork), feature_dim, input_size, channels);
@@ -110,9 +110,9 @@ absl::StatusOr<EmbeddingFile> ReadEmbeddingFile(const std::string& path) {
   try {
     out.model = FtlModel(out.shape, 1);
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("'", path, "': network ", get(kNetwork),
-                                            " cannot be built at its size: ",
-                                            e.what_without_backtrace()));
+    return absl::DataLossError(
+        absl::StrCat("'", path, "': network ", get(kNetwork),
+                     " cannot be built at its size: ", e.what_without_backtrace()));
   }
   const std::string source = absl::StrCat("'", path, "'");
   std::map<std::string, torch::Tensor> enc, filter;
@@ -122,9 +122,8 @@ absl::StatusOr<EmbeddingFile> ReadEmbeddingFile(const std::string& path) {
     } else if (name.rfind("filter.", 0) == 0 && features == "f") {
       filter[name] = tensor;
     } else {
-      return absl::DataLossError(absl::StrCat(source, " holds '", name,
-                                              "', which is no layer of its ", features,
-                                              "-embedding"));
+      return absl::DataLossError(absl::StrCat(
+          source, " holds '", name, "', which is no layer of its ", features, "-embedding"));
     }
   }
   absl::Status loaded = LoadModuleTensors(*out.model->enc, enc, "enc.", source);

@@ -44,8 +44,8 @@ torch::Tensor Cpu(const torch::Tensor& t) { return t.detach().to(torch::kCPU).cl
 
 }  // namespace
 
-std::map<std::string, torch::Tensor> OptimizerStateTensors(
-    const torch::optim::Optimizer& optimizer, const NamedParameters& names) {
+std::map<std::string, torch::Tensor> OptimizerStateTensors(const torch::optim::Optimizer& optimizer,
+                                                           const NamedParameters& names) {
   const auto by_tensor = NamesByTensor(names);
   const auto& state = optimizer.state();
   std::map<std::string, torch::Tensor> out;
@@ -115,8 +115,8 @@ absl::Status LoadOptimizerStateTensors(torch::optim::Optimizer& optimizer,
                               : field == "momentum_buffer";
       if (!known) {
         return absl::InvalidArgumentError(absl::StrCat(source, ": optimizer entry '", name, "/",
-                                                       field, "' is not ",
-                                                       adam ? "Adam" : "SGD", " state"));
+                                                       field, "' is not ", adam ? "Adam" : "SGD",
+                                                       " state"));
       }
     }
     if (adam) {

@@ -22,8 +22,8 @@ using NamedParameters = torch::OrderedDict<std::string, torch::Tensor>;
 
 // The state of `optimizer` (Adam or SGD, from MakeOptimizer) for its parameters, named by
 // `names` (a module's named_parameters(), which must hold every parameter of the optimizer).
-std::map<std::string, torch::Tensor> OptimizerStateTensors(
-    const torch::optim::Optimizer& optimizer, const NamedParameters& names);
+std::map<std::string, torch::Tensor> OptimizerStateTensors(const torch::optim::Optimizer& optimizer,
+                                                           const NamedParameters& names);
 
 // Replaces the state of `optimizer` with that in `tensors` (as OptimizerStateTensors wrote it),
 // each tensor moved to its parameter's device. All or nothing: InvalidArgument, naming the entry

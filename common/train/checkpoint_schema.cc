@@ -29,9 +29,7 @@ constexpr char kMeanDistances[] = "stats/mean_distances";
 constexpr char kHardMask[] = "stats/hard_mask";
 constexpr char kEnergyKept[] = "stats/energy_kept";
 
-bool StartsWith(const std::string& text, const char* prefix) {
-  return text.rfind(prefix, 0) == 0;
-}
+bool StartsWith(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
 
 }  // namespace
 
@@ -94,13 +92,13 @@ absl::StatusOr<TrainerCheckpoint> DecodeTrainerCheckpoint(NamedTensors contents,
   absl::StatusOr<std::string> network = text(kNetwork);
   if (!network.ok()) return network.status();
   c.identity.network = *network;
-  for (const auto& [key, out] : std::vector<std::pair<const char*, int64_t*>>{
-           {kClasses, &c.identity.num_classes},
-           {kImages, &c.identity.num_images},
-           {kFeatureDim, &c.identity.feature_dim},
-           {kInputSize, &c.identity.input_size},
-           {kChannels, &c.identity.channels},
-           {kPosition, &c.position}}) {
+  for (const auto& [key, out] :
+       std::vector<std::pair<const char*, int64_t*>>{{kClasses, &c.identity.num_classes},
+                                                     {kImages, &c.identity.num_images},
+                                                     {kFeatureDim, &c.identity.feature_dim},
+                                                     {kInputSize, &c.identity.input_size},
+                                                     {kChannels, &c.identity.channels},
+                                                     {kPosition, &c.position}}) {
     if (absl::Status s = number(key, out); !s.ok()) return s;
   }
   absl::StatusOr<std::string> steps = text(kSteps);
@@ -112,10 +110,11 @@ absl::StatusOr<TrainerCheckpoint> DecodeTrainerCheckpoint(NamedTensors contents,
     return damaged("metadata '", kSteps, "' is not three counts: '", *steps, "'");
   }
 
-  std::map<std::string, torch::Tensor*> stats = {
-      {kCenters, &c.stats.centers},         {kBasis, &c.stats.basis},
-      {kEigenvalues, &c.stats.eigenvalues}, {kMeanDistances, &c.stats.mean_distances},
-      {kHardMask, &c.stats.hard_mask}};
+  std::map<std::string, torch::Tensor*> stats = {{kCenters, &c.stats.centers},
+                                                 {kBasis, &c.stats.basis},
+                                                 {kEigenvalues, &c.stats.eigenvalues},
+                                                 {kMeanDistances, &c.stats.mean_distances},
+                                                 {kHardMask, &c.stats.hard_mask}};
   torch::Tensor energy;
   stats[kEnergyKept] = &energy;
   int stats_found = 0;
@@ -156,9 +155,8 @@ absl::StatusOr<TrainerCheckpoint> DecodeTrainerCheckpoint(NamedTensors contents,
         c.stats.hard_mask.size(0) != c.identity.num_images ||
         c.stats.hard_mask.scalar_type() != torch::kUInt8 || energy.numel() != 1 ||
         energy.scalar_type() != torch::kFloat64) {
-      return damaged("the FTL statistics (stats/...) do not have the shapes of its ",
-                     n, " classes, ", c.identity.num_images, " images and D ",
-                     c.identity.feature_dim);
+      return damaged("the FTL statistics (stats/...) do not have the shapes of its ", n,
+                     " classes, ", c.identity.num_images, " images and D ", c.identity.feature_dim);
     }
     c.stats.hard_mask = c.stats.hard_mask.to(torch::kBool);
     c.stats.energy_kept = energy.item<double>();

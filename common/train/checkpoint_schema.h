@@ -45,9 +45,9 @@ struct TrainerCheckpoint {
   int64_t pretrain_step = 0;
   int64_t stage1_step = 0;
   int64_t stage2_step = 0;
-  TensorMap model;                             // by FtlModel's own names
+  TensorMap model;                              // by FtlModel's own names
   std::map<std::string, TensorMap> optimizers;  // "pretrain", "stage1", "stage2" -> state
-  FtlStatistics stats;                         // written when valid
+  FtlStatistics stats;                          // written when valid
 };
 
 // The optimizer phases a checkpoint holds, in order.
