@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fails when a tracked C++ file is not formatted as .clang-format says (prints the first
+# Fails when a C++ file of the checkout is not formatted as .clang-format says (prints the first
 # differences). Fix with: bash scripts/check_format.sh --fix
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/')
+# Tracked and new (untracked, not ignored) files: a new file is checked before it is committed.
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cc' '*.h' | grep -v '^tests/fuzz/corpus/')
 if [[ ${1:-} == --fix ]]; then
   clang-format -i "${files[@]}"
   echo "formatted ${#files[@]} files"

@@ -121,10 +121,14 @@ TEST_P(BackboneTrainerTest, TrainsEveryPhaseWithoutADecoder) {
   const torch::Tensor features_weight =
       iresnet ? trainer.model()->enc->frozen_parameters().at(0)
               : trainer.model()->named_parameters()["enc.mobilefacenet.features.layers.3.weight"];
-  if (!iresnet) EXPECT_TRUE(trainer.model()->enc->frozen_parameters().empty());
+  if (!iresnet) {
+    EXPECT_TRUE(trainer.model()->enc->frozen_parameters().empty());
+  }
   const torch::Tensor features_weight_before = features_weight.clone();
   const PhaseReport pre = trainer.Pretrain(3);
-  if (!iresnet) EXPECT_FALSE(torch::equal(features_weight, features_weight_before));
+  if (!iresnet) {
+    EXPECT_FALSE(torch::equal(features_weight, features_weight_before));
+  }
   EXPECT_EQ(pre.losses.count("recon"), 0u) << "no decoder, no reconstruction term";
   EXPECT_EQ(pre.losses.count("reg"), 0u) << "no m-L2 under a margin head";
   EXPECT_TRUE(std::isfinite(pre.losses.at("sfmx")));

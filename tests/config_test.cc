@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "common/config/job_spec_conversion.h"
 
 namespace ftl {
@@ -52,7 +53,7 @@ TEST(JobConfigTest, LossReductionsSamplingTransferAndInitCheckpoint) {
   EXPECT_EQ(d->loss.recon_reduction, Reduction::kMean);
   EXPECT_EQ(d->loss.logit_adjust_tau, 0.0);
   EXPECT_EQ(d->training.pretrain_sampling, Sampling::kInstance);
-  EXPECT_TRUE(d->training.stage1_transfer);
+  EXPECT_EQ(d->training.stage1_third_batch, ThirdBatch::kTransfer);
   EXPECT_TRUE(d->training.init_checkpoint.empty());
 
   const std::string checkpoint = DataDir() + "/start.ftlckpt";
@@ -67,14 +68,23 @@ TEST(JobConfigTest, LossReductionsSamplingTransferAndInitCheckpoint) {
   EXPECT_EQ(c->loss.recon_reduction, Reduction::kSum);
   EXPECT_EQ(c->loss.logit_adjust_tau, 1.0);
   EXPECT_EQ(c->training.pretrain_sampling, Sampling::kClassBalanced);
-  EXPECT_FALSE(c->training.stage1_transfer);
+  EXPECT_EQ(c->training.stage1_third_batch, ThirdBatch::kNone);  // stage1_transfer: false
   EXPECT_EQ(c->training.init_checkpoint, checkpoint);
+  for (const char* kind : {"transfer", "none", "ur", "center", "center_noise", "random_basis"}) {
+    absl::StatusOr<JobConfig> k =
+        Parse(WithData(absl::StrCat(R"(, "training": {"stage1_third_batch": ")", kind, R"("})")));
+    ASSERT_TRUE(k.ok()) << k.status();
+    EXPECT_STREQ(ThirdBatchName(k->training.stage1_third_batch), kind);
+  }
 
   for (const auto& [extra, field] : std::vector<std::pair<std::string, std::string>>{
            {R"(, "loss": {"ml2_reduction": "max"})", "loss.ml2_reduction"},
            {R"(, "loss": {"recon_reduction": "avg"})", "loss.recon_reduction"},
            {R"(, "loss": {"logit_adjust_tau": -1})", "loss.logit_adjust_tau"},
-           {R"(, "training": {"pretrain_sampling": "balanced"})", "training.pretrain_sampling"}}) {
+           {R"(, "training": {"pretrain_sampling": "balanced"})", "training.pretrain_sampling"},
+           {R"(, "training": {"stage1_third_batch": "noise"})", "training.stage1_third_batch"},
+           {R"(, "training": {"stage1_third_batch": "ur", "stage1_transfer": true})",
+            "training.stage1_transfer"}}) {
     absl::StatusOr<JobConfig> bad = Parse(WithData(extra));
     ASSERT_FALSE(bad.ok()) << extra;
     EXPECT_NE(bad.status().message().find(field), std::string::npos) << bad.status();

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end: the Table-1 tools on a small real image folder (15 identities x 11 images of
-# Yale B, as a user with a tiny set would have): ftl split, ftl pairs, ftl experiment (seven
+# Yale B, as a user with a tiny set would have): ftl split, ftl pairs, ftl experiment (all
 # variants, tuned on the validation split, 2 seeds, 2 MPI ranks), results.csv / results_seeds.csv /
 # results.md, the figures and pictures, and ftl eval on the FTL checkpoint; ftl pack to RecordIO
 # and a run from it; paths with quotes and $(...) never reach a shell. Then bad requests exit 2
@@ -30,12 +30,31 @@ done
 [[ -z $(comm -12 <(sort "$work/split/train.txt") <(sort "$work/split/holdout.txt")) ]] \
   || fail "a probe is also a training image"
 
+# --roles drawn: the regular people change with the seed (every identity has 11 images, so all are
+# eligible); --ur_validation_beyond_budget: each UR identity (3 + 3 probes + 1 <= 11) validates on
+# an image beyond its 3, which neither fit.txt nor train.txt holds.
+for seed in 1 2; do
+  "$ftl" split --data "$work/faces" --out "$work/split_drawn$seed" --regular 5 --ur_images 3 --holdout 3 \
+    --validation 1 --roles drawn --ur_validation_beyond_budget --seed $seed > "$work/split_drawn$seed.log" \
+    || fail "ftl split --roles drawn failed: $(cat "$work/split_drawn$seed.log")"
+done
+[[ $(wc -l < "$work/split_drawn1/regular.txt") == 5 ]] || fail "drawn: expected 5 regular identities"
+cmp -s "$work/split_drawn1/regular.txt" "$work/split_drawn2/regular.txt" && fail "drawn roles did not change with the seed"
+cmp -s "$work/split_drawn1/regular.txt" "$work/split/regular.txt" && cmp -s "$work/split_drawn2/regular.txt" "$work/split/regular.txt" \
+  && fail "drawn roles are the by-count ones for both seeds"
+[[ $(grep -c ',ur,11,3,1,3,beyond_budget$' "$work/split_drawn1/identities.csv") == 10 ]] \
+  || fail "drawn: expected 10 UR identities validated beyond their budget: $(cat "$work/split_drawn1/identities.csv")"
+[[ -z $(comm -12 <(sort "$work/split_drawn1/fit.txt") <(sort "$work/split_drawn1/validation.txt")) ]] \
+  || fail "a validation image is also fitted on"
+grep -q "10 of them beyond the UR budget" "$work/split_drawn1.log" || fail "the split did not say how many: $(cat "$work/split_drawn1.log")"
+
 # pairs over the probes: LFW format, 5 folds (15 identities: disjoint by identity).
 "$ftl" pairs --data "$work/faces" --manifest "$work/split/holdout.txt" --out "$work/pairs.txt" --folds 5 --per_fold 4
 [[ $(head -1 "$work/pairs.txt") == $'5\t4' ]] || fail "pairs header: $(head -1 "$work/pairs.txt")"
 [[ $(wc -l < "$work/pairs.txt") == 41 ]] || fail "expected 1 + 5 x 8 lines"
 
-# The experiment: all seven variants, the quick grid (2 candidates each), 2 seeds, tiny budget.
+# The experiment: all thirteen variants (--variants all, the default), the quick grid (2 candidates
+# each), 2 seeds, tiny budget (30,1,10: RS = 10).
 "$ftl" experiment --data "$work/faces" --out "$work/exp" --regular 5 --ur_images 3 --holdout 3 --validation 1 \
   --budget 30,1,10 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" --folds 5 \
   --seeds 1,2 --grid quick > "$work/experiment.log" 2>&1 || { tail -30 "$work/experiment.log"; fail "ftl experiment failed"; }
@@ -44,7 +63,7 @@ csv="$work/exp/results.csv"
 [[ $(head -1 "$csv") == variant,reg_rank1_f,ur_rank1_f,reg_rank1_g,ur_rank1_g,verif_acc,* ]] \
   || fail "results.csv header: $(head -1 "$csv")"
 [[ $(cut -d, -f1 "$csv" | tail -n +2 | tr '\n' ' ') == \
-   "softmax softmax_ml2 softmax_ml2_continued softmax_ml2_cb softmax_ml2_la ftl_no_transfer ftl " ]] \
+   "softmax softmax_ml2 softmax_ml2_continued softmax_ml2_images softmax_ml2_steps softmax_ml2_cb softmax_ml2_la ftl_no_transfer ftl_second_ur ftl_center ftl_center_noise ftl_random_basis ftl " ]] \
   || fail "variants: $(cat "$csv")"
 # Every metric a number in [0, 1] (the probes and pairs were really evaluated), means over the
 # two seeds' rows of results_seeds.csv, and standard errors beside them.
@@ -52,7 +71,7 @@ csv="$work/exp/results.csv"
 import csv, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 seeds = list(csv.DictReader(open(sys.argv[2])))
-assert len(seeds) == 14, len(seeds)
+assert len(seeds) == 26, len(seeds)
 for r in rows:
     assert r["seeds"] == "2", r
     per = [s for s in seeds if s["variant"] == r["variant"]]
@@ -64,16 +83,16 @@ for r in rows:
         assert abs(v - sum(values) / 2) < 1e-9, (r["variant"], k, v, values)
         assert abs(float(r[k + "_se"]) - abs(values[0] - values[1]) / 2) < 1e-9, (r["variant"], k)
 PY
-[[ $(wc -l < "$work/exp/tuning.csv") == 15 ]] || fail "expected 2 tuning runs for each of 7 variants"
+[[ $(wc -l < "$work/exp/tuning.csv") == 27 ]] || fail "expected 2 tuning runs for each of 13 variants"
 grep -q "| ftl |" "$work/exp/results.md" || fail "no Markdown table"
 grep -q "FTL minus each variant, paired by seed" "$work/exp/results.md" || fail "no paired differences"
 grep -q "| softmax_ml2_cb | [-+]" "$work/exp/results.md" || fail "no paired row for the CB baseline"
 grep -q "| variant | reg rank-1 f" "$work/experiment.log" || fail "table not printed"
 # Progress over the whole experiment: 14 tuning + 14 final trainings, each line counting.
-grep -q "experiment: 28 trainings planned" "$work/experiment.log" || fail "no plan: $(grep planned "$work/experiment.log")"
-[[ $(grep -c "; run [0-9]*/28, about [0-9:]* left)" "$work/experiment.log") == 28 ]] \
-  || fail "expected 28 progress lines: $(grep -c ' left)' "$work/experiment.log")"
-grep -q "; run 28/28, about 0:00:00 left)" "$work/experiment.log" || fail "the last run was not 28/28"
+grep -q "experiment: 52 trainings planned" "$work/experiment.log" || fail "no plan: $(grep planned "$work/experiment.log")"
+[[ $(grep -c "; run [0-9]*/52, about [0-9:]* left)" "$work/experiment.log") == 52 ]] \
+  || fail "expected 52 progress lines: $(grep -c ' left)' "$work/experiment.log")"
+grep -q "; run 52/52, about 0:00:00 left)" "$work/experiment.log" || fail "the last run was not 52/52"
 # Tuning never saw the probes: its runs were evaluated on validation.txt.
 grep -q validation.txt "$work/exp/tune/ftl-0/config.json" || fail "tuning not on the validation split"
 grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the hold-out probes"
@@ -81,17 +100,30 @@ grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the 
 # seed, and the continued baselines from the same one.
 grep -q '"init_checkpoint": ".*/tune/softmax_ml2-[01]/output/' "$work/exp/tune/ftl-0/config.json" \
   || fail "FTL's tuning does not start from softmax_ml2's tuned model"
-for v in ftl ftl_no_transfer softmax_ml2_continued softmax_ml2_cb softmax_ml2_la; do
+for v in ftl ftl_no_transfer ftl_second_ur ftl_center ftl_center_noise ftl_random_basis softmax_ml2_continued \
+  softmax_ml2_images softmax_ml2_steps softmax_ml2_cb softmax_ml2_la; do
   grep -q '"init_checkpoint": ".*/runs/softmax_ml2/seed2/output/' "$work/exp/runs/$v/seed2/config.json" \
     || fail "$v seed 2 does not start from softmax_ml2's seed-2 model"
 done
 grep -q "model weights from .*/runs/softmax_ml2/seed1/output/" "$work/exp/runs/ftl/seed1/log.txt" \
   || fail "the FTL worker did not start from softmax_ml2's model"
-grep -q '"stage1_transfer": false' "$work/exp/runs/ftl_no_transfer/seed1/config.json" || fail "ablation keeps the transfer"
+grep -q '"stage1_third_batch": "none"' "$work/exp/runs/ftl_no_transfer/seed1/config.json" || fail "ablation keeps the transfer"
 grep -q '"pretrain_sampling": "class_balanced"' "$work/exp/runs/softmax_ml2_cb/seed1/config.json" || fail "CB not class-balanced"
 grep -q '"logit_adjust_tau"' "$work/exp/runs/softmax_ml2_la/seed1/config.json" || fail "LA without tau"
 grep -q 'sfmx_transfer' "$work/exp/runs/ftl/seed1/output/summary.json" || fail "FTL trained no transferred batch"
 grep -q 'sfmx_transfer' "$work/exp/runs/ftl_no_transfer/seed1/output/summary.json" && fail "the ablation transferred"
+# Each control trains its own third batch, and the continued baselines their own length.
+for v in ftl_second_ur:ur ftl_center:center ftl_center_noise:center_noise ftl_random_basis:random_basis; do
+  grep -q "\"stage1_third_batch\": \"${v#*:}\"" "$work/exp/runs/${v%%:*}/seed1/config.json" || fail "${v%%:*} is not ${v#*:}"
+  grep -q 'sfmx_third' "$work/exp/runs/${v%%:*}/seed1/output/summary.json" || fail "${v%%:*} trained no third batch"
+done
+for v in softmax_ml2_continued:20 softmax_ml2_images:30 softmax_ml2_steps:40 softmax_ml2_cb:20; do
+  grep -q "\"pretrain_iterations\": \"${v#*:}\"" "$work/exp/runs/${v%%:*}/seed1/config.json" \
+    || fail "${v%%:*} does not train ${v#*:} iterations"
+done
+# The work table: FTL's steps per part and images (RS = 10; 2 ranks x 8 images per step).
+grep -q "| ftl | 20 | 10 | 40 | 40 | 480 |" "$work/exp/results.md" || fail "no work row for ftl: $(grep -A16 'Work of' "$work/exp/results.md")"
+grep -q "| softmax_ml2_steps | 40 | 40 | 40 | 40 | 640 |" "$work/exp/results.md" || fail "no work row for softmax_ml2_steps"
 for f in fig1b_weight_norms fig1b_stage1 fig4a_center_error fig6_centers fig7_transfer fig8_interpolation; do
   png="$work/exp/runs/ftl/analysis/$f.png"
   [[ -s $png ]] || fail "$f.png missing"

@@ -212,6 +212,70 @@ TEST(TransferTest, MatchesEquationSevenPerSample) {
                               g_r - centers.index_select(0, y_r), 1e-5, 1e-6));
 }
 
+// The stage-1 controls' draws: a pure function of (seed, tag, step), standard normal, and
+// different for every argument.
+TEST(TransferControlsTest, PortableNormalsAreReproducibleStandardNormalDraws) {
+  const torch::Tensor z = PortableNormals(11, kCenterNoiseTag, 3, 400, 50);
+  ASSERT_EQ(z.sizes(), (std::vector<int64_t>{400, 50}));
+  EXPECT_TRUE(torch::equal(z, PortableNormals(11, kCenterNoiseTag, 3, 400, 50)));
+  for (const torch::Tensor& other : {PortableNormals(12, kCenterNoiseTag, 3, 400, 50),
+                                     PortableNormals(11, kRandomBasisTag, 3, 400, 50),
+                                     PortableNormals(11, kCenterNoiseTag, 4, 400, 50)}) {
+    EXPECT_FALSE(torch::allclose(z, other));
+  }
+  // 20,000 draws: mean 0 and variance 1 within 5 standard errors; the tails as N(0, 1)'s.
+  const torch::Tensor d = z.to(torch::kFloat64).flatten();
+  EXPECT_NEAR(d.mean().item<double>(), 0.0, 5.0 / std::sqrt(20000.0));
+  EXPECT_NEAR(d.var().item<double>(), 1.0, 5.0 * std::sqrt(2.0 / 20000.0));
+  const double beyond_two = (d.abs() > 2.0).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(beyond_two, 0.0455, 0.008);
+  // Odd counts fill every element (Box-Muller yields pairs).
+  EXPECT_TRUE(PortableNormals(1, kCenterNoiseTag, 0, 3, 3).isfinite().all().item<bool>());
+  EXPECT_NE(PortableNormals(1, kCenterNoiseTag, 0, 3, 3)[2][2].item<float>(), 0.0f);
+}
+
+TEST(TransferControlsTest, RandomBasisIsOrthonormalAndDrawnPerStep) {
+  const torch::Tensor p = RandomOrthonormalBasis(5, 0, kDim, 3);
+  ASSERT_EQ(p.sizes(), (std::vector<int64_t>{kDim, 3}));
+  EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(p.t().mm(p), torch::eye(3), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(p, RandomOrthonormalBasis(5, 0, kDim, 3)));
+  // A different step spans a different subspace: its projector differs.
+  const torch::Tensor p1 = RandomOrthonormalBasis(5, 1, kDim, 3);
+  EXPECT_FALSE(torch::allclose(p.mm(p.t()), p1.mm(p1.t()), 1e-3, 1e-3));
+}
+
+// "center" is c[y_u]; "center_noise" is c[y_u] + Q diag(sqrt(lambda)) z, checked per sample and,
+// over many draws, for the covariance it is meant to have: Q diag(lambda_1..k) Q^T.
+TEST(TransferControlsTest, CentersAndCenterNoiseMatchTheirDefinitions) {
+  torch::manual_seed(9);
+  const torch::Tensor centers = torch::randn({kClasses, kDim});
+  const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({kDim, 2})));
+  const torch::Tensor lambdas = torch::tensor({4.0, 1.0, 0.5, -1e-9}, torch::kFloat64);
+  const torch::Tensor y_u = torch::tensor({2, 3, 3, 2}, torch::kInt64);
+  const torch::Tensor c = CenterFeatures(y_u, centers);
+  const torch::Tensor z = torch::randn({4, 2});
+  const torch::Tensor noisy = CenterNoiseFeatures(y_u, centers, q, lambdas, z);
+  for (int64_t k = 0; k < 4; ++k) {
+    const torch::Tensor center = centers[y_u[k].item<int64_t>()];
+    EXPECT_TRUE(torch::equal(c[k], center));
+    const torch::Tensor expected = center + q.select(1, 0) * (2.0 * z[k][0].item<double>()) +
+                                   q.select(1, 1) * (1.0 * z[k][1].item<double>());
+    EXPECT_TRUE(torch::allclose(noisy[k], expected, 1e-5, 1e-6)) << "sample " << k;
+  }
+  const int64_t n = 20000;
+  const torch::Tensor labels = torch::full({n}, 2, torch::kInt64);
+  const torch::Tensor offsets = (CenterNoiseFeatures(labels, centers, q, lambdas,
+                                                     PortableNormals(3, kCenterNoiseTag, 0, n, 2)) -
+                                 centers[2])
+                                    .to(torch::kFloat64);
+  const torch::Tensor covariance = offsets.t().mm(offsets) / n;
+  const torch::Tensor expected =
+      q.to(torch::kFloat64).mm(torch::diag(lambdas.slice(0, 0, 2))).mm(q.t().to(torch::kFloat64));
+  EXPECT_TRUE(torch::allclose(covariance, expected, 0.0, 0.15))
+      << (covariance - expected).abs().max().item<double>();
+}
+
 TEST(LossTest, SoftmaxMatchesLoopAndItsGradient) {
   torch::manual_seed(9);
   const torch::Tensor logits = torch::randn({3, 4}, torch::requires_grad());

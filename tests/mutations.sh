@@ -11,10 +11,17 @@ export OMP_NUM_THREADS=1
 
 # name | file | sed expression (must change the file) | test binaries that must fail
 mutations=(
-  "stage 1 transfers f instead of g|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular/TransferFeatures(model_->filter->forward(g_regular), y_regular/|stage1_reference_test"
+  "stage 1 transfers f instead of g|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur, s.centers, s.basis)/TransferFeatures(const_cast<Trainer*>(this)->model_->filter->forward(g_regular), y_regular, y_ur, s.centers, s.basis)/|stage1_reference_test"
   "stage 1 swaps y_r and y_u|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur,/TransferFeatures(g_regular, y_ur, y_regular,/|stage1_reference_test"
   "stage 1 offsets by c[y_u]|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur,/TransferFeatures(g_regular, y_ur, y_ur,/|stage1_reference_test"
   "stage 1 skips the transferred batch|common/train/trainer.cc|s/Step(optimizers_->stage1, \*stage1_averager_, transfer_terms.total);/(void)transfer_terms;/|stage1_reference_test"
+  "the center_noise control scales by the eigenvalues, not their square roots|common/ftl/transfer.cc|s/clamp_min(0).sqrt().to(centers.device()/clamp_min(0).to(centers.device()/|ftl_math_test stage1_reference_test"
+  "the random_basis control uses V's own basis|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur, s.centers, basis), y_ur}/TransferFeatures(g_regular, y_regular, y_ur, s.centers, s.basis), y_ur}/|stage1_reference_test"
+  "the ur control draws its second batch from the first UR stream|common/train/trainer.cc|s/t.seed, SampleStream::kStageOneSecondUr);/t.seed, SampleStream::kStageOneUr);/|stage1_reference_test"
+  "the step-matched control gets FTL's iterations, not its classifier steps|common/experiment/variants.cc|s/continued(\"_steps\", 4,/continued(\"_steps\", 2,/|experiment_variants_test"
+  "the ur control's second batch counts no images|common/experiment/variants.cc|s/(plan.third_batch == ThirdBatch::kUr ? 1 : 0)/0/|experiment_variants_test"
+  "drawn roles ignore the split seed|common/protocol/protocol.cc|s/StreamFor(options.seed, \"\", 2)/StreamFor(1, \"\", 2)/|protocol_test"
+  "UR validation beyond the budget fitted on|common/protocol/protocol.cc|s/      split.fit.insert(split.fit.end(), next, next + s.train);/      split.fit.insert(split.fit.end(), next, next + s.train + s.validation);/|protocol_test"
   "UpdateStats flips the wrong axis|common/train/trainer.cc|s/x.flip({3})/x.flip({2})/|stage1_reference_test"
   "init_checkpoint replays the first batches|common/train/trainer.cc|s/  pretrain_step_ = checkpoint.pretrain_step;/  pretrain_step_ = 0;/|stage1_reference_test"
   "unlisted yaw counts as frontal|common/data/dataset.cc|s/std::numeric_limits<float>::quiet_NaN())/0.0f)/|data_test"

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -111,6 +112,93 @@ TEST(SplitTest, IdentityFilterAndBadRequests) {
   EXPECT_FALSE(MakeSplit(listing, options).ok());
 }
 
+// --roles drawn: K regular identities drawn from the seed among those with enough images (here
+// ur_images 3 + holdout 2 = 5); a different seed draws different people, and the by-count rule
+// is unchanged by the seed.
+TEST(SplitTest, DrawnRolesChangeWithTheSeedAmongEligibleIdentities) {
+  // id0..id7 have 20 images, id8 has 4 (too few to be drawn regular: always UR).
+  const SourceListing listing = Listing({20, 20, 20, 20, 20, 20, 20, 20, 4});
+  SplitOptions options;
+  options.regular = 4;
+  options.ur_images = 3;
+  options.holdout = 2;
+  options.roles = SplitRoles::kDrawn;
+  std::set<std::vector<std::string>> drawn;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    options.seed = seed;
+    absl::StatusOr<DataSplit> split = MakeSplit(listing, options);
+    ASSERT_TRUE(split.ok()) << split.status();
+    ASSERT_EQ(split->regular_identities.size(), 4u);
+    EXPECT_EQ(std::count(split->regular_identities.begin(), split->regular_identities.end(), "id8"),
+              0);
+    // The same seed draws the same people.
+    EXPECT_EQ(MakeSplit(listing, options)->regular_identities, split->regular_identities);
+    // Roles decide the cut: regular keep 18, UR 3.
+    const auto train = CountBy(split->train);
+    for (const IdentitySplit& s : split->identities) {
+      const bool listed = std::count(split->regular_identities.begin(),
+                                     split->regular_identities.end(), s.identity) > 0;
+      EXPECT_EQ(s.regular, listed) << s.identity;
+      if (s.identity != "id8") EXPECT_EQ(train.at(s.identity), s.regular ? 18 : 3) << s.identity;
+    }
+    drawn.insert(split->regular_identities);
+  }
+  EXPECT_GE(drawn.size(), 4u) << "six seeds drew the same regular identities";
+  options.roles = SplitRoles::kByCount;
+  for (uint64_t seed : {1, 2}) {
+    options.seed = seed;
+    EXPECT_EQ(MakeSplit(listing, options)->regular_identities,
+              (std::vector<std::string>{"id0", "id1", "id2", "id3"}));
+  }
+  // Too few eligible identities is an error that says how many there are.
+  options.roles = SplitRoles::kDrawn;
+  options.regular = 9;
+  const absl::StatusOr<DataSplit> too_many = MakeSplit(listing, options);
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_NE(too_many.status().message().find("has 8"), std::string::npos)
+      << too_many.status().message();
+  EXPECT_EQ(ParseSplitRoles("drawn").value(), SplitRoles::kDrawn);
+  EXPECT_EQ(ParseSplitRoles("by_count").value(), SplitRoles::kByCount);
+  EXPECT_FALSE(ParseSplitRoles("random").ok());
+}
+
+// Validation beyond the budget: a UR identity with images to spare keeps all ur_images for
+// tuning (fit) and the final runs (train), and is validated on images neither trains on; one
+// without spare images falls back to carving from its budget.
+TEST(SplitTest, UrValidationBeyondTheBudgetKeepsTuningInTheSameRegime) {
+  // id0 regular (30), id1 UR with 12 (12 - 2 held out = 10 >= 4 + 2), id2 UR with 7 (5 < 4 + 2).
+  const SourceListing listing = Listing({30, 12, 7});
+  SplitOptions options;
+  options.regular = 1;
+  options.ur_images = 4;
+  options.holdout = 2;
+  options.validation = 2;
+  options.ur_validation_beyond_budget = true;
+  absl::StatusOr<DataSplit> split = MakeSplit(listing, options);
+  ASSERT_TRUE(split.ok()) << split.status();
+  const auto train = CountBy(split->train), fit = CountBy(split->fit);
+  const auto validation = CountBy(split->validation);
+  EXPECT_EQ(train.at("id1"), 4);
+  EXPECT_EQ(fit.at("id1"), 4);  // tuning trains the UR identity on its whole budget
+  EXPECT_EQ(validation.at("id1"), 2);
+  EXPECT_EQ(train.at("id2"), 4);  // too few beyond the budget: carved from it, as before
+  EXPECT_EQ(fit.at("id2"), 2);
+  EXPECT_EQ(validation.at("id2"), 2);
+  EXPECT_EQ(train.at("id0"), 28);  // regular identities: carved from their training images
+  EXPECT_EQ(fit.at("id0"), 26);
+  const std::set<std::string> train_set(split->train.begin(), split->train.end());
+  const std::set<std::string> holdout_set(split->holdout.begin(), split->holdout.end());
+  for (const std::string& v : split->validation) {
+    EXPECT_EQ(holdout_set.count(v), 0u) << v;
+    EXPECT_EQ(train_set.count(v), IdentityOf(v) == "id1" ? 0u : 1u) << v;
+  }
+  for (const IdentitySplit& s : split->identities)
+    EXPECT_EQ(s.validation_beyond_budget, s.identity == "id1") << s.identity;
+  // Off (the default), the same source carves every identity's validation from its training.
+  options.ur_validation_beyond_budget = false;
+  EXPECT_EQ(CountBy(MakeSplit(listing, options)->fit).at("id1"), 2);
+}
+
 TEST(SplitTest, WritesManifestsThatReadBack) {
   const std::string dir = ::testing::TempDir() + "/split_out";
   std::filesystem::remove_all(dir);
@@ -127,8 +215,8 @@ TEST(SplitTest, WritesManifestsThatReadBack) {
   std::string header, first;
   std::getline(csv, header);
   std::getline(csv, first);
-  EXPECT_EQ(header, "identity,role,total,train,validation,holdout");
-  EXPECT_EQ(first, "id0,regular,8,6,0,2");
+  EXPECT_EQ(header, "identity,role,total,train,validation,holdout,validation_from");
+  EXPECT_EQ(first, "id0,regular,8,6,0,2,none");
 }
 
 TEST(IdentityListTest, ReadsLfwPeopleFilesAndPlainLists) {

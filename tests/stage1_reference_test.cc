@@ -13,6 +13,7 @@
 
 #include "common/comm/communicator.h"
 #include "common/data/sampler.h"
+#include "common/ftl/transfer.h"
 #include "common/train/trainer.h"
 #include "tests/test_util.h"
 
@@ -78,11 +79,32 @@ torch::Tensor NaiveTransfer(const torch::Tensor& g_r, const torch::Tensor& y_r,
   return torch::stack(rows);
 }
 
+// The controls one sample at a time: c[y_u], and c[y_u] + sum_j sqrt(lambda_j) z_kj Q_j.
+torch::Tensor NaiveCenters(const torch::Tensor& y_u, const torch::Tensor& centers) {
+  std::vector<torch::Tensor> rows;
+  for (int64_t k = 0; k < y_u.size(0); ++k) rows.push_back(centers[y_u[k].item<int64_t>()]);
+  return torch::stack(rows);
+}
+torch::Tensor NaiveCenterNoise(const torch::Tensor& y_u, const torch::Tensor& centers,
+                               const torch::Tensor& q, const torch::Tensor& eigenvalues,
+                               const torch::Tensor& z) {
+  std::vector<torch::Tensor> rows;
+  for (int64_t k = 0; k < y_u.size(0); ++k) {
+    torch::Tensor row = centers[y_u[k].item<int64_t>()].clone();
+    for (int64_t j = 0; j < q.size(1); ++j) {
+      const double scale = std::sqrt(std::max(0.0, eigenvalues[j].item<double>()));
+      row = row + q.select(1, j) * (scale * z[k][j].item<double>());
+    }
+    rows.push_back(row);
+  }
+  return torch::stack(rows);
+}
+
 torch::Tensor Images(const Dataset& data, const torch::Tensor& rows) {
   return data.images.index_select(0, rows).to(torch::kFloat32).div(255.0);
 }
 
-class Stage1ReferenceTest : public ::testing::TestWithParam<bool> {
+class Stage1ReferenceTest : public ::testing::TestWithParam<ThirdBatch> {
  protected:
   Stage1ReferenceTest()
       : config_(testing::TinyJobConfig()),
@@ -143,10 +165,12 @@ class Stage1ReferenceTest : public ::testing::TestWithParam<bool> {
 
 // One iteration of the trainer's stage 1 equals three hand-written Adam steps on (1) the hard
 // regular batch, (2) the UR batch and (3) the transferred batch g~ = c[y_u] + Q Q^T (Enc(x_r) -
-// c[y_r]) labelled y_u; without the transfer (GetParam() false), steps (1) and (2) only.
+// c[y_r]) labelled y_u; or, for the controls of training.stage1_third_batch, (3) a second real UR
+// batch, the UR centres, the centres plus V's top-k Gaussian noise, Eq. 7 on a random basis of
+// the same rank; without a third batch (none), steps (1) and (2) only.
 TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
-  const bool transfer = GetParam();
-  config_.training.stage1_transfer = transfer;
+  const ThirdBatch third = GetParam();
+  config_.training.stage1_third_batch = third;
   Trainer trainer(config_, data_, *comm_);
   Trainer reference(config_, data_, *comm_);  // same seed: the same initial weights
   for (Trainer* t : {&trainer, &reference}) {
@@ -154,9 +178,9 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
     t->UpdateStats();
   }
   const FtlStatistics& stats = reference.statistics();
-  ASSERT_GT(stats.basis.size(1), 0);
-  ASSERT_LT(stats.basis.size(1), config_.model.feature_dim)
-      << "a full basis would hide a wrong offset";
+  const int64_t k = stats.basis.size(1);
+  ASSERT_GT(k, 0);
+  ASSERT_LT(k, config_.model.feature_dim) << "a full basis would hide a wrong offset";
 
   const auto [y_r, y_u, g_r, g_u] = DrawFirstBatches(reference);
   ASSERT_FALSE(torch::equal(y_r, y_u));
@@ -168,10 +192,41 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   };
   adam.Step(NaiveClassifierLoss(logits_of(g_r), y_r, config_.loss.reg));
   adam.Step(NaiveClassifierLoss(logits_of(g_u), y_u, config_.loss.reg));
-  if (transfer) {
-    const torch::Tensor g_t = NaiveTransfer(g_r, y_r, y_u, stats.centers, stats.basis);
-    adam.Step(NaiveClassifierLoss(logits_of(g_t), y_u, config_.loss.reg));
+  const int64_t batch = config_.training.batch_size;
+  const uint64_t seed = config_.training.seed;
+  torch::Tensor g_third, y_third = y_u;
+  switch (third) {
+    case ThirdBatch::kNone:
+      break;
+    case ThirdBatch::kTransfer:
+      g_third = NaiveTransfer(g_r, y_r, y_u, stats.centers, stats.basis);
+      break;
+    case ThirdBatch::kRandomBasis: {
+      const torch::Tensor p = RandomOrthonormalBasis(seed, 0, config_.model.feature_dim, k);
+      ASSERT_FALSE(torch::allclose(p.abs(), stats.basis.abs(), 1e-3, 1e-3));
+      g_third = NaiveTransfer(g_r, y_r, y_u, stats.centers, p);
+      break;
+    }
+    case ThirdBatch::kCenter:
+      g_third = NaiveCenters(y_u, stats.centers);
+      break;
+    case ThirdBatch::kCenterNoise:
+      g_third = NaiveCenterNoise(y_u, stats.centers, stats.basis, stats.eigenvalues,
+                                 PortableNormals(seed, kCenterNoiseTag, 0, batch, k));
+      break;
+    case ThirdBatch::kUr: {
+      const ClassBalancedSampler second(data_.labels, {3, 4, 5}, seed,
+                                        SampleStream::kStageOneSecondUr);
+      const torch::Tensor rows = second.Batch(0, batch);
+      y_third = data_.labels.index_select(0, rows);
+      ASSERT_FALSE(torch::equal(y_third, y_u)) << "the second UR batch repeats the first";
+      torch::NoGradGuard no_grad;
+      g_third = m->enc->forward(Images(data_, rows));
+      break;
+    }
   }
+  if (g_third.defined())
+    adam.Step(NaiveClassifierLoss(logits_of(g_third), y_third, config_.loss.reg));
 
   const std::string before_csv = config_.runtime.output_dir + "/weight_norms_stage1_r0_before.csv";
   const std::string after_csv = config_.runtime.output_dir + "/weight_norms_stage1_r0_after.csv";
@@ -185,12 +240,18 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
     for (std::string line; std::getline(in, line);) ++lines;
     EXPECT_EQ(lines, 1 + data_.num_classes()) << csv;
   }
-  EXPECT_EQ(report.losses.count("sfmx_transfer"), transfer ? 1u : 0u);
-  EXPECT_EQ(report.images, (transfer ? 3 : 2) * config_.training.batch_size);
+  EXPECT_EQ(report.losses.count("sfmx_transfer"), third == ThirdBatch::kTransfer ? 1u : 0u);
+  EXPECT_EQ(report.losses.count("sfmx_third"),
+            third != ThirdBatch::kTransfer && third != ThirdBatch::kNone ? 1u : 0u);
+  EXPECT_EQ(report.images, (g_third.defined() ? 3 : 2) * batch);
   ExpectSameFilterAndClassifier(trainer, m);
 }
 
-INSTANTIATE_TEST_SUITE_P(TransferOnAndOff, Stage1ReferenceTest, ::testing::Bool());
+INSTANTIATE_TEST_SUITE_P(EveryThirdBatch, Stage1ReferenceTest,
+                         ::testing::Values(ThirdBatch::kTransfer, ThirdBatch::kNone,
+                                           ThirdBatch::kUr, ThirdBatch::kCenter,
+                                           ThirdBatch::kCenterNoise, ThirdBatch::kRandomBasis),
+                         [](const auto& info) { return std::string(ThirdBatchName(info.param)); });
 
 // SGD with momentum written out (torch.optim.SGD: buf = grad on the first step, then
 // momentum buf + grad; p -= lr buf), no weight decay.

@@ -122,4 +122,34 @@ absl::StatusOr<std::pair<std::string, ModelShape>> NetworkShape(const std::strin
                    absl::StrJoin(BackboneNames(), ", "), ", each as <backbone>:<filter>)"));
 }
 
+const char* ThirdBatchName(ThirdBatch kind) {
+  switch (kind) {
+    case ThirdBatch::kTransfer:
+      return "transfer";
+    case ThirdBatch::kNone:
+      return "none";
+    case ThirdBatch::kUr:
+      return "ur";
+    case ThirdBatch::kCenter:
+      return "center";
+    case ThirdBatch::kCenterNoise:
+      return "center_noise";
+    case ThirdBatch::kRandomBasis:
+      return "random_basis";
+  }
+  return "?";
+}
+
+absl::StatusOr<ThirdBatch> ParseThirdBatch(const std::string& name) {
+  for (ThirdBatch kind :
+       {ThirdBatch::kTransfer, ThirdBatch::kNone, ThirdBatch::kUr, ThirdBatch::kCenter,
+        ThirdBatch::kCenterNoise, ThirdBatch::kRandomBasis}) {
+    if (name == ThirdBatchName(kind)) return kind;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "training.stage1_third_batch: must be transfer, none, ur, center, center_noise or "
+      "random_basis, got \"",
+      name, "\""));
+}
+
 }  // namespace ftl

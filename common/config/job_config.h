@@ -86,6 +86,11 @@ absl::StatusOr<std::pair<std::string, ModelShape>> NetworkShape(const std::strin
                                                                 int channels);
 
 enum class Method { kFtl, kSoftmax, kSoftmaxMl2 };
+// Stage 1's third batch (training.stage1_third_batch): Eq. 7's transfer or a control for it.
+enum class ThirdBatch { kTransfer, kNone, kUr, kCenter, kCenterNoise, kRandomBasis };
+const char* ThirdBatchName(ThirdBatch kind);  // "transfer", "none", "ur", ...
+// The kind a name gives; InvalidArgument naming the choices otherwise.
+absl::StatusOr<ThirdBatch> ParseThirdBatch(const std::string& name);
 const char* MethodName(Method method);
 
 struct DataConfig {
@@ -187,7 +192,8 @@ struct TrainingConfig {
   int checkpoint_every_rounds = 1;
   int evaluate_every_rounds = 1;
   Sampling pretrain_sampling = Sampling::kInstance;
-  bool stage1_transfer = true;  // false: stage 1 without the transferred batch (ablation)
+  // training.stage1_third_batch: what stage 1's third step trains on (job_spec.proto).
+  ThirdBatch stage1_third_batch = ThirdBatch::kTransfer;
   std::string init_checkpoint;  // start from this checkpoint's model weights; "" = random init
   OptimizerConfig pretrain_optimizer, stage1_optimizer, stage2_optimizer;
 };

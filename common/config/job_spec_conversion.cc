@@ -331,7 +331,18 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
         "training.pretrain_sampling: must be \"instance\" or \"class_balanced\", got \"",
         spec.pretrain_sampling(), "\""));
   }
-  if (spec.has_stage1_transfer()) t->stage1_transfer = spec.stage1_transfer();
+  if (!spec.stage1_third_batch().empty()) {
+    FTL_ASSIGN_OR_RETURN(t->stage1_third_batch, ParseThirdBatch(spec.stage1_third_batch()));
+    if (spec.has_stage1_transfer() &&
+        spec.stage1_transfer() != (t->stage1_third_batch == ThirdBatch::kTransfer)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("training.stage1_transfer: ", spec.stage1_transfer() ? "true" : "false",
+                       " contradicts training.stage1_third_batch \"", spec.stage1_third_batch(),
+                       "\" (give only stage1_third_batch)"));
+    }
+  } else if (spec.has_stage1_transfer() && !spec.stage1_transfer()) {
+    t->stage1_third_batch = ThirdBatch::kNone;
+  }
   FTL_RETURN_IF_ERROR(FillOptimizer("pretrain_optimizer", spec.optimizer(),
                                     spec.pretrain_optimizer(), &t->pretrain_optimizer));
   FTL_RETURN_IF_ERROR(FillOptimizer("stage1_optimizer", spec.optimizer(), spec.stage1_optimizer(),

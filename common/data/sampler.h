@@ -16,6 +16,7 @@ enum class SampleStream : uint64_t {
   kStageOneHard = 2,
   kStageOneUr = 3,
   kStageTwo = 4,
+  kStageOneSecondUr = 5,  // training.stage1_third_batch "ur": a second, independent UR batch
 };
 
 // Without replacement within an epoch: global positions [step*size, (step+1)*size) of the

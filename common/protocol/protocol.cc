@@ -33,6 +33,13 @@ std::mt19937_64 StreamFor(uint64_t seed, const std::string& name, uint64_t purpo
 
 }  // namespace
 
+absl::StatusOr<SplitRoles> ParseSplitRoles(const std::string& name) {
+  if (name == "by_count") return SplitRoles::kByCount;
+  if (name == "drawn") return SplitRoles::kDrawn;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--roles: must be by_count or drawn, got '", name, "'"));
+}
+
 std::unordered_map<std::string, std::vector<std::string>> SamplesByIdentity(
     const SourceListing& listing) {
   std::unordered_map<std::string, std::vector<std::string>> by_identity;
@@ -67,6 +74,27 @@ absl::StatusOr<DataSplit> MakeSplit(const SourceListing& listing, const SplitOpt
                                                    " but the source has only ", order.size(),
                                                    " identities"));
   }
+  // The regular identities: the first K by count, or K drawn among those able to play both roles.
+  std::set<std::string> regular;
+  if (options.roles == SplitRoles::kByCount) {
+    for (int k = 0; k < options.regular; ++k) regular.insert(order[k]->first);
+  } else {
+    const int64_t needed = (options.ur_images > 0 ? options.ur_images : options.min_train) +
+                           options.holdout +
+                           (options.ur_validation_beyond_budget ? options.validation : 0);
+    std::vector<std::string> eligible;  // in name order (members is a map): seed-determined draw
+    for (const auto& [identity, samples] : members) {
+      if (static_cast<int64_t>(samples.size()) >= needed) eligible.push_back(identity);
+    }
+    if (static_cast<int>(eligible.size()) < options.regular) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "split: --roles drawn needs ", options.regular, " identities with at least ", needed,
+          " images to draw the regular ones from, but the source has ", eligible.size()));
+    }
+    std::mt19937_64 rng = StreamFor(options.seed, "", 2);
+    std::shuffle(eligible.begin(), eligible.end(), rng);
+    regular.insert(eligible.begin(), eligible.begin() + options.regular);
+  }
   DataSplit split;
   for (size_t rank = 0; rank < order.size(); ++rank) {
     const std::string& identity = order[rank]->first;
@@ -75,19 +103,32 @@ absl::StatusOr<DataSplit> MakeSplit(const SourceListing& listing, const SplitOpt
     std::shuffle(samples.begin(), samples.end(), rng);
     IdentitySplit s;
     s.identity = identity;
-    s.regular = static_cast<int>(rank) < options.regular;
+    s.regular = regular.count(identity) > 0;
     s.total = static_cast<int64_t>(samples.size());
     s.holdout = s.total - options.holdout >= options.min_train ? options.holdout : 0;
-    int64_t train = s.total - s.holdout;
+    const int64_t available = s.total - s.holdout;
+    int64_t train = available;
     if (!s.regular && options.ur_images > 0) train = std::min<int64_t>(train, options.ur_images);
     s.train = train;
-    s.validation = std::min<int64_t>(options.validation, std::max<int64_t>(train - 1, 0));
+    // Shuffled images: [hold-out][validation][training] or, beyond the budget,
+    // [hold-out][training][validation].
     auto next = samples.begin();
     split.holdout.insert(split.holdout.end(), next, next + s.holdout);
     next += s.holdout;
-    split.validation.insert(split.validation.end(), next, next + s.validation);
-    split.train.insert(split.train.end(), next, next + s.train);
-    split.fit.insert(split.fit.end(), next + s.validation, next + s.train);
+    s.validation_beyond_budget = options.ur_validation_beyond_budget && !s.regular &&
+                                 options.validation > 0 && available - train >= options.validation;
+    if (s.validation_beyond_budget) {
+      s.validation = options.validation;
+      split.train.insert(split.train.end(), next, next + s.train);
+      split.fit.insert(split.fit.end(), next, next + s.train);
+      split.validation.insert(split.validation.end(), next + s.train,
+                              next + s.train + s.validation);
+    } else {
+      s.validation = std::min<int64_t>(options.validation, std::max<int64_t>(train - 1, 0));
+      split.validation.insert(split.validation.end(), next, next + s.validation);
+      split.train.insert(split.train.end(), next, next + s.train);
+      split.fit.insert(split.fit.end(), next + s.validation, next + s.train);
+    }
     if (s.regular) split.regular_identities.push_back(identity);
     split.identities.push_back(s);
   }
@@ -110,10 +151,14 @@ absl::Status WriteSplit(const DataSplit& split, const std::string& dir) {
   FTL_RETURN_IF_ERROR(WriteManifest((root / "holdout.txt").string(), split.holdout));
   FTL_RETURN_IF_ERROR(WriteManifest((root / "regular.txt").string(), split.regular_identities));
   std::ofstream csv((root / "identities.csv").string(), std::ios::trunc);
-  csv << "identity,role,total,train,validation,holdout\n";
+  csv << "identity,role,total,train,validation,holdout,validation_from\n";
   for (const IdentitySplit& s : split.identities) {
     csv << s.identity << "," << (s.regular ? "regular" : "ur") << "," << s.total << "," << s.train
-        << "," << s.validation << "," << s.holdout << "\n";
+        << "," << s.validation << "," << s.holdout << ","
+        << (s.validation == 0            ? "none"
+            : s.validation_beyond_budget ? "beyond_budget"
+                                         : "train")
+        << "\n";
   }
   csv.flush();
   if (!csv) return absl::InternalError(absl::StrCat(dir, "/identities.csv: cannot write"));

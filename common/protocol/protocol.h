@@ -19,13 +19,33 @@
 
 namespace ftl {
 
+// Which identities stay regular (--roles).
+enum class SplitRoles {
+  // The first K by image count, ties by name: the same people for every seed (what a naturally
+  // long-tailed set means by under-represented).
+  kByCount,
+  // K drawn from the seed among the identities with enough images to play either role (at least
+  // ur_images, or min_train when ur_images is 0, plus holdout, plus validation when it is taken
+  // beyond the budget); the rest are UR. On a set where everyone has many images (Yale B), which
+  // people are under-represented then changes with the split.
+  kDrawn,
+};
+// "by_count" / "drawn"; InvalidArgument naming the choices otherwise.
+absl::StatusOr<SplitRoles> ParseSplitRoles(const std::string& name);
+
 struct SplitOptions {
-  int regular = 0;     // the first K identities by image count (ties by name) stay regular
+  int regular = 0;     // K identities stay regular (`roles` says which)
   int ur_images = 0;   // the others keep at most this many training images (0 = all they have)
   int holdout = 0;     // probes held out per identity ...
   int min_train = 1;   // ... when at least this many training images remain
   int validation = 0;  // images per identity carved from the training images for tuning
   uint64_t seed = 1;
+  SplitRoles roles = SplitRoles::kByCount;
+  // A UR identity's validation images taken from its images beyond the ur_images budget, where it
+  // has that many, instead of carved from the budget: tuning then trains it on as many images as
+  // the final runs do (the same k-shot regime). Where it has too few, they are carved from the
+  // budget as before (identities.csv says which).
+  bool ur_validation_beyond_budget = false;
   // When non-empty, only these identities take part (e.g. LFW's peopleDevTrain.txt).
   std::unordered_set<std::string> identities;
 };
@@ -34,10 +54,12 @@ struct IdentitySplit {
   std::string identity;
   bool regular = false;
   int64_t total = 0, train = 0, holdout = 0, validation = 0;
+  bool validation_beyond_budget = false;  // validation images not among the training images
 };
 
 struct DataSplit {
-  std::vector<std::string> train;       // training images (validation images included)
+  std::vector<std::string> train;       // training images (validation images included, except those
+                                        // taken beyond a UR identity's budget)
   std::vector<std::string> fit;         // train minus validation: what tuning runs train on
   std::vector<std::string> validation;  // tuning probes, carved from train
   std::vector<std::string> holdout;     // final probes, never trained on or tuned on

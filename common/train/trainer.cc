@@ -157,6 +157,8 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   stage2_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kStageTwo);
   ur_samples_ =
       ClassBalancedSampler(dataset.labels, ur_classes_, t.seed, SampleStream::kStageOneUr);
+  second_ur_samples_ =
+      ClassBalancedSampler(dataset.labels, ur_classes_, t.seed, SampleStream::kStageOneSecondUr);
   if (t.pretrain_sampling == Sampling::kClassBalanced) {
     std::vector<int64_t> all_classes(static_cast<size_t>(dataset.num_classes()));
     for (int64_t c = 0; c < dataset.num_classes(); ++c) all_classes[c] = c;
@@ -581,7 +583,8 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   };
   std::map<std::string, double> sums;
   int64_t images = 0;
-  std::unique_ptr<BatchPrefetcher> hard_batches, ur_batches;
+  const ThirdBatch third = config_.training.stage1_third_batch;
+  std::unique_ptr<BatchPrefetcher> hard_batches, ur_batches, second_ur_batches;
   if (have_hard) {
     hard_batches =
         Batches([this, first = stage1_step_, global_batch](
@@ -593,6 +596,13 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
         Batches([this, first = stage1_step_, global_batch](
                     int64_t k) { return LocalSlice(ur_samples_.Batch(first + k, global_batch)); },
                 iterations);
+  }
+  if (have_ur && third == ThirdBatch::kUr) {
+    second_ur_batches = Batches(
+        [this, first = stage1_step_, global_batch](int64_t k) {
+          return LocalSlice(second_ur_samples_.Batch(first + k, global_batch));
+        },
+        iterations);
   }
   for (int64_t it = 0; it < iterations; ++it) {
     std::map<std::string, double> losses;
@@ -618,13 +628,15 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
       Step(optimizers_->stage1, *stage1_averager_, terms.total);
       losses["sfmx_ur"] = terms.sfmx.item<double>();
       step_images += global_batch;
-      // (3) the transferred batch: the regular batch's variation moved onto the UR centres (Eq. 7).
-      if (have_hard && config_.training.stage1_transfer) {
-        const torch::Tensor g_transfer =
-            TransferFeatures(g_regular, y_regular, y_ur, stats_.centers, stats_.basis);
-        const LossTerms transfer_terms = classify_loss(g_transfer, y_ur);
+      // (3) the transferred batch: the regular batch's variation moved onto the UR centres (Eq. 7),
+      // or a control in its place (training.stage1_third_batch).
+      const auto [g_third, y_third] =
+          ThirdBatchOf(third, g_regular, y_regular, y_ur, second_ur_batches.get(), encode);
+      if (g_third.defined()) {
+        const LossTerms transfer_terms = classify_loss(g_third, y_third);
         Step(optimizers_->stage1, *stage1_averager_, transfer_terms.total);
-        losses["sfmx_transfer"] = transfer_terms.sfmx.item<double>();
+        losses[third == ThirdBatch::kTransfer ? "sfmx_transfer" : "sfmx_third"] =
+            transfer_terms.sfmx.item<double>();
         step_images += global_batch;
       }
     }
@@ -640,6 +652,43 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   report.metrics[metric_names::kUrRegularNormRatioBefore] = ratio_before;
   report.metrics[metric_names::kUrRegularNormRatioAfter] = UrToRegularWeightNormRatio();
   return report;
+}
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::ThirdBatchOf(
+    ThirdBatch kind, const torch::Tensor& g_regular, const torch::Tensor& y_regular,
+    const torch::Tensor& y_ur, BatchPrefetcher* second_ur,
+    const std::function<torch::Tensor(const torch::Tensor&)>& encode) const {
+  const FtlStatistics& s = stats_;
+  const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
+  const uint64_t seed = config_.training.seed;
+  switch (kind) {
+    case ThirdBatch::kNone:
+      return {};
+    case ThirdBatch::kTransfer:
+      if (!g_regular.defined()) return {};
+      return {TransferFeatures(g_regular, y_regular, y_ur, s.centers, s.basis), y_ur};
+    case ThirdBatch::kRandomBasis: {
+      if (!g_regular.defined()) return {};
+      const torch::Tensor basis =
+          RandomOrthonormalBasis(seed, stage1_step_, s.basis.size(0), s.basis.size(1))
+              .to(s.centers.device());
+      return {TransferFeatures(g_regular, y_regular, y_ur, s.centers, basis), y_ur};
+    }
+    case ThirdBatch::kCenter:
+      return {CenterFeatures(y_ur, s.centers), y_ur};
+    case ThirdBatch::kCenterNoise: {
+      // Drawn for the global batch and sliced: R ranks draw what one rank of R x B would.
+      const torch::Tensor noise = LocalSlice(PortableNormals(seed, kCenterNoiseTag, stage1_step_,
+                                                             global_batch, s.basis.size(1)))
+                                      .to(s.centers.device());
+      return {CenterNoiseFeatures(y_ur, s.centers, s.basis, s.eigenvalues, noise), y_ur};
+    }
+    case ThirdBatch::kUr: {
+      const auto [x, y] = DeviceBatch(second_ur->Next());
+      return {encode(Augment(x, SampleStream::kStageOneSecondUr, stage1_step_)), y};
+    }
+  }
+  return {};
 }
 
 double Trainer::UrToRegularWeightNormRatio() const {

@@ -109,6 +109,12 @@ class Trainer {
                            int64_t images, std::map<std::string, double> loss_sums);
   // Freezes what `phase` does not train (requires_grad off), unfreezes the rest.
   void SetTrainable(PhaseKind phase);
+  // Stage 1's third batch of `kind` (features and labels; undefined for none, or for Eq. 7 and
+  // its random-basis control without a regular batch) at the current stage-1 step.
+  std::pair<torch::Tensor, torch::Tensor> ThirdBatchOf(
+      ThirdBatch kind, const torch::Tensor& g_regular, const torch::Tensor& y_regular,
+      const torch::Tensor& y_ur, BatchPrefetcher* second_ur,
+      const std::function<torch::Tensor(const torch::Tensor&)>& encode) const;
   // Pre-training and stage 2: Eq. 4 on ordinary batches from all of D.
   PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
                              const ProgressCallback& progress);
@@ -160,6 +166,7 @@ class Trainer {
   torch::Tensor log_prior_;  // [N_c] log class shares on device_, for logit adjustment
   EpochSampler hard_samples_;
   ClassBalancedSampler ur_samples_;
+  ClassBalancedSampler second_ur_samples_;  // training.stage1_third_batch "ur"
   int64_t pretrain_step_ = 0, stage1_step_ = 0, stage2_step_ = 0;
   FtlStatistics stats_;
 };

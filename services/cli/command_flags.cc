@@ -16,7 +16,16 @@ ABSL_FLAG(std::string, data, "",
 ABSL_FLAG(std::string, labels, "",
           "split/pairs/experiment: the IDX labels file, or a RecordIO .idx elsewhere");
 ABSL_FLAG(std::string, out, "", "split/experiment/eval: output folder; pairs: output file");
-ABSL_FLAG(int, regular, 0, "split/experiment: the first K identities by image count stay regular");
+ABSL_FLAG(int, regular, 0,
+          "split/experiment: K identities stay regular (--roles says which), the others are UR");
+ABSL_FLAG(std::string, roles, "by_count",
+          "split/experiment: which K stay regular: by_count (the K with most images, ties by "
+          "name: the same people for every --seed) or drawn (K drawn from --seed among the "
+          "identities with enough images to play either role)");
+ABSL_FLAG(bool, ur_validation_beyond_budget, false,
+          "split/experiment: take a UR identity's --validation images from its images beyond "
+          "--ur_images where it has them, so that tuning trains it on as many images as the final "
+          "runs (otherwise they are carved from its --ur_images)");
 ABSL_FLAG(int, ur_images, 0,
           "split/experiment: the other identities keep at most k training images (0 = all)");
 ABSL_FLAG(int, holdout, 0, "split/experiment: hold out n probe images per identity");
@@ -68,10 +77,12 @@ ABSL_FLAG(std::string, config, "",
           "centre crop in the module");
 ABSL_FLAG(std::string, plot_script, FTL_PLOT_SCRIPT,
           "eval/experiment: the matplotlib script for PNG plots");
-ABSL_FLAG(
-    std::string, variants,
-    "softmax,softmax_ml2,softmax_ml2_continued,softmax_ml2_cb,softmax_ml2_la,ftl_no_transfer,ftl",
-    "experiment: variants to train (softmax_ml2 always trains when a variant continues from it)");
+ABSL_FLAG(std::string, variants, "all",
+          "experiment: variants to train, comma-separated, or all: softmax, softmax_ml2, "
+          "softmax_ml2_continued, softmax_ml2_images, softmax_ml2_steps, softmax_ml2_cb, "
+          "softmax_ml2_la, ftl_no_transfer, ftl_second_ur, ftl_center, ftl_center_noise, "
+          "ftl_random_basis, ftl (docs/experiments.md; softmax_ml2 always trains when a variant "
+          "continues from it)");
 ABSL_FLAG(std::string, seeds, "",
           "experiment: training seeds of the final runs, e.g. 1,2,3 (default: --seed, --seed+1, "
           "--seed+2); "
@@ -156,6 +167,8 @@ absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   options.min_train = absl::GetFlag(FLAGS_min_train);
   options.validation = absl::GetFlag(FLAGS_validation);
   options.seed = absl::GetFlag(FLAGS_seed);
+  FTL_ASSIGN_OR_RETURN(options.roles, ParseSplitRoles(absl::GetFlag(FLAGS_roles)));
+  options.ur_validation_beyond_budget = absl::GetFlag(FLAGS_ur_validation_beyond_budget);
   if (!absl::GetFlag(FLAGS_train_list).empty()) {
     FTL_ASSIGN_OR_RETURN(options.identities, ReadIdentityList(absl::GetFlag(FLAGS_train_list)));
   }

@@ -26,6 +26,7 @@
 #include "common/config/job_spec_conversion.h"
 #include "common/data/dataset.h"
 #include "common/eval/metric_names.h"
+#include "common/experiment/variants.h"
 #include "common/protocol/progress.h"
 #include "common/train/trainer.h"
 #include "common/util/file.h"
@@ -41,24 +42,30 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-// The variant the continued ones start from: softmax + m-L2 under the softmax head; under a margin
-// head (--head arcface) the head alone, named after it (m-L2 belongs to free logits only), and its
-// continued variants after it too: arcface_continued, arcface_cb, arcface_la.
-std::string BaseVariant(const std::string& head) {
-  return head == "softmax" ? "softmax_ml2" : head;
+// A variant's plan (common/experiment/variants.h). Every name reaching here was checked against
+// ExperimentVariantPlans when the options were read; an unknown one plans nothing (from scratch).
+VariantPlan PlanOf(const std::string& variant, const std::string& head) {
+  absl::StatusOr<VariantPlan> plan = FindVariant(variant, head);
+  if (plan.ok()) return *std::move(plan);
+  VariantPlan unknown;
+  unknown.name = variant;
+  return unknown;
 }
+std::string BaseVariant(const std::string& head) { return BaseVariantName(head); }
 // Variants trained from scratch for PRETRAIN iterations under `head`; the others continue from
 // the base.
 bool FromScratch(const std::string& variant, const std::string& head) {
-  return variant == "softmax" || variant == BaseVariant(head);
+  return PlanOf(variant, head).kind == VariantKind::kFromScratch;
 }
 bool IsClassBalanced(const std::string& v, const std::string& head) {
-  return v == BaseVariant(head) + "_cb";
+  return PlanOf(v, head).class_balanced;
 }
 bool IsLogitAdjusted(const std::string& v, const std::string& head) {
-  return v == BaseVariant(head) + "_la";
+  return PlanOf(v, head).logit_adjusted;
 }
-bool IsFtl(const std::string& variant) { return variant == "ftl" || variant == "ftl_no_transfer"; }
+bool IsFtl(const std::string& variant, const std::string& head) {
+  return PlanOf(variant, head).kind == VariantKind::kFtl;
+}
 
 // m-L2's per-logit strengths tuned over (issue 13: at least three decades; both ends matter).
 constexpr double kMl2Strengths[] = {0.001, 0.03, 1.0};
@@ -328,6 +335,7 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
   t->clear_init_checkpoint();
   t->clear_pretrain_sampling();
   t->clear_stage1_transfer();
+  t->clear_stage1_third_batch();
   spec.mutable_loss()->clear_logit_adjust_tau();
   t->set_seed(seed);
   const ExperimentBudget& b = budget_;
@@ -346,18 +354,18 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
     t->set_pretrain_iterations(b.pretrain);
     t->set_rounds(0);
     t->set_pretrain_lr(candidate.lr);
-  } else if (IsFtl(variant)) {
+  } else if (const VariantPlan plan = PlanOf(variant, o_.head); plan.kind == VariantKind::kFtl) {
     t->set_method("ftl");
     t->set_pretrain_iterations(0);
     t->set_rounds(b.rounds);
     t->set_stage_iterations(b.stage);
     t->set_stage1_lr(candidate.lr);
     t->set_stage2_lr(candidate.lr);
-    t->set_stage1_transfer(variant == "ftl");
+    t->set_stage1_third_batch(ThirdBatchName(plan.third_batch));
     t->set_init_checkpoint(init_checkpoint);
-  } else {  // the base continued, with class-balanced sampling or logit adjustment
+  } else {  // the base continued, longer, with class-balanced sampling or logit adjustment
     t->set_method(ml2 ? "softmax_ml2" : "softmax");
-    t->set_pretrain_iterations(2 * b.rounds * b.stage);
+    t->set_pretrain_iterations(WorkOf(plan, b).iterations);
     t->set_rounds(0);
     t->set_pretrain_lr(candidate.lr);
     t->set_init_checkpoint(init_checkpoint);
@@ -436,8 +444,7 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
 }
 
 int64_t Experiment::IterationsOf(const std::string& variant) const {
-  return FromScratch(variant, o_.head) ? budget_.pretrain
-                                       : 2 * static_cast<int64_t>(budget_.rounds) * budget_.stage;
+  return WorkOf(PlanOf(variant, o_.head), budget_).iterations;
 }
 
 double Experiment::LrOf(const std::string& variant) const {
@@ -639,7 +646,7 @@ void Experiment::AnalyzeFirstSeed() {
     }
     trainer.Evaluate();  // writes weight_norms.csv
     std::string before, after;
-    if (IsFtl(variant)) {
+    if (IsFtl(variant, o_.head)) {
       const fs::path output = run->spec.runtime().output_dir();
       before = (output / "weight_norms_stage1_r0_before.csv").string();
       after = (output / absl::StrCat("weight_norms_stage1_r", budget_.rounds - 1, "_after.csv"))
@@ -664,7 +671,7 @@ absl::Status Experiment::WriteResults() {
   for (const MetricColumn& c : kColumns) csv << "," << c.column;
   csv << ",chosen,train_seconds,seeds";
   for (const MetricColumn& c : kColumns) csv << "," << c.column << "_se";
-  csv << "\n";
+  csv << ",iterations,encoder_steps,filter_steps,classifier_steps,images\n";
   md << "| variant |";
   for (const MetricColumn& c : kColumns) md << " " << c.header << " |";
   md << " chosen |\n|---|";
@@ -705,8 +712,22 @@ absl::Status Experiment::WriteResults() {
     }
     csv << "," << chosen << "," << seconds / std::max(1, completed) << "," << completed;
     for (const MeanSe& s : summaries) csv << "," << CsvNumber(s.se);
-    csv << "\n";
+    const VariantWork w = WorkOf(PlanOf(variant, o_.head), budget_);
+    csv << "," << w.iterations << "," << w.encoder_steps << "," << w.filter_steps << ","
+        << w.classifier_steps << "," << w.image_batches * int64_t{o_.batch_size} * o_.ranks << "\n";
     md << " " << chosen << " |\n";
+  }
+  // What each variant's own training did (the base's pretraining not counted for those that
+  // start from it): FTL's stage 1 steps R and FC two or three times per iteration.
+  const int64_t global_batch = int64_t{o_.batch_size} * o_.ranks;
+  md << "\nWork of each variant's own training (planned; from the base's model for all but the "
+        "from-scratch ones):\n\n| variant | iterations | encoder steps | R steps | FC steps | "
+        "images |\n|---|---|---|---|---|---|\n";
+  for (const std::string& variant : o_.variants) {
+    const VariantWork w = WorkOf(PlanOf(variant, o_.head), budget_);
+    md << "| " << variant << " | " << w.iterations << " | " << w.encoder_steps << " | "
+       << w.filter_steps << " | " << w.classifier_steps << " | " << w.image_batches * global_batch
+       << " |\n";
   }
   // FTL's paired differences: for each seed, FTL minus the other variant (same split, same seed,
   // same starting model for the continued variants).
@@ -747,6 +768,17 @@ absl::Status Experiment::WriteResults() {
      << " hold-out probes; budget " << budget_.pretrain << "," << budget_.rounds << ","
      << budget_.stage << " (pretrain,rounds,stage); seeds " << absl::StrJoin(o_.seeds, ",") << "; "
      << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes) << " min in all.\n";
+  // How the split chose its UR people and their validation images (docs/experiments.md, Split).
+  int64_t ur = 0, beyond = 0;
+  for (const IdentitySplit& s : split_.identities) {
+    ur += !s.regular;
+    beyond += s.validation_beyond_budget;
+  }
+  md << "Split seed " << o_.split.seed << ", roles "
+     << (o_.split.roles == SplitRoles::kDrawn ? "drawn" : "by_count") << "; " << ur
+     << " UR identities, " << beyond
+     << " of them validated on images beyond their training budget (the others' validation "
+        "images carved from it).\n";
   FTL_RETURN_IF_ERROR(
       WriteFileAtomically((fs::path(o_.out) / "results_seeds.csv").string(), per_seed.str()));
   FTL_RETURN_IF_ERROR(WriteFileAtomically((fs::path(o_.out) / "results.csv").string(), csv.str()));
@@ -766,16 +798,9 @@ int ExitCode(const absl::Status& status) {
 }  // namespace
 
 std::vector<std::string> ExperimentVariants(const std::string& head) {
-  if (head == "softmax") {
-    return {"softmax",
-            "softmax_ml2",
-            "softmax_ml2_continued",
-            "softmax_ml2_cb",
-            "softmax_ml2_la",
-            "ftl_no_transfer",
-            "ftl"};
-  }
-  return {head, head + "_continued", head + "_cb", head + "_la", "ftl_no_transfer", "ftl"};
+  std::vector<std::string> names;
+  for (const VariantPlan& plan : ExperimentVariantPlans(head)) names.push_back(plan.name);
+  return names;
 }
 
 std::string VariantForHead(const std::string& variant, const std::string& head) {
@@ -806,7 +831,7 @@ std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::s
   const bool quick = grid == "quick";
   std::vector<TuningCandidate> out;
   const char* lr_name =
-      FromScratch(variant, head) ? "pretrain_lr" : (IsFtl(variant) ? "stage_lr" : "lr");
+      FromScratch(variant, head) ? "pretrain_lr" : (IsFtl(variant, head) ? "stage_lr" : "lr");
   auto lr_label = [&](double value) { return absl::StrCat(lr_name, "=", Number(value)); };
   if (variant == "softmax_ml2") {  // (a margin head's base has no m-L2: a learning-rate grid)
     // alpha_reg for per-logit strength s: s under the sum, s * N_c under the mean.
@@ -857,7 +882,9 @@ int RunExperiment(const ExperimentOptions& given) {
   const std::vector<std::string> known = ExperimentVariants(given.head);
   const std::string base = BaseVariant(given.head);
   std::set<std::string> wanted;
-  for (const std::string& named : given.variants) {
+  std::vector<std::string> named_variants = given.variants;
+  if (named_variants == std::vector<std::string>{"all"}) named_variants = known;
+  for (const std::string& named : named_variants) {
     // The softmax names stand for their margin-head counterparts (softmax_ml2_cb -> arcface_cb);
     // plain softmax is the margin head's base itself.
     const std::string v =

@@ -32,14 +32,19 @@ int Cores() {
 }
 
 void PrintSplit(const DataSplit& split) {
-  int64_t regular = 0, ur = 0;
-  for (const IdentitySplit& s : split.identities) (s.regular ? regular : ur) += 1;
+  int64_t regular = 0, ur = 0, beyond = 0;
+  for (const IdentitySplit& s : split.identities) {
+    (s.regular ? regular : ur) += 1;
+    if (s.validation_beyond_budget) beyond += s.validation;
+  }
+  // Validation images taken beyond a UR budget are not training images: say how many.
+  const std::string beyond_text =
+      beyond > 0 ? absl::StrFormat(", %d of them beyond the UR budget", beyond) : "";
   std::cout << absl::StrFormat(
-      "split: %d identities (%d regular, %d UR): %d training images (%d for fitting + %d "
-      "validation), "
-      "%d hold-out probes\n",
+      "split: %d identities (%d regular, %d UR): %d training images (%d for fitting), %d "
+      "validation%s, %d hold-out probes\n",
       split.identities.size(), regular, ur, split.train.size(), split.fit.size(),
-      split.validation.size(), split.holdout.size());
+      split.validation.size(), beyond_text, split.holdout.size());
 }
 
 int DefaultPerFold(size_t images, int folds) {
