@@ -49,8 +49,7 @@ torch::Tensor PortableNormals(uint64_t seed, uint32_t tag, int64_t step, int64_t
 
 torch::Tensor RandomOrthonormalBasis(uint64_t seed, int64_t step, int64_t d, int64_t k) {
   const torch::Tensor gaussian = PortableNormals(seed, kRandomBasisTag, step, d, k);
-  return std::get<0>(torch::linalg_qr(gaussian.to(torch::kFloat64), "reduced"))
-      .to(torch::kFloat32);
+  return std::get<0>(torch::linalg_qr(gaussian.to(torch::kFloat64), "reduced")).to(torch::kFloat32);
 }
 
 }  // namespace ftl

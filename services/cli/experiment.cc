@@ -767,7 +767,8 @@ absl::Status Experiment::WriteResults() {
      << split_.train.size() << " training images, " << split_.holdout.size()
      << " hold-out probes; budget " << budget_.pretrain << "," << budget_.rounds << ","
      << budget_.stage << " (pretrain,rounds,stage); seeds " << absl::StrJoin(o_.seeds, ",") << "; "
-     << o_.ranks << " ranks; " << absl::StrFormat("%.1f", minutes) << " min in all.\n";
+     << o_.ranks << (o_.ranks == 1 ? " rank; " : " ranks; ") << absl::StrFormat("%.1f", minutes)
+     << " min in all.\n";
   // How the split chose its UR people and their validation images (docs/experiments.md, Split).
   int64_t ur = 0, beyond = 0;
   for (const IdentitySplit& s : split_.identities) {
