@@ -16,6 +16,7 @@ mutations=(
   "stage 1 offsets by c[y_u]|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur,/TransferFeatures(g_regular, y_ur, y_ur,/|stage1_reference_test"
   "stage 1 skips the transferred batch|common/train/trainer.cc|s/Step(optimizers_->stage1, \*stage1_averager_, transfer_terms.total);/(void)transfer_terms;/|stage1_reference_test"
   "the center_noise control scales by the eigenvalues, not their square roots|common/ftl/transfer.cc|s/clamp_min(0).sqrt().to(centers.device()/clamp_min(0).to(centers.device()/|ftl_math_test stage1_reference_test"
+  "the center_noise control takes V's sum for a covariance|common/train/trainer.cc|s/s.eigenvalues \/ static_cast<double>(regular_samples_)/s.eigenvalues/|stage1_reference_test"
   "the random_basis control uses V's own basis|common/train/trainer.cc|s/TransferFeatures(g_regular, y_regular, y_ur, s.centers, basis), y_ur}/TransferFeatures(g_regular, y_regular, y_ur, s.centers, s.basis), y_ur}/|stage1_reference_test"
   "the ur control draws its second batch from the first UR stream|common/train/trainer.cc|s/t.seed, SampleStream::kStageOneSecondUr);/t.seed, SampleStream::kStageOneUr);/|stage1_reference_test"
   "the step-matched control gets FTL's iterations, not its classifier steps|common/experiment/variants.cc|s/continued(\"_steps\", 4,/continued(\"_steps\", 2,/|experiment_variants_test"

@@ -86,13 +86,13 @@ torch::Tensor NaiveCenters(const torch::Tensor& y_u, const torch::Tensor& center
   return torch::stack(rows);
 }
 torch::Tensor NaiveCenterNoise(const torch::Tensor& y_u, const torch::Tensor& centers,
-                               const torch::Tensor& q, const torch::Tensor& eigenvalues,
+                               const torch::Tensor& q, const torch::Tensor& variances,
                                const torch::Tensor& z) {
   std::vector<torch::Tensor> rows;
   for (int64_t k = 0; k < y_u.size(0); ++k) {
     torch::Tensor row = centers[y_u[k].item<int64_t>()].clone();
     for (int64_t j = 0; j < q.size(1); ++j) {
-      const double scale = std::sqrt(std::max(0.0, eigenvalues[j].item<double>()));
+      const double scale = std::sqrt(std::max(0.0, variances[j].item<double>()));
       row = row + q.select(1, j) * (scale * z[k][j].item<double>());
     }
     rows.push_back(row);
@@ -210,10 +210,26 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
     case ThirdBatch::kCenter:
       g_third = NaiveCenters(y_u, stats.centers);
       break;
-    case ThirdBatch::kCenterNoise:
-      g_third = NaiveCenterNoise(y_u, stats.centers, stats.basis, stats.eigenvalues,
+    case ThirdBatch::kCenterNoise: {
+      // The noise has the spread real regular samples have: V's eigenvalues over the 31 regular
+      // samples (12 + 10 + 9), checked here against those samples' own offsets along Q.
+      const torch::Tensor variances = stats.eigenvalues.to(torch::kFloat64) / 31.0;
+      const torch::Tensor regular_rows = (data_.labels < 3).nonzero().squeeze(1);
+      ASSERT_EQ(regular_rows.size(0), 31);
+      torch::Tensor offsets;
+      {
+        torch::NoGradGuard no_grad;
+        offsets = (m->enc->forward(Images(data_, regular_rows)) -
+                   stats.centers.index_select(0, data_.labels.index_select(0, regular_rows)))
+                      .to(torch::kFloat64);
+      }
+      const torch::Tensor along_q = offsets.mm(stats.basis.to(torch::kFloat64));  // [31, k]
+      EXPECT_TRUE(torch::allclose(along_q.pow(2).mean(0), variances.slice(0, 0, k), 1e-3, 1e-6))
+          << along_q.pow(2).mean(0) << " vs " << variances.slice(0, 0, k);
+      g_third = NaiveCenterNoise(y_u, stats.centers, stats.basis, variances,
                                  PortableNormals(seed, kCenterNoiseTag, 0, batch, k));
       break;
+    }
     case ThirdBatch::kUr: {
       const ClassBalancedSampler second(data_.labels, {3, 4, 5}, seed,
                                         SampleStream::kStageOneSecondUr);

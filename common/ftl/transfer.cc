@@ -4,6 +4,9 @@
 #include <random>
 
 namespace ftl {
+namespace {
+constexpr double kPi = 3.14159265358979323846;
+}  // namespace
 
 torch::Tensor TransferFeatures(const torch::Tensor& regular_features,
                                const torch::Tensor& regular_labels,
@@ -19,11 +22,11 @@ torch::Tensor CenterFeatures(const torch::Tensor& target_labels, const torch::Te
 }
 
 torch::Tensor CenterNoiseFeatures(const torch::Tensor& target_labels, const torch::Tensor& centers,
-                                  const torch::Tensor& basis, const torch::Tensor& eigenvalues,
+                                  const torch::Tensor& basis, const torch::Tensor& variances,
                                   const torch::Tensor& noise) {
   const int64_t k = basis.size(1);
   const torch::Tensor scale =
-      eigenvalues.slice(0, 0, k).clamp_min(0).sqrt().to(centers.device(), centers.scalar_type());
+      variances.slice(0, 0, k).clamp_min(0).sqrt().to(centers.device(), centers.scalar_type());
   return centers.index_select(0, target_labels) + (noise * scale).mm(basis.t());
 }
 
@@ -40,7 +43,7 @@ torch::Tensor PortableNormals(uint64_t seed, uint32_t tag, int64_t step, int64_t
   const int64_t n = rows * cols;
   for (int64_t i = 0; i < n; i += 2) {
     const double r = std::sqrt(-2.0 * std::log(uniform()));
-    const double angle = 2.0 * M_PI * uniform();
+    const double angle = 2.0 * kPi * uniform();
     p[i] = static_cast<float>(r * std::cos(angle));
     if (i + 1 < n) p[i + 1] = static_cast<float>(r * std::sin(angle));
   }

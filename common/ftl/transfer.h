@@ -21,12 +21,13 @@ torch::Tensor TransferFeatures(const torch::Tensor& regular_features,
 // "center": g~_k = c[y_u_k] ([B, D]).
 torch::Tensor CenterFeatures(const torch::Tensor& target_labels, const torch::Tensor& centers);
 
-// "center_noise": g~_k = c[y_u_k] + sum_j sqrt(lambda_j) z_kj Q_j over the k columns of Q, i.e.
-// Gaussian samples of the covariance Q diag(lambda_1..k) Q^T (V's top-k part, the variation Eq. 7
-// transfers) around each UR centre. eigenvalues: [>= k] descending (float64 is fine; negative
-// ones, rounding, count as 0); noise z: [B, k] standard normal.
+// "center_noise": g~_k = c[y_u_k] + sum_j sqrt(sigma2_j) z_kj Q_j over the k columns of Q, i.e.
+// Gaussian samples of the covariance Q diag(sigma2_1..k) Q^T around each UR centre. variances:
+// [>= k] per-sample variances along Q's columns, descending (Eq. 6's V is a sum over the regular
+// samples: its eigenvalues divided by their count; float64 is fine; negative ones, rounding, count
+// as 0); noise z: [B, k] standard normal.
 torch::Tensor CenterNoiseFeatures(const torch::Tensor& target_labels, const torch::Tensor& centers,
-                                  const torch::Tensor& basis, const torch::Tensor& eigenvalues,
+                                  const torch::Tensor& basis, const torch::Tensor& variances,
                                   const torch::Tensor& noise);
 
 // The draw tags of the controls' randomness (PortableNormals' `tag`).
@@ -34,7 +35,8 @@ inline constexpr uint32_t kCenterNoiseTag = 0x6e6f6973;  // "nois"
 inline constexpr uint32_t kRandomBasisTag = 0x62617365;  // "base"
 
 // [rows, cols] float32 standard normal draws, a pure function of (seed, tag, step): Box-Muller on
-// the engine's raw bits, so every standard library (and every rank) draws the same numbers.
+// the engine's raw bits (not std::normal_distribution, whose algorithm differs between standard
+// libraries), so every rank draws the same numbers.
 torch::Tensor PortableNormals(uint64_t seed, uint32_t tag, int64_t step, int64_t rows,
                               int64_t cols);
 

@@ -79,9 +79,11 @@ absl::StatusOr<DataSplit> MakeSplit(const SourceListing& listing, const SplitOpt
   if (options.roles == SplitRoles::kByCount) {
     for (int k = 0; k < options.regular; ++k) regular.insert(order[k]->first);
   } else {
+    // Enough to be a UR identity: its budget (or min_train), its probes, and its validation
+    // images when they are taken beyond the budget (only a budget has a beyond).
+    const bool beyond = options.ur_validation_beyond_budget && options.ur_images > 0;
     const int64_t needed = (options.ur_images > 0 ? options.ur_images : options.min_train) +
-                           options.holdout +
-                           (options.ur_validation_beyond_budget ? options.validation : 0);
+                           options.holdout + (beyond ? options.validation : 0);
     std::vector<std::string> eligible;  // in name order (members is a map): seed-determined draw
     for (const auto& [identity, samples] : members) {
       if (static_cast<int64_t>(samples.size()) >= needed) eligible.push_back(identity);

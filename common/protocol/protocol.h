@@ -27,7 +27,8 @@ enum class SplitRoles {
   // K drawn from the seed among the identities with enough images to play either role (at least
   // ur_images, or min_train when ur_images is 0, plus holdout, plus validation when it is taken
   // beyond the budget); the rest are UR. On a set where everyone has many images (Yale B), which
-  // people are under-represented then changes with the split.
+  // people are under-represented then changes with the split. Reproducible for a seed with the
+  // same standard library (std::shuffle, as the per-identity image shuffles).
   kDrawn,
 };
 // "by_count" / "drawn"; InvalidArgument naming the choices otherwise.
@@ -38,7 +39,7 @@ struct SplitOptions {
   int ur_images = 0;   // the others keep at most this many training images (0 = all they have)
   int holdout = 0;     // probes held out per identity ...
   int min_train = 1;   // ... when at least this many training images remain
-  int validation = 0;  // images per identity carved from the training images for tuning
+  int validation = 0;  // images per identity for tuning (from the training images, except below)
   uint64_t seed = 1;
   SplitRoles roles = SplitRoles::kByCount;
   // A UR identity's validation images taken from its images beyond the ur_images budget, where it
@@ -61,7 +62,7 @@ struct DataSplit {
   std::vector<std::string> train;       // training images (validation images included, except those
                                         // taken beyond a UR identity's budget)
   std::vector<std::string> fit;         // train minus validation: what tuning runs train on
-  std::vector<std::string> validation;  // tuning probes, carved from train
+  std::vector<std::string> validation;  // tuning probes (from train, or beyond a UR budget)
   std::vector<std::string> holdout;     // final probes, never trained on or tuned on
   std::vector<std::string> regular_identities;
   std::vector<IdentitySplit> identities;  // by image count, descending

@@ -130,6 +130,8 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
     comm_.Broadcast(state, 0);
   }
   is_regular_ = RegularClassMask(dataset, config.data.ur_max_images);
+  regular_samples_ =
+      std::max<int64_t>(1, is_regular_.index_select(0, dataset.labels).sum().item<int64_t>());
   for (int64_t c = 0; c < dataset.num_classes(); ++c) {
     if (!is_regular_[c].item<bool>()) ur_classes_.push_back(c);
   }
@@ -661,14 +663,15 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::ThirdBatchOf(
   const FtlStatistics& s = stats_;
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
   const uint64_t seed = config_.training.seed;
+  // Where FTL has no transferred batch (a round with no hard regular sample), no control has a
+  // third batch either: the controls keep FTL's step count in every iteration.
+  if (!g_regular.defined()) return {};
   switch (kind) {
     case ThirdBatch::kNone:
       return {};
     case ThirdBatch::kTransfer:
-      if (!g_regular.defined()) return {};
       return {TransferFeatures(g_regular, y_regular, y_ur, s.centers, s.basis), y_ur};
     case ThirdBatch::kRandomBasis: {
-      if (!g_regular.defined()) return {};
       const torch::Tensor basis =
           RandomOrthonormalBasis(seed, stage1_step_, s.basis.size(0), s.basis.size(1))
               .to(s.centers.device());
@@ -681,9 +684,13 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::ThirdBatchOf(
       const torch::Tensor noise = LocalSlice(PortableNormals(seed, kCenterNoiseTag, stage1_step_,
                                                              global_batch, s.basis.size(1)))
                                       .to(s.centers.device());
-      return {CenterNoiseFeatures(y_ur, s.centers, s.basis, s.eigenvalues, noise), y_ur};
+      // V (Eq. 6) sums over the regular samples: its eigenvalues over their count are the
+      // per-sample variances along Q, the spread real regular offsets have.
+      const torch::Tensor variances = s.eigenvalues / static_cast<double>(regular_samples_);
+      return {CenterNoiseFeatures(y_ur, s.centers, s.basis, variances, noise), y_ur};
     }
     case ThirdBatch::kUr: {
+      TORCH_CHECK(second_ur != nullptr, "stage1_third_batch ur without its UR batches");
       const auto [x, y] = DeviceBatch(second_ur->Next());
       return {encode(Augment(x, SampleStream::kStageOneSecondUr, stage1_step_)), y};
     }

@@ -157,7 +157,8 @@ class Trainer {
   Communicator& comm_;
   torch::Device device_;
   FtlModel model_{nullptr};
-  torch::Tensor is_regular_;  // [N_c] bool
+  torch::Tensor is_regular_;     // [N_c] bool
+  int64_t regular_samples_ = 1;  // samples of regular classes: the terms of Eq. 6's sum V
   std::vector<int64_t> ur_classes_;
   std::unique_ptr<Optimizers> optimizers_;
   std::unique_ptr<GradientAverager> pretrain_averager_, stage1_averager_, stage2_averager_;

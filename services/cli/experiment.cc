@@ -721,8 +721,9 @@ absl::Status Experiment::WriteResults() {
   // start from it): FTL's stage 1 steps R and FC two or three times per iteration.
   const int64_t global_batch = int64_t{o_.batch_size} * o_.ranks;
   md << "\nWork of each variant's own training (planned; from the base's model for all but the "
-        "from-scratch ones):\n\n| variant | iterations | encoder steps | R steps | FC steps | "
-        "images |\n|---|---|---|---|---|---|\n";
+        "from-scratch ones; real images, not transferred features, and not UpdateStats' "
+        "passes):\n\n| variant | iterations | encoder steps | R steps | FC steps | "
+        "images encoded |\n|---|---|---|---|---|---|\n";
   for (const std::string& variant : o_.variants) {
     const VariantWork w = WorkOf(PlanOf(variant, o_.head), budget_);
     md << "| " << variant << " | " << w.iterations << " | " << w.encoder_steps << " | "
