@@ -5,9 +5,10 @@
 //   1. the split (manifests) and, unless given, verification pairs from the hold-out images;
 //   2. softmax and softmax + m-L2 train PRETRAIN iterations from scratch;
 //   3. every "continued" variant starts from softmax + m-L2's final checkpoint (the paper's
-//      pre-trained model) and gets the same 2 x ROUNDS x STAGE more iterations at its own tuned
-//      learning rate: FTL (ROUNDS x (STAGE stage-1 + STAGE stage-2)), FTL without the transferred
-//      batch, softmax + m-L2 continued, with class-balanced resampling, with logit adjustment;
+//      pre-trained model) at its own tuned learning rate: FTL (ROUNDS x (STAGE stage-1 + STAGE
+//      stage-2)) and its stage-1 controls, softmax + m-L2 continued for 2, 3 or 4 x ROUNDS x
+//      STAGE iterations, with class-balanced resampling, with logit adjustment (the plans and
+//      their work: common/experiment/variants.h);
 //   4. tuning: each variant's grid (the same size for every variant) is scored on the validation
 //      split with the first seed; the hold-out probes never choose anything;
 //   5. final runs for every seed, each a plain `mpirun ftl_worker --config
@@ -31,7 +32,7 @@ namespace ftl {
 
 // The variants in table order for a head (--head); `softmax`, `softmax_ml2` and `ftl` keep their
 // names. Under a margin head the base is the head itself (no m-L2) and the continued baselines are
-// named after it: arcface, arcface_continued, arcface_cb, arcface_la, ftl_no_transfer, ftl.
+// named after it (arcface, arcface_continued, arcface_images, ...); ExperimentVariantPlans' names.
 std::vector<std::string> ExperimentVariants(const std::string& head = "softmax");
 // A softmax-head variant's name under `head` (softmax_ml2_cb -> arcface_cb); others unchanged.
 std::string VariantForHead(const std::string& variant, const std::string& head);
