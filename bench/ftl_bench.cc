@@ -12,6 +12,9 @@
 //       memory, the loader's own rate, and the memory each needs.
 //   ftl_bench allreduce [--megabytes 25] (under mpirun -np 2): MPI all-reduce vs memcpy bandwidth.
 //   ftl_bench growth: cost of the UpdateStats statistics and of the FC step as N_c and N grow.
+//   ftl_bench fc [--classes 20000 --batch 256 --dim 512]: the classifier's product (batch x D by
+//       D x N_c) and its step (forward, softmax + m-L2, backward, Adam): the BLAS's share.
+// Every subcommand first prints which BLAS it loaded (bench/run.sh compares them side by side).
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -28,6 +32,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "common/blas/blas.h"
 #include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/config/job_config.h"
@@ -53,6 +58,9 @@ ABSL_FLAG(int, warmup, 5, "untimed iterations first");
 ABSL_FLAG(int, classes, 100, "synthetic classes (step, update_stats)");
 ABSL_FLAG(int, images_per_class, 20, "synthetic images per class");
 ABSL_FLAG(int, threads, 1, "intra-op threads per rank");
+ABSL_FLAG(int, dim, 512, "feature dimension D (fc)");
+ABSL_FLAG(bool, set_blas_threads, true,
+          "give OpenBLAS the --threads count (false: its own default, all cores; to measure)");
 ABSL_FLAG(bool, overlap, true, "overlap the gradient all-reduce with backward");
 ABSL_FLAG(double, bucket_mb, 25.0, "gradient bucket size");
 ABSL_FLAG(std::string, data, "", "image folder (loader)");
@@ -178,6 +186,11 @@ void Print(const std::string& name, double value) {
   std::cout << name << ": " << absl::StrFormat("%.6g", value) << std::endl;
 }
 
+// Counts as integers: run.sh compares them with the references' as strings.
+void PrintCount(const std::string& name, int64_t value) {
+  std::cout << name << ": " << value << std::endl;
+}
+
 JobConfig BenchConfig() {
   JobConfig config;
   config.preset = absl::GetFlag(FLAGS_preset);
@@ -243,7 +256,7 @@ int Step(Communicator& comm) {
   if (comm.rank() == 0) {
     int64_t elements = 0;
     for (const auto& p : trainer.model()->parameters()) elements += p.numel();
-    Print("parameters", static_cast<double>(elements));
+    PrintCount("parameters", elements);
     Print("step_ms", 1000.0 * seconds / iterations);
     Print("images_per_s",
           static_cast<double>(iterations) * config.training.batch_size * comm.size() / seconds);
@@ -530,6 +543,42 @@ double FcStepSeconds(int64_t classes) {
   return Since(start) / repeats;
 }
 
+// The FC alone at the sizes of --classes, --batch, --dim: the product and the whole step, each the
+// best of --iterations after --warmup.
+int Fc() {
+  const int64_t classes = absl::GetFlag(FLAGS_classes), batch = absl::GetFlag(FLAGS_batch),
+                dim = absl::GetFlag(FLAGS_dim);
+  torch::manual_seed(1);
+  torch::nn::Linear fc(torch::nn::LinearOptions(dim, classes).bias(false));
+  torch::optim::Adam adam(fc->parameters(), torch::optim::AdamOptions(1e-3));
+  const torch::Tensor f = torch::randn({batch, dim});
+  const torch::Tensor y = torch::randint(classes, {batch}, torch::kInt64);
+  auto best_seconds = [](const std::function<void()>& work) {
+    for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) work();
+    double best = 1e30;
+    for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_iterations)); ++i) {
+      const auto start = Clock::now();
+      work();
+      best = std::min(best, Since(start));
+    }
+    return best;
+  };
+  const double product = best_seconds([&] {
+    torch::NoGradGuard no_grad;
+    (void)fc->forward(f).sum().item<float>();
+  });
+  const double step = best_seconds([&] {
+    adam.zero_grad();
+    const torch::Tensor logits = fc->forward(f);
+    (SoftmaxLoss(logits, y) + 0.25 * MetricL2Loss(logits)).backward();
+    adam.step();
+  });
+  Print("fc_product_ms", 1000.0 * product);
+  Print("fc_product_gflops", 2.0 * batch * dim * classes / product / 1e9);
+  Print("fc_step_ms", 1000.0 * step);
+  return 0;
+}
+
 int Growth() {
   std::vector<double> classes = {1000, 10000, 100000}, stats_t, fc_t;
   for (double c : classes) {
@@ -553,16 +602,22 @@ int Growth() {
 }  // namespace ftl
 
 int main(int argc, char** argv) {
+  ftl::ReexecForBetterOpenBlasCore(argv);
   std::unique_ptr<ftl::Communicator> comm = ftl::CreateMpiCommunicator(&argc, &argv);
   absl::SetProgramUsageMessage(
-      "ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags]: see bench/run.sh");
+      "ftl_bench step|update_stats|loader|streaming|allreduce|growth|fc [flags]: see bench/run.sh");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: ftl_bench step|update_stats|loader|streaming|allreduce|growth [flags] "
+    std::cerr << "usage: ftl_bench step|update_stats|loader|streaming|allreduce|growth|fc [flags] "
                  "(--help)\n";
     return 2;
   }
   torch::set_num_threads(absl::GetFlag(FLAGS_threads));
+  if (absl::GetFlag(FLAGS_set_blas_threads)) ftl::SetBlasThreads(absl::GetFlag(FLAGS_threads));
+  if (comm->rank() == 0) {
+    const ftl::LoadedBlas blas = ftl::DescribeLoadedBlas();
+    std::cout << "blas: " << blas.name << " " << blas.blas_file << std::endl;
+  }
   absl::StatusOr<torch::Device> device = ftl::ResolveDevice(
       absl::GetFlag(FLAGS_device), ftl::LocalRankFromEnvironment(comm->local_rank()));
   if (!device.ok()) {
@@ -584,6 +639,7 @@ int main(int argc, char** argv) {
   if (command == "streaming") return ftl::Streaming(*comm);
   if (command == "allreduce") return ftl::AllReduce(*comm);
   if (command == "growth") return ftl::Growth();
+  if (command == "fc") return ftl::Fc();
   std::cerr << "unknown command '" << command << "'\n";
   return 2;
 }

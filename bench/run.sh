@@ -11,9 +11,15 @@
 #   streamed_vs_in_memory_step  training images/s with images streamed from LFW's JPEGs (1 loader
 #                           thread reading ahead) / with them decoded into memory first
 #   memory_in_memory_vs_streamed  memory the in-memory dataset needs / the streamed one (LFW)
+#   blas_fc_product_vs_reference, blas_fc_step_vs_reference, blas_step_20k_vs_reference,
+#   blas_update_stats_vs_reference  the same work on the installed BLAS (printed first; setup.sh
+#                           installs OpenBLAS) / on Debian's reference BLAS, forced through
+#                           LD_LIBRARY_PATH: the FC product and step at 20K classes (batch 256, D 512),
+#                           a whole `small` step at 20K classes, UpdateStats at 1,000 classes
 # plus the share of step time waiting on the gradient all-reduce (blocking vs overlapped) and the
 # growth exponents of UpdateStats and the FC step. About 15 minutes on 2 cores.
 #   bench/run.sh [BUILD_DIR]        (default build/, made by scripts/setup.sh)
+#   FTL_BENCH_ONLY=blas bench/run.sh   only the BLAS comparison (about 3 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -35,6 +41,31 @@ run() {  # run NAME CMD...: runs, keeps the output, echoes it indented
 }
 ratio() { /usr/bin/python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 best() { /usr/bin/python3 -c "import sys; print(min(map(float, sys.argv[1:])))" "$@"; }
+
+# 0. The BLAS: what is loaded, then the installed one against the reference, alternated twice.
+reference_blas=/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack
+echo "== blas installed: $("$bench" fc --classes 10 --iterations 1 --warmup 0 | grep '^blas:' | cut -d' ' -f2-)"
+echo "== blas reference: $(LD_LIBRARY_PATH=$reference_blas "$bench" fc --classes 10 --iterations 1 --warmup 0 | grep '^blas:' | cut -d' ' -f2-)"
+fc_flags=(fc --classes 20000 --batch 256 --dim 512 --iterations 2 --warmup 1 --threads 1)
+step20k_flags=(step --preset small --batch 32 --iterations 8 --warmup 2 --classes 20000 --images_per_class 1 --threads 1)
+stats_flags=(update_stats --preset small --classes 1000 --images_per_class 2 --threads 1)
+for i in 1 2; do
+  run "blas_fc$i" "$bench" "${fc_flags[@]}"
+  run "blas_fc_reference$i" env LD_LIBRARY_PATH=$reference_blas "$bench" "${fc_flags[@]}"
+  run "blas_step$i" "$bench" "${step20k_flags[@]}"
+  run "blas_step_reference$i" env LD_LIBRARY_PATH=$reference_blas "$bench" "${step20k_flags[@]}"
+  run "blas_stats$i" "$bench" "${stats_flags[@]}"
+  run "blas_stats_reference$i" env LD_LIBRARY_PATH=$reference_blas "$bench" "${stats_flags[@]}"
+done
+best2() { best "$(value "$out/${1}1" "$2")" "$(value "$out/${1}2" "$2")"; }  # best2 NAME KEY
+blas_ratios() {
+  for key in fc_product_ms fc_step_ms; do
+    echo "blas_${key%_ms}_vs_reference: $(ratio "$(best2 blas_fc_reference "$key")" "$(best2 blas_fc "$key")")   (installed $(best2 blas_fc "$key") ms, reference $(best2 blas_fc_reference "$key") ms)"
+  done
+  echo "blas_step_20k_vs_reference: $(ratio "$(best2 blas_step_reference step_ms)" "$(best2 blas_step step_ms)")   (installed $(best2 blas_step step_ms) ms, reference $(best2 blas_step_reference step_ms) ms)"
+  echo "blas_update_stats_vs_reference: $(ratio "$(best2 blas_stats_reference update_stats_s)" "$(best2 blas_stats update_stats_s)")   (installed $(best2 blas_stats update_stats_s) s, reference $(best2 blas_stats_reference update_stats_s) s)"
+}
+if [[ ${FTL_BENCH_ONLY:-} == blas ]]; then echo "== ratios"; blas_ratios; exit 0; fi
 
 step_flags=(--preset small --batch 32 --iterations 30 --warmup 5 --classes 100)
 # 1. Our step vs PyTorch's, alternated twice; the best of each.
@@ -104,6 +135,7 @@ run streaming "$bench" streaming --data "$data_root/lfw/lfw-deepfunneled" --cent
 run growth "$bench" growth --threads 1
 
 echo "== ratios"
+blas_ratios
 echo "step_vs_pytorch: $(ratio "$pytorch_ms" "$ours_ms")   (target >= 1.10; ours $ours_ms ms, PyTorch $pytorch_ms ms)"
 echo "iresnet18_step_vs_pytorch: $(ratio "$iresnet_pytorch_ms" "$iresnet_ours_ms")   (target >= 1.05; ours $iresnet_ours_ms ms, Debian PyTorch $(value "$out/iresnet_pytorch1" torch) $iresnet_pytorch_ms ms)"
 if [[ -f $out/iresnet_pypi1 ]]; then

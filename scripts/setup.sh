@@ -11,6 +11,9 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsqlite3-dev
   prometheus curl procps slurm-wlm munge python3-venv python3-matplotlib dataset-fashion-mnist
   clang libclang-rt-14-dev clang-format python3-torch
+  # OpenBLAS as the system's libblas.so.3/liblapack.so.3, which Debian's LibTorch links: the
+  # reference BLAS it gets otherwise runs the FC product ~10-50x slower (docs/performance.md).
+  libopenblas0-pthread
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -10,10 +10,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/blas/blas.h"
 #include "services/cli/command_flags.h"
 #include "services/cli/tool_support.h"
 
 int main(int argc, char** argv) {
+  ftl::ReexecForBetterOpenBlasCore(argv);  // returns unless OpenBLAS chose pre-Haswell kernels
   absl::SetProgramUsageMessage(
       "the local tools of ftl (started by `ftl COMMAND`; no coordinator needed):\n"
       "  ftl split --data DIR --out DIR --regular K --ur_images k --holdout n [--validation v]\n"

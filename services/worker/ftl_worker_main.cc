@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/blas/blas.h"
 #include "common/comm/device_communicator.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/comm/watchdog_communicator.h"
@@ -61,6 +62,8 @@ ABSL_FLAG(int, threads, 0,
           "on this node / ranks on this node)");
 
 int main(int argc, char** argv) {
+  // Before MPI starts: the process may execute itself again with better OpenBLAS kernels.
+  ftl::ReexecForBetterOpenBlasCore(argv);
   std::unique_ptr<ftl::Communicator> comm = ftl::CreateMpiCommunicator(&argc, &argv);
   ftl::SetLogRank(comm->size() > 1 ? comm->rank() : -1);
   absl::SetProgramUsageMessage(
@@ -127,6 +130,13 @@ int main(int argc, char** argv) {
         std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm->local_size());
   }
   torch::set_num_threads(threads);
+  // OpenBLAS's pthread flavour ignores OpenMP's count and would start one thread per core in
+  // every rank.
+  ftl::SetBlasThreads(threads);
+  if (comm->rank() == 0) {
+    ftl::Log(ftl::BlasSummary(ftl::DescribeLoadedBlas()), "; ", threads,
+             " intra-op thread(s) per rank");
+  }
 
   ftl::WorkerOptions options;
   absl::StatusOr<torch::Device> device =
