@@ -17,7 +17,7 @@
 #                           LD_LIBRARY_PATH: the FC product and step at 20K classes (batch 256, D 512),
 #                           a whole `small` step at 20K classes, UpdateStats at 1,000 classes
 # plus the share of step time waiting on the gradient all-reduce (blocking vs overlapped) and the
-# growth exponents of UpdateStats and the FC step. About 15 minutes on 2 cores.
+# growth exponents of UpdateStats and the FC step. About 18 minutes on 2 cores (3 of them the BLAS pair).
 #   bench/run.sh [BUILD_DIR]        (default build/, made by scripts/setup.sh)
 #   FTL_BENCH_ONLY=blas bench/run.sh   only the BLAS comparison (about 3 minutes)
 set -euo pipefail
@@ -44,8 +44,11 @@ best() { /usr/bin/python3 -c "import sys; print(min(map(float, sys.argv[1:])))" 
 
 # 0. The BLAS: what is loaded, then the installed one against the reference, alternated twice.
 reference_blas=/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack
-echo "== blas installed: $("$bench" fc --classes 10 --iterations 1 --warmup 0 | grep '^blas:' | cut -d' ' -f2-)"
-echo "== blas reference: $(LD_LIBRARY_PATH=$reference_blas "$bench" fc --classes 10 --iterations 1 --warmup 0 | grep '^blas:' | cut -d' ' -f2-)"
+# (Assigned first: set -e does not see a failure inside an echo's argument.)
+installed=$("$bench" fc --classes 10 --iterations 1 --warmup 0 | grep '^blas:' | cut -d' ' -f2-)
+reference=$(LD_LIBRARY_PATH=$reference_blas "$bench" fc --classes 10 --iterations 1 --warmup 0 | grep '^blas:' | cut -d' ' -f2-)
+echo "== blas installed: $installed"
+echo "== blas reference: $reference"
 fc_flags=(fc --classes 20000 --batch 256 --dim 512 --iterations 2 --warmup 1 --threads 1)
 step20k_flags=(step --preset small --batch 32 --iterations 8 --warmup 2 --classes 20000 --images_per_class 1 --threads 1)
 stats_flags=(update_stats --preset small --classes 1000 --images_per_class 2 --threads 1)

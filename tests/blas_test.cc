@@ -1,7 +1,7 @@
 // DescribeLoadedBlas against the loader's own answer (dladdr of sgemm_), and SetBlasThreads
-// against OpenBLAS's own count. Registered twice in CMake: as built (scripts/setup.sh installs
-// OpenBLAS, FTL_EXPECT_BLAS=openblas) and with LD_LIBRARY_PATH forcing Debian's reference BLAS
-// (FTL_EXPECT_BLAS=reference).
+// against OpenBLAS's own count. Registered three times in CMake: as built (scripts/setup.sh
+// installs OpenBLAS, FTL_EXPECT_BLAS=openblas), the same with OPENBLAS_CORETYPE=Prescott, and with
+// LD_LIBRARY_PATH forcing Debian's reference BLAS (FTL_EXPECT_BLAS=reference).
 #include "common/blas/blas.h"
 
 #include <dlfcn.h>
@@ -92,7 +92,9 @@ TEST(Blas, BetterOpenBlasCoreFollowsTheCpuFlags) {
                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   const char* forced = std::getenv("OPENBLAS_CORETYPE");
-  if (forced != nullptr && std::string(forced) == "Prescott") ASSERT_EQ(core, "Prescott");
+  if (forced != nullptr && std::string(forced) == "Prescott") {
+    ASSERT_EQ(core, "Prescott");
+  }
   const bool older = core == "Prescott" || core == "Core2" || core == "Penryn" ||
                      core == "Dunnington" || core == "Nehalem" || core == "Atom" ||
                      core == "Katmai" || core == "Northwood" || core == "Sandybridge";

@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -26,6 +25,13 @@ template <typename Fn>
 Fn Symbol(const char* name) {
   // RTLD_DEFAULT: libblas.so.3 is a dependency of libtorch_cpu, so its symbols are global.
   return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+
+// The kernel set OpenBLAS runs ("Prescott", "SkylakeX", ...), or empty without OpenBLAS.
+std::string OpenBlasCoreName() {
+  using CoreFn = char* (*)();
+  CoreFn corename = Symbol<CoreFn>("openblas_get_corename");
+  return corename == nullptr ? "" : corename();
 }
 
 }  // namespace
@@ -93,10 +99,7 @@ bool SetBlasThreads(int threads) {
 }
 
 std::string BetterOpenBlasCore() {
-  using CoreFn = char* (*)();
-  CoreFn corename = Symbol<CoreFn>("openblas_get_corename");
-  if (corename == nullptr) return "";
-  const std::string core = absl::AsciiStrToLower(corename());
+  const std::string core = absl::AsciiStrToLower(OpenBlasCoreName());
   // Kernels older than Haswell's: what the fallback chooses for a CPU it cannot name.
   static const char* const kOlder[] = {"prescott", "core2",  "penryn",    "dunnington", "nehalem",
                                        "atom",     "katmai", "northwood", "sandybridge"};
@@ -116,11 +119,14 @@ void ReexecForBetterOpenBlasCore(char** argv) {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user's choice, or done once
   const std::string core = BetterOpenBlasCore();
   if (core.empty()) return;
-  using CoreFn = char* (*)();
-  const std::string detected = Symbol<CoreFn>("openblas_get_corename")();
+  const std::string detected = OpenBlasCoreName();
   setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
   setenv("FTL_OPENBLAS_DETECTED", detected.c_str(), 1);
   execv("/proc/self/exe", argv);
+  // Still the old kernels: the variables would make DescribeLoadedBlas, and every child, believe
+  // otherwise.
+  unsetenv("OPENBLAS_CORETYPE");
+  unsetenv("FTL_OPENBLAS_DETECTED");
   std::cerr << "warning: OpenBLAS chose its " << detected << " kernels on a CPU with " << core
             << "'s; could not restart with OPENBLAS_CORETYPE=" << core
             << " (set it yourself: matrix products run several times faster)\n";

@@ -4,8 +4,9 @@
 // update-alternatives to whatever implementation is installed: the reference (netlib) one by
 // default, single-threaded and unoptimised (an FC product ~20x slower than OpenBLAS), or OpenBLAS
 // when scripts/setup.sh has installed it. Workers print what they got so a slow machine is
-// explained. OpenBLAS's pthread flavour keeps its own thread pool, blind to LibTorch's OpenMP
-// setting, so 2 ranks x 1 thread would run 2 x cores BLAS threads: SetBlasThreads tells it.
+// explained. OpenBLAS's pthread flavour keeps its own thread pool, blind to set_num_threads (it
+// reads OMP_NUM_THREADS only as it loads), so 2 ranks x 1 thread would run 2 x cores BLAS threads
+// when that variable is unset: SetBlasThreads tells it.
 #ifndef FTL_COMMON_BLAS_BLAS_H_
 #define FTL_COMMON_BLAS_BLAS_H_
 

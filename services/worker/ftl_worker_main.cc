@@ -130,8 +130,8 @@ int main(int argc, char** argv) {
         std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm->local_size());
   }
   torch::set_num_threads(threads);
-  // OpenBLAS's pthread flavour ignores OpenMP's count and would start one thread per core in
-  // every rank.
+  // OpenBLAS's pthread flavour does not follow set_num_threads (it reads OMP_NUM_THREADS only as
+  // it loads) and would otherwise start one thread per core in every rank.
   ftl::SetBlasThreads(threads);
   if (comm->rank() == 0) {
     ftl::Log(ftl::BlasSummary(ftl::DescribeLoadedBlas()), "; ", threads,
