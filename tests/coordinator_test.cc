@@ -2,6 +2,7 @@
 // scripted workers through a fake launcher.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -114,6 +115,112 @@ TEST(SqliteJobStoreTest, UnreadableRecordIsQuarantinedNotFatal) {
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)), "job-1");
   sqlite3_finalize(stmt);
   sqlite3_close(db);
+}
+
+// A row whose id column and record disagree: callers page by the ids they get back, so such a
+// row made JobManager::Start page for ever. It is set aside like a corrupt one.
+TEST(SqliteJobStoreTest, ARowHoldingAnotherJobsRecordIsQuarantined) {
+  const std::string path = FreshDir("store_row_mismatch") + "/jobs.db";
+  {
+    auto store = OpenSqliteJobStore(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < 3; ++i) {
+      v1::Job job;
+      job.set_id(absl::StrCat("job-", i));
+      ASSERT_TRUE((*store)->Put(job).ok());
+    }
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  // job-2's row now holds job-0's record (an id that sorts before it).
+  ASSERT_EQ(sqlite3_exec(db,
+                         "UPDATE jobs SET job = (SELECT job FROM jobs WHERE id = 'job-0') "
+                         "WHERE id = 'job-2'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = OpenSqliteJobStore(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->Get("job-2").status().code(), absl::StatusCode::kDataLoss);
+  // Paging as JobManager::Start does, by the last id returned, ends.
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    absl::StatusOr<std::vector<v1::Job>> jobs = (*store)->List(v1::JOB_STATE_UNSPECIFIED, after, 1);
+    ASSERT_TRUE(jobs.ok()) << jobs.status();
+    if (jobs->empty()) break;
+    after = jobs->back().id();
+    seen.push_back(after);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"job-0", "job-1"}));
+  EXPECT_EQ((*store)->Get("job-2").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Writes three jobs in a child process that ends without closing the store, as a crash does.
+void CrashWithStoreOpen(const std::string& path) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = OpenSqliteJobStore(path);
+    for (int i = 0; store.ok() && i < 3; ++i) {
+      v1::Job job;
+      job.set_id(absl::StrCat("job-", i));
+      if (!(*store)->Put(job).ok()) _exit(2);
+    }
+    _exit(store.ok() ? 0 : 3);  // no destructor: the store stays marked open, its log in place
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+TEST(SqliteJobStoreTest, ACrashedStoreWithoutItsLogIsRefusedWithTheRemedy) {
+  const std::string dir = FreshDir("store_lost_wal");
+  const std::string path = dir + "/jobs.db";
+  CrashWithStoreOpen(path);
+  ASSERT_TRUE(std::filesystem::exists(path + "-wal"));
+  // As an operator copying only jobs.db would.
+  std::filesystem::copy_file(path, dir + "/copy.db");
+  {
+    auto copy = OpenSqliteJobStore(dir + "/copy.db");
+    ASSERT_FALSE(copy.ok());
+    EXPECT_EQ(copy.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(copy.status().message().find(dir + "/copy.db-wal"), std::string::npos)
+        << copy.status();
+    EXPECT_NE(copy.status().message().find("--accept_store_without_wal"), std::string::npos);
+  }
+  // Refused again: the refusal did not mark the copy closed.
+  EXPECT_FALSE(OpenSqliteJobStore(dir + "/copy.db").ok());
+  {
+    JobStoreOptions accept;
+    accept.accept_missing_wal = true;
+    auto copy = OpenSqliteJobStore(dir + "/copy.db", accept);
+    ASSERT_TRUE(copy.ok()) << copy.status();
+  }
+  // Closed cleanly once: an ordinary store from then on.
+  EXPECT_TRUE(OpenSqliteJobStore(dir + "/copy.db").ok());
+  // The original, with its log, opens with every job.
+  auto store = OpenSqliteJobStore(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->List(v1::JOB_STATE_UNSPECIFIED, "", 10)->size(), 3u);
+}
+
+TEST(SqliteJobStoreTest, AClosedStoreLeavesNoLogAndNeedsNone) {
+  const std::string path = FreshDir("store_clean_close") + "/jobs.db";
+  {
+    auto store = OpenSqliteJobStore(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    for (int i = 0; i < 50; ++i) {
+      v1::Job job;
+      job.set_id(absl::StrCat("job-", i));
+      ASSERT_TRUE((*store)->Put(job).ok());
+    }
+    EXPECT_TRUE(std::filesystem::exists(path + "-wal"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+  auto store = OpenSqliteJobStore(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->List(v1::JOB_STATE_UNSPECIFIED, "", 100)->size(), 50u);
 }
 
 TEST(SqliteJobStoreTest, AStoreThatCannotBeOpenedIsNamed) {

@@ -80,6 +80,8 @@ mutations=(
   "a module's weights load without their buffers|common/model/module_tensors.cc|s/  for (const auto\& b : module.named_buffers()) named.emplace_back(b.key(), b.value());//|backbone_test"
   "OpenBLAS keeps its own thread count|common/blas/blas.cc|s/  set(threads);/  (void)threads;/|blas_test"
   "OpenBLAS's Prescott fallback kept on an AVX-512 CPU|common/blas/blas.cc|s/    return \"SkylakeX\";/    return \"Haswell\";/|blas_test"
+  "a row holding another job's record is listed|services/coordinator/sqlite_job_store.cc|s/      } else if (job->id() != row_id) {/      } else if (false) {/|coordinator_test"
+  "a crashed store opens without its log|services/coordinator/sqlite_job_store.cc|s/    if (left_open \&\& !wal_existed) {/    if (false) {/|coordinator_test"
   "the collective watchdog times collectives before Arm|common/comm/watchdog_communicator.cc|s/bool armed_ ABSL_GUARDED_BY(mutex_) = false;/bool armed_ ABSL_GUARDED_BY(mutex_) = true;/|watchdog_test"
 )
 

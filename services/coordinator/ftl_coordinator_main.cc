@@ -62,6 +62,9 @@ ABSL_FLAG(
     std::string, advertise, "",
     "address launched workers dial (default: --listen, with 0.0.0.0 replaced by the host name)");
 ABSL_FLAG(std::string, state_dir, "ftl-state", "job store (jobs.db), job folders and checkpoints");
+ABSL_FLAG(bool, accept_store_without_wal, false,
+          "start although the job store was not closed cleanly and its write-ahead log "
+          "(jobs.db-wal) is missing, losing the changes that file held (the default refuses)");
 ABSL_FLAG(std::string, store, "",
           "the SQLite job store (default: STATE_DIR/jobs.db). Keep it on a local disk or a "
           "ReadWriteOnce volume: SQLite's WAL is unsafe on network file systems");
@@ -305,9 +308,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   const ftl::JobManagerOptions& options = setup->manager;
+  ftl::JobStoreOptions store_options;
+  store_options.accept_missing_wal = absl::GetFlag(FLAGS_accept_store_without_wal);
   absl::StatusOr<std::unique_ptr<ftl::JobStore>> store = ftl::OpenSqliteJobStore(
       absl::GetFlag(FLAGS_store).empty() ? (fs::path(options.state_dir) / "jobs.db").string()
-                                         : absl::GetFlag(FLAGS_store));
+                                         : absl::GetFlag(FLAGS_store),
+      store_options);
   if (!store.ok()) {
     ftl::Log("error: ", store.status().message());
     return 1;

@@ -24,8 +24,18 @@ class JobStore {
                                                     int limit) = 0;
 };
 
-// SQLite in WAL mode at `path` (created if missing).
-absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path);
+struct JobStoreOptions {
+  // Open a store that was not closed cleanly although its write-ahead log (PATH-wal) is gone:
+  // the changes the log held are lost, and the store is opened with what PATH holds.
+  bool accept_missing_wal = false;
+};
+
+// SQLite in WAL mode at `path` (created if missing). A store left open by a crash keeps its
+// latest changes in PATH-wal; opened without that file (copied or restored without it), it is
+// refused with FAILED_PRECONDITION naming the file, unless options.accept_missing_wal. Closing the
+// store (destroying it) writes the log back into PATH and removes it.
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path,
+                                                             const JobStoreOptions& options = {});
 
 }  // namespace ftl
 

@@ -1,5 +1,7 @@
 #include <sqlite3.h>
 
+#include <filesystem>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -13,17 +15,57 @@ namespace {
 class SqliteJobStore : public JobStore {
  public:
   explicit SqliteJobStore(sqlite3* db) : db_(db) {}
-  ~SqliteJobStore() override { sqlite3_close(db_); }
+  ~SqliteJobStore() override {
+    absl::MutexLock lock(&mutex_);
+    if (!marked_open_) {  // refused or failed in Init: leave the marks as they were
+      sqlite3_close(db_);
+      return;
+    }
+    // A clean close: marked closed, the log written back into the main file and truncated
+    // (sqlite3_close then removes it). A failure here leaves the store marked open, which is safe.
+    absl::Status status = Exec(
+        "UPDATE store_state SET value = 0 WHERE key = 'open'; PRAGMA wal_checkpoint(TRUNCATE);");
+    if (!status.ok()) Log("job store: not closed cleanly: ", status.message());
+    if (sqlite3_close(db_) != SQLITE_OK) Log("job store: close failed: ", sqlite3_errmsg(db_));
+  }
 
-  absl::Status Init() {
+  // `wal_existed`: whether PATH-wal was there before this process opened the store.
+  absl::Status Init(bool wal_existed, const std::string& path, const JobStoreOptions& options) {
     absl::MutexLock lock(&mutex_);
     // WAL: readers do not block the writer; synchronous=FULL: a committed change survives a crash.
-    return Exec(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
-        "job BLOB NOT NULL); "
-        "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id); "
-        "CREATE TABLE IF NOT EXISTS quarantined_jobs (id TEXT PRIMARY KEY, job BLOB NOT NULL);");
+    FTL_RETURN_IF_ERROR(
+        Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+             "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, state INTEGER NOT NULL, "
+             "job BLOB NOT NULL); "
+             "CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, id); "
+             "CREATE TABLE IF NOT EXISTS quarantined_jobs (id TEXT PRIMARY KEY, job BLOB NOT "
+             "NULL); "
+             "CREATE TABLE IF NOT EXISTS store_state (key TEXT PRIMARY KEY, value INTEGER);"));
+    // 'open' is 1 from this open until a clean close. It is checkpointed into the main file at
+    // once, so that it reads 1 even when the log is lost: open + no log = the log was lost (a crash
+    // leaves the log file in place; only a clean close removes it).
+    sqlite3_stmt* stmt = nullptr;
+    FTL_RETURN_IF_ERROR(Prepare("SELECT value FROM store_state WHERE key = 'open'", &stmt));
+    const bool left_open = sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int(stmt, 0) == 1;
+    sqlite3_finalize(stmt);
+    if (left_open && !wal_existed) {
+      if (!options.accept_missing_wal) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "job store '", path, "' was not closed cleanly and its write-ahead log '", path,
+            "-wal' is missing: the latest job changes are in that file. If the store was copied "
+            "or restored, copy '",
+            path, "-wal' with it (while no coordinator runs); to start anyway with what '", path,
+            "' holds, losing those changes, pass --accept_store_without_wal"));
+      }
+      Log("job store: '", path,
+          "-wal' is missing although the store was not closed cleanly; "
+          "opened with what the main file holds (--accept_store_without_wal)");
+    }
+    FTL_RETURN_IF_ERROR(
+        Exec("INSERT INTO store_state(key, value) VALUES('open', 1) "
+             "ON CONFLICT(key) DO UPDATE SET value = 1; PRAGMA wal_checkpoint(FULL);"));
+    marked_open_ = true;
+    return absl::OkStatus();
   }
 
   absl::Status Put(const v1::Job& job) override {
@@ -53,7 +95,10 @@ class SqliteJobStore : public JobStore {
     absl::StatusOr<v1::Job> result = absl::NotFoundError(absl::StrCat("no job '", id, "'"));
     if (sqlite3_step(stmt) == SQLITE_ROW) {
       result = Decode(stmt);
-      if (!result.ok()) {
+      if (result.ok() && result->id() != id) {
+        result = absl::DataLossError(absl::StrCat(
+            "job store: the row of job '", id, "' holds the record of job '", result->id(), "'"));
+      } else if (!result.ok()) {
         result =
             absl::DataLossError(absl::StrCat("job store: the record of job '", id, "' is corrupt"));
       }
@@ -74,28 +119,35 @@ class SqliteJobStore : public JobStore {
     sqlite3_bind_int(stmt, 2, state);
     sqlite3_bind_int(stmt, 3, limit);
     std::vector<v1::Job> jobs;
-    std::vector<std::string> unreadable;
+    // (row id, why it is set aside)
+    std::vector<std::pair<std::string, std::string>> unreadable;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      const std::string row_id = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1));
       absl::StatusOr<v1::Job> job = Decode(stmt);
-      if (job.ok()) {
-        jobs.push_back(*std::move(job));
+      if (!job.ok()) {
+        unreadable.emplace_back(row_id, "is unreadable (corrupt)");
+      } else if (job->id() != row_id) {
+        // Callers page by the ids they get back: a record naming another id would page
+        // backwards, or for ever.
+        unreadable.emplace_back(row_id, absl::StrCat("holds the record of job '", job->id(), "'"));
       } else {
-        unreadable.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 1)));
+        jobs.push_back(*std::move(job));
       }
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return Error("cannot list jobs");
-    for (const std::string& id : unreadable) FTL_RETURN_IF_ERROR(Quarantine(id));
+    for (const auto& [id, why] : unreadable) FTL_RETURN_IF_ERROR(Quarantine(id, why));
     return jobs;
   }
 
  private:
   // Moves an unreadable record out of `jobs` into `quarantined_jobs` (kept for inspection), so
   // that one damaged row does not stop the coordinator.
-  absl::Status Quarantine(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    Log("job store: the record of job '", id,
-        "' is unreadable (corrupt); moved to table quarantined_jobs of jobs.db and skipped");
+  absl::Status Quarantine(const std::string& id, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    Log("job store: the row of job '", id, "' ", why,
+        "; moved to table quarantined_jobs of jobs.db and skipped");
     for (const char* sql : {"INSERT OR REPLACE INTO quarantined_jobs(id, job) "
                             "SELECT id, job FROM jobs WHERE id = ?1",
                             "DELETE FROM jobs WHERE id = ?1"}) {
@@ -140,11 +192,15 @@ class SqliteJobStore : public JobStore {
   // One statement at a time on the connection (and sqlite3_errmsg read right after it).
   absl::Mutex mutex_;
   sqlite3* const db_ ABSL_GUARDED_BY(mutex_);
+  bool marked_open_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path) {
+absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& path,
+                                                             const JobStoreOptions& options) {
+  std::error_code error;
+  const bool wal_existed = std::filesystem::exists(path + "-wal", error);
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
@@ -155,7 +211,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> OpenSqliteJobStore(const std::string& 
   }
   sqlite3_busy_timeout(db, 5000);
   auto store = std::make_unique<SqliteJobStore>(db);
-  absl::Status status = store->Init();
+  absl::Status status = store->Init(wal_existed, path, options);
+  if (status.code() == absl::StatusCode::kFailedPrecondition) return status;
   if (!status.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("job store '", path, "': ", status.message(),
                                                       " (is its folder writable by this user?)"));
