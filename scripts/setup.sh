@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git python3
   libtorch-dev libopenmpi-dev openmpi-bin libabsl-dev libopencv-dev
-  libprotobuf-dev protobuf-compiler zlib1g-dev libgtest-dev libgmock-dev
+  libprotobuf-dev protobuf-compiler zlib1g-dev libjpeg-dev libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev libsqlite3-dev
   prometheus curl procps slurm-wlm munge python3-venv python3-matplotlib dataset-fashion-mnist
   clang libclang-rt-14-dev clang-format python3-torch
@@ -27,12 +27,21 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Python tools, in a venv (Debian's python3 is externally managed): kubernetes-validate for the
-# deploy checks, onnxruntime to check `ftl export --format onnx` (the export itself runs on
-# Debian's python3-torch), safetensors to check our safetensors files.
+# One Python for every documented Python step: build/venv, made from Debian's /usr/bin/python3 with
+# its site packages (python3-torch, numpy), plus PyPI's onnxruntime (to run `ftl export --format
+# onnx` files), safetensors (the reference for our safetensors files) and kubernetes-validate (the
+# deploy checks). Debian's python3 is externally managed, hence the venv; `python3` on PATH may be
+# another interpreter without torch. A venv made otherwise by an earlier setup is made again.
+if [[ -f build/venv/pyvenv.cfg ]] && ! grep -q "include-system-site-packages = true" build/venv/pyvenv.cfg; then
+  rm -rf build/venv
+fi
 if [[ ! -x build/venv/bin/kubernetes-validate ]]; then
-  python3 -m venv build/venv
+  /usr/bin/python3 -m venv --system-site-packages build/venv
   build/venv/bin/pip install -q "kubernetes-validate==1.37.0"
+fi
+if ! build/venv/bin/python -c "import torch, numpy" 2> /dev/null; then
+  echo "setup: build/venv does not see Debian's python3-torch and numpy" >&2
+  exit 1
 fi
 if ! build/venv/bin/python -c "import onnxruntime" 2> /dev/null; then
   build/venv/bin/pip install -q "onnxruntime==1.32.0"

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -110,6 +111,25 @@ TEST(CheckpointFileTest, PruneKeepsTheNewest) {
   const std::vector<std::string> left = ListCheckpoints(dir);
   ASSERT_EQ(left.size(), 2u);
   EXPECT_EQ(fs::path(left[0]).filename(), "ckpt-000005.ftlckpt");
+}
+
+// A worker killed mid-write leaves a temp file; an old one is removed, a fresh one (a write that
+// may still be under way) is not.
+TEST(CheckpointFileTest, PruneRemovesOldTornWritesOnly) {
+  const std::string dir = ::testing::TempDir() + "/torn";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string old_temp = dir + "/ckpt-000003.ftlckpt.tmp.4242";
+  const std::string fresh_temp = dir + "/ckpt-000004.ftlckpt.tmp.4343";
+  const std::string other = dir + "/notes.tmp.1";
+  for (const std::string& path : {old_temp, fresh_temp, other}) std::ofstream(path) << "x";
+  fs::last_write_time(old_temp, fs::file_time_type::clock::now() - std::chrono::hours(1));
+  fs::last_write_time(other, fs::file_time_type::clock::now() - std::chrono::hours(1));
+  fs::create_symlink("loop", dir + "/loop");  // an entry that cannot be examined
+  PruneCheckpoints(dir, 2);
+  EXPECT_FALSE(fs::exists(old_temp));
+  EXPECT_TRUE(fs::exists(fresh_temp));
+  EXPECT_TRUE(fs::exists(other));
 }
 
 TEST(CheckpointFileTest, FileNameOrdersByPosition) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/config/job_spec_conversion.h"
+#include "common/config/recipe.h"
 
 namespace ftl {
 namespace {
@@ -392,6 +394,110 @@ TEST(JobConfigTest, LoadsAFileAndNamesItInErrors) {
   EXPECT_NE(c.status().message().find(path), std::string::npos);
   EXPECT_NE(c.status().message().find("training.rounds"), std::string::npos);
   EXPECT_EQ(LoadJobConfigFile("/no/such/config.json").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(JobConfigTest, TheDefaultOutputFolderIsNamedAfterTheJob) {
+  absl::StatusOr<JobConfig> named =
+      Parse(R"({"name": "my job/1", "data": {"path": ")" + DataDir() + R"("}})");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(named->runtime.output_dir, "ftl-output/my-job-1");
+  absl::StatusOr<JobConfig> unnamed = Parse(WithData(""));
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status();
+  EXPECT_EQ(unnamed->runtime.output_dir, "ftl-output/ftl-job");
+  absl::StatusOr<JobConfig> given = Parse(R"({"name": "a", "data": {"path": ")" + DataDir() +
+                                          R"("}, "runtime": {"output_dir": "/tmp/x"}})");
+  ASSERT_TRUE(given.ok()) << given.status();
+  EXPECT_EQ(given->runtime.output_dir, "/tmp/x");
+  EXPECT_EQ(DefaultOutputDir(".."), "ftl-output/ftl-job");  // never the parent folder
+  EXPECT_EQ(DefaultOutputDir(""), "ftl-output/ftl-job");
+  EXPECT_EQ(DefaultOutputDir("a.b_c-D9"), "ftl-output/a.b_c-D9");
+}
+
+TEST(JobConfigTest, AnUnknownFieldSuggestsTheNearestKnownName) {
+  const std::vector<std::pair<std::string, std::string>> typos = {
+      {R"({"trainig": {}})", "Did you mean 'training'?"},
+      {R"({"data": {"pathh": "x"}})", "Did you mean 'path'?"},
+      {R"({"training": {"stage1lr": 0.1}})", "Did you mean 'stage1_lr'?"},
+  };
+  for (const auto& [json, hint] : typos) {
+    absl::StatusOr<v1::JobSpec> spec = JobSpecFromJson(json);
+    ASSERT_FALSE(spec.ok()) << json;
+    EXPECT_NE(spec.status().message().find(hint), std::string::npos) << spec.status();
+  }
+  absl::StatusOr<v1::JobSpec> far = JobSpecFromJson(R"({"qqqqqqqq": 1})");
+  ASSERT_FALSE(far.ok());
+  EXPECT_EQ(far.status().message().find("Did you mean"), std::string::npos) << far.status();
+}
+
+TEST(JobConfigTest, AJobNameWithControlCharactersIsRefused) {
+  for (const std::string name : {std::string("a\\nb"), std::string("\\u001b[2J"),
+                                 std::string("csi \\u009b"), std::string(201, 'x')}) {
+    absl::StatusOr<JobConfig> c =
+        Parse(R"({"name": ")" + name + R"(", "data": {"path": ")" + DataDir() + R"("}})");
+    ASSERT_FALSE(c.ok()) << name;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(c.status().message().rfind("name: ", 0), 0u) << c.status();
+  }
+  EXPECT_TRUE(Parse(R"({"name": "Ärger-日本 1", "data": {"path": ")" + DataDir() + R"("}})").ok());
+}
+
+// Every setting that changes a run is one named difference; paths, runtime settings, evaluation
+// and training.rounds are none.
+TEST(RecipeTest, NamesExactlyTheChangedTrainingSetting) {
+  const std::string base = DataDir();
+  absl::StatusOr<JobConfig> plain = Parse(WithData(""));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  const RecipeFields recipe = TrainingRecipe(*plain);
+  EXPECT_EQ(ParseRecipe(EncodeRecipe(recipe)), recipe);
+  EXPECT_TRUE(RecipeDifferences(recipe, recipe).empty());
+  // Each change and the fields it must be named by (a margin head and plain softmax also take
+  // alpha_reg 0, a margin head its default margin; training.optimizer sets all three phases).
+  const std::vector<std::pair<std::string, std::vector<std::string>>> changes = {
+      {R"(, "loss": {"head": "arcface", "alpha_reg": 0})", {"loss.reg", "loss.head", "loss.m2"}},
+      {R"(, "loss": {"alpha_reg": 0.001})", {"loss.reg"}},
+      {"flip", {"data.random_flip"}},
+      {R"(, "loss": {"logit_adjust_tau": 1})", {"loss.logit_adjust_tau"}},
+      {R"(, "model": {"backbone": "paper"})", {"model.network"}},
+      {R"(, "training": {"method": "softmax"})", {"training.method", "loss.reg"}},  // no m-L2
+      {R"(, "training": {"batch_size": 16})", {"training.batch_size"}},
+      {R"(, "training": {"seed": 7})", {"training.seed"}},
+      {R"(, "training": {"stage1_lr": 1.000001e-5})", {"training.stage1_lr"}},
+      {R"(, "training": {"stage_iterations": 9})", {"training.stage_iterations"}},
+      {R"(, "training": {"pretrain_iterations": 9})", {"training.pretrain_iterations"}},
+      {R"(, "training": {"stage1_third_batch": "none"})", {"training.stage1_third_batch"}},
+      {R"(, "training": {"stage2_optimizer": {"type": "sgd"}})",
+       {"training.stage2_optimizer.kind"}},
+      {R"(, "training": {"optimizer": {"weight_decay": 0.0005}})",
+       {"training.pretrain_optimizer.weight_decay", "training.stage1_optimizer.weight_decay",
+        "training.stage2_optimizer.weight_decay"}},
+  };
+  for (const auto& [extra, fields] : changes) {
+    absl::StatusOr<JobConfig> changed = Parse(WithData(extra));
+    if (extra == "flip")
+      changed = Parse(R"({"data": {"random_flip": true, "path": ")" + base + R"("}})");
+    ASSERT_TRUE(changed.ok()) << extra << ": " << changed.status();
+    std::vector<std::string> named;
+    for (const std::string& d : RecipeDifferences(recipe, TrainingRecipe(*changed))) {
+      named.push_back(d.substr(0, d.find(':')));
+      EXPECT_NE(d.find(" in the checkpoint, "), std::string::npos) << d;
+    }
+    std::vector<std::string> expected = fields;
+    std::sort(named.begin(), named.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(named, expected) << extra;
+  }
+  for (const std::string& extra : std::vector<std::string>{
+           R"(, "training": {"rounds": 9})", R"(, "runtime": {"ranks": 4, "output_dir": "/tmp/o"})",
+           R"(, "name": "other")", R"(, "evaluation": {"holdout_path": ")" + base + R"("})"}) {
+    absl::StatusOr<JobConfig> changed = Parse(WithData(extra));
+    ASSERT_TRUE(changed.ok()) << extra << ": " << changed.status();
+    EXPECT_TRUE(RecipeDifferences(recipe, TrainingRecipe(*changed)).empty()) << extra;
+  }
+  // A field one side lacks is named, with "(not set)".
+  RecipeFields shorter(recipe.begin() + 1, recipe.end());
+  const std::vector<std::string> missing = RecipeDifferences(shorter, recipe);
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_NE(missing[0].find("(not set) in the checkpoint"), std::string::npos) << missing[0];
 }
 
 }  // namespace

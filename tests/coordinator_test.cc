@@ -15,9 +15,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "services/coordinator/job_manager.h"
 #include "services/coordinator/job_store.h"
 #include "services/coordinator/spec_validation.h"
+#include "services/coordinator/worker_reports.h"
 #include "services/wire/spec_paths.h"
 #include "tests/temp_dir.h"
 
@@ -785,6 +787,13 @@ TEST_F(JobManagerTest, RetriedSubmissionReturnsTheSameJob) {
   manager_.reset();
   Open();
   EXPECT_EQ(manager_->Submit(SmallSpec(), "req-42")->id(), first.id());
+  // The same key with another spec is a mistake, not a retry.
+  v1::JobSpec other = SmallSpec();
+  other.set_name("another-job");
+  const absl::StatusOr<v1::Job> reused = manager_->Submit(other, "req-42");
+  ASSERT_FALSE(reused.ok());
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(reused.status().message().find(first.id()), std::string::npos) << reused.status();
 }
 
 TEST_F(JobManagerTest, EmptyStoreBesideJobFoldersRefusesToStart) {
@@ -803,6 +812,36 @@ TEST_F(JobManagerTest, EmptyStoreBesideJobFoldersRefusesToStart) {
   EXPECT_EQ(started.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(started.message().find("1 job folder"), std::string::npos) << started;
   EXPECT_NE(started.message().find("Restore"), std::string::npos) << started;
+}
+
+// A store restored from an older copy lacks the newer jobs, whose folders remain: the start is
+// refused naming them, or they are set aside on request. An empty folder (a submission cut short)
+// is left alone.
+TEST_F(JobManagerTest, JobFoldersWithoutARecordStopTheStartOrAreSetAside) {
+  ASSERT_TRUE(manager_->Submit(SmallSpec()).ok());
+  manager_.reset();
+  const std::string orphan = "job-0000000000001-0001";
+  fs::create_directories(state_ + "/jobs/" + orphan);
+  std::ofstream(state_ + "/jobs/" + orphan + "/worker.log") << "it ran";
+  fs::create_directories(state_ + "/jobs/job-0000000000002-0002");  // empty
+  JobManagerOptions options;
+  options.state_dir = state_;
+  options.data_roots = {DataRoot()};
+  {
+    JobManager refusing(options, store_.get(), &launcher_, &metrics_);
+    const absl::Status started = refusing.Start();
+    EXPECT_EQ(started.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(started.message().find("1 job folder(s) with no record"), std::string::npos)
+        << started;
+    EXPECT_NE(started.message().find(orphan), std::string::npos) << started;
+    EXPECT_NE(started.message().find("--set_aside_job_folders_without_record"), std::string::npos);
+  }
+  options.set_aside_job_folders_without_record = true;
+  JobManager setting_aside(options, store_.get(), &launcher_, &metrics_);
+  ASSERT_TRUE(setting_aside.Start().ok());
+  EXPECT_TRUE(fs::exists(state_ + "/jobs-without-record/" + orphan + "/worker.log"));
+  EXPECT_FALSE(fs::exists(state_ + "/jobs/" + orphan));
+  EXPECT_TRUE(fs::exists(state_ + "/jobs/job-0000000000002-0002"));
 }
 
 TEST_F(JobManagerTest, ListPagesAndFiltersByState) {
@@ -861,6 +900,18 @@ TEST_F(JobManagerTest, WorkersNeedTheirLaunchsCredential) {
   manager_->ServeWorker(launched);
   EXPECT_EQ(Get(job.id()).state(), v1::SUCCEEDED);
 
+  // Without a credential, Attach tells nothing: the same refusal for a finished job, a job that
+  // does not exist and a running one.
+  for (const std::string& id : {job.id(), std::string("job-0000000000000-0000")}) {
+    ScriptedWorker prober(id);
+    prober.credential_ = "guess";
+    manager_->ServeWorker(prober);
+    ASSERT_FALSE(prober.received().empty());
+    std::string expected = impostor.received().front().stop();
+    expected.replace(4, job.id().size(), id);
+    EXPECT_EQ(prober.received().front().stop(), expected);
+  }
+
   // Workers started elsewhere (Kubernetes) present the operator's worker token.
   const v1::Job second = *manager_->Submit(SmallSpec());
   WaitForLaunches(2);
@@ -901,6 +952,45 @@ TEST_F(JobManagerTest, WorkerCannotCreateUnboundedMetricSeries) {
   EXPECT_EQ(metrics_.terms().size(), 16u);
   EXPECT_EQ(metrics_.phases().count("made-up-phase"), 0u);
   EXPECT_EQ(metrics_.phases().count("pretrain"), 1u);
+}
+
+// A worker's report cannot grow the job's record without end or put NaN into the metrics.
+TEST(WorkerReportsTest, AReportIsBoundedInNamesCountAndValues) {
+  v1::PhaseReport report;
+  auto& metrics = *report.mutable_metrics();
+  for (int i = 0; i < 5000; ++i) metrics[absl::StrFormat("m%05d", i)] = i;
+  metrics["ftl_evaluation"] = std::nan("");
+  metrics["inf"] = INFINITY;
+  metrics["a\nforged line"] = 1;
+  metrics[std::string(200, 'x')] = 1;
+  metrics["holdout_rank1_ur_f"] = 0.5;
+  (*report.mutable_losses())["total"] = -INFINITY;
+  (*report.mutable_losses())["sfmx"] = 1.5;
+  report.set_seconds(std::nan(""));
+  report.set_images(-4);
+  BoundPhaseReport(report);
+  EXPECT_EQ(report.metrics_size(), static_cast<int>(kMaxReportedValues));
+  for (const auto& [name, value] : report.metrics()) {
+    EXPECT_TRUE(std::isfinite(value)) << name;
+    EXPECT_EQ(name.find('\n'), std::string::npos);
+    EXPECT_LE(name.size(), kMaxReportedNameBytes);
+  }
+  EXPECT_EQ(report.metrics().count("holdout_rank1_ur_f"), 1u);  // sorted first: kept
+  EXPECT_EQ(report.metrics().count("ftl_evaluation"), 0u);
+  EXPECT_EQ(report.losses_size(), 1);
+  EXPECT_EQ(report.losses().at("sfmx"), 1.5);
+  EXPECT_EQ(report.seconds(), 0);
+  EXPECT_EQ(report.images(), 0);
+
+  v1::PhaseProgress progress;
+  (*progress.mutable_losses())["total"] = std::nan("");
+  (*progress.mutable_losses())["recon"] = 0.25;
+  progress.set_images_per_second(INFINITY);
+  progress.set_iteration(-1);
+  BoundPhaseProgress(progress);
+  EXPECT_EQ(progress.losses_size(), 1);
+  EXPECT_EQ(progress.images_per_second(), 0);
+  EXPECT_EQ(progress.iteration(), 0);
 }
 
 }  // namespace

@@ -116,6 +116,30 @@ TEST(ImageDecodeTest, ImagesOverThePixelBudgetAreRefusedBeforeDecoding) {
   EXPECT_TRUE(DecodeImage(Encode(".png", Noise(40, 40, CV_8UC1)), options).ok());
 }
 
+// Junk bytes before a JPEG's frame header: libjpeg skips them (with a warning) and would decode the
+// frame the header states, so the pixel limit must read the header as libjpeg does.
+TEST(ImageDecodeTest, AJunkByteBeforeTheJpegFrameHeaderDoesNotHideItsSize) {
+  std::string jpeg = Encode(".jpg", Noise(16, 16, CV_8UC1));
+  size_t sof = std::string::npos;
+  for (size_t at = 2; at + 9 < jpeg.size(); ++at) {
+    if (static_cast<uint8_t>(jpeg[at]) == 0xff && static_cast<uint8_t>(jpeg[at + 1]) == 0xc0) {
+      sof = at;
+      break;
+    }
+  }
+  ASSERT_NE(sof, std::string::npos) << "no baseline frame header";
+  for (size_t at : {sof + 5, sof + 7}) jpeg[at] = 0x27, jpeg[at + 1] = 0x10;  // 10000 x 10000
+  EXPECT_EQ(ImageHeaderPixels(jpeg), 100'000'000);
+  jpeg.insert(sof, 1, '\x42');  // one junk byte before FF C0
+  EXPECT_EQ(ImageHeaderPixels(jpeg), 100'000'000);
+  ImageOptions options;
+  options.size = 8;
+  const absl::StatusOr<torch::Tensor> bomb = DecodeImage(jpeg, options);
+  ASSERT_FALSE(bomb.ok());
+  EXPECT_NE(bomb.status().message().find("refused before decoding"), std::string::npos)
+      << bomb.status();
+}
+
 // libjpeg only warns about a JPEG cut short and fills the rest with grey; we refuse it.
 TEST(ImageDecodeTest, TruncatedJpegIsRefusedTrailingDataIsNot) {
   ImageOptions options;
@@ -182,6 +206,26 @@ TEST(ImageFolderTest, ColourOutputIsRgb) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->images[0][2].min().item<int>(), 255);  // B plane last in RGB
   EXPECT_EQ(d->images[0][0].max().item<int>(), 0);
+}
+
+// A symlink loop, a dangling link and a looping identity folder are skipped and named; the walk
+// never throws (it used to end the worker with std::filesystem::filesystem_error).
+TEST(ImageFolderTest, LinksThatCannotBeFollowedAreSkippedAndNamed) {
+  const std::string root = FreshDir("links");
+  fs::create_directories(root + "/a");
+  fs::create_directories(root + "/b");
+  WriteImage(root + "/a/1.pgm", 10);
+  WriteImage(root + "/b/1.pgm", 20);
+  fs::create_symlink("loop.jpg", root + "/a/loop.jpg");  // points at itself
+  fs::create_symlink(root + "/no/such/file.png", root + "/a/dangling.png");
+  fs::create_symlink("c", root + "/c");  // an identity folder that loops
+  ::testing::internal::CaptureStderr();
+  absl::StatusOr<SourceListing> listing = ListImageFolder(root);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->sample_names, (std::vector<std::string>{"a/1.pgm", "b/1.pgm"}));
+  EXPECT_NE(log.find("skipped: " + root + "/a/loop.jpg ("), std::string::npos) << log;
+  EXPECT_NE(log.find("skipped: " + root + "/c ("), std::string::npos) << log;
 }
 
 TEST(ImageFolderTest, MissingOrEmptyFolderIsAnError) {

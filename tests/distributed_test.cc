@@ -1,8 +1,11 @@
 // Run under `mpirun -np 2`: the distributed computations equal the single-process ones.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <chrono>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
+#include <thread>
 
 #include "common/comm/mpi_communicator.h"
 #include "common/data/image_stream.h"
@@ -247,6 +250,38 @@ TEST(DistributedTest, GradientBucketsAverageAcrossRanks) {
   EXPECT_TRUE(torch::allclose(p1.grad(), torch::full({5}, 3.0f)));
   EXPECT_TRUE(torch::allclose(p2.grad(), torch::full({3, 3}, 0.5f)));
   EXPECT_EQ(averager.stats().calls, 2);
+}
+
+// A rank waiting in a barrier or a broadcast for a slow peer naps instead of polling at full
+// speed: over 1.5 s of waiting it uses well under a quarter of a core.
+TEST(DistributedTest, AWaitingRankDoesNotHoldACore) {
+  auto cpu_seconds = [] {
+    rusage usage{};
+    getrusage(RUSAGE_THREAD, &usage);
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+           1e-6 * (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+  };
+  for (const bool broadcast : {false, true}) {
+    g_comm->Barrier();
+    const double cpu_before = cpu_seconds();
+    const auto wall_before = std::chrono::steady_clock::now();
+    if (g_comm->rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    std::string bytes = g_comm->rank() == 0 ? "from rank 0" : "";
+    if (broadcast) {
+      g_comm->BroadcastBytes(bytes, 0);
+      EXPECT_EQ(bytes, "from rank 0");
+    } else {
+      g_comm->Barrier();
+    }
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+    const double cpu = cpu_seconds() - cpu_before;
+    if (g_comm->rank() == 1) {
+      EXPECT_GT(wall, 1.0);
+      EXPECT_LT(cpu, 0.25 * wall) << (broadcast ? "broadcast" : "barrier") << ": " << cpu
+                                  << " s of CPU in " << wall << " s";
+    }
+  }
 }
 
 TEST(DistributedTest, StartAllReduceSumCompletesOnWait) {

@@ -83,6 +83,19 @@ mutations=(
   "a row holding another job's record is listed|services/coordinator/sqlite_job_store.cc|s/      } else if (job->id() != row_id) {/      } else if (false) {/|coordinator_test"
   "a crashed store opens without its log|services/coordinator/sqlite_job_store.cc|s/    if (left_open \&\& !wal_existed) {/    if (false) {/|coordinator_test"
   "the collective watchdog times collectives before Arm|common/comm/watchdog_communicator.cc|s/bool armed_ ABSL_GUARDED_BY(mutex_) = false;/bool armed_ ABSL_GUARDED_BY(mutex_) = true;/|watchdog_test"
+  "resume ignores the recipe|common/train/trainer.cc|s/  if (use == CheckpointUse::kSameRun) {/  if (false) {/|trainer_test"
+  "the recipe leaves out the seed|common/config/recipe.cc|s/  add(\"training.seed\", absl::StrCat(t.seed));//|config_test trainer_test"
+  "a recipe number keeps 6 digits|common/config/recipe.cc|s/for (int digits = 6; digits <= 17; ++digits)/for (int digits = 6; digits <= 6; ++digits)/|config_test"
+  "the default output folder ignores the job name|common/config/job_spec_conversion.cc|s/  config.runtime.output_dir = DefaultOutputDir(config.name);/  config.runtime.output_dir = DefaultOutputDir(\"\");/|config_test"
+  "the JPEG pixel limit reads no JPEG header|common/data/image_decode.cc|s/    return JpegHeaderPixels(b);/    return 0;/|data_test"
+  "the folder walk throws on a symlink loop|common/data/image_folder.cc|s/if (IsImageFile(entry.path()) \&\& entry.is_regular_file(e))/if (IsImageFile(entry.path()) \&\& entry.is_regular_file())/|data_test"
+  "a worker report keeps non-finite values|services/coordinator/worker_reports.cc|s/if (PlainName(name) \&\& std::isfinite(value))/if (PlainName(name))/|coordinator_test"
+  "a worker report keeps every name|services/coordinator/worker_reports.cc|s/    if (values.size() == kMaxReportedValues) break;//|coordinator_test"
+  "a reused request_id with another spec returns the first job|services/coordinator/job_manager.cc|s/existing.request_spec_crc() != spec_crc)/false)/|coordinator_test"
+  "Attach tells which jobs exist before the credential|services/coordinator/job_manager.cc|s/  if (options_.check_worker_credentials \&\& !external \&\& !launched) {/  if (options_.check_worker_credentials \&\& !external \&\& !launched \&\& job_it != jobs_.end() \&\& job_it->second.state() == v1::RUNNING) {/|coordinator_test"
+  "torn checkpoint writes are never removed|common/checkpoint/checkpoint_names.cc|s/    if (fs::remove(entry.path(), ec)) Log/    if (false) Log/|checkpoint_test"
+  "a waiting rank polls at full speed|common/comm/mpi_communicator.cc|s/    if (spin < kSpins) continue;/    continue;/|distributed_test"
+  "job folders without a record are ignored at start|services/coordinator/job_manager.cc|s/  if (orphans.empty()) return absl::OkStatus();/  return absl::OkStatus();/|coordinator_test"
 )
 
 survived=0

@@ -22,6 +22,9 @@ ln -s "$build_dir" "$work/repo/build"
 ln -s "$source_dir/configs" "$work/repo/configs"
 ln -s "$shared_dir" "$work/shared"
 cd "$work/repo"
+# A git work tree with the project's .gitignore, to see what the commands leave behind.
+cp "$source_dir/.gitignore" .gitignore
+git init -q . && git add .gitignore && git -c user.name=t -c user.email=t@t commit -qm init
 
 mapfile -t commands < <(awk '/^## As a service/ {on = 1} on && /^```sh/ {code = 1; next} code && /^```/ {exit} code' \
   "$source_dir/README.md")
@@ -30,25 +33,25 @@ strip() { sed -e 's/[[:space:]]*#.*$//' -e 's/[[:space:]]*$//' <<< "$1"; }
 start=$(strip "${commands[0]}") submit=$(strip "${commands[1]}") watch=$(strip "${commands[2]}")
 [[ $start == *' &' ]] || { echo "FAIL: the first command should start the coordinator in the background"; exit 1; }
 echo "\$ $start"
-bash -c "exec ${start% &}" > coordinator.log 2>&1 &
+bash -c "exec ${start% &}" > ../coordinator.log 2>&1 &
 coordinator_pid=$!
 for _ in $(seq 100); do
-  grep -q "listening on" coordinator.log && break
+  grep -q "listening on" ../coordinator.log && break
   sleep 0.2
 done
-grep -q "listening on" coordinator.log || { echo "FAIL: coordinator did not start"; cat coordinator.log; exit 1; }
+grep -q "listening on" ../coordinator.log || { echo "FAIL: coordinator did not start"; cat ../coordinator.log; exit 1; }
 echo "\$ $submit"
-job_id=$(bash -c "$submit") || { echo "FAIL: submit was refused: $job_id"; cat coordinator.log; exit 1; }
+job_id=$(bash -c "$submit") || { echo "FAIL: submit was refused: $job_id"; cat ../coordinator.log; exit 1; }
 echo "$job_id"
 [[ $job_id == job-* ]] || { echo "FAIL: submit printed '$job_id', not a job id"; exit 1; }
 watch=${watch//JOB_ID/$job_id}
 echo "\$ $watch"
-if ! timeout 600 bash -c "$watch" > watch.log 2>&1; then
-  echo "FAIL: the job did not succeed"; tail -20 watch.log; tail -20 coordinator.log
+if ! timeout 600 bash -c "$watch" > ../watch.log 2>&1; then
+  echo "FAIL: the job did not succeed"; tail -20 ../watch.log; tail -20 ../coordinator.log
   find ftl-state -name worker.log -exec tail -20 {} \;
   exit 1
 fi
-tail -3 watch.log
+tail -3 ../watch.log
 # The finished launch is reaped: no defunct mpirun left under the coordinator.
 sleep 2
 zombies=$( (ps -o stat=,comm= --ppid "$coordinator_pid" || true) | awk '$1 ~ /^Z/' | wc -l)
@@ -57,4 +60,6 @@ zombies=$( (ps -o stat=,comm= --ppid "$coordinator_pid" || true) | awk '$1 ~ /^Z
 out="ftl-state/jobs/$job_id/ftl-output/yaleb-demo"
 [[ -f $out/summary.json ]] || { echo "FAIL: no $out/summary.json"; exit 1; }
 grep -q '"finished": true' "$out/summary.json" || { echo "FAIL: summary not finished"; exit 1; }
+left=$(git status --porcelain --untracked-files=all | grep -v -e '^?? build$' -e '^?? configs$' || true)
+[[ -z $left ]] || { echo "FAIL: the README's service commands left files in the checkout: $left"; exit 1; }
 echo "ok: the README's service example ran as written; results in $out"

@@ -9,6 +9,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <tuple>
 
+#include "common/checkpoint/checkpoint_file.h"
 #include "common/comm/device_communicator.h"
 #include "common/data/augment.h"
 #include "tests/test_util.h"
@@ -380,6 +381,59 @@ TEST_F(TrainerTest, CheckpointOfAnotherJobIsRefused) {
   ASSERT_FALSE(position.ok());
   EXPECT_EQ(position.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(position.status().message().find("another job"), std::string::npos);
+}
+
+// --resume continues only the run that wrote the checkpoint: another recipe is refused naming the
+// setting; the same recipe (and `ftl eval`'s kAnyRun) loads.
+TEST_F(TrainerTest, ResumeOfAnotherRunsCheckpointIsRefusedNamingTheSettings) {
+  const std::string path = ::testing::TempDir() + "/other_run.ftlckpt";
+  {
+    Trainer trainer(config_, data_, *comm_);
+    trainer.Pretrain(1);
+    ASSERT_TRUE(trainer.SaveCheckpoint(path, 1).ok());
+  }
+  JobConfig other = config_;
+  other.training.stage1_lr *= 3;
+  other.training.seed += 1;
+  Trainer different(other, data_, *comm_);
+  const absl::StatusOr<int64_t> refused = different.LoadCheckpoint(path, CheckpointUse::kSameRun);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  const std::string message(refused.status().message());
+  EXPECT_NE(message.find("2 setting(s) differ"), std::string::npos) << message;
+  EXPECT_NE(message.find("training.stage1_lr: "), std::string::npos) << message;
+  EXPECT_NE(message.find(absl::StrCat("training.seed: ", config_.training.seed,
+                                      " in the checkpoint, ", other.training.seed, " in this job")),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("training.init_checkpoint"), std::string::npos) << message;
+  EXPECT_TRUE(different.LoadCheckpoint(path, CheckpointUse::kAnyRun).ok());
+  JobConfig more_rounds = config_;  // extending a run is the same run
+  more_rounds.training.rounds += 3;
+  more_rounds.runtime.output_dir = "/elsewhere";
+  Trainer same(more_rounds, data_, *comm_);
+  const absl::StatusOr<int64_t> resumed = same.LoadCheckpoint(path, CheckpointUse::kSameRun);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(*resumed, 1);
+}
+
+TEST_F(TrainerTest, ACheckpointWithoutARecipeStillResumes) {
+  const std::string path = ::testing::TempDir() + "/no_recipe.ftlckpt";
+  {
+    Trainer trainer(config_, data_, *comm_);
+    ASSERT_TRUE(trainer.SaveCheckpoint(path, 2).ok());
+  }
+  absl::StatusOr<NamedTensors> contents = ReadCheckpointFile(path);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  ASSERT_EQ(contents->metadata.count("ftl.recipe"), 1u);
+  contents->metadata.erase("ftl.recipe");
+  ASSERT_TRUE(WriteCheckpointFile(path, *contents).ok());
+  JobConfig other = config_;
+  other.training.seed += 1;
+  Trainer resumed(other, data_, *comm_);
+  const absl::StatusOr<int64_t> position = resumed.LoadCheckpoint(path, CheckpointUse::kSameRun);
+  ASSERT_TRUE(position.ok()) << position.status();
+  EXPECT_EQ(*position, 2);
 }
 
 TEST_F(TrainerTest, EvaluateReportsAccuracyAndNormRatio) {

@@ -2,7 +2,7 @@
 # End to end: `mpirun -np 2 ftl_worker` on a Yale B split at 32x32 (27 identities, 13 cut to 5
 # images, one corrupt image added) runs every phase, writes checkpoints and summary.json, and stage 1 moves
 # the UR classifier weight norms toward the regular ones. Then: a corrupt newest checkpoint is
-# skipped on resume, and bad configs exit with code 2 naming the field.
+# skipped on resume, another run's checkpoint is refused, and bad configs exit with code 2 naming the field.
 set -euo pipefail
 worker=$1
 mpiexec=$2
@@ -73,6 +73,23 @@ grep -q "skipping checkpoint: .*truncated" "$work/resume.log" || fail "damaged c
 grep -q "resumed from .*ckpt-000001.ftlckpt at schedule position 2" "$work/resume.log" ||
   { cat "$work/resume.log"; fail "did not resume from the older checkpoint"; }
 grep -q "stage1 round 0" "$work/resume.log" || fail "resumed run did not train"
+python3 - "$work/out/summary.json" <<'PY'
+import json, sys
+phases = [p["phase"] for p in json.load(open(sys.argv[1]))["phases"]]
+# The phases after the resume point were run again: each is reported once.
+if phases != ["pretrain", "checkpoint", "update_stats", "stage1", "stage2", "evaluate", "checkpoint"]:
+    print("FAIL: phases after the resume:", phases); sys.exit(1)
+PY
+
+# Resume of another run (the same folder, another recipe): refused naming the setting, nothing
+# trained.
+sed 's/"stage1_lr": 0.0001/"stage1_lr": 0.0003/' "$work/job.json" > "$work/other_run.json"
+code=0
+"$worker" --config "$work/other_run.json" --threads 1 --resume "$work/out" > "$work/other.log" 2>&1 || code=$?
+[[ $code != 0 ]] || { cat "$work/other.log"; fail "another run's checkpoint was resumed"; }
+grep -q "training.stage1_lr: 0.0001 in the checkpoint, 0.0003 in this job" "$work/other.log" ||
+  { cat "$work/other.log"; fail "the refusal does not name the differing setting"; }
+! grep -q "resumed from" "$work/other.log" || fail "resumed from another run's checkpoint"
 
 # Bad configs: exit code 2, message naming the field, before any work.
 expect_refused() {  # expect_refused CONFIG PATTERN

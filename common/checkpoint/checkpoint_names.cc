@@ -12,14 +12,27 @@ namespace ftl {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Calls visit(entry) for each entry of `dir` it can examine; never throws (an entry that cannot
+// be examined, such as a symlink loop, is passed over).
+template <typename Visit>
+void ForEachFile(const std::string& dir, Visit visit) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    std::error_code entry_error;
+    if (it->is_regular_file(entry_error) && !entry_error) visit(*it);
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> ListCheckpoints(const std::string& dir) {
   std::vector<std::string> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".ftlckpt") {
-      files.push_back(entry.path().string());
-    }
-  }
+  ForEachFile(dir, [&](const fs::directory_entry& entry) {
+    if (entry.path().extension() == ".ftlckpt") files.push_back(entry.path().string());
+  });
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -30,6 +43,18 @@ void PruneCheckpoints(const std::string& dir, int keep) {
     std::error_code ec;
     fs::remove(files[i], ec);
   }
+  // A worker killed while writing leaves NAME.ftlckpt.tmp.PID behind (WriteFileAtomically); one
+  // that old is no write in progress.
+  const auto stale_before = fs::file_time_type::clock::now() - kTornCheckpointAge;
+  ForEachFile(dir, [&](const fs::directory_entry& entry) {
+    std::error_code ec;
+    if (entry.path().filename().string().find(".ftlckpt.tmp.") == std::string::npos ||
+        entry.last_write_time(ec) >= stale_before || ec) {
+      return;
+    }
+    if (fs::remove(entry.path(), ec))
+      Log("removed a torn checkpoint write: ", entry.path().string());
+  });
 }
 
 std::string CheckpointFileName(const std::string& dir, int64_t position) {

@@ -3,6 +3,7 @@
 #ifndef FTL_COMMON_CHECKPOINT_CHECKPOINT_NAMES_H_
 #define FTL_COMMON_CHECKPOINT_CHECKPOINT_NAMES_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -19,7 +20,11 @@ std::string CheckpointFileName(const std::string& dir, int64_t position);
 // Checkpoint files ("*.ftlckpt") in `dir`, oldest first by name.
 std::vector<std::string> ListCheckpoints(const std::string& dir);
 
-// Removes all but the newest `keep` checkpoints in `dir`.
+// A checkpoint temp file (NAME.ftlckpt.tmp.PID) untouched this long is a torn write.
+inline constexpr std::chrono::minutes kTornCheckpointAge{10};
+
+// Removes all but the newest `keep` checkpoints in `dir`, and temp files of torn checkpoint
+// writes older than kTornCheckpointAge.
 void PruneCheckpoints(const std::string& dir, int keep);
 
 // Loads a checkpoint with `load`: `file_or_dir` itself when it is a file, else the newest file in

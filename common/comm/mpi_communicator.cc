@@ -3,12 +3,31 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 namespace ftl {
 namespace {
+
+// Waits for `request` without holding a core. Open MPI's blocking calls poll at full speed, so a
+// rank waiting long for a broadcast or a barrier (rank 0 writing a checkpoint, a slow or stopped
+// peer, up to the collective timeout) would take a core its node's other ranks need. A short wait
+// stays as fast as polling; after that the rank naps between tests, up to 2 ms. All-reduces keep
+// MPI's own waits: they run in lock step, and a nap would delay every gradient bucket.
+void WaitPolitely(MPI_Request* request) {
+  constexpr int kSpins = 2000;
+  int done = 0;
+  for (int spin = 0;; ++spin) {
+    MPI_Test(request, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    if (spin < kSpins) continue;
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::min(2000, 20 * (spin - kSpins + 1))));
+  }
+}
 
 MPI_Datatype MpiType(const torch::Tensor& t) {
   switch (t.scalar_type()) {
@@ -125,17 +144,25 @@ class MpiCommunicator : public Communicator {
     for (torch::Tensor& t : tensors) {
       const MPI_Datatype type = MpiType(t);
       Chunked(t, [type, root](void* data, int count) {
-        MPI_Bcast(data, count, type, root, MPI_COMM_WORLD);
+        MPI_Request request;
+        MPI_Ibcast(data, count, type, root, MPI_COMM_WORLD, &request);
+        WaitPolitely(&request);
       });
     }
   }
 
-  void Barrier() override { MPI_Barrier(MPI_COMM_WORLD); }
+  void Barrier() override {
+    MPI_Request request;
+    MPI_Ibarrier(MPI_COMM_WORLD, &request);
+    WaitPolitely(&request);
+  }
 
   void BroadcastBytes(std::string& bytes, int root) override {
     if (size_ == 1) return;
     int64_t length = static_cast<int64_t>(bytes.size());
-    MPI_Bcast(&length, 1, MPI_INT64_T, root, MPI_COMM_WORLD);
+    MPI_Request request;
+    MPI_Ibcast(&length, 1, MPI_INT64_T, root, MPI_COMM_WORLD, &request);
+    WaitPolitely(&request);
     bytes.resize(length);
     torch::Tensor view = torch::from_blob(bytes.data(), {length}, torch::kUInt8);
     std::vector<torch::Tensor> one = {view};

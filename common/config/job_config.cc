@@ -8,6 +8,17 @@
 
 namespace ftl {
 
+std::string DefaultOutputDir(const std::string& job_name) {
+  std::string folder;
+  for (const char c : job_name) {
+    const bool kept = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '_' || c == '-';
+    folder += kept ? c : '-';
+  }
+  if (folder.empty() || folder.find_first_not_of('.') == std::string::npos) folder = "ftl-job";
+  return "ftl-output/" + folder;
+}
+
 const char* MethodName(Method method) {
   switch (method) {
     case Method::kFtl:

@@ -198,8 +198,13 @@ struct TrainingConfig {
   OptimizerConfig pretrain_optimizer, stage1_optimizer, stage2_optimizer;
 };
 
+// A job's output folder when runtime.output_dir is not given: "ftl-output/<name>", the name
+// with every character but letters, digits, '.', '_' and '-' made '-' (so two jobs with their own
+// names never share a folder and prune each other's checkpoints).
+std::string DefaultOutputDir(const std::string& job_name);
+
 struct RuntimeConfig {
-  std::string output_dir = "ftl-output";
+  std::string output_dir = "ftl-output/ftl-job";  // DefaultOutputDir(name) when not given
   int threads_per_rank = 0;
   double progress_seconds = 5.0;
   double bucket_mb = 25.0;

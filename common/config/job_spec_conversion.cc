@@ -1,5 +1,6 @@
 #include "common/config/job_spec_conversion.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,7 @@
 #include <sstream>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -363,8 +365,28 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
   return absl::OkStatus();
 }
 
+// A name is shown in logs, `ftl list` and metric labels: printable and short.
+absl::Status CheckJobName(const std::string& name) {
+  constexpr size_t kMaxNameBytes = 200;
+  if (name.size() > kMaxNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: at most ", kMaxNameBytes, " bytes, got ", name.size()));
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const bool c1 = c == 0xc2 && i + 1 < name.size() &&
+                    static_cast<unsigned char>(name[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(name[i + 1]) <= 0x9f;
+    if (c < 0x20 || c == 0x7f || c1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("name: must not contain control characters (byte ", i, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
-  if (!spec.output_dir().empty()) r->output_dir = spec.output_dir();
+  if (!spec.output_dir().empty()) r->output_dir = spec.output_dir();  // else DefaultOutputDir
   FTL_RETURN_IF_ERROR(Take("runtime.threads_per_rank", spec.has_threads_per_rank(),
                            spec.threads_per_rank(), 0, 1024, &r->threads_per_rank));
   FTL_RETURN_IF_ERROR(Take("runtime.progress_seconds", spec.has_progress_seconds(),
@@ -396,6 +418,7 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
 absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   JobConfig config;
   if (!spec.name().empty()) config.name = spec.name();
+  FTL_RETURN_IF_ERROR(CheckJobName(config.name));
   if (!spec.has_data()) return absl::InvalidArgumentError("data: is required");
   FTL_RETURN_IF_ERROR(FillModel(spec.model(), &config));
   config.init_from = spec.model().init_from();
@@ -451,6 +474,7 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
     }
     config.loss.reg = 0.0;
   }
+  config.runtime.output_dir = DefaultOutputDir(config.name);
   FTL_RETURN_IF_ERROR(FillRuntime(spec.runtime(), &config.runtime));
   const v1::EvaluationSpec& e = spec.evaluation();
   config.evaluation = {e.pairs_path(),
@@ -487,14 +511,67 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   return config;
 }
 
+namespace {
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// Every field name of `message` and the messages under it ("data", "path", "stage1_lr", ...).
+void CollectFieldNames(const google::protobuf::Descriptor* message, std::set<std::string>* names,
+                       std::set<const google::protobuf::Descriptor*>* seen) {
+  if (!seen->insert(message).second) return;
+  for (int i = 0; i < message->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = message->field(i);
+    names->insert(field->name());
+    if (field->message_type() != nullptr) CollectFieldNames(field->message_type(), names, seen);
+  }
+}
+
+// For protobuf's "(parent) NAME: Cannot find field.": the known field name nearest NAME, within a
+// third of its length in edits ("" when none is that near).
+std::string NearestFieldName(const std::string& error) {
+  const size_t colon = error.find(": Cannot find field");
+  if (colon == std::string::npos) return "";
+  std::string unknown = error.substr(0, colon);
+  if (const size_t cut = unknown.find_last_of(" ).("); cut != std::string::npos)
+    unknown.erase(0, cut + 1);
+  std::set<std::string> names;
+  std::set<const google::protobuf::Descriptor*> seen;
+  CollectFieldNames(v1::JobSpec::descriptor(), &names, &seen);
+  std::string best;
+  size_t best_distance = std::max<size_t>(1, unknown.size() / 3) + 1;
+  for (const std::string& name : names) {
+    const size_t d = EditDistance(unknown, name);
+    if (d < best_distance) best = name, best_distance = d;
+  }
+  return best;
+}
+
+}  // namespace
+
 absl::StatusOr<v1::JobSpec> JobSpecFromJson(const std::string& json) {
   v1::JobSpec spec;
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const auto status = google::protobuf::util::JsonStringToMessage(json, &spec, options);
   if (!status.ok()) {
+    const std::string message(status.message());
+    const std::string nearest = NearestFieldName(message);
     return absl::InvalidArgumentError(
-        absl::StrCat("config is not a valid JobSpec: ", std::string(status.message())));
+        absl::StrCat("config is not a valid JobSpec: ", message,
+                     nearest.empty() ? "" : absl::StrCat(" Did you mean '", nearest, "'?")));
   }
   return spec;
 }

@@ -1,8 +1,15 @@
 #include "common/data/image_decode.h"
 
+// clang-format off
+#include <cstdio>  // before jpeglib.h, which uses FILE
+#include <jpeglib.h>
+// clang-format on
+
 #include <cctype>
+#include <csetjmp>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <opencv2/core/utils/logger.hpp>
@@ -59,6 +66,38 @@ int64_t Pixels(uint64_t width, uint64_t height) {
   return static_cast<int64_t>(width * height);
 }
 
+struct JpegErrors {
+  jpeg_error_mgr base;
+  jmp_buf jump;
+};
+
+// libjpeg's jpeg_read_header on `bytes`: width x height of its frame; 0 when libjpeg finds no
+// readable header (decoding then fails on its own).
+int64_t JpegHeaderPixels(const std::string& bytes) {
+  jpeg_decompress_struct info;
+  std::memset(&info, 0, sizeof(info));  // jpeg_destroy_decompress is safe on it from here on
+  JpegErrors errors;
+  info.err = jpeg_std_error(&errors.base);
+  errors.base.error_exit = [](j_common_ptr c) {
+    longjmp(reinterpret_cast<JpegErrors*>(c->err)->jump, 1);
+  };
+  errors.base.emit_message = [](j_common_ptr, int) {};  // "extraneous bytes" and other warnings
+  errors.base.output_message = [](j_common_ptr) {};
+  // Nothing with a destructor lives between here and the longjmp targets.
+  if (setjmp(errors.jump) != 0) {
+    jpeg_destroy_decompress(&info);
+    return 0;
+  }
+  jpeg_create_decompress(&info);
+  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()),
+               static_cast<unsigned long>(bytes.size()));
+  int64_t pixels = 0;
+  if (jpeg_read_header(&info, TRUE) == JPEG_HEADER_OK)
+    pixels = Pixels(info.image_width, info.image_height);
+  jpeg_destroy_decompress(&info);
+  return pixels;
+}
+
 }  // namespace
 
 int64_t ImageHeaderPixels(const std::string& b) {
@@ -67,20 +106,9 @@ int64_t ImageHeaderPixels(const std::string& b) {
     return Pixels(BigEndian(b, 16, 4), BigEndian(b, 20, 4));
   }
   if (n >= 4 && static_cast<uint8_t>(b[0]) == 0xff && static_cast<uint8_t>(b[1]) == 0xd8) {
-    // JPEG: walk the marker segments to the first SOFn frame header.
-    size_t at = 2;
-    while (at + 9 < n && static_cast<uint8_t>(b[at]) == 0xff) {
-      const uint8_t marker = static_cast<uint8_t>(b[at + 1]);
-      if (marker == 0xff) {  // fill byte
-        ++at;
-        continue;
-      }
-      const bool sof =
-          marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
-      if (sof) return Pixels(BigEndian(b, at + 5, 2), BigEndian(b, at + 7, 2));
-      at += 2 + BigEndian(b, at + 2, 2);
-    }
-    return 0;
+    // JPEG: the frame size as libjpeg itself reads it (it skips junk between markers, which a walk
+    // of the marker segments would stop at, and would then decode a frame of any size).
+    return JpegHeaderPixels(b);
   }
   if (n >= 26 && b.compare(0, 2, "BM") == 0) {
     const int32_t height = static_cast<int32_t>(LittleEndian(b, 22, 4));  // negative: top-down

@@ -14,6 +14,7 @@
 #include "common/data/image_decode.h"
 #include "common/data/image_stream.h"
 #include "common/data/parallel_load.h"
+#include "common/util/log.h"
 #include "common/util/status_macros.h"
 #include "common/util/work_counter.h"
 
@@ -50,6 +51,26 @@ class FolderSource : public EncodedImageSource {
   std::string root_;
 };
 
+// Calls `visit(entry, error)` for each entry of `dir`; an entry `visit` cannot examine (a symlink
+// loop, a dangling link, no permission: `error` set) is skipped and named in `skipped`, never
+// thrown (the range-for of directory_iterator throws filesystem_error, which ended the worker).
+template <typename Visit>
+absl::Status ForEachEntry(const fs::path& dir, std::vector<std::string>* skipped, Visit visit) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": cannot list: ", ec.message()));
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    std::error_code entry_error;
+    visit(*it, entry_error);
+    if (entry_error) {
+      skipped->push_back(absl::StrCat(it->path().string(), " (", entry_error.message(), ")"));
+    }
+  }
+  if (ec) return absl::InternalError(absl::StrCat(dir.string(), ": cannot list: ", ec.message()));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::unique_ptr<EncodedImageSource> FolderImageSource(const std::string& root) {
@@ -62,19 +83,21 @@ absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
     return absl::NotFoundError(absl::StrCat(root, ": not a folder"));
   }
   std::vector<fs::path> class_dirs;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    if (entry.is_directory()) class_dirs.push_back(entry.path());
-  }
-  if (ec) return absl::InternalError(absl::StrCat(root, ": cannot list: ", ec.message()));
+  std::vector<std::string> skipped;  // entries that could not be examined, with the reason
+  absl::Status listed =
+      ForEachEntry(root, &skipped, [&](const fs::directory_entry& entry, std::error_code& e) {
+        if (entry.is_directory(e)) class_dirs.push_back(entry.path());
+      });
+  if (!listed.ok()) return listed;
   std::sort(class_dirs.begin(), class_dirs.end());
   SourceListing listing;
   for (const fs::path& dir : class_dirs) {
     std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      if (entry.is_regular_file() && IsImageFile(entry.path())) {
+    listed = ForEachEntry(dir, &skipped, [&](const fs::directory_entry& entry, std::error_code& e) {
+      if (IsImageFile(entry.path()) && entry.is_regular_file(e))
         names.push_back(entry.path().filename().string());
-      }
-    }
+    });
+    if (!listed.ok()) skipped.push_back(std::string(listed.message()));
     std::sort(names.begin(), names.end());
     CountWork();  // a folder listed: the heartbeat's sign of progress (slow on network storage)
     const std::string class_name = dir.filename().string();
@@ -83,6 +106,9 @@ absl::StatusOr<SourceListing> ListImageFolder(const std::string& root) {
       listing.identities.push_back(class_name);
     }
   }
+  constexpr size_t kNamed = 10;
+  for (size_t i = 0; i < std::min(skipped.size(), kNamed); ++i) Log("skipped: ", skipped[i]);
+  if (skipped.size() > kNamed) Log("skipped: ", skipped.size() - kNamed, " more entries of ", root);
   if (listing.sample_names.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(root, ": no images found (expected one sub-folder of images per identity)"));

@@ -19,6 +19,7 @@ constexpr char kInputSize[] = "ftl.input_size";
 constexpr char kChannels[] = "ftl.channels";
 constexpr char kPosition[] = "ftl.position";
 constexpr char kSteps[] = "ftl.steps";
+constexpr char kRecipe[] = "ftl.recipe";
 
 constexpr char kModel[] = "model/";
 constexpr char kOptimizer[] = "optimizer/";
@@ -45,6 +46,7 @@ NamedTensors EncodeTrainerCheckpoint(const TrainerCheckpoint& c) {
   m[kChannels] = absl::StrCat(c.identity.channels);
   m[kPosition] = absl::StrCat(c.position);
   m[kSteps] = absl::StrCat(c.pretrain_step, ",", c.stage1_step, ",", c.stage2_step);
+  if (!c.recipe.empty()) m[kRecipe] = c.recipe;
   for (const auto& [name, tensor] : c.model) out.tensors[kModel + name] = tensor;
   for (const auto& [phase, state] : c.optimizers) {
     for (const auto& [name, tensor] : state) {
@@ -109,6 +111,7 @@ absl::StatusOr<TrainerCheckpoint> DecodeTrainerCheckpoint(NamedTensors contents,
       c.pretrain_step < 0 || c.stage1_step < 0 || c.stage2_step < 0) {
     return damaged("metadata '", kSteps, "' is not three counts: '", *steps, "'");
   }
+  if (const auto it = m.find(kRecipe); it != m.end()) c.recipe = it->second;
 
   std::map<std::string, torch::Tensor*> stats = {{kCenters, &c.stats.centers},
                                                  {kBasis, &c.stats.basis},

@@ -5,7 +5,8 @@
 //
 // Metadata (decimal text): ftl.format "2", ftl.network ("<backbone>:<filter>"), ftl.classes,
 // ftl.images, ftl.feature_dim, ftl.input_size, ftl.channels, ftl.position (the schedule position
-// to resume at), ftl.steps ("pretrain,stage1,stage2" optimizer step counters).
+// to resume at), ftl.steps ("pretrain,stage1,stage2" optimizer step counters), and optionally
+// ftl.recipe (common/config/recipe.h; files written before it have none).
 // Tensors: model/<name> (every parameter and buffer of FtlModel), optimizer/<phase>/<parameter>/
 // <field> for phases pretrain, stage1 and stage2 (common/optim/optimizer_state.h), and after an
 // UpdateStats stats/centers, stats/basis, stats/eigenvalues, stats/mean_distances,
@@ -45,7 +46,8 @@ struct TrainerCheckpoint {
   int64_t pretrain_step = 0;
   int64_t stage1_step = 0;
   int64_t stage2_step = 0;
-  TensorMap model;                              // by FtlModel's own names
+  std::string recipe;  // EncodeRecipe text; "" for a file written before recipes
+  TensorMap model;     // by FtlModel's own names
   std::map<std::string, TensorMap> optimizers;  // "pretrain", "stage1", "stage2" -> state
   FtlStatistics stats;                          // written when valid
 };

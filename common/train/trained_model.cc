@@ -2,9 +2,11 @@
 
 #include <limits>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/checkpoint/checkpoint_names.h"
+#include "common/config/recipe.h"
 #include "common/model/module_tensors.h"
 #include "common/train/checkpoint_schema.h"
 #include "common/util/status_macros.h"
@@ -29,6 +31,12 @@ absl::StatusOr<TrainedModel> LoadFile(const std::string& path) {
   trained.shape = network->second;
   trained.num_classes = id.num_classes;
   trained.file = path;
+  for (const auto& [field, value] : ParseRecipe(checkpoint.recipe)) {
+    double crop = 0;
+    if (field == "data.center_crop" && absl::SimpleAtod(value, &crop) && crop > 0 && crop <= 1) {
+      trained.center_crop = crop;
+    }
+  }
   // The model is built before its weights are checked: its size must be one the file can hold.
   const auto classifier = checkpoint.model.find("classifier.weight");
   if (!PlausibleModelSize(id.feature_dim, id.input_size, id.channels) ||

@@ -19,6 +19,9 @@ struct TrainedModel {
   std::string preset;
   int64_t num_classes = 0;
   std::string file;  // the checkpoint it came from
+  // data.center_crop it was trained with (the checkpoint's recipe; 1, the whole image, for a
+  // checkpoint written before recipes): export records it, embed and verify crop so by default.
+  double center_crop = 1.0;
 };
 
 // `file_or_dir`: a checkpoint, or a folder (its newest checkpoint that loads). NotFound for a

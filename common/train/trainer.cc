@@ -1,5 +1,6 @@
 #include "common/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -8,7 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/config/recipe.h"
 #include "common/data/augment.h"
 #include "common/eval/metric_names.h"
 #include "common/export/embedding_file.h"
@@ -770,6 +773,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
     checkpoint.pretrain_step = pretrain_step_;
     checkpoint.stage1_step = stage1_step_;
     checkpoint.stage2_step = stage2_step_;
+    checkpoint.recipe = EncodeRecipe(TrainingRecipe(config_));
     checkpoint.model = ModuleTensors(*model_);
     const NamedParameters names = model_->named_parameters();
     checkpoint.optimizers["pretrain"] =
@@ -812,8 +816,32 @@ absl::StatusOr<TrainerCheckpoint> Trainer::ReadOwnCheckpoint(const std::string& 
   return checkpoint;
 }
 
-absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path) {
+absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, CheckpointUse use) {
   FTL_ASSIGN_OR_RETURN(const TrainerCheckpoint checkpoint, ReadOwnCheckpoint(path));
+  if (use == CheckpointUse::kSameRun) {
+    if (checkpoint.recipe.empty()) {
+      if (comm_.rank() == 0)
+        Log("checkpoint '", path, "' was written before checkpoints carried their recipe: ",
+            "resuming without checking that it is this job's run");
+    } else {
+      const std::vector<std::string> differences =
+          RecipeDifferences(ParseRecipe(checkpoint.recipe), TrainingRecipe(config_));
+      if (!differences.empty()) {
+        constexpr size_t kNamed = 5;
+        std::vector<std::string> named(
+            differences.begin(), differences.begin() + static_cast<std::ptrdiff_t>(
+                                                           std::min(differences.size(), kNamed)));
+        const std::string more = differences.size() > kNamed
+                                     ? absl::StrCat("; and ", differences.size() - kNamed, " more")
+                                     : "";
+        return absl::FailedPreconditionError(absl::StrCat(
+            "checkpoint '", path, "' is another run's (", differences.size(),
+            " setting(s) differ: ", absl::StrJoin(named, "; "), more,
+            "). Give this job its own runtime.output_dir, or start a new run from those weights "
+            "with training.init_checkpoint"));
+      }
+    }
+  }
   // (Shapes of the statistics were checked against the identity, the identity against the job.)
   // A part refused after the model loaded leaves the trainer half-loaded: LoadNewestCheckpoint
   // then loads an older file, which sets every part again, or the job stops.

@@ -34,6 +34,12 @@ namespace ftl {
 
 struct TrainerCheckpoint;
 
+// What a loaded checkpoint is for. kSameRun (the worker's --resume and the coordinator's retries)
+// continues the run that wrote it: a checkpoint whose recipe (common/config/recipe.h) differs from
+// this job's is refused. kAnyRun (`ftl eval`, the experiment runner) reads the weights and state
+// under another config on purpose.
+enum class CheckpointUse { kAnyRun, kSameRun };
+
 // Reported during training phases, once per iteration (the caller throttles printing).
 struct StepProgress {
   PhaseKind phase;
@@ -67,8 +73,11 @@ class Trainer {
   // Saves modules, optimizers, statistics, sampler steps and `schedule_position` (rank 0 writes;
   // every rank must call). Atomic; see checkpoint_file.h.
   absl::Status SaveCheckpoint(const std::string& path, int64_t schedule_position);
-  // Loads a checkpoint made for this model and dataset; returns its schedule position.
-  absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path);
+  // Loads a checkpoint made for this model and dataset; returns its schedule position. With
+  // kSameRun, FailedPrecondition naming up to 5 differing settings when the checkpoint was trained
+  // with another recipe (a file without a recipe loads, with a log line).
+  absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path,
+                                         CheckpointUse use = CheckpointUse::kAnyRun);
   // Starts from a checkpoint made for this model and dataset (training.init_checkpoint): its model
   // weights and sampler positions (a continued run draws the batches after the ones its starting
   // model saw); optimizers and statistics stay fresh. Every rank reads the file and all must call.

@@ -8,14 +8,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/protocol/budget.h"
+#include "common/util/flag_help.h"
 #include "common/util/status_macros.h"
 
-ABSL_FLAG(std::string, data, "",
-          "split/pairs/experiment/pack: an image folder (one sub-folder per identity), a RecordIO "
-          "file (*.rec, its .idx beside it) or, with --labels, an IDX images file");
+ABSL_FLAG(
+    std::string, data, "",
+    "split/pairs/experiment/pack/embed: an image folder (one sub-folder per identity), a RecordIO "
+    "file (*.rec, its .idx beside it) or, with --labels, an IDX images file");
 ABSL_FLAG(std::string, labels, "",
-          "split/pairs/experiment: the IDX labels file, or a RecordIO .idx elsewhere");
-ABSL_FLAG(std::string, out, "", "split/experiment/eval: output folder; pairs: output file");
+          "split/pairs/experiment/embed: the IDX labels file, or a RecordIO .idx elsewhere");
+ABSL_FLAG(std::string, out, "",
+          "split/experiment/eval/embed: output folder; pairs/pack/export: output file");
 ABSL_FLAG(int, regular, 0,
           "split/experiment: K identities stay regular (--roles says which), the others are UR");
 ABSL_FLAG(std::string, roles, "by_count",
@@ -42,13 +45,14 @@ ABSL_FLAG(std::string, train_list, "",
           "split/experiment: only these identities (LFW people file such as peopleDevTrain.txt, or "
           "one name per line)");
 ABSL_FLAG(std::string, manifest, "",
-          "pairs: only images listed in this manifest (e.g. holdout.txt)");
+          "pairs/embed: only images listed in this manifest (e.g. holdout.txt)");
 ABSL_FLAG(int, folds, 10, "pairs/experiment: folds of generated pairs");
 ABSL_FLAG(
     int, per_fold, 0,
     "pairs/experiment: same pairs per fold (as many different); 0 = up to 300 as the images allow");
 ABSL_FLAG(std::string, features, "f",
-          "export: the embedding: f = R(Enc(x)), the identity feature FTL's stage 1 reshapes "
+          "export/embed/verify: the embedding: f = R(Enc(x)), the identity feature FTL's stage 1 "
+          "reshapes "
           "(default), or g = Enc(x), the rich feature it transfers in");
 ABSL_FLAG(std::string, format, "torchscript",
           "export: torchscript (a TorchScript module for torch.jit.load / torch::jit::load: code, "
@@ -70,11 +74,12 @@ ABSL_FLAG(bool, verify_flip, true,
           "verify: add the mirror image's embedding, as InsightFace's verification.py does");
 ABSL_FLAG(int, embed_batch, 256, "embed/verify: images per forward pass");
 ABSL_FLAG(bool, cpu, false, "embed/verify: stay on the CPU even when CUDA is available");
-ABSL_FLAG(std::string, checkpoint, "",
-          "eval: a checkpoint file, or a folder (its newest readable one)");
+ABSL_FLAG(
+    std::string, checkpoint, "",
+    "eval/export/embed/verify: a checkpoint file, or a job's folder (its newest readable one)");
 ABSL_FLAG(std::string, config, "",
-          "eval: the job config the checkpoint was trained with; export: optional, records its "
-          "centre crop in the module");
+          "eval: the job config the checkpoint was trained with; export: optional, its "
+          "data.center_crop is recorded in place of the one the checkpoint carries");
 ABSL_FLAG(std::string, plot_script, FTL_PLOT_SCRIPT,
           "eval/experiment: the matplotlib script for PNG plots");
 ABSL_FLAG(std::string, variants, "all",
@@ -113,7 +118,9 @@ ABSL_FLAG(std::string, head, "softmax",
           "after it, e.g. arcface_cb)");
 ABSL_FLAG(int, input_size, 0, "experiment: input side override (0 = the preset's)");
 ABSL_FLAG(int, channels, 0, "experiment: 1 grey / 3 colour override (0 = the preset's)");
-ABSL_FLAG(double, center_crop, 1.0, "experiment: centre-crop fraction before resizing (LFW: 0.5)");
+ABSL_FLAG(double, center_crop, 0,
+          "experiment: centre-crop fraction before resizing (0 = 1, the whole image; LFW: 0.5); "
+          "embed/verify: overrides the crop the model was trained with (0 = the model's)");
 ABSL_FLAG(int, batch_size, 32, "experiment: images per rank per step");
 ABSL_FLAG(double, pretrain_lr, 1e-3,
           "experiment: Adam learning rate (grid centre) of softmax and softmax_ml2");
@@ -130,7 +137,9 @@ ABSL_FLAG(std::string, pairs, "",
 ABSL_FLAG(std::string, pairs_images, "",
           "experiment: root of the images the --pairs file names (LFW layout); default --data");
 ABSL_FLAG(int, ranks, 2, "experiment: MPI ranks per run");
-ABSL_FLAG(int, threads, 0, "experiment: intra-op threads per rank (0 = cores / (ranks x jobs))");
+ABSL_FLAG(int, threads, 0,
+          "embed/verify: intra-op threads (0 = every core); experiment: per rank (0 = cores / "
+          "(ranks x jobs))");
 ABSL_FLAG(std::string, worker_binary, "",
           "experiment: ftl_worker (default: next to ftl, or in the build tree)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "experiment: the MPI launcher");
@@ -158,6 +167,84 @@ DataConfig SourceFromFlags() {
   }
   return data;
 }
+
+}  // namespace
+
+const std::vector<ToolCommand>& ToolCommands() {
+  static const auto* commands = new std::vector<ToolCommand>{
+      {"split",
+       "  ftl split --data DIR --out DIR --regular K --ur_images k --holdout n [--validation v]\n"
+       "        Table-1 split into manifests (train/fit/validation/holdout.txt, regular.txt)",
+       {"data", "labels", "out", "regular", "ur_images", "holdout", "validation", "min_train",
+        "roles", "ur_validation_beyond_budget", "train_list", "seed"}},
+      {"pairs",
+       "  ftl pairs --data DIR [--manifest holdout.txt] --out pairs.txt [--folds 10 --per_fold N]\n"
+       "        balanced same/different pairs in disjoint folds, LFW pairs.txt format",
+       {"data", "labels", "manifest", "out", "folds", "per_fold", "seed"}},
+      {"eval",
+       "  ftl eval --config JOB.json --checkpoint FILE|DIR --out DIR\n"
+       "        metrics of a checkpoint, Fig. 1b/4a plots, Fig. 6/7/8 pictures",
+       {"config", "checkpoint", "out", "seed", "plot_script"}},
+      {"experiment",
+       "  ftl experiment --data DIR --out DIR --regular K --ur_images k --holdout n\n"
+       "        [--seeds 1,2,3] [--variants ...] [--budget auto|P,R,S] [--grid full|quick]\n"
+       "        [--jobs N] [--train_list F --pairs F] [--backbone iresnet18] [--head arcface]\n"
+       "        softmax, softmax + m-L2, and FTL with its ablation and long-tail baselines\n"
+       "        started from that softmax + m-L2 model, each tuned on validation and trained\n"
+       "        with every seed; prints the table (mean +- s.e., FTL's paired differences) and\n"
+       "        writes results.csv/results_seeds.csv/results.md. --data with --labels reads IDX\n"
+       "        (Fashion-MNIST), --data NAME.rec reads RecordIO (NAME.idx beside it). With\n"
+       "        --head arcface (cosface) the base is that head alone: arcface vs FTL.",
+       {"data",        "labels",     "out",          "regular",       "ur_images",
+        "holdout",     "validation", "min_train",    "roles",         "ur_validation_beyond_budget",
+        "train_list",  "seed",       "seeds",        "variants",      "budget",
+        "grid",        "tune",       "preset",       "backbone",      "head",
+        "input_size",  "channels",   "center_crop",  "batch_size",    "pretrain_lr",
+        "stage_lr",    "pairs",      "pairs_images", "folds",         "per_fold",
+        "ranks",       "threads",    "jobs",         "worker_binary", "mpirun",
+        "base_config", "plot_script"}},
+      {"pack",
+       "  ftl pack --data DIR --out NAME.rec\n"
+       "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)",
+       {"data", "out"}},
+      {"export",
+       "  ftl export --checkpoint FILE|DIR --out encoder.pt [--features f|g] [--format onnx]\n"
+       "        the encoder as TorchScript (torch.jit.load), ONNX or safetensors: uint8 images\n"
+       "        in, L2-normalised embeddings out (docs/models.md)",
+       {"checkpoint", "out", "features", "format", "config", "python", "onnx_script"}},
+      {"embed",
+       "  ftl embed --model encoder.safetensors | --checkpoint DIR --data DIR|FILE.rec --out DIR\n"
+       "        [--flip] embeddings.npy (float32 N x D) and names.txt, streamed; unreadable\n"
+       "        images in skipped.txt",
+       {"model", "checkpoint", "features", "data", "labels", "manifest", "out", "flip",
+        "center_crop", "embed_batch", "threads", "cpu"}},
+      {"verify",
+       "  ftl verify --model encoder.pt | --checkpoint DIR --bin lfw.bin [--bin cfp_fp.bin ...]\n"
+       "        10-fold accuracy and TAR at FAR 1e-3 on InsightFace verification sets",
+       {"model", "checkpoint", "features", "bin", "verify_flip", "center_crop", "embed_batch",
+        "threads", "cpu"}},
+  };
+  return *commands;
+}
+
+std::string ToolsUsage() {
+  std::string text = "the local tools of ftl (started by `ftl COMMAND`; no coordinator needed):\n";
+  for (const ToolCommand& c : ToolCommands()) absl::StrAppend(&text, c.synopsis, "\n");
+  absl::StrAppend(&text, "`ftl COMMAND --help` lists that command's flags.");
+  return text;
+}
+
+std::string ToolCommandHelp(const std::string& command) {
+  for (const ToolCommand& c : ToolCommands()) {
+    if (command == c.name) {
+      return absl::StrCat("ftl ", c.name, ":\n", c.synopsis, "\n\nFlags:\n",
+                          DescribeFlags(c.flags));
+    }
+  }
+  return "";
+}
+
+namespace {
 
 absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   SplitOptions options;
@@ -273,6 +360,10 @@ absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags() {
   o.batch_size = absl::GetFlag(FLAGS_embed_batch);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.cpu = absl::GetFlag(FLAGS_cpu);
+  o.center_crop = absl::GetFlag(FLAGS_center_crop);
+  if (!(o.center_crop >= 0 && o.center_crop <= 1)) {
+    return absl::InvalidArgumentError("--center_crop: must be in (0, 1], or 0 for the model's");
+  }
   if (o.model.empty() == o.checkpoint.empty() || o.data.path.empty() || o.out.empty()) {
     return absl::InvalidArgumentError(
         "usage: ftl embed --model encoder.pt | --checkpoint FILE|DIR --data DIR|FILE.rec "
@@ -296,6 +387,10 @@ absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const std::vector<st
   o.batch_size = absl::GetFlag(FLAGS_embed_batch);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.cpu = absl::GetFlag(FLAGS_cpu);
+  o.center_crop = absl::GetFlag(FLAGS_center_crop);
+  if (!(o.center_crop >= 0 && o.center_crop <= 1)) {
+    return absl::InvalidArgumentError("--center_crop: must be in (0, 1], or 0 for the model's");
+  }
   if (o.model.empty() == o.checkpoint.empty() || o.bins.empty()) {
     return absl::InvalidArgumentError(
         "usage: ftl verify --model encoder.pt | --checkpoint FILE|DIR --bin lfw.bin "
@@ -329,7 +424,7 @@ absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags() {
   o.head = absl::GetFlag(FLAGS_head);
   o.input_size = absl::GetFlag(FLAGS_input_size);
   o.channels = absl::GetFlag(FLAGS_channels);
-  o.center_crop = absl::GetFlag(FLAGS_center_crop);
+  o.center_crop = absl::GetFlag(FLAGS_center_crop) == 0 ? 1.0 : absl::GetFlag(FLAGS_center_crop);
   o.batch_size = absl::GetFlag(FLAGS_batch_size);
   o.pretrain_lr = absl::GetFlag(FLAGS_pretrain_lr);
   o.stage_lr = absl::GetFlag(FLAGS_stage_lr);

@@ -71,8 +71,9 @@ struct EmbedCommandOptions {
   std::string out;             // folder for embeddings.npy, names.txt, skipped.txt
   bool flip = false;           // add the mirror image's embedding
   int batch_size = 256;
-  int threads = 0;   // 0 = every core
-  bool cpu = false;  // never CUDA
+  int threads = 0;         // 0 = every core
+  bool cpu = false;        // never CUDA
+  double center_crop = 0;  // overrides the model's crop; 0 = the model's
 };
 int RunEmbed(const EmbedCommandOptions& options);
 
@@ -85,6 +86,7 @@ struct VerifyCommandOptions {
   int batch_size = 256;
   int threads = 0;
   bool cpu = false;
+  double center_crop = 0;  // overrides the model's crop; 0 = the model's
 };
 int RunVerify(const VerifyCommandOptions& options);
 

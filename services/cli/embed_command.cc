@@ -35,7 +35,7 @@ int RunEmbed(const EmbedCommandOptions& o) {
     return Fail(absl::StrCat("--out: cannot create folder '", o.out, "'"), 2);
   }
   absl::StatusOr<CommandModel> model =
-      ModelForCommand(o.model, o.checkpoint, o.features, o.cpu, o.threads);
+      ModelForCommand(o.model, o.checkpoint, o.features, o.cpu, o.threads, o.center_crop);
   if (!model.ok()) return Fail(std::string(model.status().message()));
   const EmbeddingModuleInfo& info = model->info;
 

@@ -406,8 +406,12 @@ absl::StatusOr<RunResult> Experiment::RunWorker(const Run& run) {
   const std::string log_path = (fs::path(run.dir) / "log.txt").string();
   std::ofstream log(log_path);
   log << "$ " << DescribeCommand(argv) << "\n";
-  const std::string prefix = absl::StrCat(
-      "  [", run.variant, run.final_run ? absl::StrCat(" seed ", run.seed) : " tune", "] ");
+  // Runs side by side (--jobs) are told apart by their tag: the seed, or the tuning candidate.
+  const std::string prefix =
+      absl::StrCat("  [", run.variant,
+                   run.final_run ? absl::StrCat(" seed ", run.seed)
+                                 : absl::StrCat(" tune ", run.candidate.label),
+                   "] ");
   const auto start = Clock::now();
   const absl::Status status = RunProcess(argv, [&](const std::string& line) {
     log << line;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/config/job_spec_conversion.h"
@@ -47,13 +48,16 @@ int RunExport(const ExportCommandOptions& o) {
   }
   EmbeddingModuleOptions options;
   options.features = o.features == "g" ? FeatureLayer::kG : FeatureLayer::kF;
+  std::optional<double> config_crop;
   if (!o.config.empty()) {
     absl::StatusOr<JobConfig> config = LoadJobConfigFile(o.config);
     if (!config.ok()) return Fail(std::string(config.status().message()), 2);
-    options.center_crop = config->data.center_crop;
+    config_crop = config->data.center_crop;
   }
   absl::StatusOr<TrainedModel> trained = LoadTrainedModel(o.checkpoint);
   if (!trained.ok()) return Fail(std::string(trained.status().message()));
+  // The crop the model was trained with, from the checkpoint; --config overrides it.
+  options.center_crop = config_crop.value_or(trained->center_crop);
   const ModelShape& s = trained->shape;
   auto describe = [&](const char* format) {
     std::cout << "export: " << trained->file << " (preset " << trained->preset << ", "

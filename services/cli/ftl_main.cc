@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -28,6 +29,7 @@
 #include "absl/strings/strip.h"
 #include "common/config/job_spec_conversion.h"
 #include "common/util/file.h"
+#include "common/util/flag_help.h"
 #include "common/util/log.h"
 #include "ftl/v1/coordinator.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -102,7 +104,7 @@ bool IsLocalTool(const std::string& command) {
 }
 
 int Fail(const std::string& message, int code = 1) {
-  std::cerr << "ftl: error: " << message << "\n";
+  std::cerr << "ftl: error: " << ftl::PrintableText(message) << "\n";
   return code;
 }
 
@@ -161,14 +163,17 @@ class Client {
 };
 
 void PrintJob(const Job& job) {
-  std::cout << job.id() << "  " << ftl::v1::JobState_Name(job.state()) << "  " << job.spec().name()
+  // Text a submitter or a worker chose is escaped (ftl::PrintableText): it cannot forge lines.
+  std::cout << job.id() << "  " << ftl::v1::JobState_Name(job.state()) << "  "
+            << ftl::PrintableText(job.spec().name())
             << absl::StrFormat("  phase %d/%d", job.position(), job.num_phases())
-            << (job.phase().empty() ? "" : " (" + job.phase() + ")")
+            << (job.phase().empty() ? "" : " (" + ftl::PrintableText(job.phase()) + ")")
             << absl::StrFormat("  %.0f%%", 100 * job.progress());
   if (job.restarts() > 0) std::cout << "  restarts " << job.restarts();
   std::cout << "\n";
-  if (!job.message().empty()) std::cout << "  " << job.message() << "\n";
-  if (!job.checkpoint().empty()) std::cout << "  checkpoint: " << job.checkpoint() << "\n";
+  if (!job.message().empty()) std::cout << "  " << ftl::PrintableText(job.message()) << "\n";
+  if (!job.checkpoint().empty())
+    std::cout << "  checkpoint: " << ftl::PrintableText(job.checkpoint()) << "\n";
 }
 
 int Submit(Client& client, const std::string& path) {
@@ -342,7 +347,8 @@ int Watch(Client& client, const std::string& id) {
       case ftl::v1::JobEvent::kStateChanged:
         end_bar();
         std::cout << id << ": " << ftl::v1::JobState_Name(event.state_changed())
-                  << (last.message().empty() ? "" : " (" + last.message() + ")") << "\n";
+                  << (last.message().empty() ? "" : " (" + ftl::PrintableText(last.message()) + ")")
+                  << "\n";
         break;
       case ftl::v1::JobEvent::kPhaseStarted:
         if (!tty)
@@ -355,8 +361,10 @@ int Watch(Client& client, const std::string& id) {
         std::string line =
             absl::StrFormat("done %s%s in %.1f s", r.phase(),
                             r.round() >= 0 ? absl::StrCat(" r", r.round()) : "", r.seconds());
-        for (const auto& [k, v] : r.losses())
-          absl::StrAppend(&line, absl::StrFormat(" %s=%.4f", k, v));
+        // By name: a protobuf map's order changes from message to message.
+        for (const auto& [k, v] :
+             std::map<std::string, double>(r.losses().begin(), r.losses().end()))
+          absl::StrAppend(&line, absl::StrFormat(" %s=%.4f", ftl::PrintableText(k), v));
         std::cout << line << "\n";
         break;
       }
@@ -368,8 +376,9 @@ int Watch(Client& client, const std::string& id) {
         const double rate = (last.progress() - start_progress) / std::max(elapsed, 1e-9);
         const std::string eta = rate > 0 ? ftl::FormatDuration((1 - last.progress()) / rate) : "?";
         std::string losses;
-        for (const auto& [k, v] : p.losses())
-          absl::StrAppend(&losses, absl::StrFormat(" %s=%.3f", k, v));
+        for (const auto& [k, v] :
+             std::map<std::string, double>(p.losses().begin(), p.losses().end()))
+          absl::StrAppend(&losses, absl::StrFormat(" %s=%.3f", ftl::PrintableText(k), v));
         const std::string text =
             absl::StrFormat("%s%s %d/%d%s | %.0f img/s | ETA %s", p.phase(),
                             p.round() >= 0 ? absl::StrCat(" r", p.round()) : "", p.iteration(),
@@ -421,6 +430,11 @@ int main(int argc, char** argv) {
       "(the server's, printed as one line), 2 bad usage.\n"
       "Local tools (no coordinator; run by ftl_tools beside ftl, `ftl COMMAND --help` for flags):\n"
       "  split, pairs, eval, experiment, pack, export, embed, verify -- see `ftl split --help`.");
+  if (ftl::HelpRequested(argc, argv)) {
+    std::cout << "ftl: " << absl::ProgramUsageMessage() << "\n\nFlags of the client commands:\n"
+              << ftl::DescribeFlags(ftl::FlagsDefinedIn("services/cli/ftl_main.cc"));
+    return 0;
+  }
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Fail("missing command (see ftl --help)", 2);
   const std::string command = args[1];

@@ -111,11 +111,13 @@ absl::Status AnalyzeModel(Trainer& trainer, const Dataset& dataset, const std::s
 
 absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
                                              const std::string& checkpoint,
-                                             const std::string& features, bool cpu, int threads) {
+                                             const std::string& features, bool cpu, int threads,
+                                             double center_crop) {
   CommandModel loaded;
   const ModelFileKind kind = model.empty() ? ModelFileKind::kOther : SniffModelFile(model);
   if (kind == ModelFileKind::kCheckpoint || kind == ModelFileKind::kFolder) {
-    return ModelForCommand("", model, features, cpu, threads);  // --model a checkpoint: the same
+    // --model a checkpoint: the same as --checkpoint
+    return ModelForCommand("", model, features, cpu, threads, center_crop);
   }
   if (kind == ModelFileKind::kMissing) {
     return absl::NotFoundError(absl::StrCat("--model '", model, "': no such file"));
@@ -145,6 +147,7 @@ absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
     FTL_ASSIGN_OR_RETURN(const TrainedModel trained, LoadTrainedModel(checkpoint));
     EmbeddingModuleOptions options;
     options.features = features == "g" ? FeatureLayer::kG : FeatureLayer::kF;
+    options.center_crop = trained.center_crop;
     FTL_ASSIGN_OR_RETURN(loaded.module,
                          BuildEmbeddingModule(trained.model, trained.shape, options));
     loaded.info.input_size = trained.shape.input_size;
@@ -155,6 +158,7 @@ absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
   }
   loaded.image.size = loaded.info.input_size;
   loaded.image.channels = loaded.info.channels;
+  if (center_crop > 0) loaded.info.center_crop = center_crop;
   loaded.image.center_crop = loaded.info.center_crop;
   loaded.device = torch::cuda::is_available() && !cpu ? torch::kCUDA : torch::kCPU;
   loaded.module.to(loaded.device);

@@ -2,6 +2,7 @@
 // cfp_fp.bin, agedb_30.bin, ...), as InsightFace's verification.py reports it: pairs in 10
 // contiguous folds, the threshold chosen on the other nine, embeddings of each image and its
 // mirror image summed (--flip, on by default), plus TAR at FAR 1e-3.
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
@@ -11,16 +12,29 @@
 #include "common/data/image_decode.h"
 #include "common/data/verification_bin.h"
 #include "common/eval/metrics.h"
+#include "common/util/log.h"
 #include "services/cli/commands.h"
 #include "services/cli/tool_support.h"
 
 namespace ftl {
 
+// Prints a progress line every 2 s or so (name, images done, rate, ETA), as `ftl embed` does.
 absl::StatusOr<VerificationResult> VerifyOnBin(CommandModel& model, const VerificationBin& bin,
-                                               bool flip, int batch_size) {
+                                               const std::string& name, bool flip, int batch_size) {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
+  auto last_report = start;
   const int64_t n = static_cast<int64_t>(bin.images.size());
   std::vector<torch::Tensor> embeddings;
   for (int64_t first = 0; first < n; first += batch_size) {
+    if (first > 0 && std::chrono::duration<double>(Clock::now() - last_report).count() > 2) {
+      last_report = Clock::now();
+      const double elapsed = std::chrono::duration<double>(last_report - start).count();
+      std::cout << absl::StrFormat("verify: %s %d/%d images (%.0f%%) %.0f img/s ETA %s\n", name,
+                                   first, n, 100.0 * first / n, first / std::max(elapsed, 1e-9),
+                                   FormatDuration((n - first) * elapsed / first))
+                << std::flush;
+    }
     const int64_t count = std::min<int64_t>(batch_size, n - first);
     std::vector<absl::StatusOr<torch::Tensor>> decoded(count, absl::UnknownError(""));
     at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
@@ -42,20 +56,24 @@ absl::StatusOr<VerificationResult> VerifyOnBin(CommandModel& model, const Verifi
 
 int RunVerify(const VerifyCommandOptions& o) {
   absl::StatusOr<CommandModel> model =
-      ModelForCommand(o.model, o.checkpoint, o.features, o.cpu, o.threads);
+      ModelForCommand(o.model, o.checkpoint, o.features, o.cpu, o.threads, o.center_crop);
   if (!model.ok()) return Fail(std::string(model.status().message()));
+  std::cout << "verify: " << model->info.features << " embeddings, centre crop "
+            << model->image.center_crop
+            << (o.center_crop > 0 ? " (--center_crop)" : " (the model's)") << "\n";
   int failures = 0;
   for (const std::string& path : o.bins) {
     const auto start = std::chrono::steady_clock::now();
+    const std::string name = std::filesystem::path(path).filename().string();
+    std::cout << "verify: reading " << path << "\n" << std::flush;
     absl::StatusOr<VerificationBin> bin = ReadVerificationBin(path);
     absl::StatusOr<VerificationResult> result =
-        bin.ok() ? VerifyOnBin(*model, *bin, o.flip, o.batch_size)
+        bin.ok() ? VerifyOnBin(*model, *bin, name, o.flip, o.batch_size)
                  : absl::StatusOr<VerificationResult>(bin.status());
     if (!result.ok() && bin.ok()) {  // ReadVerificationBin's own errors name the file already
       result =
           absl::Status(result.status().code(), absl::StrCat(path, ": ", result.status().message()));
     }
-    const std::string name = std::filesystem::path(path).filename().string();
     if (!result.ok()) {
       std::cerr << "ftl: error: " << result.status().message() << "\n";
       ++failures;

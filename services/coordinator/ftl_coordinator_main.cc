@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <optional>
 #include <thread>
 
@@ -20,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/util/flag_help.h"
 #include "common/util/log.h"
 #include "common/util/status_macros.h"
 #include "services/coordinator/grpc_services.h"
@@ -65,6 +67,10 @@ ABSL_FLAG(std::string, state_dir, "ftl-state", "job store (jobs.db), job folders
 ABSL_FLAG(bool, accept_store_without_wal, false,
           "start although the job store was not closed cleanly and its write-ahead log "
           "(jobs.db-wal) is missing, losing the changes that file held (the default refuses)");
+ABSL_FLAG(bool, set_aside_job_folders_without_record, false,
+          "start although STATE_DIR/jobs holds job folders with files but no record in the job "
+          "store (a store restored from an older copy), moving them to "
+          "STATE_DIR/jobs-without-record (the default refuses, naming them)");
 ABSL_FLAG(std::string, store, "",
           "the SQLite job store (default: STATE_DIR/jobs.db). Keep it on a local disk or a "
           "ReadWriteOnce volume: SQLite's WAL is unsafe on network file systems");
@@ -284,6 +290,8 @@ absl::StatusOr<CoordinatorSetup> SetupFromFlags(std::vector<std::string> data_ro
   }
   setup.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.state_dir = state_dir;
+  options.set_aside_job_folders_without_record =
+      absl::GetFlag(FLAGS_set_aside_job_folders_without_record);
   options.data_roots = std::move(data_roots);
   options.coordinator_address = AdvertisedAddress(setup.listen, absl::GetFlag(FLAGS_advertise));
   options.max_concurrent_jobs = std::max(1, absl::GetFlag(FLAGS_max_concurrent_jobs));
@@ -300,6 +308,11 @@ int main(int argc, char** argv) {
       "the FTL job service.\n"
       "  ftl_coordinator --data_root /data [--listen 127.0.0.1:50051] [--state_dir DIR]\n"
       "Jobs are submitted with `ftl submit job.json`; see docs/coordinator.md.");
+  if (ftl::HelpRequested(argc, argv)) {
+    std::cout << "ftl_coordinator: " << absl::ProgramUsageMessage() << "\n\nFlags:\n"
+              << ftl::DescribeFlags(ftl::FlagsDefinedIn("services/coordinator/"));
+    return 0;
+  }
   std::vector<std::string> data_roots = CollectRepeated(argc, argv, "data_root");
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<CoordinatorSetup> setup = SetupFromFlags(std::move(data_roots));

@@ -1,5 +1,7 @@
 #include "services/coordinator/job_manager.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -7,12 +9,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/checkpoint/checkpoint_names.h"
 #include "common/config/job_spec_conversion.h"
 #include "common/eval/metric_names.h"
 #include "common/schedule/job_schedule.h"
 #include "common/util/log.h"
+#include "common/util/status_macros.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "services/coordinator/spec_validation.h"
+#include "services/coordinator/worker_reports.h"
 
 namespace ftl {
 namespace {
@@ -105,6 +112,61 @@ std::string JobManager::JobDir(const std::string& id) const {
   return (fs::path(options_.state_dir) / "jobs" / id).string();
 }
 
+absl::Status JobManager::CheckJobFolders(const std::vector<std::string>& quarantined) {
+  const fs::path jobs_dir = fs::path(options_.state_dir) / "jobs";
+  const std::set<std::string> set_aside(quarantined.begin(), quarantined.end());
+  std::vector<std::string> with_files, empty;
+  std::error_code ec;
+  for (fs::directory_iterator it(jobs_dir, ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    std::error_code entry_error;
+    const std::string name = it->path().filename().string();
+    if (!it->is_directory(entry_error) || jobs_.count(name) > 0 || set_aside.count(name) > 0)
+      continue;
+    (fs::is_empty(it->path(), entry_error) ? empty : with_files).push_back(name);
+  }
+  std::sort(with_files.begin(), with_files.end());
+  std::sort(empty.begin(), empty.end());
+  // An empty store beside job folders, even empty ones, was lost or replaced (a zero-byte
+  // jobs.db): starting would forget every job. Otherwise an empty folder without a record is a
+  // submission cut short between making its folder and storing it: logged, left alone.
+  std::vector<std::string> orphans = with_files;
+  if (jobs_.empty()) {
+    orphans.insert(orphans.end(), empty.begin(), empty.end());
+    std::sort(orphans.begin(), orphans.end());
+  } else {
+    for (const std::string& name : empty)
+      Log("job store: job folder '", (jobs_dir / name).string(),
+          "' is empty and has no record (a submission cut short); left in place");
+  }
+  if (orphans.empty()) return absl::OkStatus();
+  const std::string set_aside_dir = (fs::path(options_.state_dir) / "jobs-without-record").string();
+  if (!options_.set_aside_job_folders_without_record) {
+    std::vector<std::string> named(orphans.begin(),
+                                   orphans.begin() + std::min<size_t>(3, orphans.size()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        jobs_.empty() ? "the job store is empty, but '" : "'", jobs_dir.string(), "' holds ",
+        orphans.size(), " job folder(s) with no record in the job store (",
+        absl::StrJoin(named, ", "), orphans.size() > named.size() ? ", ..." : "",
+        "): jobs.db was lost, replaced or restored from an older copy. Restore jobs.db (with "
+        "jobs.db-wal) from a backup, or start with --set_aside_job_folders_without_record to move "
+        "them to '",
+        set_aside_dir, "'"));
+  }
+  fs::create_directories(set_aside_dir, ec);
+  for (const std::string& name : orphans) {
+    const fs::path to = fs::path(set_aside_dir) / name;
+    fs::rename(jobs_dir / name, to, ec);
+    if (ec) {
+      return absl::InternalError(absl::StrCat("cannot move job folder '",
+                                              (jobs_dir / name).string(), "' to '", to.string(),
+                                              "': ", ec.message()));
+    }
+    Log("job store: job folder '", name, "' has no record; moved to ", to.string());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status JobManager::Start() {
   std::vector<std::pair<std::string, std::string>> stale;  // (id, handle) of old launches
   {
@@ -120,23 +182,9 @@ absl::Status JobManager::Start() {
         jobs_[job.id()] = job;
       }
     }
-    if (jobs_.empty()) {
-      // An empty store beside job folders was lost or replaced (a zero-byte jobs.db): starting
-      // would forget every job while their folders remain.
-      int folders = 0;
-      std::error_code ec;
-      for (const auto& entry : fs::directory_iterator(fs::path(options_.state_dir) / "jobs", ec)) {
-        if (entry.is_directory()) ++folders;
-      }
-      if (folders > 0) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the job store in '", options_.state_dir, "' is empty, but '", options_.state_dir,
-            "/jobs' holds ", folders,
-            " job folder(s): jobs.db was lost or replaced. Restore "
-            "jobs.db (with jobs.db-wal) from a backup, or move the job folders elsewhere to start "
-            "with no jobs"));
-      }
-    }
+    absl::StatusOr<std::vector<std::string>> quarantined = store_->QuarantinedIds();
+    if (!quarantined.ok()) return quarantined.status();
+    FTL_RETURN_IF_ERROR(CheckJobFolders(*quarantined));
     int recovered = 0, queued = 0;
     for (auto& [id, job] : jobs_) {
       if (job.state() == v1::QUEUED) ++queued;
@@ -250,6 +298,23 @@ void JobManager::SetState(v1::Job& job, v1::JobState state, const std::string& m
       message.empty() ? "" : " (" + message + ")");
 }
 
+namespace {
+
+// CRC-32 of the spec's deterministic serialisation (stable across coordinator restarts).
+uint32_t SpecCrc(const v1::JobSpec& spec) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    spec.SerializeToCodedStream(&coded);
+  }
+  return static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::string& request_id) {
   absl::StatusOr<AdmittedSpec> admitted = ValidateJobSpec(spec, options_.data_roots);
   if (!admitted.ok()) return admitted.status();
@@ -258,9 +323,16 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   if (request_id.size() > 128) {
     return absl::InvalidArgumentError("request_id: at most 128 bytes");
   }
+  const uint32_t spec_crc = SpecCrc(spec);
   if (!request_id.empty()) {
     for (const auto& [id, existing] : jobs_) {
       if (existing.request_id() == request_id) {
+        // A record from before request_spec_crc has 0: it cannot be checked.
+        if (existing.request_spec_crc() != 0 && existing.request_spec_crc() != spec_crc) {
+          return absl::AlreadyExistsError(absl::StrCat(
+              "request_id '", request_id, "' was used by job ", id,
+              " with another spec; a retry must send the same spec (or use a new request_id)"));
+        }
         Log("job ", id, ": submission ", request_id, " retried; returning the existing job");
         v1::Job copy = existing;
         copy.clear_history();
@@ -270,6 +342,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   }
   v1::Job job;
   job.set_request_id(request_id);
+  if (!request_id.empty()) job.set_request_spec_crc(spec_crc);
   job.set_id(absl::StrFormat("job-%013d-%04d", NowMs(), id_counter_++ % 10000));
   *job.mutable_spec() = admitted->spec;  // input paths resolved: what the workers will read
   // The job's folder: ID under an absolute runtime.output_dir, else state_dir/jobs/ID, with a
@@ -288,7 +361,11 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& spec, const std::s
   job.set_create_time_ms(NowMs());
   job.set_state(v1::QUEUED);
   absl::Status stored = Persist(job);
-  if (!stored.ok()) return stored;
+  if (!stored.ok()) {
+    // No record, so no folder: a folder without a record would stop the next start.
+    fs::remove_all(given.is_absolute() ? fs::path(dir) : fs::path(JobDir(job.id())), ec);
+    return stored;
+  }
   jobs_[job.id()] = job;
   UpdateStateGauge();
   Log("job ", job.id(), ": QUEUED (", spec.name(), ")");
@@ -520,7 +597,18 @@ JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHel
   auto job_it = jobs_.find(id);
   auto live_it = live_.find(id);
   std::string refusal;
-  if (job_it == jobs_.end()) {
+  // The credential first: without one, the reply is the same whether the job exists or not, and
+  // whatever its state (Attach needs no user token, so it must not tell which job ids exist).
+  const bool external = !options_.external_worker_token.empty() &&
+                        SameSecret(credential, options_.external_worker_token);
+  const bool launched = live_it != live_.end() && !live_it->second->needs_launch &&
+                        SameSecret(credential, live_it->second->worker_credential);
+  if (options_.check_worker_credentials && !external && !launched) {
+    refusal = absl::StrCat("job ", id,
+                           ": not this job's worker credential (launched workers read it from "
+                           "--token_file; the users' token cannot attach workers)");
+    Log("job ", id, ": refused a worker from ", hello.host(), " without its credential");
+  } else if (job_it == jobs_.end()) {
     refusal = absl::StrCat("no job '", id, "'");
   } else if (live_it == live_.end() || job_it->second.state() != v1::RUNNING) {
     refusal = absl::StrCat("job ", id, " is ", v1::JobState_Name(job_it->second.state()));
@@ -528,14 +616,6 @@ JobManager::Attach JobManager::OnHello(WorkerStream& stream, const v1::WorkerHel
     // Recovered at start or lost a moment ago: no launch is current, so no credential is valid
     // (not even an empty one) until the relaunch.
     refusal = absl::StrCat("job ", id, " is being relaunched; its new workers will attach");
-  } else if (options_.check_worker_credentials &&
-             !SameSecret(credential, live_it->second->worker_credential) &&
-             (options_.external_worker_token.empty() ||
-              !SameSecret(credential, options_.external_worker_token))) {
-    refusal = absl::StrCat("job ", id,
-                           ": not this job's worker credential (launched workers read it from "
-                           "--token_file; the users' token cannot attach workers)");
-    Log("job ", id, ": refused a worker from ", hello.host(), " without its credential");
   } else if (live_it->second->stream != nullptr) {
     refusal = absl::StrCat("job ", id, " already has workers attached");
   }
@@ -610,6 +690,7 @@ void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int
   // where only the worker knows them (loss terms): a worker cannot create series without end.
   constexpr size_t kMaxLossTerms = 16, kMaxTermBytes = 32;
   v1::PhaseProgress progress = reported;
+  BoundPhaseProgress(progress);
   progress.set_phase(job.phase());
   progress.set_position(position);
   auto* losses = progress.mutable_losses();
@@ -623,8 +704,9 @@ void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int
     ++it;
   }
   const int64_t total = std::max<int64_t>(1, live.schedule.total_iterations());
-  job.set_progress(
-      static_cast<double>(live.schedule.IterationsBefore(position) + progress.iteration()) / total);
+  job.set_progress(std::min(
+      1.0, static_cast<double>(live.schedule.IterationsBefore(position) + progress.iteration()) /
+               total));
   v1::JobEvent event;
   *event.mutable_progress() = progress;
   Publish(job, event, /*droppable=*/true);
@@ -634,6 +716,7 @@ void JobManager::OnProgress(const std::string& id, Live& live, v1::Job& job, int
 void JobManager::OnResult(const std::string& id, Live& live, v1::Job& job, int64_t position,
                           const v1::PhaseReport& reported) {
   v1::PhaseReport report = reported;
+  BoundPhaseReport(report);
   report.set_phase(job.phase());  // the phase it was ordered to run (a metric label)
   // Metric names become label values: a .bin set's only for the sets this job names.
   std::set<std::string> allowed;

@@ -76,6 +76,10 @@ struct JobManagerOptions {
   // precise; <= 0: never.
   double stall_timeout_seconds = 1200;
   double attach_timeout_seconds = 300;  // from launch to the worker's hello
+  // At start, job folders in STATE_DIR/jobs that hold files but have no record in the store (a
+  // store restored from an older backup, or opened without its WAL) stop the start, named; with
+  // this set they are moved to STATE_DIR/jobs-without-record instead and the start goes on.
+  bool set_aside_job_folders_without_record = false;
 };
 
 class JobManager {
@@ -110,6 +114,10 @@ class JobManager {
   };
 
   std::string JobDir(const std::string& id) const;
+  // Start's check of STATE_DIR/jobs against the records loaded into jobs_ (and the ids the store
+  // quarantined): see JobManagerOptions::set_aside_job_folders_without_record.
+  absl::Status CheckJobFolders(const std::vector<std::string>& quarantined)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   absl::Status Persist(const v1::Job& job);  // the store has its own lock
   void Publish(const v1::Job& job, v1::JobEvent event, bool droppable = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -22,6 +22,10 @@ class JobStore {
   // state == JOB_STATE_UNSPECIFIED means any state.
   virtual absl::StatusOr<std::vector<v1::Job>> List(v1::JobState state, const std::string& after_id,
                                                     int limit) = 0;
+  // Ids of records set aside as unreadable (their job folders are not orphans).
+  virtual absl::StatusOr<std::vector<std::string>> QuarantinedIds() {
+    return std::vector<std::string>{};
+  }
 };
 
 struct JobStoreOptions {

@@ -141,6 +141,20 @@ class SqliteJobStore : public JobStore {
     return jobs;
   }
 
+  absl::StatusOr<std::vector<std::string>> QuarantinedIds() override {
+    absl::MutexLock lock(&mutex_);
+    sqlite3_stmt* stmt = nullptr;
+    FTL_RETURN_IF_ERROR(Prepare("SELECT id FROM quarantined_jobs ORDER BY id", &stmt));
+    std::vector<std::string> ids;
+    int rc;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      ids.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) return Error("cannot list quarantined jobs");
+    return ids;
+  }
+
  private:
   // Moves an unreadable record out of `jobs` into `quarantined_jobs` (kept for inspection), so
   // that one damaged row does not stop the coordinator.

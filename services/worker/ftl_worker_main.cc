@@ -6,6 +6,7 @@
 // lost (rank 0's heartbeat failed), 4 a collective timed out (a peer rank stopped or hung).
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -16,6 +17,7 @@
 #include "common/comm/mpi_communicator.h"
 #include "common/comm/watchdog_communicator.h"
 #include "common/config/job_spec_conversion.h"
+#include "common/util/flag_help.h"
 #include "common/util/log.h"
 #include "services/worker/coordinator_client.h"
 #include "services/worker/worker_run.h"
@@ -75,6 +77,13 @@ int main(int argc, char** argv) {
       "Exit codes: 0 done, 1 the job failed, 2 bad flags or config (not retried by the\n"
       "coordinator), 3 the coordinator was lost, 4 a collective timed out (a peer rank stopped\n"
       "or hung; runtime.collective_timeout_seconds).");
+  if (ftl::HelpRequested(argc, argv)) {
+    if (comm->rank() == 0) {
+      std::cout << "ftl_worker: " << absl::ProgramUsageMessage() << "\n\nFlags:\n"
+                << ftl::DescribeFlags(ftl::FlagsDefinedIn("services/worker/ftl_worker_main.cc"));
+    }
+    return 0;
+  }
   absl::ParseCommandLine(argc, argv);
 
   const std::string config_path = absl::GetFlag(FLAGS_config);

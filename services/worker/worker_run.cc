@@ -152,12 +152,12 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   v1::RunSummary summary;
   const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
   if (!options.resume.empty()) {
-    FTL_ASSIGN_OR_RETURN(const std::string used,
-                         LoadNewestCheckpoint(options.resume, [&](const std::string& file) {
-                           absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(file);
-                           if (position.ok()) resumed_position = *position;
-                           return position.status();
-                         }));
+    FTL_ASSIGN_OR_RETURN(
+        const std::string used, LoadNewestCheckpoint(options.resume, [&](const std::string& file) {
+          absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(file, CheckpointUse::kSameRun);
+          if (position.ok()) resumed_position = *position;
+          return position.status();
+        }));
     if (leader) {
       Log("resumed from ", used, " at schedule position ", resumed_position, "/",
           schedule.num_phases());
@@ -166,6 +166,13 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
     absl::StatusOr<std::string> text = ReadFileToString(summary_path);
     if (text.ok() && !google::protobuf::util::JsonStringToMessage(*text, &summary).ok())
       summary.Clear();
+    // One report per phase, in schedule order: those after the resume point are run again (a
+    // resume from an older checkpoint) and must not appear twice.
+    if (summary.phases_size() > resumed_position) {
+      summary.mutable_phases()->DeleteSubrange(
+          static_cast<int>(resumed_position),
+          summary.phases_size() - static_cast<int>(resumed_position));
+    }
     summary.set_last_checkpoint(used);
   } else if (!config.training.init_checkpoint.empty()) {
     FTL_RETURN_IF_ERROR(trainer.InitializeFrom(config.training.init_checkpoint));
