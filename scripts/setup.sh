@@ -50,6 +50,11 @@ fi
 if ! build/venv/bin/python -c "import safetensors" 2> /dev/null; then
   build/venv/bin/pip install -q "safetensors==0.7.0"
 fi
+# gRPC for Python: the Python client (clients/python), whose stubs the build generates with
+# grpcio-tools.
+if ! build/venv/bin/python -c "import grpc, grpc_tools" 2> /dev/null; then
+  build/venv/bin/pip install -q "grpcio==1.76.0" "grpcio-tools==1.76.0"
+fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFTL_BUILD_TESTS=ON
 # Two jobs at most: the LibTorch headers make each compile use about 1.5 GiB.

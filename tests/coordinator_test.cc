@@ -844,6 +844,40 @@ TEST_F(JobManagerTest, JobFoldersWithoutARecordStopTheStartOrAreSetAside) {
   EXPECT_TRUE(fs::exists(state_ + "/jobs/job-0000000000002-0002"));
 }
 
+// ftl logs reads the worker log in bounded pieces, from an offset or from the end.
+TEST_F(JobManagerTest, ReadLogReturnsBoundedPiecesOfTheWorkerLog) {
+  const v1::Job job = *manager_->Submit(SmallSpec());
+  v1::ReadJobLogRequest request;
+  request.set_id(job.id());
+  absl::StatusOr<v1::JobLogChunk> none = manager_->ReadLog(request);
+  ASSERT_TRUE(none.ok()) << none.status();  // not written yet: empty, not an error
+  EXPECT_EQ(none->size(), 0);
+  EXPECT_FALSE(none->job_ended());
+  const std::string log = job.spec().runtime().output_dir() + "/worker.log";
+  std::ofstream(log) << "line1\nline2\n";
+  request.set_max_bytes(5);
+  absl::StatusOr<v1::JobLogChunk> first = manager_->ReadLog(request);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->data(), "line1");
+  EXPECT_EQ(first->next_offset(), 5);
+  EXPECT_EQ(first->size(), 12);
+  request.set_offset(-6);
+  request.set_max_bytes(0);  // the default: up to 1 MiB
+  EXPECT_EQ(manager_->ReadLog(request)->data(), "line2\n");
+  EXPECT_EQ(manager_->ReadLog(request)->offset(), 6);
+  request.set_offset(100);
+  EXPECT_EQ(manager_->ReadLog(request)->data(), "");
+  EXPECT_EQ(manager_->ReadLog(request)->next_offset(), 12);
+  std::ofstream(log, std::ios::trunc) << std::string(3 << 20, 'x');
+  request.set_offset(0);
+  EXPECT_EQ(manager_->ReadLog(request)->data().size(), size_t{1} << 20);
+  fs::remove(log);
+  fs::create_symlink(state_ + "/jobs.db", log);  // never followed
+  EXPECT_FALSE(manager_->ReadLog(request).ok());
+  request.set_id("job-0000000000000-0000");
+  EXPECT_EQ(manager_->ReadLog(request).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(JobManagerTest, ListPagesAndFiltersByState) {
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(manager_->Submit(SmallSpec()).ok());
   v1::ListJobsRequest request;

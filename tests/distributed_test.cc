@@ -56,6 +56,52 @@ TEST(DistributedTest, CollectivesSumAndBroadcast) {
   EXPECT_EQ(bytes, "from rank zero");
 }
 
+// What rank `r` holds in the collective tests below: the same on every rank that asks, so each
+// rank computes the naive reference (torch::cat, +, torch::max over every rank's tensor) itself.
+torch::Tensor TensorOfRank(int r, std::vector<int64_t> shape, torch::ScalarType type) {
+  torch::manual_seed(1000 + r);
+  torch::Tensor t = torch::randn(shape, torch::kFloat64) * 100;
+  return type == torch::kInt64 ? t.round().to(torch::kInt64) : t.to(type);
+}
+
+TEST(DistributedTest, AllGatherReduceScatterAndMaxEqualTheNaiveReference) {
+  const int size = g_comm->size(), rank = g_comm->rank();
+  // Small; int64; and over 4 MiB per rank, so that MPI gets it in several chunks.
+  const std::vector<std::pair<std::vector<int64_t>, torch::ScalarType>> cases = {
+      {{5, 3}, torch::kFloat32}, {{4}, torch::kInt64}, {{1100, 1024}, torch::kFloat32}};
+  for (const auto& [shape, type] : cases) {
+    std::vector<torch::Tensor> every;
+    for (int r = 0; r < size; ++r) every.push_back(TensorOfRank(r, shape, type));
+    const torch::Tensor mine = every[rank].clone();
+    EXPECT_TRUE(torch::equal(g_comm->AllGather(mine), torch::cat(every)))
+        << c10::IntArrayRef(shape);
+    EXPECT_TRUE(torch::equal(mine, every[rank]));  // the input is left alone
+
+    std::vector<int64_t> full_shape = shape;
+    full_shape[0] *= size;
+    torch::Tensor sum = torch::zeros(full_shape, every[0].options());
+    std::vector<torch::Tensor> fulls;
+    for (int r = 0; r < size; ++r) {
+      fulls.push_back(TensorOfRank(r + 50, full_shape, type));
+      sum += fulls.back();
+    }
+    const torch::Tensor block = g_comm->ReduceScatterSum(fulls[rank]);
+    EXPECT_TRUE(torch::equal(block, sum.narrow(0, rank * shape[0], shape[0])))
+        << c10::IntArrayRef(shape);
+
+    std::vector<torch::Tensor> maxed = {mine.clone()};
+    g_comm->AllReduceMax(maxed);
+    torch::Tensor expected = every[0];
+    for (int r = 1; r < size; ++r) expected = torch::max(expected, every[r]);
+    EXPECT_TRUE(torch::equal(maxed[0], expected)) << c10::IntArrayRef(shape);
+  }
+  // A non-contiguous input is gathered by its values.
+  const torch::Tensor transposed = TensorOfRank(rank, {3, 4}, torch::kFloat64).t();
+  std::vector<torch::Tensor> every;
+  for (int r = 0; r < size; ++r) every.push_back(TensorOfRank(r, {3, 4}, torch::kFloat64).t());
+  EXPECT_TRUE(torch::equal(g_comm->AllGather(transposed), torch::cat(every)));
+}
+
 TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {
   JobConfig config = testing::TinyJobConfig();
   config.data.yaw_tau = 50;

@@ -28,9 +28,10 @@ git init -q . && git add .gitignore && git -c user.name=t -c user.email=t@t comm
 
 mapfile -t commands < <(awk '/^## As a service/ {on = 1} on && /^```sh/ {code = 1; next} code && /^```/ {exit} code' \
   "$source_dir/README.md")
-[[ ${#commands[@]} == 3 ]] || { echo "FAIL: expected 3 commands in README's service block, got ${#commands[@]}"; exit 1; }
+[[ ${#commands[@]} == 4 ]] || { echo "FAIL: expected 4 commands in README's service block, got ${#commands[@]}"; exit 1; }
 strip() { sed -e 's/[[:space:]]*#.*$//' -e 's/[[:space:]]*$//' <<< "$1"; }
 start=$(strip "${commands[0]}") submit=$(strip "${commands[1]}") watch=$(strip "${commands[2]}")
+logs=$(strip "${commands[3]}")
 [[ $start == *' &' ]] || { echo "FAIL: the first command should start the coordinator in the background"; exit 1; }
 echo "\$ $start"
 bash -c "exec ${start% &}" > ../coordinator.log 2>&1 &
@@ -52,6 +53,24 @@ if ! timeout 600 bash -c "$watch" > ../watch.log 2>&1; then
   exit 1
 fi
 tail -3 ../watch.log
+logs=${logs//JOB_ID/$job_id}
+echo "\$ $logs"
+bash -c "$logs" > ../logs.out 2>&1 || { cat ../logs.out; echo "FAIL: ftl logs failed"; exit 1; }
+tail -2 ../logs.out
+grep -q "\[rank 0\]" ../logs.out || { echo "FAIL: ftl logs printed no worker log lines"; exit 1; }
+[[ $(wc -c < ../logs.out) -le 2200 ]] || { echo "FAIL: --tail_bytes 2000 printed more"; exit 1; }
+# The Python example, against the same coordinator (the client as the build generated it).
+awk '/^## As a service/ {on = 1} on && /^```python/ {code = 1; next} code && /^```/ {exit} code' \
+  "$source_dir/README.md" > ../readme_client.py
+[[ -s ../readme_client.py ]] || { echo "FAIL: no Python example in the README's service section"; exit 1; }
+sed -i "s/JOB_ID/$job_id/g" ../readme_client.py
+echo "\$ build/venv/bin/python (the README's Python example)"
+PYTHONPATH=build/python timeout 600 build/venv/bin/python ../readme_client.py > ../client.out 2>&1 ||
+  { cat ../client.out; echo "FAIL: the README's Python example"; exit 1; }
+tail -3 ../client.out
+# The first job's state, then the new job's phases and its final state.
+[[ $(grep -c "SUCCEEDED$" ../client.out) -ge 2 ]] ||
+  { cat ../client.out; echo "FAIL: the Python example's job did not succeed"; exit 1; }
 # The finished launch is reaped: no defunct mpirun left under the coordinator.
 sleep 2
 zombies=$( (ps -o stat=,comm= --ppid "$coordinator_pid" || true) | awk '$1 ~ /^Z/' | wc -l)

@@ -408,6 +408,10 @@ TEST_F(TrainerTest, ResumeOfAnotherRunsCheckpointIsRefusedNamingTheSettings) {
       << message;
   EXPECT_NE(message.find("training.init_checkpoint"), std::string::npos) << message;
   EXPECT_TRUE(different.LoadCheckpoint(path, CheckpointUse::kAnyRun).ok());
+  ::testing::internal::CaptureStderr();
+  EXPECT_TRUE(different.LoadCheckpoint(path, CheckpointUse::kChangedRun).ok());
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("despite 2 changed setting(s)"), std::string::npos) << log;
   JobConfig more_rounds = config_;  // extending a run is the same run
   more_rounds.training.rounds += 3;
   more_rounds.runtime.output_dir = "/elsewhere";

@@ -24,6 +24,15 @@ class SlowCommunicator : public Communicator {
   int local_rank() const override { return 1; }
   int local_size() const override { return 2; }
   void AllReduceSum(std::vector<torch::Tensor>&) override { std::this_thread::sleep_for(delay_); }
+  void AllReduceMax(std::vector<torch::Tensor>&) override { std::this_thread::sleep_for(delay_); }
+  torch::Tensor AllGather(const torch::Tensor& local) override {
+    std::this_thread::sleep_for(delay_);
+    return torch::cat({local, local});
+  }
+  torch::Tensor ReduceScatterSum(const torch::Tensor& full) override {
+    std::this_thread::sleep_for(delay_);
+    return full.narrow(0, full.size(0) / 2, full.size(0) / 2).clone();
+  }
   void Broadcast(std::vector<torch::Tensor>&, int) override { std::this_thread::sleep_for(delay_); }
   void Barrier() override { std::this_thread::sleep_for(delay_); }
   void BroadcastBytes(std::string&, int) override { std::this_thread::sleep_for(delay_); }
@@ -113,6 +122,42 @@ TEST(WatchdogTest, DeviceWorkThatNeverFinishesIsReportedOnce) {
             std::string::npos)
       << messages[0];
   EXPECT_EQ(comm->OldestUnfinished()->operation, "NCCL all-reduce");  // forwarded
+}
+
+// The sharded classifier's collectives are timed like the others, each under its own name, and
+// the decorator passes their results through.
+TEST(WatchdogTest, TimesAllGatherReduceScatterAndMax) {
+  Reports reports;
+  auto comm =
+      WithCollectiveWatchdog(std::make_unique<SlowCommunicator>(std::chrono::milliseconds(400)),
+                             kTimeout, reports.action(), kPoll);
+  ArmCollectiveWatchdog(*comm);
+  const torch::Tensor local = torch::arange(6, torch::kFloat32).view({3, 2});
+  EXPECT_TRUE(torch::equal(comm->AllGather(local), torch::cat({local, local})));
+  EXPECT_TRUE(torch::equal(comm->ReduceScatterSum(torch::cat({local, local * 2})), local * 2));
+  std::vector<torch::Tensor> t = {torch::zeros({1})};
+  comm->AllReduceMax(t);
+  const std::vector<std::string> messages = reports.get();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_NE(messages[0].find("all-gather"), std::string::npos) << messages[0];
+  EXPECT_NE(messages[1].find("reduce-scatter"), std::string::npos) << messages[1];
+  EXPECT_NE(messages[2].find("all-reduce (max)"), std::string::npos) << messages[2];
+}
+
+// A one-process communicator's collectives are the identity (copies, never aliases).
+TEST(LocalCommunicatorTest, CollectivesOfOneRankAreCopies) {
+  auto comm = CreateLocalCommunicator();
+  const torch::Tensor local = torch::randn({4, 3}).t();  // not contiguous
+  const torch::Tensor gathered = comm->AllGather(local);
+  EXPECT_TRUE(torch::equal(gathered, local));
+  EXPECT_TRUE(gathered.is_contiguous());
+  EXPECT_NE(gathered.data_ptr(), local.data_ptr());
+  const torch::Tensor scattered = comm->ReduceScatterSum(local);
+  EXPECT_TRUE(torch::equal(scattered, local));
+  EXPECT_NE(scattered.data_ptr(), local.data_ptr());
+  std::vector<torch::Tensor> t = {local.clone()};
+  comm->AllReduceMax(t);
+  EXPECT_TRUE(torch::equal(t[0], local));
 }
 
 TEST(WatchdogTest, StartedAllReduceIsTimedWhenWaitedFor) {

@@ -90,6 +90,11 @@ code=0
 grep -q "training.stage1_lr: 0.0001 in the checkpoint, 0.0003 in this job" "$work/other.log" ||
   { cat "$work/other.log"; fail "the refusal does not name the differing setting"; }
 ! grep -q "resumed from" "$work/other.log" || fail "resumed from another run's checkpoint"
+# ... unless the change is deliberate.
+"$worker" --config "$work/other_run.json" --threads 1 --resume "$work/out" --resume_despite_changes \
+  > "$work/changed.log" 2>&1 || { cat "$work/changed.log"; fail "--resume_despite_changes failed"; }
+grep -q "despite 1 changed setting(s) (--resume_despite_changes): training.stage1_lr" "$work/changed.log" ||
+  { cat "$work/changed.log"; fail "the deliberate change is not logged"; }
 
 # Bad configs: exit code 2, message naming the field, before any work.
 expect_refused() {  # expect_refused CONFIG PATTERN

@@ -50,6 +50,17 @@ class Communicator {
   // work that follows (gradient buckets during backward). The tensor must stay alive and untouched
   // until Wait(). The default runs it to completion before returning.
   virtual std::unique_ptr<PendingAllReduce> StartAllReduceSum(torch::Tensor tensor);
+  // Elementwise maximum across ranks, in place (as AllReduceSum; e.g. a sharded softmax's row
+  // maxima).
+  virtual void AllReduceMax(std::vector<torch::Tensor>& tensors) = 0;
+  // Every rank's `local` stacked along dim 0 in rank order: size() * local.size(0) rows (e.g. the
+  // features of every rank's batch, for a classifier sharded by class). Every rank passes the same
+  // shape and dtype; `local` is not changed; the result is a new dense tensor on its device.
+  virtual torch::Tensor AllGather(const torch::Tensor& local) = 0;
+  // The sum across ranks of `full` (size() * n rows, the same shape on every rank), of which this
+  // rank gets its block: rows [rank * n, (rank + 1) * n) of the sum, a new dense tensor (e.g. each
+  // rank's share of the feature gradients of a sharded classifier).
+  virtual torch::Tensor ReduceScatterSum(const torch::Tensor& full) = 0;
   // Copies root's tensors into every rank's, in place (same shapes and order everywhere).
   virtual void Broadcast(std::vector<torch::Tensor>& tensors, int root) = 0;
   // Returns when every rank has called it.

@@ -19,6 +19,13 @@ class LocalCommunicator : public Communicator {
   int local_rank() const override { return 0; }
   int local_size() const override { return 1; }
   void AllReduceSum(std::vector<torch::Tensor>&) override {}
+  void AllReduceMax(std::vector<torch::Tensor>&) override {}
+  torch::Tensor AllGather(const torch::Tensor& local) override {
+    return local.clone(at::MemoryFormat::Contiguous);
+  }
+  torch::Tensor ReduceScatterSum(const torch::Tensor& full) override {
+    return full.clone(at::MemoryFormat::Contiguous);
+  }
   void Broadcast(std::vector<torch::Tensor>&, int) override {}
   void Barrier() override {}
   void BroadcastBytes(std::string&, int) override {}

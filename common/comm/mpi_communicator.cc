@@ -124,14 +124,59 @@ class MpiCommunicator : public Communicator {
   int local_rank() const override { return local_rank_; }
   int local_size() const override { return local_size_; }
 
-  void AllReduceSum(std::vector<torch::Tensor>& tensors) override {
-    if (size_ == 1) return;
-    for (torch::Tensor& t : tensors) {
-      const MPI_Datatype type = MpiType(t);
-      Chunked(t, [type](void* data, int count) {
-        MPI_Allreduce(MPI_IN_PLACE, data, count, type, MPI_SUM, MPI_COMM_WORLD);
-      });
+  void AllReduceSum(std::vector<torch::Tensor>& tensors) override { AllReduce(tensors, MPI_SUM); }
+  void AllReduceMax(std::vector<torch::Tensor>& tensors) override { AllReduce(tensors, MPI_MAX); }
+
+  torch::Tensor AllGather(const torch::Tensor& local) override {
+    TORCH_CHECK(local.dim() >= 1 && local.device().is_cpu(),
+                "MPI all-gather needs a CPU tensor of at least one dimension");
+    const torch::Tensor in = local.contiguous();
+    std::vector<int64_t> shape = in.sizes().vec();
+    shape[0] *= size_;
+    torch::Tensor out = torch::empty(shape, in.options());
+    const int64_t n = in.numel();
+    if (n == 0) return out;
+    if (size_ == 1) return out.copy_(in);
+    const MPI_Datatype type = MpiType(in);
+    const torch::Tensor blocks = out.view({size_, n});  // row r: rank r's elements
+    const torch::Tensor flat = in.view({n});
+    const int64_t chunk = ChunkElements(in.element_size());
+    for (int64_t offset = 0; offset < n; offset += chunk) {
+      const int count = static_cast<int>(std::min(chunk, n - offset));
+      if (count == n) {  // one call, straight into place
+        MPI_Allgather(flat.data_ptr(), count, type, out.data_ptr(), count, type, MPI_COMM_WORLD);
+        break;
+      }
+      torch::Tensor gathered = torch::empty({size_, count}, in.options());
+      MPI_Allgather(flat.narrow(0, offset, count).data_ptr(), count, type, gathered.data_ptr(),
+                    count, type, MPI_COMM_WORLD);
+      blocks.narrow(1, offset, count).copy_(gathered);
     }
+    return out;
+  }
+
+  torch::Tensor ReduceScatterSum(const torch::Tensor& full) override {
+    TORCH_CHECK(full.dim() >= 1 && full.device().is_cpu() && full.size(0) % size_ == 0,
+                "MPI reduce-scatter needs a CPU tensor whose rows divide by the rank count");
+    const torch::Tensor in = full.contiguous();
+    std::vector<int64_t> shape = in.sizes().vec();
+    shape[0] /= size_;
+    torch::Tensor out = torch::empty(shape, in.options());
+    const int64_t n = out.numel();
+    if (n == 0) return out;
+    if (size_ == 1) return out.copy_(in);
+    const MPI_Datatype type = MpiType(in);
+    const torch::Tensor blocks = in.view({size_, n});  // row r: the elements rank r receives
+    const torch::Tensor flat = out.view({n});
+    const int64_t chunk = ChunkElements(in.element_size());
+    for (int64_t offset = 0; offset < n; offset += chunk) {
+      const int count = static_cast<int>(std::min(chunk, n - offset));
+      // A column range of every block, contiguous (a copy unless it is the whole tensor).
+      const torch::Tensor piece = blocks.narrow(1, offset, count).contiguous();
+      MPI_Reduce_scatter_block(piece.data_ptr(), flat.narrow(0, offset, count).data_ptr(), count,
+                               type, MPI_SUM, MPI_COMM_WORLD);
+    }
+    return out;
   }
 
   std::unique_ptr<PendingAllReduce> StartAllReduceSum(torch::Tensor tensor) override {
@@ -170,6 +215,21 @@ class MpiCommunicator : public Communicator {
   }
 
  private:
+  void AllReduce(std::vector<torch::Tensor>& tensors, MPI_Op op) {
+    if (size_ == 1) return;
+    for (torch::Tensor& t : tensors) {
+      const MPI_Datatype type = MpiType(t);
+      Chunked(t, [type, op](void* data, int count) {
+        MPI_Allreduce(MPI_IN_PLACE, data, count, type, op, MPI_COMM_WORLD);
+      });
+    }
+  }
+  // Elements per call of an all-gather or reduce-scatter: the chunk size of Chunked, and a count
+  // times the rank count an int can hold.
+  int64_t ChunkElements(int64_t element_size) const {
+    return std::max<int64_t>(1, std::min<int64_t>(INT_MAX / 2 / size_, kChunkBytes / element_size));
+  }
+
   bool owns_mpi_ = false;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
   MPI_Comm node_ = MPI_COMM_NULL;

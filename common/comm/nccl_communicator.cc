@@ -89,6 +89,50 @@ class NcclCommunicator : public Communicator {
     if (!host.empty()) bootstrap_->AllReduceSum(host);
   }
 
+  void AllReduceMax(std::vector<torch::Tensor>& tensors) override {
+    std::vector<torch::Tensor> host = Grouped(
+        tensors,
+        [this](torch::Tensor& t, cudaStream_t stream) {
+          FTL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()),
+                                       NcclType(t), ncclMax, comm_, stream));
+        },
+        "NCCL all-reduce (max)");
+    if (!host.empty()) bootstrap_->AllReduceMax(host);
+  }
+
+  torch::Tensor AllGather(const torch::Tensor& local) override {
+    if (!local.is_cuda()) return bootstrap_->AllGather(local);
+    TORCH_CHECK(local.dim() >= 1, "NCCL all-gather needs a tensor of at least one dimension");
+    const torch::Tensor in = local.contiguous();
+    CheckDeviceTensor(in);
+    std::vector<int64_t> shape = in.sizes().vec();
+    shape[0] *= size();
+    torch::Tensor out = torch::empty(shape, in.options());
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    // Rank r's block lands at offset r * numel: rows [r * n, (r + 1) * n) of `out`.
+    FTL_NCCL_CHECK(ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.numel()),
+                                 NcclType(in), comm_, stream));
+    Track("NCCL all-gather", stream);
+    return out;
+  }
+
+  torch::Tensor ReduceScatterSum(const torch::Tensor& full) override {
+    if (!full.is_cuda()) return bootstrap_->ReduceScatterSum(full);
+    TORCH_CHECK(full.dim() >= 1 && full.size(0) % size() == 0,
+                "NCCL reduce-scatter needs a tensor whose rows divide by the rank count");
+    const torch::Tensor in = full.contiguous();
+    CheckDeviceTensor(in);
+    std::vector<int64_t> shape = in.sizes().vec();
+    shape[0] /= size();
+    torch::Tensor out = torch::empty(shape, in.options());
+    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(device_).stream();
+    FTL_NCCL_CHECK(ncclReduceScatter(in.data_ptr(), out.data_ptr(),
+                                     static_cast<size_t>(out.numel()), NcclType(in), ncclSum, comm_,
+                                     stream));
+    Track("NCCL reduce-scatter", stream);
+    return out;
+  }
+
   std::unique_ptr<PendingAllReduce> StartAllReduceSum(torch::Tensor tensor) override {
     if (!tensor.is_cuda()) return bootstrap_->StartAllReduceSum(std::move(tensor));
     std::vector<torch::Tensor> one = {tensor};

@@ -63,6 +63,18 @@ class WatchdogCommunicator : public Communicator {
     }
     return std::make_unique<TimedPending>(*this, std::move(pending));
   }
+  void AllReduceMax(std::vector<torch::Tensor>& tensors) override {
+    Timed timed(*this, "all-reduce (max)");
+    inner_->AllReduceMax(tensors);
+  }
+  torch::Tensor AllGather(const torch::Tensor& local) override {
+    Timed timed(*this, "all-gather");
+    return inner_->AllGather(local);
+  }
+  torch::Tensor ReduceScatterSum(const torch::Tensor& full) override {
+    Timed timed(*this, "reduce-scatter");
+    return inner_->ReduceScatterSum(full);
+  }
   void Broadcast(std::vector<torch::Tensor>& tensors, int root) override {
     Timed timed(*this, "broadcast");
     inner_->Broadcast(tensors, root);

@@ -818,7 +818,7 @@ absl::StatusOr<TrainerCheckpoint> Trainer::ReadOwnCheckpoint(const std::string& 
 
 absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, CheckpointUse use) {
   FTL_ASSIGN_OR_RETURN(const TrainerCheckpoint checkpoint, ReadOwnCheckpoint(path));
-  if (use == CheckpointUse::kSameRun) {
+  if (use == CheckpointUse::kSameRun || use == CheckpointUse::kChangedRun) {
     if (checkpoint.recipe.empty()) {
       if (comm_.rank() == 0)
         Log("checkpoint '", path, "' was written before checkpoints carried their recipe: ",
@@ -826,7 +826,12 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
     } else {
       const std::vector<std::string> differences =
           RecipeDifferences(ParseRecipe(checkpoint.recipe), TrainingRecipe(config_));
-      if (!differences.empty()) {
+      if (!differences.empty() && use == CheckpointUse::kChangedRun) {
+        if (comm_.rank() == 0) {
+          Log("resuming '", path, "' despite ", differences.size(),
+              " changed setting(s) (--resume_despite_changes): ", absl::StrJoin(differences, "; "));
+        }
+      } else if (!differences.empty()) {
         constexpr size_t kNamed = 5;
         std::vector<std::string> named(
             differences.begin(), differences.begin() + static_cast<std::ptrdiff_t>(
@@ -837,8 +842,8 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
         return absl::FailedPreconditionError(absl::StrCat(
             "checkpoint '", path, "' is another run's (", differences.size(),
             " setting(s) differ: ", absl::StrJoin(named, "; "), more,
-            "). Give this job its own runtime.output_dir, or start a new run from those weights "
-            "with training.init_checkpoint"));
+            "). Give this job its own runtime.output_dir, start a new run from those weights "
+            "with training.init_checkpoint, or resume with --resume_despite_changes"));
       }
     }
   }

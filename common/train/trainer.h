@@ -37,8 +37,9 @@ struct TrainerCheckpoint;
 // What a loaded checkpoint is for. kSameRun (the worker's --resume and the coordinator's retries)
 // continues the run that wrote it: a checkpoint whose recipe (common/config/recipe.h) differs from
 // this job's is refused. kAnyRun (`ftl eval`, the experiment runner) reads the weights and state
-// under another config on purpose.
-enum class CheckpointUse { kAnyRun, kSameRun };
+// under another config on purpose. kChangedRun resumes despite a differing recipe, logging the
+// differences (ftl_worker --resume_despite_changes).
+enum class CheckpointUse { kAnyRun, kSameRun, kChangedRun };
 
 // Reported during training phases, once per iteration (the caller throttles printing).
 struct StepProgress {

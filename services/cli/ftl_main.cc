@@ -57,6 +57,8 @@ ABSL_FLAG(std::string, request_id, "",
           "--submit_retry_seconds while the coordinator is unreachable; the key makes a retry "
           "return the job the first attempt created instead of a second one");
 ABSL_FLAG(double, submit_retry_seconds, 30, "submit: how long to retry an unreachable coordinator");
+ABSL_FLAG(bool, follow, false, "logs: keep printing the log as it grows until the job ends");
+ABSL_FLAG(int64_t, tail_bytes, 0, "logs: start this many bytes before the end (0: the beginning)");
 ABSL_FLAG(std::string, mpijob_template, FTL_MPIJOB_TEMPLATE,
           "manifest: the MPIJob template (deploy/k8s/workers-mpijob.yaml; in the image "
           "/opt/ftl/share/workers-mpijob.yaml)");
@@ -320,6 +322,36 @@ int Manifest(Client& client, const std::string& id) {
 }
 
 // A live progress bar on a terminal; plain lines (at most one progress line per 5 s) otherwise.
+// ftl logs: the job's worker log, read in bounded pieces (ReadJobLog); with --follow until the job
+// has ended and its log is read to the end. Lines are printed escaped (PrintableText).
+int Logs(Client& client, const std::string& id) {
+  ftl::v1::ReadJobLogRequest request;
+  request.set_id(id);
+  request.set_offset(absl::GetFlag(FLAGS_tail_bytes) > 0 ? -absl::GetFlag(FLAGS_tail_bytes) : 0);
+  std::string partial;  // a line not ended yet
+  auto print_lines = [&partial](const std::string& data) {
+    partial += data;
+    size_t start = 0;
+    for (size_t end; (end = partial.find('\n', start)) != std::string::npos; start = end + 1)
+      std::cout << ftl::PrintableText(partial.substr(start, end - start)) << "\n";
+    partial.erase(0, start);
+    std::cout << std::flush;
+  };
+  for (;;) {
+    ftl::v1::JobLogChunk chunk;
+    auto context = client.Context();
+    const grpc::Status status = client.stub().ReadJobLog(context.get(), request, &chunk);
+    if (!status.ok()) return FailRpc(status);
+    print_lines(chunk.data());
+    request.set_offset(chunk.next_offset());
+    if (chunk.next_offset() < chunk.size()) continue;  // more is there already
+    if (!absl::GetFlag(FLAGS_follow) || chunk.job_ended()) break;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  if (!partial.empty()) std::cout << ftl::PrintableText(partial) << "\n";
+  return 0;
+}
+
 int Watch(Client& client, const std::string& id) {
   const bool tty = isatty(STDOUT_FILENO) && !absl::GetFlag(FLAGS_json);
   ftl::v1::WatchJobRequest request;
@@ -425,6 +457,7 @@ int main(int argc, char** argv) {
       "  ftl list [--state S]    all jobs (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)\n"
       "  ftl cancel ID           cancel a queued or running job\n"
       "  ftl watch ID            follow a job until it ends (exit 0 iff it SUCCEEDED)\n"
+      "  ftl logs ID [--follow]  its worker log (every rank's output; --tail_bytes N: the end)\n"
       "  ftl manifest ID         the Kubeflow MPIJob for its workers (--launcher external)\n"
       "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
       "(the server's, printed as one line), 2 bad usage.\n"
@@ -451,5 +484,6 @@ int main(int argc, char** argv) {
   if (command == "cancel") return Cancel(client, args[2]);
   if (command == "manifest") return Manifest(client, args[2]);
   if (command == "watch") return Watch(client, args[2]);
+  if (command == "logs") return Logs(client, args[2]);
   return Fail(absl::StrCat("unknown command '", command, "' (see ftl --help)"), 2);
 }

@@ -13,6 +13,7 @@
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/export/embedding_file.h"
 #include "common/train/trained_model.h"
+#include "common/util/cpus.h"
 #include "common/util/status_macros.h"
 #include "common/util/subprocess.h"
 #include "google/protobuf/util/json_util.h"
@@ -26,10 +27,7 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-int Cores() {
-  const unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n);
-}
+int Cores() { return FindUsableCpus().count; }
 
 void PrintSplit(const DataSplit& split) {
   int64_t regular = 0, ur = 0, beyond = 0;

@@ -17,7 +17,7 @@ namespace ftl {
 
 // Prints "ftl: error: MESSAGE" to stderr and returns `code` (1 failure, 2 bad usage).
 int Fail(const std::string& message, int code = 1);
-// Online cores (at least 1).
+// The CPUs this process may use (affinity mask and cgroup quota, common/util/cpus.h; at least 1).
 int Cores();
 // "split: N identities (R regular, U UR): ..." on stdout.
 void PrintSplit(const DataSplit& split);

@@ -91,6 +91,14 @@ grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* context,
   return Reply(manager_->Cancel(request->id()), response);
 }
 
+grpc::Status JobServiceImpl::ReadJobLog(grpc::ServerContext* context,
+                                        const v1::ReadJobLogRequest* request,
+                                        v1::JobLogChunk* response) {
+  grpc::Status auth = CheckBearerToken(*context, token_);
+  if (!auth.ok()) return auth;
+  return Reply(manager_->ReadLog(*request), response);
+}
+
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
                                       const v1::WatchJobRequest* request,
                                       grpc::ServerWriter<v1::JobEvent>* writer) {

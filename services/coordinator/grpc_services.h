@@ -32,6 +32,8 @@ class JobServiceImpl final : public v1::JobService::Service {
                          v1::Job* response) override;
   grpc::Status WatchJob(grpc::ServerContext* context, const v1::WatchJobRequest* request,
                         grpc::ServerWriter<v1::JobEvent>* writer) override;
+  grpc::Status ReadJobLog(grpc::ServerContext* context, const v1::ReadJobLogRequest* request,
+                          v1::JobLogChunk* response) override;
 
  private:
   JobManager* manager_;

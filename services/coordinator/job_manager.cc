@@ -1,9 +1,14 @@
 #include "services/coordinator/job_manager.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <set>
 
@@ -378,6 +383,54 @@ absl::StatusOr<v1::Job> JobManager::Get(const std::string& id) {
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", id, "'"));
   return it->second;
+}
+
+absl::StatusOr<v1::JobLogChunk> JobManager::ReadLog(const v1::ReadJobLogRequest& request) {
+  constexpr int64_t kMaxChunk = int64_t{1} << 20;  // well inside gRPC's 4 MB message limit
+  std::string path;
+  bool ended = false;
+  {
+    absl::MutexLock lock(&mutex_);
+    auto it = jobs_.find(request.id());
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job '", request.id(), "'"));
+    path = (fs::path(it->second.spec().runtime().output_dir()) / "worker.log").string();
+    const v1::JobState state = it->second.state();
+    ended = state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+  }
+  v1::JobLogChunk chunk;
+  chunk.set_job_ended(ended);
+  // O_NOFOLLOW: the log itself is never a link the workers' side could point elsewhere.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return chunk;  // no worker has written yet
+    return absl::InternalError(
+        absl::StrCat("cannot read the log of job ", request.id(), ": ", std::strerror(errno)));
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("the log of job ", request.id(), " is not a file"));
+  }
+  const int64_t size = info.st_size;
+  int64_t offset = request.offset() < 0 ? std::max<int64_t>(0, size + request.offset())
+                                        : std::min<int64_t>(request.offset(), size);
+  const int64_t want =
+      request.max_bytes() > 0 ? std::min<int64_t>(request.max_bytes(), kMaxChunk) : kMaxChunk;
+  std::string data(static_cast<size_t>(std::min(want, size - offset)), '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    const ssize_t n = ::pread(fd, data.data() + got, data.size() - got,
+                              static_cast<off_t>(offset + static_cast<int64_t>(got)));
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  data.resize(got);
+  chunk.set_offset(offset);
+  chunk.set_next_offset(offset + static_cast<int64_t>(got));
+  chunk.set_size(size);
+  chunk.set_data(std::move(data));
+  return chunk;
 }
 
 absl::StatusOr<v1::ListJobsResponse> JobManager::List(const v1::ListJobsRequest& request) {

@@ -97,6 +97,9 @@ class JobManager {
   // unchanged (an idempotent retry).
   absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec, const std::string& request_id = "");
   absl::StatusOr<v1::Job> Get(const std::string& id);
+  // A piece of the job's worker.log (v1::ReadJobLogRequest's offset and max_bytes); a log not
+  // written yet reads as empty. NotFound for an unknown job. The file is read outside the lock.
+  absl::StatusOr<v1::JobLogChunk> ReadLog(const v1::ReadJobLogRequest& request);
   absl::StatusOr<v1::ListJobsResponse> List(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> Cancel(const std::string& id);
   // Subscribes to a job's events; the first event is a snapshot.

@@ -17,6 +17,7 @@
 #include "common/comm/mpi_communicator.h"
 #include "common/comm/watchdog_communicator.h"
 #include "common/config/job_spec_conversion.h"
+#include "common/util/cpus.h"
 #include "common/util/flag_help.h"
 #include "common/util/log.h"
 #include "services/worker/coordinator_client.h"
@@ -57,11 +58,15 @@ ABSL_FLAG(std::string, tls_server_name, "",
           "the host of --coordinator)");
 ABSL_FLAG(std::string, resume, "",
           "continue from this checkpoint file, or from the newest readable checkpoint in this "
-          "folder (e.g. the job's output folder)");
+          "folder (e.g. the job's output folder) written by this same run: one trained with "
+          "other settings is refused, naming them");
+ABSL_FLAG(bool, resume_despite_changes, false,
+          "--resume a checkpoint although it was trained with other settings (a deliberate "
+          "change; the differences are logged)");
 ABSL_FLAG(std::string, output, "", "output folder (overrides runtime.output_dir of the config)");
 ABSL_FLAG(int, threads, 0,
-          "intra-op threads per rank (overrides runtime.threads_per_rank; 0 = config, else cores "
-          "on this node / ranks on this node)");
+          "intra-op threads per rank (overrides runtime.threads_per_rank; 0 = config, else the "
+          "CPUs this process may use, affinity mask and cgroup quota, / ranks on this node)");
 
 int main(int argc, char** argv) {
   // Before MPI starts: the process may execute itself again with better OpenBLAS kernels.
@@ -134,17 +139,18 @@ int main(int argc, char** argv) {
     config->runtime.output_dir = absl::GetFlag(FLAGS_output);
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = config->runtime.threads_per_rank;
-  if (threads <= 0) {
-    threads =
-        std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / comm->local_size());
-  }
+  // By default the CPUs this process may use (affinity mask, cgroup quota), shared by the node's
+  // ranks: not the host's cores, which a CPU-limited pod would be throttled for.
+  const ftl::UsableCpus cpus = ftl::FindUsableCpus();
+  if (threads <= 0) threads = std::max(1, cpus.count / comm->local_size());
   torch::set_num_threads(threads);
   // OpenBLAS's pthread flavour does not follow set_num_threads (it reads OMP_NUM_THREADS only as
   // it loads) and would otherwise start one thread per core in every rank.
   ftl::SetBlasThreads(threads);
   if (comm->rank() == 0) {
     ftl::Log(ftl::BlasSummary(ftl::DescribeLoadedBlas()), "; ", threads,
-             " intra-op thread(s) per rank");
+             " intra-op thread(s) per rank; ", cpus.Describe(), ", ", comm->local_size(),
+             " rank(s) on this node");
   }
 
   ftl::WorkerOptions options;
@@ -165,6 +171,7 @@ int main(int argc, char** argv) {
                                      config->runtime.collective_timeout_seconds);
   options.device = *device;
   options.resume = absl::GetFlag(FLAGS_resume);
+  options.resume_despite_changes = absl::GetFlag(FLAGS_resume_despite_changes);
   options.progress_seconds = config->runtime.progress_seconds;
   absl::Status status;
   if (coordinator.empty()) {

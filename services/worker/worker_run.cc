@@ -152,12 +152,14 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
   v1::RunSummary summary;
   const std::string summary_path = (fs::path(out_dir) / "summary.json").string();
   if (!options.resume.empty()) {
-    FTL_ASSIGN_OR_RETURN(
-        const std::string used, LoadNewestCheckpoint(options.resume, [&](const std::string& file) {
-          absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(file, CheckpointUse::kSameRun);
-          if (position.ok()) resumed_position = *position;
-          return position.status();
-        }));
+    FTL_ASSIGN_OR_RETURN(const std::string used,
+                         LoadNewestCheckpoint(options.resume, [&](const std::string& file) {
+                           absl::StatusOr<int64_t> position = trainer.LoadCheckpoint(
+                               file, options.resume_despite_changes ? CheckpointUse::kChangedRun
+                                                                    : CheckpointUse::kSameRun);
+                           if (position.ok()) resumed_position = *position;
+                           return position.status();
+                         }));
     if (leader) {
       Log("resumed from ", used, " at schedule position ", resumed_position, "/",
           schedule.num_phases());

@@ -19,6 +19,9 @@ namespace ftl {
 struct WorkerOptions {
   // A checkpoint file, or a folder whose newest readable checkpoint is used; empty = fresh start.
   std::string resume;
+  // Resume a checkpoint whose recipe differs from this job's (--resume_despite_changes): for a
+  // deliberate change of a run's settings; logged with the differences. Off: refused.
+  bool resume_despite_changes = false;
   // Print a progress line (rank 0) at most this often; 0 = every iteration.
   double progress_seconds = 5.0;
   // Where this rank trains (see common/comm/device_communicator.h); comm must match it.
