@@ -52,6 +52,13 @@ TEST(CpusTest, UsableIsTheSmallerOfAffinityAndQuota) {
   EXPECT_EQ(CombineUsableCpus(16, 16, std::nullopt).count, 16);
   EXPECT_EQ(CombineUsableCpus(64, 64, 2.5).Describe(),
             "2 CPU(s) usable (affinity 64 of 64, cgroup quota 2.5 CPUs)");
+  // Threads per rank: the node's CPUs (or the pod's quota) shared, capped by the rank's own mask.
+  EXPECT_EQ(DefaultThreadsPerRank(CombineUsableCpus(16, 16, std::nullopt), 2), 8);  // unbound
+  EXPECT_EQ(DefaultThreadsPerRank(CombineUsableCpus(16, 1, std::nullopt), 2), 1);   // core-bound
+  EXPECT_EQ(DefaultThreadsPerRank(CombineUsableCpus(32, 16, std::nullopt), 4), 8);  // socket-bound
+  EXPECT_EQ(DefaultThreadsPerRank(CombineUsableCpus(128, 128, 32.0), 4), 8);        // a 32-CPU pod
+  EXPECT_EQ(DefaultThreadsPerRank(CombineUsableCpus(128, 32, 32.0), 4), 8);  // static CPU manager
+  EXPECT_EQ(DefaultThreadsPerRank(CombineUsableCpus(2, 2, std::nullopt), 4), 1);  // never 0
   // This machine: a sane answer, at most the affinity mask.
   const UsableCpus here = FindUsableCpus();
   EXPECT_GE(here.count, 1);

@@ -44,7 +44,7 @@ with Client(address, token_file=token_file) as client:
     check(status["state"] == "SUCCEEDED" and status["spec"]["data"]["path"] == yale, status)
     log = "".join(client.logs(job))
     check("schedule:" in log, "the worker log has no schedule line: %r" % log[-300:])
-    check(len("".join(client.logs(job, tail_bytes=100))) <= 100, "tail_bytes")
+    check(len("".join(client.logs(job, tail_bytes=100)).encode()) <= 100, "tail_bytes")
     check(job in [j["id"] for j in client.list()], "list")
     check(job in [j["id"] for j in client.list("SUCCEEDED")], "list by state")
 
@@ -58,6 +58,11 @@ with Client(address, token_file=token_file) as client:
     except FtlError as e:
         check(e.code == "NOT_FOUND", e)
 
+try:
+    Client(address, tls_cert="client.pem", tls_key="client.key")  # no CA: never plaintext
+    check(False, "a client certificate without a CA was accepted")
+except FtlError as e:
+    check(e.code == "INVALID_ARGUMENT", e)
 try:
     Client(address, token="wrong").status(job)
     check(False, "a wrong token was accepted")

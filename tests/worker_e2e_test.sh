@@ -86,7 +86,7 @@ PY
 sed 's/"stage1_lr": 0.0001/"stage1_lr": 0.0003/' "$work/job.json" > "$work/other_run.json"
 code=0
 "$worker" --config "$work/other_run.json" --threads 1 --resume "$work/out" > "$work/other.log" 2>&1 || code=$?
-[[ $code != 0 ]] || { cat "$work/other.log"; fail "another run's checkpoint was resumed"; }
+[[ $code == 2 ]] || { cat "$work/other.log"; fail "another run's checkpoint: exit code $code, want 2 (not retried)"; }
 grep -q "training.stage1_lr: 0.0001 in the checkpoint, 0.0003 in this job" "$work/other.log" ||
   { cat "$work/other.log"; fail "the refusal does not name the differing setting"; }
 ! grep -q "resumed from" "$work/other.log" || fail "resumed from another run's checkpoint"

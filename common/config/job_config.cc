@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace ftl {
@@ -16,6 +17,13 @@ std::string DefaultOutputDir(const std::string& job_name) {
     folder += kept ? c : '-';
   }
   if (folder.empty() || folder.find_first_not_of('.') == std::string::npos) folder = "ftl-job";
+  if (folder != job_name && !job_name.empty()) {
+    // Names that differ only in the characters made '-' ("a b", "a/b", two CJK names of one
+    // length) must not share a folder: the name's FNV-1a hash tells them apart.
+    uint32_t hash = 2166136261u;
+    for (const char c : job_name) hash = (hash ^ static_cast<uint8_t>(c)) * 16777619u;
+    folder += absl::StrFormat("-%08x", hash);
+  }
   return "ftl-output/" + folder;
 }
 

@@ -198,9 +198,10 @@ struct TrainingConfig {
   OptimizerConfig pretrain_optimizer, stage1_optimizer, stage2_optimizer;
 };
 
-// A job's output folder when runtime.output_dir is not given: "ftl-output/<name>", the name
-// with every character but letters, digits, '.', '_' and '-' made '-' (so two jobs with their own
-// names never share a folder and prune each other's checkpoints).
+// A job's output folder when runtime.output_dir is not given: "ftl-output/<name>", or, for a name
+// with characters other than letters, digits, '.', '_' and '-', those made '-' and a hash of the
+// name appended ("a b" -> "ftl-output/a-b-1a2b3c4d"): jobs with different names never share a
+// folder and prune each other's checkpoints.
 std::string DefaultOutputDir(const std::string& job_name);
 
 struct RuntimeConfig {

@@ -365,26 +365,6 @@ absl::Status FillTraining(const v1::TrainingSpec& spec, TrainingConfig* t) {
   return absl::OkStatus();
 }
 
-// A name is shown in logs, `ftl list` and metric labels: printable and short.
-absl::Status CheckJobName(const std::string& name) {
-  constexpr size_t kMaxNameBytes = 200;
-  if (name.size() > kMaxNameBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("name: at most ", kMaxNameBytes, " bytes, got ", name.size()));
-  }
-  for (size_t i = 0; i < name.size(); ++i) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    const bool c1 = c == 0xc2 && i + 1 < name.size() &&
-                    static_cast<unsigned char>(name[i + 1]) >= 0x80 &&
-                    static_cast<unsigned char>(name[i + 1]) <= 0x9f;
-    if (c < 0x20 || c == 0x7f || c1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("name: must not contain control characters (byte ", i, ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
   if (!spec.output_dir().empty()) r->output_dir = spec.output_dir();  // else DefaultOutputDir
   FTL_RETURN_IF_ERROR(Take("runtime.threads_per_rank", spec.has_threads_per_rank(),
@@ -415,10 +395,23 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
 
 }  // namespace
 
+absl::Status CheckJobName(const std::string& name) {
+  for (size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    const bool c1 = c == 0xc2 && i + 1 < name.size() &&
+                    static_cast<unsigned char>(name[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(name[i + 1]) <= 0x9f;
+    if (c < 0x20 || c == 0x7f || c1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("name: must not contain control characters (byte ", i, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   JobConfig config;
   if (!spec.name().empty()) config.name = spec.name();
-  FTL_RETURN_IF_ERROR(CheckJobName(config.name));
   if (!spec.has_data()) return absl::InvalidArgumentError("data: is required");
   FTL_RETURN_IF_ERROR(FillModel(spec.model(), &config));
   config.init_from = spec.model().init_from();

@@ -15,6 +15,11 @@
 
 namespace ftl {
 
+// A job name a service accepts: no C0, DEL or C1 control characters (it is shown in logs, `ftl
+// list` and metric labels). The coordinator checks it at submission (spec_validation.h); the
+// stored jobs of earlier releases are not re-checked, and what is printed is escaped anyway.
+absl::Status CheckJobName(const std::string& name);
+
 // Fills defaults and validates. Paths are checked for existence (a missing data folder is an
 // error before any work starts); output_dir need not exist.
 absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec);

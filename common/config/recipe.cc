@@ -119,22 +119,15 @@ RecipeFields ParseRecipe(const std::string& text) {
 }
 
 std::vector<std::string> RecipeDifferences(const RecipeFields& saved, const RecipeFields& current) {
-  std::map<std::string, std::string> in_saved(saved.begin(), saved.end());
+  const std::map<std::string, std::string> in_saved(saved.begin(), saved.end());
   std::vector<std::string> differences;
-  auto describe = [](const std::string& field, const std::string& was, const std::string& is) {
-    return absl::StrCat(field, ": ", was, " in the checkpoint, ", is, " in this job");
-  };
   for (const auto& [field, value] : current) {
     const auto it = in_saved.find(field);
-    if (it == in_saved.end()) {
-      differences.push_back(describe(field, "(not set)", value));
-      continue;
-    }
-    if (it->second != value) differences.push_back(describe(field, it->second, value));
-    in_saved.erase(it);
-  }
-  for (const auto& [field, value] : saved) {
-    if (in_saved.count(field) != 0) differences.push_back(describe(field, value, "(not set)"));
+    // A field only one side has came with another release (a setting added or retired): not a
+    // difference of the run, or every older checkpoint would be refused.
+    if (it == in_saved.end() || it->second == value) continue;
+    differences.push_back(
+        absl::StrCat(field, ": ", it->second, " in the checkpoint, ", value, " in this job"));
   }
   return differences;
 }

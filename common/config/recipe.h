@@ -28,9 +28,9 @@ RecipeFields TrainingRecipe(const JobConfig& config);
 std::string EncodeRecipe(const RecipeFields& fields);
 RecipeFields ParseRecipe(const std::string& text);
 
-// The fields whose values differ, in `current`'s order and then the fields only `saved` has, each
-// as "loss.head: softmax in the checkpoint, arcface in this job" ("(not set)" for a field one side
-// lacks).
+// The fields both recipes hold whose values differ, in `current`'s order, each as
+// "loss.head: softmax in the checkpoint, arcface in this job". A field only one side holds (a
+// setting another release added or retired) is no difference.
 std::vector<std::string> RecipeDifferences(const RecipeFields& saved, const RecipeFields& current);
 
 }  // namespace ftl

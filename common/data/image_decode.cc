@@ -89,7 +89,8 @@ int64_t JpegHeaderPixels(const std::string& bytes) {
     return 0;
   }
   jpeg_create_decompress(&info);
-  jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()),
+  // (IJG libjpeg declares the buffer non-const; libjpeg only reads it.)
+  jpeg_mem_src(&info, reinterpret_cast<unsigned char*>(const_cast<char*>(bytes.data())),
                static_cast<unsigned long>(bytes.size()));
   int64_t pixels = 0;
   if (jpeg_read_header(&info, TRUE) == JPEG_HEADER_OK)

@@ -839,7 +839,9 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
         const std::string more = differences.size() > kNamed
                                      ? absl::StrCat("; and ", differences.size() - kNamed, " more")
                                      : "";
-        return absl::FailedPreconditionError(absl::StrCat(
+        // InvalidArgument: the job as given cannot continue this folder (exit code 2, not
+        // retried: a retry would be refused the same way).
+        return absl::InvalidArgumentError(absl::StrCat(
             "checkpoint '", path, "' is another run's (", differences.size(),
             " setting(s) differ: ", absl::StrJoin(named, "; "), more,
             "). Give this job its own runtime.output_dir, start a new run from those weights "

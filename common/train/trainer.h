@@ -75,7 +75,7 @@ class Trainer {
   // every rank must call). Atomic; see checkpoint_file.h.
   absl::Status SaveCheckpoint(const std::string& path, int64_t schedule_position);
   // Loads a checkpoint made for this model and dataset; returns its schedule position. With
-  // kSameRun, FailedPrecondition naming up to 5 differing settings when the checkpoint was trained
+  // kSameRun, InvalidArgument naming up to 5 differing settings when the checkpoint was trained
   // with another recipe (a file without a recipe loads, with a log line).
   absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path,
                                          CheckpointUse use = CheckpointUse::kAnyRun);

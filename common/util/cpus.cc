@@ -109,6 +109,13 @@ UsableCpus CombineUsableCpus(int hardware, int affinity, std::optional<double> q
   return cpus;
 }
 
+int DefaultThreadsPerRank(const UsableCpus& cpus, int ranks_on_node) {
+  int node = cpus.hardware;
+  if (cpus.quota) node = std::min(node, std::max(1, static_cast<int>(std::floor(*cpus.quota))));
+  const int share = std::max(1, node / std::max(1, ranks_on_node));
+  return std::max(1, std::min(cpus.affinity, share));
+}
+
 std::string UsableCpus::Describe() const {
   return absl::StrCat(count, " CPU(s) usable (affinity ", affinity, " of ", hardware,
                       quota ? absl::StrFormat(", cgroup quota %.4g CPUs", *quota)

@@ -29,6 +29,12 @@ std::optional<double> CgroupCpuQuota(const std::string& cgroup_root,
 // count = min(affinity, floor(quota)) (at least 1).
 UsableCpus CombineUsableCpus(int hardware, int affinity, std::optional<double> quota);
 
+// Intra-op threads for one of `ranks_on_node` ranks: the node's CPUs (the host's, or the cgroup
+// quota the ranks share: one pod or container) divided among them, and never more than this
+// rank's own affinity mask — which, when mpirun binds each rank to its cores or socket, is already
+// its share and is not divided again. At least 1.
+int DefaultThreadsPerRank(const UsableCpus& cpus, int ranks_on_node);
+
 // This process's, from sched_getaffinity, /proc/self/cgroup and /sys/fs/cgroup.
 UsableCpus FindUsableCpus();
 

@@ -137,9 +137,10 @@ ABSL_FLAG(std::string, pairs, "",
 ABSL_FLAG(std::string, pairs_images, "",
           "experiment: root of the images the --pairs file names (LFW layout); default --data");
 ABSL_FLAG(int, ranks, 2, "experiment: MPI ranks per run");
-ABSL_FLAG(int, threads, 0,
-          "embed/verify: intra-op threads (0 = every core); experiment: per rank (0 = cores / "
-          "(ranks x jobs))");
+ABSL_FLAG(
+    int, threads, 0,
+    "embed/verify: intra-op threads (0 = the usable CPUs); experiment: per rank (0 = usable CPUs / "
+    "(ranks x jobs))");
 ABSL_FLAG(std::string, worker_binary, "",
           "experiment: ftl_worker (default: next to ftl, or in the build tree)");
 ABSL_FLAG(std::string, mpirun, "mpirun", "experiment: the MPI launcher");

@@ -71,7 +71,7 @@ struct EmbedCommandOptions {
   std::string out;             // folder for embeddings.npy, names.txt, skipped.txt
   bool flip = false;           // add the mirror image's embedding
   int batch_size = 256;
-  int threads = 0;         // 0 = every core
+  int threads = 0;         // 0 = the usable CPUs (common/util/cpus.h)
   bool cpu = false;        // never CUDA
   double center_crop = 0;  // overrides the model's crop; 0 = the model's
 };

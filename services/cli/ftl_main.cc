@@ -321,14 +321,14 @@ int Manifest(Client& client, const std::string& id) {
   return 0;
 }
 
-// A live progress bar on a terminal; plain lines (at most one progress line per 5 s) otherwise.
 // ftl logs: the job's worker log, read in bounded pieces (ReadJobLog); with --follow until the job
 // has ended and its log is read to the end. Lines are printed escaped (PrintableText).
 int Logs(Client& client, const std::string& id) {
   ftl::v1::ReadJobLogRequest request;
   request.set_id(id);
   request.set_offset(absl::GetFlag(FLAGS_tail_bytes) > 0 ? -absl::GetFlag(FLAGS_tail_bytes) : 0);
-  std::string partial;  // a line not ended yet
+  std::string partial;        // a line not ended yet
+  bool ended_at_end = false;  // the job had ended and the log was read to its end once
   auto print_lines = [&partial](const std::string& data) {
     partial += data;
     size_t start = 0;
@@ -345,13 +345,18 @@ int Logs(Client& client, const std::string& id) {
     print_lines(chunk.data());
     request.set_offset(chunk.next_offset());
     if (chunk.next_offset() < chunk.size()) continue;  // more is there already
-    if (!absl::GetFlag(FLAGS_follow) || chunk.job_ended()) break;
+    if (!absl::GetFlag(FLAGS_follow)) break;
+    // A job that has just ended may still have its last lines on the way (mpirun flushing): one
+    // more read a second later before stopping.
+    if (chunk.job_ended() && ended_at_end) break;
+    ended_at_end = chunk.job_ended();
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (!partial.empty()) std::cout << ftl::PrintableText(partial) << "\n";
   return 0;
 }
 
+// A live progress bar on a terminal; plain lines (at most one progress line per 5 s) otherwise.
 int Watch(Client& client, const std::string& id) {
   const bool tty = isatty(STDOUT_FILENO) && !absl::GetFlag(FLAGS_json);
   ftl::v1::WatchJobRequest request;

@@ -50,8 +50,8 @@ struct CommandModel {
 // TorchScript module, whose code runs as it loads, which a note on stderr says; a checkpoint or
 // a job's folder there counts as --checkpoint), else built from --checkpoint (a file or a job's
 // folder) for --features ("f" or "g"); on CUDA when present unless `cpu`, with `threads` intra-op
-// threads (0 = every core). Images are centre-cropped as the model was trained (the crop its file
-// records) unless `center_crop` (in (0, 1]) overrides it; 0 keeps the model's.
+// threads (0 = the usable CPUs). Images are centre-cropped as the model was trained (the crop its
+// file records) unless `center_crop` (in (0, 1]) overrides it; 0 keeps the model's.
 absl::StatusOr<CommandModel> ModelForCommand(const std::string& model,
                                              const std::string& checkpoint,
                                              const std::string& features, bool cpu, int threads,

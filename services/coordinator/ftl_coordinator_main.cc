@@ -69,8 +69,8 @@ ABSL_FLAG(bool, accept_store_without_wal, false,
           "(jobs.db-wal) is missing, losing the changes that file held (the default refuses)");
 ABSL_FLAG(bool, set_aside_job_folders_without_record, false,
           "start although STATE_DIR/jobs holds job folders with files but no record in the job "
-          "store (a store restored from an older copy), moving them to "
-          "STATE_DIR/jobs-without-record (the default refuses, naming them)");
+          "store (a store restored from an older copy), or any job folder beside an empty store, "
+          "moving them to STATE_DIR/jobs-without-record (the default refuses, naming them)");
 ABSL_FLAG(std::string, store, "",
           "the SQLite job store (default: STATE_DIR/jobs.db). Keep it on a local disk or a "
           "ReadWriteOnce volume: SQLite's WAL is unsafe on network file systems");

@@ -399,8 +399,9 @@ absl::StatusOr<v1::JobLogChunk> JobManager::ReadLog(const v1::ReadJobLogRequest&
   }
   v1::JobLogChunk chunk;
   chunk.set_job_ended(ended);
-  // O_NOFOLLOW: the log itself is never a link the workers' side could point elsewhere.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NOFOLLOW: the log itself is never a link the workers' side could point elsewhere;
+  // O_NONBLOCK: a FIFO put in its place must not hold this thread (S_ISREG refuses it below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return chunk;  // no worker has written yet
     return absl::InternalError(

@@ -105,6 +105,7 @@ absl::StatusOr<AdmittedSpec> ValidateJobSpec(const v1::JobSpec& spec,
     return absl::InvalidArgumentError(
         absl::StrCat("name: ", spec.name().size(), " bytes; at most ", kMaxJobNameBytes));
   }
+  FTL_RETURN_IF_ERROR(CheckJobName(spec.name()));
   if (spec.data().path().empty()) return absl::InvalidArgumentError("data.path: is required");
   AdmittedSpec admitted;
   admitted.spec = spec;

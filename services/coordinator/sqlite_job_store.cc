@@ -148,7 +148,8 @@ class SqliteJobStore : public JobStore {
     std::vector<std::string> ids;
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      ids.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+      const unsigned char* id = sqlite3_column_text(stmt, 0);  // NULL for a NULL id
+      if (id != nullptr) ids.emplace_back(reinterpret_cast<const char*>(id));
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return Error("cannot list quarantined jobs");

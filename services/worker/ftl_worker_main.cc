@@ -2,8 +2,9 @@
 //
 //   mpirun -np 2 ftl_worker --config configs/yaleb_demo.json
 //
-// Exit codes: 0 done, 1 the job failed while running, 2 bad flags or config, 3 the coordinator was
-// lost (rank 0's heartbeat failed), 4 a collective timed out (a peer rank stopped or hung).
+// Exit codes: 0 done, 1 the job failed while running, 2 bad flags or config (or a --resume of
+// another run's checkpoint), 3 the coordinator was lost (rank 0's heartbeat failed), 4 a
+// collective timed out (a peer rank stopped or hung).
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -79,8 +80,9 @@ int main(int argc, char** argv) {
       "  mpirun -np N ftl_worker --config job.json\n"
       "Runs pre-training, then rounds of UpdateStats / stage 1 / stage 2, with evaluation and\n"
       "checkpoints, writing checkpoints and summary.json to the output folder.\n"
-      "Exit codes: 0 done, 1 the job failed, 2 bad flags or config (not retried by the\n"
-      "coordinator), 3 the coordinator was lost, 4 a collective timed out (a peer rank stopped\n"
+      "Exit codes: 0 done, 1 the job failed, 2 bad flags or config, or a --resume of another\n"
+      "run's checkpoint (not retried by the coordinator), 3 the coordinator was lost, 4 a "
+      "collective timed out (a peer rank stopped\n"
       "or hung; runtime.collective_timeout_seconds).");
   if (ftl::HelpRequested(argc, argv)) {
     if (comm->rank() == 0) {
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
   // By default the CPUs this process may use (affinity mask, cgroup quota), shared by the node's
   // ranks: not the host's cores, which a CPU-limited pod would be throttled for.
   const ftl::UsableCpus cpus = ftl::FindUsableCpus();
-  if (threads <= 0) threads = std::max(1, cpus.count / comm->local_size());
+  if (threads <= 0) threads = ftl::DefaultThreadsPerRank(cpus, comm->local_size());
   torch::set_num_threads(threads);
   // OpenBLAS's pthread flavour does not follow set_num_threads (it reads OMP_NUM_THREADS only as
   // it loads) and would otherwise start one thread per core in every rank.

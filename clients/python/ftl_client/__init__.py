@@ -8,13 +8,15 @@
         print(text, end="")
 
 Address, token and TLS files default to the CLI's environment variables (FTL_COORDINATOR,
-FTL_TOKEN_FILE, FTL_TLS_CA, FTL_TLS_CERT, FTL_TLS_KEY). Relative input paths of a spec (data,
+FTL_TOKEN_FILE, FTL_TLS_CA, FTL_TLS_CERT, FTL_TLS_KEY, FTL_TLS_SERVER_NAME); as with the CLI, a
+client certificate without a CA is refused rather than sent over plaintext. Relative input paths of a spec (data,
 evaluation, init checkpoints) are made absolute against the current folder, as `ftl submit` does.
 Errors from the coordinator are raised as FtlError with the gRPC status code's name.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import time
@@ -106,11 +108,22 @@ class Client:
         self._token = token
         self._timeout = timeout
         tls_ca = tls_ca or env("FTL_TLS_CA")
+        tls_cert = tls_cert or env("FTL_TLS_CERT")
+        tls_key = tls_key or env("FTL_TLS_KEY")
+        tls_server_name = tls_server_name or env("FTL_TLS_SERVER_NAME")
+        # As the CLI (services/security/credentials.cc): never plaintext when TLS was asked for.
+        if not tls_ca and (tls_cert or tls_key):
+            raise FtlError(
+                "INVALID_ARGUMENT",
+                "tls_cert/tls_key: a client certificate needs tls_ca (the CA of the coordinator)",
+            )
+        if bool(tls_cert) != bool(tls_key):
+            raise FtlError("INVALID_ARGUMENT", "tls_cert and tls_key go together")
         if tls_ca:
             credentials = grpc.ssl_channel_credentials(
                 root_certificates=_read(tls_ca),
-                private_key=_read(tls_key or env("FTL_TLS_KEY")),
-                certificate_chain=_read(tls_cert or env("FTL_TLS_CERT")),
+                private_key=_read(tls_key),
+                certificate_chain=_read(tls_cert),
             )
             options = [("grpc.ssl_target_name_override", tls_server_name)] if tls_server_name else []
             self._channel = grpc.secure_channel(self.address, credentials, options)
@@ -219,18 +232,26 @@ class Client:
         return state
 
     def logs(self, job_id: str, follow: bool = False, tail_bytes: int = 0) -> Iterator[str]:
-        """The job's worker log, as pieces of text (bounded reads of ReadJobLog); with `follow`,
-        until the job has ended and its log is read to the end."""
+        """The job's worker log, as pieces of text (bounded reads of ReadJobLog, decoded as UTF-8
+        across their boundaries; not escaped: the raw text); with `follow`, until the job has
+        ended and its log is read to the end (once more a second later, for its last lines)."""
         offset = -tail_bytes if tail_bytes > 0 else 0
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        ended_at_end = False
         while True:
             chunk = self._call(
                 self._stub.ReadJobLog, coordinator_pb2.ReadJobLogRequest(id=job_id, offset=offset)
             )
-            if chunk.data:
-                yield chunk.data.decode("utf-8", errors="replace")
+            text = decoder.decode(chunk.data)
+            if text:
+                yield text
             offset = chunk.next_offset
             if chunk.next_offset < chunk.size:
                 continue
-            if not follow or chunk.job_ended:
-                return
+            if not follow or (chunk.job_ended and ended_at_end):
+                break
+            ended_at_end = chunk.job_ended
             time.sleep(1.0)
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest
