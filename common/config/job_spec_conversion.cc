@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/util/file.h"
+#include "common/util/log.h"
 #include "common/util/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -396,15 +397,11 @@ absl::Status FillRuntime(const v1::RuntimeSpec& spec, RuntimeConfig* r) {
 }  // namespace
 
 absl::Status CheckJobName(const std::string& name) {
-  for (size_t i = 0; i < name.size(); ++i) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    const bool c1 = c == 0xc2 && i + 1 < name.size() &&
-                    static_cast<unsigned char>(name[i + 1]) >= 0x80 &&
-                    static_cast<unsigned char>(name[i + 1]) <= 0x9f;
-    if (c < 0x20 || c == 0x7f || c1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("name: must not contain control characters (byte ", i, ")"));
-    }
+  // PrintableText escapes exactly the C0, DEL and C1 controls: a name it changes holds one.
+  const std::string printable = PrintableText(name);
+  if (printable != name) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("name: must not contain control characters (escaped: \"", printable, "\")"));
   }
   return absl::OkStatus();
 }

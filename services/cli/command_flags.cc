@@ -263,6 +263,15 @@ absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   return options;
 }
 
+// --center_crop of embed and verify: an override of the model's crop, 0 = the model's.
+absl::StatusOr<double> CenterCropOverrideFromFlag() {
+  const double crop = absl::GetFlag(FLAGS_center_crop);
+  if (!(crop >= 0 && crop <= 1)) {
+    return absl::InvalidArgumentError("--center_crop: must be in (0, 1], or 0 for the model's");
+  }
+  return crop;
+}
+
 // --features of export, embed and verify.
 absl::Status CheckFeatures(const std::string& features) {
   if (features != "f" && features != "g") {
@@ -361,10 +370,7 @@ absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags() {
   o.batch_size = absl::GetFlag(FLAGS_embed_batch);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.cpu = absl::GetFlag(FLAGS_cpu);
-  o.center_crop = absl::GetFlag(FLAGS_center_crop);
-  if (!(o.center_crop >= 0 && o.center_crop <= 1)) {
-    return absl::InvalidArgumentError("--center_crop: must be in (0, 1], or 0 for the model's");
-  }
+  FTL_ASSIGN_OR_RETURN(o.center_crop, CenterCropOverrideFromFlag());
   if (o.model.empty() == o.checkpoint.empty() || o.data.path.empty() || o.out.empty()) {
     return absl::InvalidArgumentError(
         "usage: ftl embed --model encoder.pt | --checkpoint FILE|DIR --data DIR|FILE.rec "
@@ -388,10 +394,7 @@ absl::StatusOr<VerifyCommandOptions> VerifyOptionsFromFlags(const std::vector<st
   o.batch_size = absl::GetFlag(FLAGS_embed_batch);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.cpu = absl::GetFlag(FLAGS_cpu);
-  o.center_crop = absl::GetFlag(FLAGS_center_crop);
-  if (!(o.center_crop >= 0 && o.center_crop <= 1)) {
-    return absl::InvalidArgumentError("--center_crop: must be in (0, 1], or 0 for the model's");
-  }
+  FTL_ASSIGN_OR_RETURN(o.center_crop, CenterCropOverrideFromFlag());
   if (o.model.empty() == o.checkpoint.empty() || o.bins.empty()) {
     return absl::InvalidArgumentError(
         "usage: ftl verify --model encoder.pt | --checkpoint FILE|DIR --bin lfw.bin "
