@@ -21,9 +21,10 @@ for id in $(ls "$yale" | grep yaleB | head -15); do
   for f in $(ls "$yale/$id" | grep -i '\.pgm$' | head -11); do ln -s "$yale/$id/$f" "$work/faces/$id/$f"; done
 done
 
-# split: 5 regular, 10 cut to 3 training images, 3 probes each, 1 validation image each.
+# split: 5 regular, 10 cut to 3 training images, 3 probes each, 1 validation image each; the
+# roles by count (the rule for a natural long tail).
 "$ftl" split --data "$work/faces" --out "$work/split" --regular 5 --ur_images 3 --holdout 3 --validation 1 \
-  | tee "$work/split.log"
+  --roles by_count | tee "$work/split.log"
 [[ $(wc -l < "$work/split/holdout.txt") == 45 ]] || fail "expected 45 probes"
 [[ $(wc -l < "$work/split/train.txt") == 70 ]] || fail "expected 5x8 + 10x3 = 70 training images"
 [[ $(wc -l < "$work/split/regular.txt") == 5 ]] || fail "expected 5 regular identities"
@@ -47,6 +48,13 @@ cmp -s "$work/split_drawn1/regular.txt" "$work/split/regular.txt" && cmp -s "$wo
 [[ -z $(comm -12 <(sort "$work/split_drawn1/fit.txt") <(sort "$work/split_drawn1/validation.txt")) ]] \
   || fail "a validation image is also fitted on"
 grep -q "10 of them beyond the UR budget" "$work/split_drawn1.log" || fail "the split did not say how many: $(cat "$work/split_drawn1.log")"
+# The defaults (--roles auto, --ur_validation_beyond_budget): drawn roles when --ur_images fakes
+# the UR identities, validation beyond the budget.
+"$ftl" split --data "$work/faces" --out "$work/split_default" --regular 5 --ur_images 3 --holdout 3 \
+  --validation 1 > /dev/null
+cmp -s "$work/split_default/regular.txt" "$work/split_drawn1/regular.txt" || fail "--roles auto did not draw the roles"
+cmp -s "$work/split_default/identities.csv" "$work/split_drawn1/identities.csv" \
+  || fail "the default split is not the drawn one with validation beyond the budget"
 
 # pairs over the probes: LFW format, 5 folds (15 identities: disjoint by identity).
 "$ftl" pairs --data "$work/faces" --manifest "$work/split/holdout.txt" --out "$work/pairs.txt" --folds 5 --per_fold 4
@@ -93,6 +101,9 @@ grep -q "experiment: 52 trainings planned" "$work/experiment.log" || fail "no pl
 [[ $(grep -c "; run [0-9]*/52, about [0-9:]* left)" "$work/experiment.log") == 52 ]] \
   || fail "expected 52 progress lines: $(grep -c ' left)' "$work/experiment.log")"
 grep -q "; run 52/52, about 0:00:00 left)" "$work/experiment.log" || fail "the last run was not 52/52"
+# Tuning ran on its own seed (the largest final seed + 1), never a final one.
+grep -q '"seed": "3"' "$work/exp/tune/ftl-0/config.json" || fail "tuning not on seed 3: $(grep seed "$work/exp/tune/ftl-0/config.json")"
+grep -q "Tuning: 26 runs with seed 3" "$work/exp/results.md" || fail "results.md does not say how tuning ran"
 # Tuning never saw the probes: its runs were evaluated on validation.txt.
 grep -q validation.txt "$work/exp/tune/ftl-0/config.json" || fail "tuning not on the validation split"
 grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the hold-out probes"
@@ -206,6 +217,7 @@ expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --r
 expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
 expect_usage "given twice" experiment --data "$work/faces" --out "$work/x" --holdout 3 --seeds 1,1
 expect_usage "grid" experiment --data "$work/faces" --out "$work/x" --holdout 3 --grid huge
+expect_usage "is one of the final --seeds" experiment --data "$work/faces" --out "$work/x" --holdout 3 --seeds 1,2 --tuning_seed 2
 expect_usage "head" experiment --data "$work/faces" --out "$work/x" --holdout 3 --head sphereface
 expect_usage "unknown variant 'arcface_foo'" experiment --data "$work/faces" --out "$work/x" --holdout 3 --head arcface --variants arcface_foo,softmax_ml2_la
 expect_usage "usage: ftl split" split extra

@@ -21,14 +21,15 @@ ABSL_FLAG(std::string, out, "",
           "split/experiment/eval/embed: output folder; pairs/pack/export: output file");
 ABSL_FLAG(int, regular, 0,
           "split/experiment: K identities stay regular (--roles says which), the others are UR");
-ABSL_FLAG(std::string, roles, "by_count",
+ABSL_FLAG(std::string, roles, "auto",
           "split/experiment: which K stay regular: by_count (the K with most images, ties by "
-          "name: the same people for every --seed) or drawn (K drawn from --seed among the "
-          "identities with enough images to play either role)");
-ABSL_FLAG(bool, ur_validation_beyond_budget, false,
+          "name: the same people for every --seed), drawn (K drawn from --seed among the "
+          "identities with enough images to play either role) or auto (drawn when --ur_images "
+          "fakes the UR identities, by_count for a natural long tail, --ur_images 0)");
+ABSL_FLAG(bool, ur_validation_beyond_budget, true,
           "split/experiment: take a UR identity's --validation images from its images beyond "
           "--ur_images where it has them, so that tuning trains it on as many images as the final "
-          "runs (otherwise they are carved from its --ur_images)");
+          "runs (false: carved from its --ur_images, as before December 2026)");
 ABSL_FLAG(int, ur_images, 0,
           "split/experiment: the other identities keep at most k training images (0 = all)");
 ABSL_FLAG(int, holdout, 0, "split/experiment: hold out n probe images per identity");
@@ -90,12 +91,14 @@ ABSL_FLAG(std::string, variants, "all",
           "continues from it)");
 ABSL_FLAG(std::string, seeds, "",
           "experiment: training seeds of the final runs, e.g. 1,2,3 (default: --seed, --seed+1, "
-          "--seed+2); "
-          "tuning uses the first");
-ABSL_FLAG(
-    std::string, grid, "full",
-    "experiment: tuning grid per variant, the same size for every variant: full (6 candidates) or "
-    "quick (2)");
+          "--seed+2); tuning uses --tuning_seed");
+ABSL_FLAG(uint64_t, tuning_seed, 0,
+          "experiment: training seed of the tuning runs, not one of --seeds (0: the largest of "
+          "--seeds + 1)");
+ABSL_FLAG(std::string, grid, "full",
+          "experiment: tuning per variant, the same rule for every variant: full (learning rate x "
+          "{3, 1, 1/3} widened towards an edge choice, then alpha_reg / tau where the variant has "
+          "them; docs/experiments.md) or quick (learning rate x {1, 1/3})");
 ABSL_FLAG(int, jobs, 1, "experiment: trainings run side by side (each with --ranks ranks)");
 // The auto rule's numbers come from its constants, so the help cannot drift from the code.
 ABSL_FLAG(std::string, budget, "auto",
@@ -130,8 +133,8 @@ ABSL_FLAG(
     "softmax_ml2");
 ABSL_FLAG(bool, tune, true,
           "experiment: choose each variant's hyper-parameters (learning rate; alpha_reg for "
-          "softmax_ml2, tau for softmax_ml2_la) from its --grid on the validation split with the "
-          "first seed before the final runs; docs/experiments.md lists the grids");
+          "softmax_ml2 and the continued variants, tau for softmax_ml2_la) by --grid on the "
+          "validation split with --tuning_seed before the final runs; docs/experiments.md");
 ABSL_FLAG(std::string, pairs, "",
           "experiment: an LFW-format pairs file (default: generated from the hold-out images)");
 ABSL_FLAG(std::string, pairs_images, "",
@@ -196,14 +199,14 @@ const std::vector<ToolCommand>& ToolCommands() {
        "        writes results.csv/results_seeds.csv/results.md. --data with --labels reads IDX\n"
        "        (Fashion-MNIST), --data NAME.rec reads RecordIO (NAME.idx beside it). With\n"
        "        --head arcface (cosface) the base is that head alone: arcface vs FTL.",
-       {"data",        "labels",     "out",          "regular",       "ur_images",
-        "holdout",     "validation", "min_train",    "roles",         "ur_validation_beyond_budget",
-        "train_list",  "seed",       "seeds",        "variants",      "budget",
-        "grid",        "tune",       "preset",       "backbone",      "head",
-        "input_size",  "channels",   "center_crop",  "batch_size",    "pretrain_lr",
-        "stage_lr",    "pairs",      "pairs_images", "folds",         "per_fold",
-        "ranks",       "threads",    "jobs",         "worker_binary", "mpirun",
-        "base_config", "plot_script"}},
+       {"data",        "labels",      "out",        "regular",      "ur_images",
+        "holdout",     "validation",  "min_train",  "roles",        "ur_validation_beyond_budget",
+        "train_list",  "seed",        "seeds",      "tuning_seed",  "variants",
+        "budget",      "grid",        "tune",       "preset",       "backbone",
+        "head",        "input_size",  "channels",   "center_crop",  "batch_size",
+        "pretrain_lr", "stage_lr",    "pairs",      "pairs_images", "folds",
+        "per_fold",    "ranks",       "threads",    "jobs",         "worker_binary",
+        "mpirun",      "base_config", "plot_script"}},
       {"pack",
        "  ftl pack --data DIR --out NAME.rec\n"
        "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)",
@@ -255,7 +258,11 @@ absl::StatusOr<SplitOptions> TableSplitFromFlags() {
   options.min_train = absl::GetFlag(FLAGS_min_train);
   options.validation = absl::GetFlag(FLAGS_validation);
   options.seed = absl::GetFlag(FLAGS_seed);
-  FTL_ASSIGN_OR_RETURN(options.roles, ParseSplitRoles(absl::GetFlag(FLAGS_roles)));
+  if (absl::GetFlag(FLAGS_roles) == "auto") {
+    options.roles = options.ur_images > 0 ? SplitRoles::kDrawn : SplitRoles::kByCount;
+  } else {
+    FTL_ASSIGN_OR_RETURN(options.roles, ParseSplitRoles(absl::GetFlag(FLAGS_roles)));
+  }
   options.ur_validation_beyond_budget = absl::GetFlag(FLAGS_ur_validation_beyond_budget);
   if (!absl::GetFlag(FLAGS_train_list).empty()) {
     FTL_ASSIGN_OR_RETURN(options.identities, ReadIdentityList(absl::GetFlag(FLAGS_train_list)));
@@ -421,6 +428,7 @@ absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags() {
   FTL_ASSIGN_OR_RETURN(o.seeds, ParseSeeds(absl::GetFlag(FLAGS_seeds).empty()
                                                ? absl::StrCat(seed, ",", seed + 1, ",", seed + 2)
                                                : absl::GetFlag(FLAGS_seeds)));
+  o.tuning_seed = absl::GetFlag(FLAGS_tuning_seed);
   o.tune = absl::GetFlag(FLAGS_tune);
   o.grid = absl::GetFlag(FLAGS_grid);
   o.preset = absl::GetFlag(FLAGS_backbone).empty() ? absl::GetFlag(FLAGS_preset)

@@ -26,6 +26,8 @@
 #include "common/config/job_spec_conversion.h"
 #include "common/data/dataset.h"
 #include "common/eval/metric_names.h"
+#include "common/experiment/statistics.h"
+#include "common/experiment/tuning.h"
 #include "common/experiment/variants.h"
 #include "common/protocol/progress.h"
 #include "common/train/trainer.h"
@@ -66,14 +68,6 @@ bool IsLogitAdjusted(const std::string& v, const std::string& head) {
 bool IsFtl(const std::string& variant, const std::string& head) {
   return PlanOf(variant, head).kind == VariantKind::kFtl;
 }
-
-// m-L2's per-logit strengths tuned over (issue 13: at least three decades; both ends matter).
-constexpr double kMl2Strengths[] = {0.001, 0.03, 1.0};
-constexpr double kQuickMl2Strengths[] = {0.001, 1.0};
-// Learning-rate factors of the single-knob variants' grids, and of the two-knob ones.
-constexpr double kLrFactors[] = {3.0, 2.0, 1.0, 0.5, 1.0 / 3, 0.1};
-constexpr double kTwoKnobLrFactors[] = {2.0, 0.5};  // log-symmetric about the given rate
-constexpr double kLogitAdjustTaus[] = {0.5, 1.0, 2.0};
 
 // What a table column shows and which evaluate-phase metric it comes from.
 struct MetricColumn {
@@ -126,35 +120,9 @@ double ValidationScore(const RunResult& r) {
   return (reg + ur) / 2;
 }
 
-std::string Number(double v) { return absl::StrFormat("%.4g", v); }
 // CSV values at full precision ("nan" when missing).
 std::string CsvNumber(double v) { return absl::StrFormat("%.10g", v); }
 std::string Cell(double v) { return std::isnan(v) ? "-" : absl::StrFormat("%.4f", v); }
-
-struct MeanSe {
-  double mean = std::nan("");
-  double se = std::nan("");  // sample standard deviation / sqrt(n); NaN for n < 2
-  int n = 0;
-};
-
-MeanSe Summarize(const std::vector<double>& values) {
-  MeanSe s;
-  std::vector<double> v;
-  for (double x : values) {
-    if (!std::isnan(x)) v.push_back(x);
-  }
-  s.n = static_cast<int>(v.size());
-  if (v.empty()) return s;
-  double sum = 0;
-  for (double x : v) sum += x;
-  s.mean = sum / v.size();
-  if (v.size() > 1) {
-    double ss = 0;
-    for (double x : v) ss += (x - s.mean) * (x - s.mean);
-    s.se = std::sqrt(ss / (v.size() - 1)) / std::sqrt(static_cast<double>(v.size()));
-  }
-  return s;
-}
 
 absl::StatusOr<RunResult> ReadRunResult(const std::string& name, const std::string& output_dir) {
   const absl::StatusOr<std::string> text =
@@ -213,11 +181,19 @@ class Experiment {
   int64_t IterationsOf(const std::string& variant) const;
   // The learning rate `variant`'s grid is centred on (--pretrain_lr, or --stage_lr if continued).
   double LrOf(const std::string& variant) const;
-  // The candidates `variant` is tuned over (TuningGrid for this experiment's head, grid, m-L2
-  // reduction and number of identities).
-  std::vector<TuningCandidate> GridOf(const std::string& variant) const;
+  // The axes `variant` is tuned over (TuningAxesOf for this experiment's head, grid, m-L2
+  // reduction, number of identities and the base's chosen alpha_reg), and where its search
+  // starts.
+  std::vector<TuningAxis> AxesOf(const std::string& variant) const;
+  TuningCandidate StartOf(const std::string& variant) const;
+  // "pretrain_lr", "stage_lr" or "lr": what the variant's learning rate is called in its job.
+  std::string LrNameOf(const std::string& variant) const;
+  // The tuning runs a variant's search makes before any widening.
+  int64_t InitialTuningRunsOf(const std::string& variant) const;
   // Plans every tuning and final run the experiment will make (for the progress lines).
   void PlanRuns();
+  // The chosen values of `variant`, with the axes whose choice stayed on an edge named.
+  std::string ChosenCell(const std::string& variant) const;
 
   const ExperimentOptions& o_;
   Clock::time_point start_;
@@ -227,8 +203,10 @@ class Experiment {
   std::string pairs_path_, pairs_images_;
   v1::JobSpec base_;
   bool tune_ = true;
-  std::map<std::string, TuningCandidate> chosen_;  // by variant
-  std::string tuned_ml2_checkpoint_;               // softmax_ml2's chosen tuning run's checkpoint
+  std::map<std::string, TuningCandidate> chosen_;               // by variant
+  std::map<std::string, std::vector<TuningOutcome>> outcomes_;  // by variant (tuned ones)
+  int64_t tuning_runs_ = 0;
+  std::string tuned_ml2_checkpoint_;  // softmax_ml2's chosen tuning run's checkpoint
   std::vector<std::unique_ptr<Run>> tuning_, finals_;
   absl::Mutex print_mutex_;  // one line at a time on stdout from the --jobs runner threads
   ExperimentProgress progress_ ABSL_GUARDED_BY(print_mutex_);
@@ -316,8 +294,8 @@ absl::Status Experiment::MakeBaseSpec() {
   // Catch a bad combination before hours of training (the checkpoint a continued variant starts
   // from does not exist yet: checked without it).
   for (const std::string& variant : o_.variants) {
-    const TuningCandidate candidate =
-        TuningGrid(variant, o_.head, "quick", 1e-3, Reduction::kMean, 2).front();
+    TuningCandidate candidate = StartOf(variant);
+    candidate.lr = LrOf(variant);
     absl::StatusOr<JobConfig> check =
         JobConfigFromSpec(SpecFor(variant, candidate, 1, true, o_.out, ""));
     if (!check.ok()) return absl::InvalidArgumentError(check.status().message());
@@ -455,25 +433,50 @@ double Experiment::LrOf(const std::string& variant) const {
   return FromScratch(variant, o_.head) ? o_.pretrain_lr : o_.stage_lr;
 }
 
-std::vector<TuningCandidate> Experiment::GridOf(const std::string& variant) const {
-  const Reduction reduction =
-      base_.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
-  return TuningGrid(variant, o_.head, o_.grid, LrOf(variant), reduction,
-                    static_cast<int64_t>(split_.identities.size()));
+Reduction Ml2ReductionOf(const v1::JobSpec& spec) {
+  return spec.loss().ml2_reduction() == "sum" ? Reduction::kSum : Reduction::kMean;
+}
+
+std::vector<TuningAxis> Experiment::AxesOf(const std::string& variant) const {
+  double inherited_alpha = 1.0;  // before the base is tuned: any positive value plans the same
+  if (auto base = chosen_.find(BaseVariant(o_.head)); base != chosen_.end())
+    inherited_alpha = base->second.alpha_reg;
+  return TuningAxesOf(PlanOf(variant, o_.head), o_.head, o_.grid, LrOf(variant),
+                      Ml2ReductionOf(base_), static_cast<int64_t>(split_.identities.size()),
+                      inherited_alpha);
+}
+
+TuningCandidate Experiment::StartOf(const std::string& variant) const {
+  return TuningStartOf(PlanOf(variant, o_.head), Ml2ReductionOf(base_),
+                       static_cast<int64_t>(split_.identities.size()));
+}
+
+std::string Experiment::LrNameOf(const std::string& variant) const {
+  return FromScratch(variant, o_.head) ? "pretrain_lr"
+                                       : (IsFtl(variant, o_.head) ? "stage_lr" : "lr");
+}
+
+int64_t Experiment::InitialTuningRunsOf(const std::string& variant) const {
+  const std::vector<TuningAxis> axes = AxesOf(variant);
+  int64_t runs = 0;
+  for (const TuningAxis& axis : axes) runs += axis.initial.size() + axis.fixed.size();
+  return runs - (static_cast<int64_t>(axes.size()) - 1);  // each later axis' centre is carried
 }
 
 void Experiment::PlanRuns() {
   int64_t runs = 0;
   absl::MutexLock lock(&print_mutex_);
   for (const std::string& variant : o_.variants) {
-    const int64_t tuning = tune_ ? static_cast<int64_t>(GridOf(variant).size()) : 0;
+    const int64_t tuning = tune_ ? InitialTuningRunsOf(variant) : 0;
     const int64_t variant_runs = tuning + static_cast<int64_t>(o_.seeds.size());
     progress_.Plan(variant_runs, IterationsOf(variant));
     runs += variant_runs;
   }
   std::cout << "experiment: " << runs << " trainings planned (" << o_.variants.size()
-            << " variants: tuning " << (tune_ ? o_.grid : std::string("off")) << ", "
-            << o_.seeds.size() << " seed(s)), " << o_.jobs << " at a time\n";
+            << " variants: tuning " << (tune_ ? o_.grid : std::string("off"))
+            << (tune_ && o_.grid == "full" ? ", more where a choice on an edge widens its axis"
+                                           : "")
+            << ", " << o_.seeds.size() << " seed(s)), " << o_.jobs << " at a time\n";
 }
 
 void Experiment::RunAll(std::vector<Run*> runs) {
@@ -500,62 +503,76 @@ absl::Status Experiment::Tune() {
   PlanRuns();
   std::ofstream tuning_csv(fs::path(o_.out) / "tuning.csv");
   tuning_csv << "variant,candidate,val_reg_rank1_f,val_ur_rank1_f,score,seconds\n";
-  // Two waves: the from-scratch variants, then those starting from softmax_ml2's chosen model.
+  // Two groups: the from-scratch variants, then those starting from the base's chosen model.
+  // Within a group every variant's search advances wave by wave (a wave: the candidates every
+  // search asks for next, run side by side).
   for (const bool from_scratch : {true, false}) {
-    std::vector<Run*> wave;
+    std::map<std::string, CoordinateTuner> tuners;
     for (const std::string& variant : Selected(from_scratch)) {
-      std::vector<TuningCandidate> grid = GridOf(variant);
       if (!tune_) {
-        const double lr = LrOf(variant);
-        TuningCandidate fixed{absl::StrCat("lr=", Number(lr)), lr};
-        if (IsLogitAdjusted(variant, o_.head)) fixed.logit_adjust_tau = 1.0;
-        grid = {fixed};
+        TuningCandidate fixed = StartOf(variant);
+        fixed.lr = LrOf(variant);
+        fixed.label = TuningLabel(fixed, LrNameOf(variant));
         chosen_[variant] = fixed;
         continue;
       }
-      for (size_t c = 0; c < grid.size(); ++c) {
-        auto run = std::make_unique<Run>();
-        run->variant = variant;
-        run->seed = o_.seeds.front();
-        run->dir = (fs::path(o_.out) / "tune" / absl::StrCat(variant, "-", c)).string();
-        run->candidate = grid[c];
-        run->spec = SpecFor(variant, grid[c], run->seed, false, run->dir, tuned_ml2_checkpoint_);
-        wave.push_back(run.get());
-        tuning_.push_back(std::move(run));
-      }
+      tuners.emplace(variant,
+                     CoordinateTuner(StartOf(variant), AxesOf(variant), LrNameOf(variant)));
     }
-    if (!wave.empty()) {
+    std::map<std::string, int64_t> issued;  // tuning runs per variant so far
+    std::map<std::string, std::map<std::string, const Run*>> run_of;  // variant, label -> run
+    for (;;) {
+      std::vector<Run*> wave;
+      for (auto& [variant, tuner] : tuners) {
+        for (const TuningCandidate& candidate : tuner.Next()) {
+          auto run = std::make_unique<Run>();
+          run->variant = variant;
+          run->seed = o_.tuning_seed;
+          run->dir =
+              (fs::path(o_.out) / "tune" / absl::StrCat(variant, "-", issued[variant]++)).string();
+          run->candidate = candidate;
+          run->spec =
+              SpecFor(variant, candidate, run->seed, false, run->dir, tuned_ml2_checkpoint_);
+          if (issued[variant] > InitialTuningRunsOf(variant)) {
+            absl::MutexLock lock(&print_mutex_);
+            progress_.Plan(1, IterationsOf(variant));  // a widening the plan did not count
+          }
+          run_of[variant][candidate.label] = run.get();
+          wave.push_back(run.get());
+          tuning_.push_back(std::move(run));
+        }
+      }
+      if (wave.empty()) break;
       std::cout << "experiment: tuning " << wave.size() << " runs on the validation split\n";
       RunAll(wave);
-    }
-    std::map<std::string, double> best_score;
-    for (Run* run : wave) {
-      if (!run->result.ok()) {
-        // One failed candidate leaves the others to choose from; its error is kept for the end.
-        failures_.push_back(absl::StrCat("tuning ", run->variant, " ", run->candidate.label, ": ",
-                                         run->result.status().message()));
-        tuning_csv << run->variant << "," << run->candidate.label << ",nan,nan,nan,nan\n";
-        continue;
+      for (Run* run : wave) {
+        double score = std::nan("");
+        if (!run->result.ok()) {
+          // One failed candidate leaves the others to choose from; its error is kept for the end.
+          failures_.push_back(absl::StrCat("tuning ", run->variant, " ", run->candidate.label, ": ",
+                                           run->result.status().message()));
+          tuning_csv << run->variant << "," << run->candidate.label << ",nan,nan,nan,nan\n";
+        } else {
+          score = ValidationScore(*run->result);
+          tuning_csv << run->variant << "," << run->candidate.label << ","
+                     << Metric(*run->result, metric_names::kHoldoutRank1RegularF) << ","
+                     << Metric(*run->result, metric_names::kHoldoutRank1UrF) << "," << score << ","
+                     << run->result->seconds << "\n";
+        }
+        tuners.at(run->variant).Record(run->candidate, score);
       }
-      double score = ValidationScore(*run->result);
-      tuning_csv << run->variant << "," << run->candidate.label << ","
-                 << Metric(*run->result, metric_names::kHoldoutRank1RegularF) << ","
-                 << Metric(*run->result, metric_names::kHoldoutRank1UrF) << "," << score << ","
-                 << run->result->seconds << "\n";
-      if (std::isnan(score)) score = -std::numeric_limits<double>::infinity();
-      auto best = best_score.find(run->variant);
-      if (best == best_score.end() || score > best->second) {
-        best_score[run->variant] = score;
-        chosen_[run->variant] = run->candidate;
-        if (run->variant == BaseVariant(o_.head)) tuned_ml2_checkpoint_ = run->result->checkpoint;
-      }
+      tuning_csv.flush();
+      tuning_runs_ += static_cast<int64_t>(wave.size());
     }
-    tuning_csv.flush();
-    for (Run* run : wave) {
-      if (!chosen_.count(run->variant)) {
-        return absl::InternalError(
-            absl::StrCat("every tuning run of ", run->variant,
-                         " failed; the first: ", run->result.status().message()));
+    for (const auto& [variant, tuner] : tuners) {
+      if (!tuner.AnySucceeded()) {
+        return absl::InternalError(absl::StrCat("every tuning run of ", variant, " failed"));
+      }
+      chosen_[variant] = tuner.Chosen();
+      outcomes_[variant] = tuner.Outcomes();
+      if (variant == BaseVariant(o_.head)) {
+        const Run* run = run_of[variant].at(tuner.Chosen().label);
+        if (run->result.ok()) tuned_ml2_checkpoint_ = run->result->checkpoint;
       }
     }
     if (from_scratch && tuned_ml2_checkpoint_.empty() && !Selected(false).empty() && tune_) {
@@ -564,8 +581,25 @@ absl::Status Experiment::Tune() {
     }
   }
   for (const auto& [variant, candidate] : chosen_)
-    std::cout << "experiment: " << variant << " chose " << candidate.label << "\n";
+    std::cout << "experiment: " << variant << " chose " << ChosenCell(variant) << "\n";
   return absl::OkStatus();
+}
+
+std::string Experiment::ChosenCell(const std::string& variant) const {
+  auto chosen = chosen_.find(variant);
+  if (chosen == chosen_.end()) return "";
+  std::vector<std::string> edges;
+  if (auto outcomes = outcomes_.find(variant); outcomes != outcomes_.end()) {
+    for (const TuningOutcome& o : outcomes->second) {
+      if (!o.at_edge) continue;
+      edges.push_back(o.knob == TuningKnob::kLearningRate
+                          ? "lr"
+                          : (o.knob == TuningKnob::kAlphaReg ? "alpha_reg" : "tau"));
+    }
+  }
+  return edges.empty()
+             ? chosen->second.label
+             : absl::StrCat(chosen->second.label, " (edge: ", absl::StrJoin(edges, ", "), ")");
 }
 
 const Run* Experiment::Final(const std::string& variant, uint64_t seed) const {
@@ -703,7 +737,7 @@ absl::Status Experiment::WriteResults() {
       seconds += run->result->seconds;
       ++completed;
     }
-    const std::string chosen = chosen_.count(variant) ? chosen_.at(variant).label : "";
+    const std::string chosen = ChosenCell(variant);
     csv << variant;
     md << "| " << variant << " |";
     std::vector<MeanSe> summaries;
@@ -749,20 +783,12 @@ absl::Status Experiment::WriteResults() {
       if (variant == "ftl") continue;
       md << "| " << variant << " |";
       for (const char* column : kPairedColumns) {
-        const std::vector<double>& ftl = values["ftl"][column];
-        const std::vector<double>& other = values[variant][column];
-        std::vector<double> differences;
-        int higher = 0, lower = 0;
-        for (size_t k = 0; k < std::min(ftl.size(), other.size()); ++k) {
-          if (std::isnan(ftl[k]) || std::isnan(other[k])) continue;
-          differences.push_back(ftl[k] - other[k]);
-          higher += ftl[k] > other[k];
-          lower += ftl[k] < other[k];
-        }
-        const MeanSe d = Summarize(differences);
+        const PairedDifference p =
+            PairedDifferenceOf(values["ftl"][column], values[variant][column]);
+        const MeanSe& d = p.difference;
         md << " " << (std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean))
-           << (std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se)) << " (" << higher << "/"
-           << lower << ") |";
+           << (std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se)) << " (" << p.higher << "/"
+           << p.lower << ") |";
       }
       md << "\n";
     }
@@ -779,6 +805,15 @@ absl::Status Experiment::WriteResults() {
   for (const IdentitySplit& s : split_.identities) {
     ur += !s.regular;
     beyond += s.validation_beyond_budget;
+  }
+  if (tune_) {
+    md << "Tuning: " << tuning_runs_ << " runs with seed " << o_.tuning_seed
+       << " on fit.txt, scored on validation.txt; "
+       << (o_.grid == "full" ? "every axis widened towards an edge choice (twice for the "
+                               "learning rate, once for alpha_reg and tau), \"(edge: ...)\" "
+                               "where a choice stayed on one"
+                             : "the quick grid (lr x {1, 1/3}, not widened)")
+       << ".\n";
   }
   md << "Split seed " << o_.split.seed << ", roles "
      << (o_.split.roles == SplitRoles::kDrawn ? "drawn" : "by_count") << "; " << ur
@@ -831,55 +866,6 @@ absl::StatusOr<std::vector<uint64_t>> ParseSeeds(const std::string& text) {
   return seeds;
 }
 
-std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& head,
-                                        const std::string& grid, double lr, Reduction ml2_reduction,
-                                        int64_t num_classes) {
-  const bool quick = grid == "quick";
-  std::vector<TuningCandidate> out;
-  const char* lr_name =
-      FromScratch(variant, head) ? "pretrain_lr" : (IsFtl(variant, head) ? "stage_lr" : "lr");
-  auto lr_label = [&](double value) { return absl::StrCat(lr_name, "=", Number(value)); };
-  if (variant == "softmax_ml2") {  // (a margin head's base has no m-L2: a learning-rate grid)
-    // alpha_reg for per-logit strength s: s under the sum, s * N_c under the mean.
-    const double scale = ml2_reduction == Reduction::kMean ? static_cast<double>(num_classes) : 1.0;
-    const std::vector<double> factors =
-        quick ? std::vector<double>{1.0}
-              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
-    const std::vector<double> strengths =
-        quick ? std::vector<double>(std::begin(kQuickMl2Strengths), std::end(kQuickMl2Strengths))
-              : std::vector<double>(std::begin(kMl2Strengths), std::end(kMl2Strengths));
-    for (double f : factors) {
-      for (double s : strengths) {
-        TuningCandidate c{absl::StrCat(lr_label(lr * f), " alpha_reg=", Number(s * scale)), lr * f,
-                          s * scale};
-        out.push_back(c);
-      }
-    }
-    return out;
-  }
-  if (IsLogitAdjusted(variant, head)) {
-    const std::vector<double> factors =
-        quick ? std::vector<double>{1.0}
-              : std::vector<double>(std::begin(kTwoKnobLrFactors), std::end(kTwoKnobLrFactors));
-    const std::vector<double> taus =
-        quick ? std::vector<double>{1.0, 2.0}
-              : std::vector<double>(std::begin(kLogitAdjustTaus), std::end(kLogitAdjustTaus));
-    for (double f : factors) {
-      for (double tau : taus) {
-        TuningCandidate c{absl::StrCat(lr_label(lr * f), " tau=", Number(tau)), lr * f};
-        c.logit_adjust_tau = tau;
-        out.push_back(c);
-      }
-    }
-    return out;
-  }
-  const std::vector<double> factors =
-      quick ? std::vector<double>{1.0, 1.0 / 3}
-            : std::vector<double>(std::begin(kLrFactors), std::end(kLrFactors));
-  for (double f : factors) out.push_back(TuningCandidate{lr_label(lr * f), lr * f});
-  return out;
-}
-
 int RunExperiment(const ExperimentOptions& given) {
   if (given.variants.empty()) return Fail("--variants: none given", 2);
   if (given.head != "softmax" && given.head != "cosface" && given.head != "arcface") {
@@ -916,6 +902,17 @@ int RunExperiment(const ExperimentOptions& given) {
     return Fail(absl::StrCat("--grid: must be full or quick, got '", options.grid, "'"), 2);
   }
   if (options.jobs < 1) return Fail("--jobs: must be at least 1", 2);
+  if (options.seeds.empty()) return Fail("--seeds: none given", 2);
+  if (options.tuning_seed == 0)
+    options.tuning_seed = *std::max_element(options.seeds.begin(), options.seeds.end()) + 1;
+  if (std::find(options.seeds.begin(), options.seeds.end(), options.tuning_seed) !=
+      options.seeds.end()) {
+    return Fail(absl::StrCat("--tuning_seed: ", options.tuning_seed,
+                             " is one of the final --seeds; tuning on a final seed lets the runs "
+                             "being compared choose their own settings (give another seed, or "
+                             "leave it out: the largest final seed + 1)"),
+                2);
+  }
   Experiment experiment(options);
   for (const auto& step : std::vector<std::function<absl::Status()>>{
            [&] { return experiment.MakeSplitAndPairs(); },

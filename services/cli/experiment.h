@@ -9,8 +9,10 @@
 //      stage-2)) and its stage-1 controls, softmax + m-L2 continued for 2, 3 or 4 x ROUNDS x
 //      STAGE iterations, with class-balanced resampling, with logit adjustment (the plans and
 //      their work: common/experiment/variants.h);
-//   4. tuning: each variant's grid (the same size for every variant) is scored on the validation
-//      split with the first seed; the hold-out probes never choose anything;
+//   4. tuning: each variant's hyper-parameters are searched by the same rule (one learning-rate
+//      axis for all, widened towards an edge choice; common/experiment/tuning.h), scored on the
+//      validation split with a tuning seed that is not a final seed; the hold-out probes never
+//      choose anything;
 //   5. final runs for every seed, each a plain `mpirun ftl_worker --config
 //   runs/V/seedS/config.json`;
 //   6. results_seeds.csv (one row per variant and seed), results.csv (mean over seeds, with _se
@@ -47,8 +49,9 @@ struct ExperimentOptions {
   std::vector<std::string> variants;  // ExperimentVariants() order is kept
   ExperimentBudget budget;            // automatic: sized from the training split (AutoBudget)
   std::vector<uint64_t> seeds;        // training seeds of the final runs
+  uint64_t tuning_seed = 0;           // the tuning runs' seed; 0: the largest final seed + 1
   bool tune = true;
-  std::string grid = "full";     // "full": 6 candidates per variant; "quick": 2
+  std::string grid = "full";  // "full": the search of common/experiment/tuning.h; "quick": lr x 2
   std::string preset = "small";  // model.backbone: small, paper, iresnet18, ...
   std::string head = "softmax";  // loss.head: softmax, cosface or arcface
   int input_size = 0;            // 0: the preset's
@@ -71,19 +74,6 @@ struct ExperimentOptions {
 
 // Runs the experiment; returns the process exit code (0 ok, 1 a run failed, 2 bad options).
 int RunExperiment(const ExperimentOptions& options);
-
-// The candidates a variant of an experiment on `head` (loss.head) is tuned over (label, and the
-// change to its job): every variant has the same number, `grid` "full" 6 or "quick" 2.
-// `num_classes` turns m-L2's per-logit strengths into alpha_reg under the mean reduction.
-struct TuningCandidate {
-  std::string label;        // e.g. "pretrain_lr=0.001 alpha_reg=10"
-  double lr = 0.0;          // the learning rate of the variant's training (pretrain or stage)
-  double alpha_reg = -1.0;  // < 0: inherited
-  double logit_adjust_tau = -1.0;  // < 0: none
-};
-std::vector<TuningCandidate> TuningGrid(const std::string& variant, const std::string& head,
-                                        const std::string& grid, double lr, Reduction ml2_reduction,
-                                        int64_t num_classes);
 
 }  // namespace ftl
 
