@@ -174,6 +174,35 @@ recout="$work/exp'\$(touch $work/pwned2)'rec"
 [[ $(cut -d, -f1 "$recout/results.csv" | tail -n +2 | tr '\n' ' ') == "softmax_ml2 ftl " ]] \
   || fail "RecordIO experiment rows: $(cat "$recout/results.csv")"
 [[ $(wc -l < "$recout/results_seeds.csv") == 5 ]] || fail "RecordIO experiment: expected 2 variants x 2 seeds"
+# Two splits (--splits 2: split seeds 5 and 6, each in its own folder), and the tables over them:
+# checked against each split's own results.csv in Python.
+"$ftl" experiment --data "$work/faces" --out "$work/exp_splits" --regular 5 --ur_images 3 --holdout 3 \
+  --validation 1 --budget 10,1,5 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" \
+  --folds 5 --variants ftl --tune=false --seed 5 --seeds 1,2 --splits 2 --ranks 1 --jobs 2 \
+  > "$work/experiment_splits.log" 2>&1 || { tail -20 "$work/experiment_splits.log"; fail "ftl experiment --splits 2 failed"; }
+cmp -s "$work/exp_splits/split5/split/regular.txt" "$work/exp_splits/split6/split/regular.txt" \
+  && fail "--splits 2 drew the same regular identities twice"
+/usr/bin/python3 - "$work/exp_splits" <<'PY' || fail "results_splits.csv disagrees with the splits' results"
+import csv, math, statistics, sys
+out = sys.argv[1]
+rows = {(r["variant"], r["column"]): r for r in csv.DictReader(open(out + "/results_splits.csv"))}
+per = [{r["variant"]: r for r in csv.DictReader(open("%s/split%d/results.csv" % (out, s)))} for s in (5, 6)]
+for column in ("ur_rank1_f", "reg_rank1_f", "verif_acc"):
+    means = {v: [float(p[v][column]) for p in per] for v in ("softmax_ml2", "ftl")}
+    r = rows[("ftl", column)]
+    assert abs(float(r["mean_over_splits"]) - sum(means["ftl"]) / 2) < 1e-9, (column, r, means)
+    assert abs(float(r["se_over_splits"]) - statistics.stdev(means["ftl"]) / math.sqrt(2)) < 1e-9, (column, r)
+    d = [a - b for a, b in zip(means["ftl"], means["softmax_ml2"])]
+    r = rows[("softmax_ml2", column)]
+    assert abs(float(r["ftl_minus_over_splits"]) - sum(d) / 2) < 1e-9, (column, r, d)
+    assert int(r["ftl_higher_splits"]) == sum(x > 0 for x in d), (column, r, d)
+    seeds = [list(csv.DictReader(open("%s/split%d/results_seeds.csv" % (out, s)))) for s in (5, 6)]
+    runs = [float(a[column]) - float(b[column]) for ss in seeds
+            for a in ss if a["variant"] == "ftl" for b in ss if b["variant"] == "softmax_ml2" and b["seed"] == a["seed"]]
+    assert len(runs) == 4, runs
+    assert abs(float(r["ftl_minus_over_runs"]) - sum(runs) / 4) < 1e-9, (column, r, runs)
+PY
+grep -q "FTL minus each variant, paired by split" "$work/exp_splits/results_splits.md" || fail "no paired table over splits"
 # A baseline alone needs no softmax_ml2 model. No --budget: sized from the split (70 training
 # images, 20 epochs at 1 rank x 8 = 175 iterations, raised to the minimum of 300).
 "$ftl" experiment --data "$work/faces" --out "$work/exp_softmax" --regular 5 --ur_images 3 --holdout 3 \
@@ -217,6 +246,7 @@ expect_usage "only 15 identities" split --data "$work/faces" --out "$work/x" --r
 expect_usage "budget" experiment --data "$work/faces" --out "$work/x" --holdout 3 --budget 10,2
 expect_usage "given twice" experiment --data "$work/faces" --out "$work/x" --holdout 3 --seeds 1,1
 expect_usage "grid" experiment --data "$work/faces" --out "$work/x" --holdout 3 --grid huge
+expect_usage "splits" experiment --data "$work/faces" --out "$work/x" --holdout 3 --splits 0
 expect_usage "is one of the final --seeds" experiment --data "$work/faces" --out "$work/x" --holdout 3 --seeds 1,2 --tuning_seed 2
 expect_usage "head" experiment --data "$work/faces" --out "$work/x" --holdout 3 --head sphereface
 expect_usage "unknown variant 'arcface_foo'" experiment --data "$work/faces" --out "$work/x" --holdout 3 --head arcface --variants arcface_foo,softmax_ml2_la

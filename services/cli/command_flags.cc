@@ -92,6 +92,11 @@ ABSL_FLAG(std::string, variants, "all",
 ABSL_FLAG(std::string, seeds, "",
           "experiment: training seeds of the final runs, e.g. 1,2,3 (default: --seed, --seed+1, "
           "--seed+2); tuning uses --tuning_seed");
+ABSL_FLAG(int, splits, 1,
+          "experiment: run the whole experiment on this many splits (split seeds --seed, "
+          "--seed+1, ...; each in OUT/split<seed>), then results_splits.md/.csv: every "
+          "variant's mean over the split means and FTL's paired differences over splits and "
+          "over runs");
 ABSL_FLAG(uint64_t, tuning_seed, 0,
           "experiment: training seed of the tuning runs, not one of --seeds (0: the largest of "
           "--seeds + 1)");
@@ -429,6 +434,7 @@ absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags() {
                                                ? absl::StrCat(seed, ",", seed + 1, ",", seed + 2)
                                                : absl::GetFlag(FLAGS_seeds)));
   o.tuning_seed = absl::GetFlag(FLAGS_tuning_seed);
+  o.splits = absl::GetFlag(FLAGS_splits);
   o.tune = absl::GetFlag(FLAGS_tune);
   o.grid = absl::GetFlag(FLAGS_grid);
   o.preset = absl::GetFlag(FLAGS_backbone).empty() ? absl::GetFlag(FLAGS_preset)

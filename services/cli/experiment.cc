@@ -95,6 +95,9 @@ struct RunResult {
   std::string checkpoint;  // the newest checkpoint the run wrote
 };
 
+// values[variant][column]: one value per final seed, in seed order (NaN for a failed run).
+using SeedValues = std::map<std::string, std::map<std::string, std::vector<double>>>;
+
 // One training job of the experiment.
 struct Run {
   std::string variant;
@@ -214,6 +217,8 @@ class Experiment {
  public:
   // Runs that failed without stopping the experiment (the tables leave them out).
   std::vector<std::string> failures_;
+  // The final runs' metrics by variant and column (filled by WriteResults).
+  SeedValues values_;
 };
 
 absl::Status Experiment::MakeSplitAndPairs() {
@@ -716,7 +721,7 @@ absl::Status Experiment::WriteResults() {
   for (size_t i = 0; i < std::size(kColumns); ++i) md << "---|";
   md << "---|\n";
   // values[variant][column] over seeds, in seed order.
-  std::map<std::string, std::map<std::string, std::vector<double>>> values;
+  SeedValues& values = values_;
   for (const std::string& variant : o_.variants) {
     double seconds = 0;
     int completed = 0;
@@ -831,6 +836,111 @@ absl::Status Experiment::WriteResults() {
   return absl::OkStatus();
 }
 
+// Over several splits (--splits): each variant's mean over the split means, and FTL's paired
+// differences over the split means and over every (split, seed) run, in results_splits.md and
+// results_splits.csv.
+absl::Status WriteSplitResults(const ExperimentOptions& o, const std::vector<uint64_t>& split_seeds,
+                               const std::vector<SeedValues>& per_split) {
+  auto values_of = [&](size_t k, const std::string& variant, const std::string& column) {
+    auto v = per_split[k].find(variant);
+    if (v == per_split[k].end()) return std::vector<double>{};
+    auto c = v->second.find(column);
+    return c == v->second.end() ? std::vector<double>{} : c->second;
+  };
+  // split_means[variant][column][k], all_runs[variant][column]: split by split, seed by seed.
+  std::map<std::string, std::map<std::string, std::vector<double>>> split_means, all_runs;
+  for (const std::string& variant : o.variants) {
+    for (const char* column : kPairedColumns) {
+      for (size_t k = 0; k < per_split.size(); ++k) {
+        std::vector<double> v = values_of(k, variant, column);
+        v.resize(o.seeds.size(), std::nan(""));  // a split that trained none keeps its place
+        split_means[variant][column].push_back(Summarize(v).mean);
+        all_runs[variant][column].insert(all_runs[variant][column].end(), v.begin(), v.end());
+      }
+    }
+  }
+  auto cell = [](const MeanSe& m) {
+    return absl::StrCat(std::isnan(m.mean) ? "-" : absl::StrFormat("%.4f", m.mean),
+                        std::isnan(m.se) ? "" : absl::StrFormat(" ± %.4f", m.se));
+  };
+  auto paired_cell = [](const PairedDifference& p) {
+    const MeanSe& d = p.difference;
+    return absl::StrCat(std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean),
+                        std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se), " (", p.higher,
+                        "/", p.lower, ")");
+  };
+  std::ostringstream md, csv;
+  csv << "variant,column,mean_over_splits,se_over_splits,splits,ftl_minus_over_splits,"
+         "ftl_minus_se_over_splits,ftl_higher_splits,ftl_lower_splits,ftl_minus_over_runs,"
+         "ftl_minus_se_over_runs,ftl_higher_runs,ftl_lower_runs\n";
+  auto header = [&] {
+    md << "| variant |";
+    for (const char* column : kPairedColumns) md << " " << column << " |";
+    md << "\n|---|";
+    for (size_t i = 0; i < std::size(kPairedColumns); ++i) md << "---|";
+    md << "\n";
+  };
+  md << "Over " << per_split.size() << " splits (split seeds " << absl::StrJoin(split_seeds, ",")
+     << "; training seeds " << absl::StrJoin(o.seeds, ",") << " in each): the mean over the "
+     << "splits of each split's mean over seeds, ± the standard error over splits.\n\n";
+  header();
+  for (const std::string& variant : o.variants) {
+    md << "| " << variant << " |";
+    for (const char* column : kPairedColumns)
+      md << " " << cell(Summarize(split_means[variant][column])) << " |";
+    md << "\n";
+  }
+  const bool has_ftl = split_means.count("ftl") > 0 && o.variants.size() > 1;
+  for (const bool over_splits : {true, false}) {
+    if (!has_ftl) break;
+    md << "\nFTL minus each variant, paired by "
+       << (over_splits ? absl::StrCat("split (split means; FTL higher / lower in how many of ",
+                                      per_split.size(), " splits)")
+                       : absl::StrCat("run (every split and seed; FTL higher / lower in how many "
+                                      "of ",
+                                      per_split.size() * o.seeds.size(), " runs)"))
+       << ":\n\n";
+    header();
+    for (const std::string& variant : o.variants) {
+      if (variant == "ftl") continue;
+      md << "| " << variant << " |";
+      for (const char* column : kPairedColumns) {
+        const auto& a = over_splits ? split_means["ftl"][column] : all_runs["ftl"][column];
+        const auto& b = over_splits ? split_means[variant][column] : all_runs[variant][column];
+        md << " " << paired_cell(PairedDifferenceOf(a, b)) << " |";
+      }
+      md << "\n";
+    }
+  }
+  for (const std::string& variant : o.variants) {
+    for (const char* column : kPairedColumns) {
+      const MeanSe m = Summarize(split_means[variant][column]);
+      csv << variant << "," << column << "," << CsvNumber(m.mean) << "," << CsvNumber(m.se) << ","
+          << m.n;
+      if (has_ftl && variant != "ftl") {
+        const PairedDifference s =
+            PairedDifferenceOf(split_means["ftl"][column], split_means[variant][column]);
+        const PairedDifference r =
+            PairedDifferenceOf(all_runs["ftl"][column], all_runs[variant][column]);
+        csv << "," << CsvNumber(s.difference.mean) << "," << CsvNumber(s.difference.se) << ","
+            << s.higher << "," << s.lower << "," << CsvNumber(r.difference.mean) << ","
+            << CsvNumber(r.difference.se) << "," << r.higher << "," << r.lower;
+      } else {
+        csv << ",nan,nan,0,0,nan,nan,0,0";
+      }
+      csv << "\n";
+    }
+  }
+  FTL_RETURN_IF_ERROR(
+      WriteFileAtomically((fs::path(o.out) / "results_splits.md").string(), md.str()));
+  FTL_RETURN_IF_ERROR(
+      WriteFileAtomically((fs::path(o.out) / "results_splits.csv").string(), csv.str()));
+  std::cout << "\n"
+            << md.str() << "\nexperiment: results_splits.md, results_splits.csv in " << o.out
+            << "\n";
+  return absl::OkStatus();
+}
+
 int ExitCode(const absl::Status& status) {
   return Fail(std::string(status.message()),
               status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
@@ -913,19 +1023,41 @@ int RunExperiment(const ExperimentOptions& given) {
                              "leave it out: the largest final seed + 1)"),
                 2);
   }
-  Experiment experiment(options);
-  for (const auto& step : std::vector<std::function<absl::Status()>>{
-           [&] { return experiment.MakeSplitAndPairs(); },
-           [&] { return experiment.MakeBaseSpec(); }, [&] { return experiment.Tune(); },
-           [&] { return experiment.TrainFinalRuns(); }}) {
-    if (absl::Status s = step(); !s.ok()) return ExitCode(s);
+  if (options.splits < 1) return Fail("--splits: must be at least 1", 2);
+  std::vector<SeedValues> per_split;
+  std::vector<uint64_t> split_seeds;
+  std::vector<std::string> failures;
+  for (int k = 0; k < options.splits; ++k) {
+    ExperimentOptions split_options = options;
+    split_options.split.seed = options.split.seed + static_cast<uint64_t>(k);
+    if (options.splits > 1) {
+      split_options.out =
+          (fs::path(options.out) / absl::StrCat("split", split_options.split.seed)).string();
+      std::cout << "experiment: split " << k + 1 << "/" << options.splits << " (split seed "
+                << split_options.split.seed << ") in " << split_options.out << "\n";
+    }
+    Experiment experiment(split_options);
+    for (const auto& step : std::vector<std::function<absl::Status()>>{
+             [&] { return experiment.MakeSplitAndPairs(); },
+             [&] { return experiment.MakeBaseSpec(); }, [&] { return experiment.Tune(); },
+             [&] { return experiment.TrainFinalRuns(); }}) {
+      if (absl::Status s = step(); !s.ok()) return ExitCode(s);
+    }
+    experiment.AnalyzeFirstSeed();
+    if (absl::Status s = experiment.WriteResults(); !s.ok()) return ExitCode(s);
+    for (const std::string& f : experiment.failures_)
+      failures.push_back(
+          options.splits > 1 ? absl::StrCat("split ", split_options.split.seed, ": ", f) : f);
+    per_split.push_back(experiment.values_);
+    split_seeds.push_back(split_options.split.seed);
   }
-  experiment.AnalyzeFirstSeed();
-  if (absl::Status s = experiment.WriteResults(); !s.ok()) return ExitCode(s);
-  if (!experiment.failures_.empty()) {
-    return Fail(absl::StrCat(experiment.failures_.size(),
-                             " run(s) failed (left out of the tables):\n  ",
-                             absl::StrJoin(experiment.failures_, "\n  ")));
+  if (options.splits > 1) {
+    if (absl::Status s = WriteSplitResults(options, split_seeds, per_split); !s.ok())
+      return ExitCode(s);
+  }
+  if (!failures.empty()) {
+    return Fail(absl::StrCat(failures.size(), " run(s) failed (left out of the tables):\n  ",
+                             absl::StrJoin(failures, "\n  ")));
   }
   return 0;
 }

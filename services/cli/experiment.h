@@ -50,6 +50,8 @@ struct ExperimentOptions {
   ExperimentBudget budget;            // automatic: sized from the training split (AutoBudget)
   std::vector<uint64_t> seeds;        // training seeds of the final runs
   uint64_t tuning_seed = 0;           // the tuning runs' seed; 0: the largest final seed + 1
+  int splits = 1;  // >1: the whole experiment on split seeds split.seed, +1, ..., each in its
+                   // own folder, then results_splits.{md,csv} over the splits
   bool tune = true;
   std::string grid = "full";  // "full": the search of common/experiment/tuning.h; "quick": lr x 2
   std::string preset = "small";  // model.backbone: small, paper, iresnet18, ...
