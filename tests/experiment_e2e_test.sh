@@ -61,7 +61,7 @@ cmp -s "$work/split_default/identities.csv" "$work/split_drawn1/identities.csv" 
 [[ $(head -1 "$work/pairs.txt") == $'5\t4' ]] || fail "pairs header: $(head -1 "$work/pairs.txt")"
 [[ $(wc -l < "$work/pairs.txt") == 41 ]] || fail "expected 1 + 5 x 8 lines"
 
-# The experiment: all thirteen variants (--variants all, the default), the quick grid (2 candidates
+# The experiment: all fourteen variants (--variants all, the default), the quick grid (2 candidates
 # each), 2 seeds, tiny budget (30,1,10: RS = 10).
 "$ftl" experiment --data "$work/faces" --out "$work/exp" --regular 5 --ur_images 3 --holdout 3 --validation 1 \
   --budget 30,1,10 --input_size 32 --batch_size 8 --threads 1 --worker_binary "$worker" --folds 5 \
@@ -71,7 +71,7 @@ csv="$work/exp/results.csv"
 [[ $(head -1 "$csv") == variant,reg_rank1_f,ur_rank1_f,reg_rank1_g,ur_rank1_g,verif_acc,* ]] \
   || fail "results.csv header: $(head -1 "$csv")"
 [[ $(cut -d, -f1 "$csv" | tail -n +2 | tr '\n' ' ') == \
-   "softmax softmax_ml2 softmax_ml2_continued softmax_ml2_images softmax_ml2_steps softmax_ml2_cb softmax_ml2_la ftl_no_transfer ftl_second_ur ftl_center ftl_center_noise ftl_random_basis ftl " ]] \
+   "softmax softmax_ml2 softmax_ml2_continued softmax_ml2_images softmax_ml2_steps softmax_ml2_cb softmax_ml2_cbloss softmax_ml2_la ftl_no_transfer ftl_second_ur ftl_center ftl_center_noise ftl_random_basis ftl " ]] \
   || fail "variants: $(cat "$csv")"
 # Every metric a number in [0, 1] (the probes and pairs were really evaluated), means over the
 # two seeds' rows of results_seeds.csv, and standard errors beside them.
@@ -79,7 +79,7 @@ csv="$work/exp/results.csv"
 import csv, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 seeds = list(csv.DictReader(open(sys.argv[2])))
-assert len(seeds) == 26, len(seeds)
+assert len(seeds) == 28, len(seeds)
 for r in rows:
     assert r["seeds"] == "2", r
     per = [s for s in seeds if s["variant"] == r["variant"]]
@@ -91,19 +91,19 @@ for r in rows:
         assert abs(v - sum(values) / 2) < 1e-9, (r["variant"], k, v, values)
         assert abs(float(r[k + "_se"]) - abs(values[0] - values[1]) / 2) < 1e-9, (r["variant"], k)
 PY
-[[ $(wc -l < "$work/exp/tuning.csv") == 27 ]] || fail "expected 2 tuning runs for each of 13 variants"
+[[ $(wc -l < "$work/exp/tuning.csv") == 29 ]] || fail "expected 2 tuning runs for each of 14 variants"
 grep -q "| ftl |" "$work/exp/results.md" || fail "no Markdown table"
 grep -q "FTL minus each variant, paired by seed" "$work/exp/results.md" || fail "no paired differences"
 grep -q "| softmax_ml2_cb | [-+]" "$work/exp/results.md" || fail "no paired row for the CB baseline"
 grep -q "| variant | reg rank-1 f" "$work/experiment.log" || fail "table not printed"
-# Progress over the whole experiment: 14 tuning + 14 final trainings, each line counting.
-grep -q "experiment: 52 trainings planned" "$work/experiment.log" || fail "no plan: $(grep planned "$work/experiment.log")"
-[[ $(grep -c "; run [0-9]*/52, about [0-9:]* left)" "$work/experiment.log") == 52 ]] \
-  || fail "expected 52 progress lines: $(grep -c ' left)' "$work/experiment.log")"
-grep -q "; run 52/52, about 0:00:00 left)" "$work/experiment.log" || fail "the last run was not 52/52"
+# Progress over the whole experiment: 28 tuning + 28 final trainings, each line counting.
+grep -q "experiment: 56 trainings planned" "$work/experiment.log" || fail "no plan: $(grep planned "$work/experiment.log")"
+[[ $(grep -c "; run [0-9]*/56, about [0-9:]* left)" "$work/experiment.log") == 56 ]] \
+  || fail "expected 56 progress lines: $(grep -c ' left)' "$work/experiment.log")"
+grep -q "; run 56/56, about 0:00:00 left)" "$work/experiment.log" || fail "the last run was not 56/56"
 # Tuning ran on its own seed (the largest final seed + 1), never a final one.
 grep -q '"seed": "3"' "$work/exp/tune/ftl-0/config.json" || fail "tuning not on seed 3: $(grep seed "$work/exp/tune/ftl-0/config.json")"
-grep -q "Tuning: 26 runs with seed 3" "$work/exp/results.md" || fail "results.md does not say how tuning ran"
+grep -q "Tuning: 28 runs with seed 3" "$work/exp/results.md" || fail "results.md does not say how tuning ran"
 # Tuning never saw the probes: its runs were evaluated on validation.txt.
 grep -q validation.txt "$work/exp/tune/ftl-0/config.json" || fail "tuning not on the validation split"
 grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the hold-out probes"
@@ -112,7 +112,7 @@ grep -q holdout.txt "$work/exp/tune/ftl-0/config.json" && fail "tuning used the 
 grep -q '"init_checkpoint": ".*/tune/softmax_ml2-[01]/output/' "$work/exp/tune/ftl-0/config.json" \
   || fail "FTL's tuning does not start from softmax_ml2's tuned model"
 for v in ftl ftl_no_transfer ftl_second_ur ftl_center ftl_center_noise ftl_random_basis softmax_ml2_continued \
-  softmax_ml2_images softmax_ml2_steps softmax_ml2_cb softmax_ml2_la; do
+  softmax_ml2_images softmax_ml2_steps softmax_ml2_cb softmax_ml2_cbloss softmax_ml2_la; do
   grep -q '"init_checkpoint": ".*/runs/softmax_ml2/seed2/output/' "$work/exp/runs/$v/seed2/config.json" \
     || fail "$v seed 2 does not start from softmax_ml2's seed-2 model"
 done
@@ -121,6 +121,8 @@ grep -q "model weights from .*/runs/softmax_ml2/seed1/output/" "$work/exp/runs/f
 grep -q '"stage1_third_batch": "none"' "$work/exp/runs/ftl_no_transfer/seed1/config.json" || fail "ablation keeps the transfer"
 grep -q '"pretrain_sampling": "class_balanced"' "$work/exp/runs/softmax_ml2_cb/seed1/config.json" || fail "CB not class-balanced"
 grep -q '"logit_adjust_tau"' "$work/exp/runs/softmax_ml2_la/seed1/config.json" || fail "LA without tau"
+grep -q '"class_balanced_beta": 0.99' "$work/exp/runs/softmax_ml2_cbloss/seed1/config.json" || fail "the CB loss without its beta"
+grep -q '"class_balanced_beta"' "$work/exp/runs/softmax_ml2_cb/seed1/config.json" && fail "CB resampling also got the CB loss"
 grep -q 'sfmx_transfer' "$work/exp/runs/ftl/seed1/output/summary.json" || fail "FTL trained no transferred batch"
 grep -q 'sfmx_transfer' "$work/exp/runs/ftl_no_transfer/seed1/output/summary.json" && fail "the ablation transferred"
 # Each control trains its own third batch, and the continued baselines their own length.
@@ -128,7 +130,7 @@ for v in ftl_second_ur:ur ftl_center:center ftl_center_noise:center_noise ftl_ra
   grep -q "\"stage1_third_batch\": \"${v#*:}\"" "$work/exp/runs/${v%%:*}/seed1/config.json" || fail "${v%%:*} is not ${v#*:}"
   grep -q 'sfmx_third' "$work/exp/runs/${v%%:*}/seed1/output/summary.json" || fail "${v%%:*} trained no third batch"
 done
-for v in softmax_ml2_continued:20 softmax_ml2_images:30 softmax_ml2_steps:40 softmax_ml2_cb:20; do
+for v in softmax_ml2_continued:20 softmax_ml2_images:30 softmax_ml2_steps:40 softmax_ml2_cb:20 softmax_ml2_cbloss:20; do
   grep -q "\"pretrain_iterations\": \"${v#*:}\"" "$work/exp/runs/${v%%:*}/seed1/config.json" \
     || fail "${v%%:*} does not train ${v#*:} iterations"
 done

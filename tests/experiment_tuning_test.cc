@@ -84,7 +84,7 @@ TEST(TuningAxesTest, SecondAxesByVariant) {
   }
   // Every continued variant: alpha_reg around the inherited value, 0 included.
   for (const char* v : {"softmax_ml2_continued", "softmax_ml2_images", "softmax_ml2_steps",
-                        "softmax_ml2_cb", "softmax_ml2_la"}) {
+                        "softmax_ml2_cb", "softmax_ml2_cbloss", "softmax_ml2_la"}) {
     axes = TuningAxesOf(Plan(v), "softmax", "full", 1e-4, Reduction::kMean, 27, 0.81);
     ASSERT_GE(axes.size(), 2u) << v;
     EXPECT_EQ(axes[1].knob, TuningKnob::kAlphaReg) << v;
@@ -93,6 +93,13 @@ TEST(TuningAxesTest, SecondAxesByVariant) {
     EXPECT_DOUBLE_EQ(Sorted(axes[1].initial)[0], 0.81 / 30) << v;
     EXPECT_DOUBLE_EQ(Sorted(axes[1].initial)[2], 0.81 * 30) << v;
   }
+  // The class-balanced loss then its horizon 1 / (1 - beta): beta 0.9, 0.99, 0.999.
+  axes =
+      TuningAxesOf(Plan("softmax_ml2_cbloss"), "softmax", "full", 1e-4, Reduction::kMean, 27, 0.81);
+  ASSERT_EQ(axes.size(), 3u);
+  EXPECT_EQ(axes[2].knob, TuningKnob::kClassBalancedHorizon);
+  EXPECT_EQ(Sorted(axes[2].initial), (std::vector<double>{10.0, 100.0, 1000.0}));
+  EXPECT_DOUBLE_EQ(axes[2].ratio, 10.0);
   // Logit adjustment then tau.
   axes = TuningAxesOf(Plan("softmax_ml2_la"), "softmax", "full", 1e-4, Reduction::kMean, 27, 0.81);
   ASSERT_EQ(axes.size(), 3u);
@@ -117,6 +124,11 @@ TEST(TuningStartTest, KnobsNoAxisTunesKeepTheirDefaults) {
   start = TuningStartOf(Plan("softmax_ml2_la"), Reduction::kMean, 10);
   EXPECT_DOUBLE_EQ(start.logit_adjust_tau, 1.0);
   EXPECT_LT(start.alpha_reg, 0);  // inherited
+  start = TuningStartOf(Plan("softmax_ml2_cbloss"), Reduction::kMean, 10);
+  EXPECT_DOUBLE_EQ(start.cb_horizon, 100.0);
+  TuningCandidate beta = start;
+  beta.lr = 1e-4;
+  EXPECT_EQ(TuningLabel(beta, "lr"), "lr=0.0001 cb_beta=0.99");
   start = TuningStartOf(Plan("ftl"), Reduction::kMean, 10);
   EXPECT_LT(start.alpha_reg, 0);
   EXPECT_LT(start.logit_adjust_tau, 0);

@@ -17,14 +17,16 @@ std::vector<std::string> Names(const std::string& head) {
 
 TEST(ExperimentVariantsTest, TableOrderUnderEachHead) {
   EXPECT_EQ(Names("softmax"),
-            (std::vector<std::string>{
-                "softmax", "softmax_ml2", "softmax_ml2_continued", "softmax_ml2_images",
-                "softmax_ml2_steps", "softmax_ml2_cb", "softmax_ml2_la", "ftl_no_transfer",
-                "ftl_second_ur", "ftl_center", "ftl_center_noise", "ftl_random_basis", "ftl"}));
-  EXPECT_EQ(Names("arcface"), (std::vector<std::string>{
-                                  "arcface", "arcface_continued", "arcface_images", "arcface_steps",
-                                  "arcface_cb", "arcface_la", "ftl_no_transfer", "ftl_second_ur",
-                                  "ftl_center", "ftl_center_noise", "ftl_random_basis", "ftl"}));
+            (std::vector<std::string>{"softmax", "softmax_ml2", "softmax_ml2_continued",
+                                      "softmax_ml2_images", "softmax_ml2_steps", "softmax_ml2_cb",
+                                      "softmax_ml2_cbloss", "softmax_ml2_la", "ftl_no_transfer",
+                                      "ftl_second_ur", "ftl_center", "ftl_center_noise",
+                                      "ftl_random_basis", "ftl"}));
+  EXPECT_EQ(Names("arcface"),
+            (std::vector<std::string>{"arcface", "arcface_continued", "arcface_images",
+                                      "arcface_steps", "arcface_cb", "arcface_cbloss", "arcface_la",
+                                      "ftl_no_transfer", "ftl_second_ur", "ftl_center",
+                                      "ftl_center_noise", "ftl_random_basis", "ftl"}));
   EXPECT_EQ(BaseVariantName("softmax"), "softmax_ml2");
   EXPECT_EQ(BaseVariantName("cosface"), "cosface");
 }
@@ -42,6 +44,7 @@ TEST(ExperimentVariantsTest, EachPlanSaysWhatItTrains) {
     EXPECT_EQ(p.ml2, p.name != "softmax");
     EXPECT_EQ(p.class_balanced, p.name == "softmax_ml2_cb");
     EXPECT_EQ(p.logit_adjusted, p.name == "softmax_ml2_la");
+    EXPECT_EQ(p.class_balanced_loss, p.name == "softmax_ml2_cbloss");
     if (third.count(p.name)) {
       EXPECT_EQ(p.kind, VariantKind::kFtl);
       EXPECT_EQ(p.third_batch, third.at(p.name));
@@ -72,6 +75,7 @@ TEST(ExperimentVariantsTest, WorkCountsStepsAndImagesOfEachPart) {
       {"softmax_ml2_images", {600, 600, 600, 600, 600}},
       {"softmax_ml2_steps", {800, 800, 800, 800, 800}},
       {"softmax_ml2_cb", {400, 400, 400, 400, 400}},
+      {"softmax_ml2_cbloss", {400, 400, 400, 400, 400}},
       {"softmax_ml2_la", {400, 400, 400, 400, 400}},
       {"ftl_no_transfer", {400, 200, 600, 600, 600}},
       {"ftl_second_ur", {400, 200, 800, 800, 800}},

@@ -376,6 +376,45 @@ TEST(LossTest, LogitAdjustedSoftmaxMatchesLoop) {
   }
 }
 
+TEST(LossTest, ClassBalancedLossMatchesLoopOverEffectiveNumbers) {
+  // Cui et al.: w_c = (1 - b) / (1 - b^n_c), scaled to sum to N_c; the loss is the batch mean of
+  // w[y_i] * -log softmax(z_i)[y_i]. Class 3 has no image (counts as one).
+  const std::vector<int64_t> counts = {100, 10, 1, 0};
+  for (const double beta : {0.9, 0.999}) {
+    std::vector<double> w(4);
+    double sum = 0;
+    for (int c = 0; c < 4; ++c) {
+      const double n = std::max<int64_t>(counts[c], 1);
+      w[c] = (1 - beta) / (1 - std::pow(beta, n));
+      sum += w[c];
+    }
+    for (double& v : w) v *= 4 / sum;
+    const torch::Tensor weights = ClassBalancedWeights(torch::tensor(counts), beta);
+    ASSERT_EQ(weights.numel(), 4);
+    for (int c = 0; c < 4; ++c) EXPECT_NEAR(weights[c].item<double>(), w[c], 1e-5) << c;
+    EXPECT_GT(weights[2].item<double>(), weights[0].item<double>());  // the rare class weighs more
+    torch::manual_seed(17);
+    const torch::Tensor logits = torch::randn({5, 4});
+    const torch::Tensor y = torch::tensor({0, 0, 1, 2, 1}, torch::kInt64);
+    double expected = 0;
+    for (int64_t i = 0; i < 5; ++i) {
+      double z = 0;
+      for (int64_t j = 0; j < 4; ++j) z += std::exp(logits[i][j].item<double>());
+      const int64_t t = y[i].item<int64_t>();
+      expected += w[t] * -std::log(std::exp(logits[i][t].item<double>()) / z);
+    }
+    EXPECT_NEAR(SoftmaxLoss(logits, y, torch::Tensor(), 0.0, weights).item<double>(), expected / 5,
+                1e-5)
+        << beta;
+  }
+  // A batch of one class is still weighted (not divided back out by the batch's weight sum).
+  const torch::Tensor weights = torch::tensor({2.0f, 0.5f});
+  const torch::Tensor logits = torch::zeros({2, 2});
+  const torch::Tensor y = torch::tensor({0, 0}, torch::kInt64);
+  EXPECT_NEAR(SoftmaxLoss(logits, y, torch::Tensor(), 0.0, weights).item<double>(),
+              2.0 * std::log(2.0), 1e-6);
+}
+
 TEST(LossTest, ReconstructionIsMeanSquaredPixelErrorOrTheLiteralSum) {
   const torch::Tensor x =
       torch::tensor({0.0, 0.5, 1.0, 0.25, 0.0, 0.0, 0.0, 0.0}).view({2, 1, 2, 2});

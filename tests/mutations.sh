@@ -26,6 +26,8 @@ mutations=(
   "a later axis retrains the point the previous one chose|common/experiment/tuning.cc|s/scored_\\[ValueOf(current_, next.knob)\\] = best_score;/(void)best_score;/|experiment_tuning_test"
   "the continued variants never try alpha_reg 0|common/experiment/tuning.cc|s/^ *{0.0}});/{}});/|experiment_tuning_test"
   "a failed tuning run scores as a finished one with score 0|common/experiment/tuning.cc|s/std::isnan(raw) ? -std::numeric_limits<double>::infinity() : raw/std::isnan(raw) ? 0.0 : raw/|experiment_tuning_test"
+  "the class-balanced loss weighs by inverse counts, not effective numbers|common/ftl/losses.cc|s/const torch::Tensor w = (1.0 - beta) \\/ (1.0 - torch::pow(beta, n));/const torch::Tensor w = 1.0 \\/ n;/|ftl_math_test"
+  "the class-balanced loss divides by the batch's weight sum|common/ftl/losses.cc|s/index_select(0, labels)).mean();/index_select(0, labels)).sum() \\/ class_weights.to(logits.dtype()).index_select(0, labels).sum();/|ftl_math_test"
   "paired differences count an equal seed as FTL higher|common/experiment/statistics.cc|s/p.higher += a\\[k\\] > b\\[k\\];/p.higher += a[k] >= b[k];/|experiment_tuning_test"
   "drawn roles ignore the split seed|common/protocol/protocol.cc|s/StreamFor(options.seed, \"\", 2)/StreamFor(1, \"\", 2)/|protocol_test"
   "UR validation beyond the budget fitted on|common/protocol/protocol.cc|s/      split.fit.insert(split.fit.end(), next, next + s.train);/      split.fit.insert(split.fit.end(), next, next + s.train + s.validation);/|protocol_test"

@@ -154,6 +154,8 @@ struct LossWeights {
   Reduction recon_reduction = Reduction::kMean;
   // Logit adjustment's tau (0 = plain softmax; 1 = Balanced Softmax).
   double logit_adjust_tau = 0.0;
+  // Class-balanced loss's beta (Cui et al. 2019; 0 = off): weights (1 - b) / (1 - b^n_y).
+  double class_balanced_beta = 0.0;
   HeadConfig head;
 };
 

@@ -437,6 +437,9 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
       ParseReduction("loss.recon_reduction", loss.recon_reduction(), &config.loss.recon_reduction));
   FTL_RETURN_IF_ERROR(Take("loss.logit_adjust_tau", loss.has_logit_adjust_tau(),
                            loss.logit_adjust_tau(), 0.0, 100.0, &config.loss.logit_adjust_tau));
+  FTL_RETURN_IF_ERROR(Take("loss.class_balanced_beta", loss.has_class_balanced_beta(),
+                           loss.class_balanced_beta(), 0.0, 0.999999999,
+                           &config.loss.class_balanced_beta));
   FTL_RETURN_IF_ERROR(FillHead(loss, &config.loss.head));
   if (!config.model.has_decoder()) {
     if (loss.has_alpha_recon() && loss.alpha_recon() != 0.0) {

@@ -75,6 +75,7 @@ RecipeFields TrainingRecipe(const JobConfig& c) {
   add("loss.ml2_reduction", ReductionName(l.ml2_reduction));
   add("loss.recon_reduction", ReductionName(l.recon_reduction));
   add("loss.logit_adjust_tau", Exact(l.logit_adjust_tau));
+  add("loss.class_balanced_beta", Exact(l.class_balanced_beta));
   add("loss.head", HeadName(l.head.kind));
   add("loss.scale", Exact(l.head.scale));
   add("loss.m1", Exact(l.head.m1));

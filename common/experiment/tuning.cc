@@ -47,6 +47,20 @@ double Ml2Scale(Reduction reduction, int64_t num_classes) {
 
 }  // namespace
 
+const char* TuningKnobName(TuningKnob knob) {
+  switch (knob) {
+    case TuningKnob::kLearningRate:
+      return "lr";
+    case TuningKnob::kAlphaReg:
+      return "alpha_reg";
+    case TuningKnob::kLogitAdjustTau:
+      return "tau";
+    case TuningKnob::kClassBalancedHorizon:
+      return "cb_beta";
+  }
+  return "?";
+}
+
 std::vector<TuningAxis> TuningAxesOf(const VariantPlan& plan, const std::string& head,
                                      const std::string& grid, double lr, Reduction ml2_reduction,
                                      int64_t num_classes, double inherited_alpha) {
@@ -76,6 +90,9 @@ std::vector<TuningAxis> TuningAxesOf(const VariantPlan& plan, const std::string&
                     0,
                     {0.0}});
   }
+  if (plan.class_balanced_loss) {
+    axes.push_back({TuningKnob::kClassBalancedHorizon, 100.0, {10.0, 100.0, 1000.0}, 10.0, 1, {}});
+  }
   if (plan.logit_adjusted) {
     axes.push_back({TuningKnob::kLogitAdjustTau, 1.0, {0.5, 1.0, 2.0}, 2.0, 1, {}});
   }
@@ -87,6 +104,8 @@ std::string TuningLabel(const TuningCandidate& candidate, const std::string& lr_
   if (candidate.alpha_reg >= 0) absl::StrAppend(&label, " alpha_reg=", Number(candidate.alpha_reg));
   if (candidate.logit_adjust_tau >= 0)
     absl::StrAppend(&label, " tau=", Number(candidate.logit_adjust_tau));
+  if (candidate.cb_horizon > 0)
+    absl::StrAppend(&label, " cb_beta=", Number(1.0 - 1.0 / candidate.cb_horizon));
   return label;
 }
 
@@ -96,6 +115,7 @@ TuningCandidate TuningStartOf(const VariantPlan& plan, Reduction ml2_reduction,
   if (plan.kind == VariantKind::kFromScratch && plan.ml2)
     start.alpha_reg = kMl2CentreStrength * Ml2Scale(ml2_reduction, num_classes);
   if (plan.logit_adjusted) start.logit_adjust_tau = 1.0;
+  if (plan.class_balanced_loss) start.cb_horizon = 100.0;
   return start;
 }
 
@@ -134,6 +154,9 @@ CoordinateTuner::CoordinateTuner(TuningCandidate start, std::vector<TuningAxis> 
       case TuningKnob::kLogitAdjustTau:
         current_.logit_adjust_tau = axis.centre;
         break;
+      case TuningKnob::kClassBalancedHorizon:
+        current_.cb_horizon = axis.centre;
+        break;
     }
   }
   if (!axes_.empty()) {
@@ -151,6 +174,8 @@ double CoordinateTuner::ValueOf(const TuningCandidate& c, TuningKnob knob) const
       return c.alpha_reg;
     case TuningKnob::kLogitAdjustTau:
       return c.logit_adjust_tau;
+    case TuningKnob::kClassBalancedHorizon:
+      return c.cb_horizon;
   }
   return c.lr;
 }
@@ -166,6 +191,9 @@ TuningCandidate CoordinateTuner::At(double value) const {
       break;
     case TuningKnob::kLogitAdjustTau:
       c.logit_adjust_tau = value;
+      break;
+    case TuningKnob::kClassBalancedHorizon:
+      c.cb_horizon = value;
       break;
   }
   c.label = TuningLabel(c, lr_name_);

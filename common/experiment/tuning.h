@@ -31,6 +31,8 @@ enum class TuningKnob {
   kLearningRate,  // the learning rate of the variant's own training (pretrain or stage)
   kAlphaReg,      // loss.alpha_reg (m-L2's weight)
   kLogitAdjustTau,
+  // The class-balanced loss's horizon 1 / (1 - beta) (a count of images: geometric, unlike beta).
+  kClassBalancedHorizon,
 };
 
 // One point of a variant's search: the values its job gets. alpha_reg < 0: inherited from the
@@ -40,7 +42,11 @@ struct TuningCandidate {
   double lr = 0.0;
   double alpha_reg = -1.0;
   double logit_adjust_tau = -1.0;
+  double cb_horizon = -1.0;  // 1 / (1 - loss.class_balanced_beta); < 0: none
 };
+
+// "lr", "alpha_reg", "tau", "cb_beta" (results.md's edge notes).
+const char* TuningKnobName(TuningKnob knob);
 
 struct TuningAxis {
   TuningKnob knob = TuningKnob::kLearningRate;
@@ -66,19 +72,22 @@ struct TuningOutcome {
 //   every variant: lr x {3, 1, 1/3}, widened by 3, twice per direction at most;
 //   softmax_ml2 then: per-logit strength {0.001, 0.03, 1}, widened by 30 once per direction;
 //   the continued variants then: alpha_reg {a/30, a, 30a} and 0 (a inherited, not widened);
-//   logit adjustment then: tau {0.5, 1, 2}, widened by 2 once per direction.
+//   logit adjustment then: tau {0.5, 1, 2}, widened by 2 once per direction;
+//   the class-balanced loss then: 1 / (1 - beta) {10, 100, 1000} (beta 0.9, 0.99, 0.999),
+//   widened by 10 once per direction.
 // The quick grid is lr x {1, 1/3} only, never widened (the other knobs at their centres).
 std::vector<TuningAxis> TuningAxesOf(const VariantPlan& plan, const std::string& head,
                                      const std::string& grid, double lr, Reduction ml2_reduction,
                                      int64_t num_classes, double inherited_alpha);
 
 // Where `plan`'s search starts, before the axes set their centres: softmax_ml2's per-logit
-// strength 0.03 and logit adjustment's tau 1 (what the quick grid keeps), the rest inherited.
+// strength 0.03, logit adjustment's tau 1 and the class-balanced loss's beta 0.99 (what the quick
+// grid keeps), the rest inherited.
 TuningCandidate TuningStartOf(const VariantPlan& plan, Reduction ml2_reduction,
                               int64_t num_classes);
 
 // "lr=0.0003 alpha_reg=0.81 tau=1": the learning rate under `lr_name` ("pretrain_lr",
-// "stage_lr", "lr"), then alpha_reg and tau where the candidate sets them.
+// "stage_lr", "lr"), then alpha_reg, tau and cb_beta where the candidate sets them.
 std::string TuningLabel(const TuningCandidate& candidate, const std::string& lr_name);
 
 // The search over a variant's axes (see the top of this file). Use: while (!Done()) { score

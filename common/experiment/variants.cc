@@ -21,14 +21,17 @@ std::vector<VariantPlan> ExperimentVariantPlans(const std::string& head) {
                    softmax ? "Eq. 4 (softmax + m-L2 + reconstruction) from scratch: the base"
                            : absl::StrCat(head, " from scratch: the base")});
   auto continued = [&](const std::string& suffix, int multiple, bool cb, bool la,
-                       const std::string& what) {
+                       const std::string& what, bool cb_loss = false) {
     plans.push_back({absl::StrCat(base, suffix), VariantKind::kContinued, softmax, multiple, cb, la,
                      ThirdBatch::kTransfer, absl::StrCat(base, " continued ", what)});
+    plans.back().class_balanced_loss = cb_loss;
   };
   continued("_continued", 2, false, false, "for FTL's iterations (2 RS)");
   continued("_images", 3, false, false, "for FTL's image count (3 RS)");
   continued("_steps", 4, false, false, "for FTL's classifier steps (4 RS)");
   continued("_cb", 2, true, false, "with class-balanced resampling (2 RS)");
+  continued("_cbloss", 2, false, false,
+            "with the class-balanced loss of Cui et al. (effective numbers, 2 RS)", true);
   continued("_la", 2, false, true, "with logit adjustment (2 RS)");
   auto ftl = [&](const std::string& name, ThirdBatch third, const std::string& what) {
     plans.push_back(

@@ -37,6 +37,8 @@ struct VariantPlan {
   bool logit_adjusted = false;  // kContinued: logit adjustment, tau on the grid
   ThirdBatch third_batch = ThirdBatch::kTransfer;  // kFtl: stage 1's third batch
   std::string description;                         // one line, for the results and --help
+  // kContinued: the class-balanced loss of Cui et al. (loss.class_balanced_beta, beta on the grid).
+  bool class_balanced_loss = false;
 };
 
 // Every variant under `head` (loss.head: softmax, cosface, arcface), in table order. Under the

@@ -10,10 +10,22 @@ torch::Tensor ReconstructionLoss(const torch::Tensor& reconstruction, const torc
 }
 
 torch::Tensor SoftmaxLoss(const torch::Tensor& logits, const torch::Tensor& labels,
-                          const torch::Tensor& log_prior, double tau) {
+                          const torch::Tensor& log_prior, double tau,
+                          const torch::Tensor& class_weights) {
   const torch::Tensor adjusted =
       (log_prior.defined() && tau != 0.0) ? logits + tau * log_prior.to(logits.dtype()) : logits;
-  return torch::nll_loss(torch::log_softmax(adjusted, /*dim=*/1), labels);
+  const torch::Tensor log_p = torch::log_softmax(adjusted, /*dim=*/1);
+  if (!class_weights.defined()) return torch::nll_loss(log_p, labels);
+  // Not nll_loss(weight=): that divides by the batch's weight sum, which undoes the weighting of
+  // a batch of one class; Cui et al. average the weighted losses over the batch.
+  const torch::Tensor per_image = -log_p.gather(1, labels.unsqueeze(1)).squeeze(1);
+  return (per_image * class_weights.to(logits.dtype()).index_select(0, labels)).mean();
+}
+
+torch::Tensor ClassBalancedWeights(const torch::Tensor& counts, double beta) {
+  const torch::Tensor n = counts.to(torch::kFloat64).clamp_min(1.0);
+  const torch::Tensor w = (1.0 - beta) / (1.0 - torch::pow(beta, n));
+  return (w * (static_cast<double>(n.numel()) / w.sum())).to(torch::kFloat32);
 }
 
 torch::Tensor MetricL2Loss(const torch::Tensor& logits, Reduction reduction) {

@@ -19,8 +19,16 @@ torch::Tensor ReconstructionLoss(const torch::Tensor& reconstruction, const torc
 // Eq. 2: -log softmax(W f)[y], averaged over the batch. logits = W f: [B, N_c]; labels: [B] int64.
 // With `log_prior` ([N_c], log of each class's share of the training images) and tau > 0, the
 // softmax is taken over W f + tau * log_prior (logit adjustment; tau = 1 is Balanced Softmax).
+// With `class_weights` ([N_c]), image i's loss is multiplied by class_weights[y_i] before the
+// batch mean (the class-balanced loss; ClassBalancedWeights).
 torch::Tensor SoftmaxLoss(const torch::Tensor& logits, const torch::Tensor& labels,
-                          const torch::Tensor& log_prior = torch::Tensor(), double tau = 0.0);
+                          const torch::Tensor& log_prior = torch::Tensor(), double tau = 0.0,
+                          const torch::Tensor& class_weights = torch::Tensor());
+
+// Cui et al. (CVPR 2019): class c's weight (1 - beta) / (1 - beta^n_c) for its n_c training images
+// (the inverse "effective number of samples"), scaled so that the N_c weights sum to N_c. A class
+// without images counts as one. [N_c] float32 from int64 or float `counts`; beta in (0, 1).
+torch::Tensor ClassBalancedWeights(const torch::Tensor& counts, double beta);
 
 // Eq. 3, m-L2: ||W^T f||^2 with the paper's W^T f read as the classifier output W f (the only
 // reading with matching shapes). kSum: the squared norm of the logit vector, averaged over the

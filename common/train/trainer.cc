@@ -176,6 +176,10 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
     const torch::Tensor counts = dataset.ClassCounts().to(torch::kFloat64).clamp_min(1.0);
     log_prior_ = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device_);
   }
+  if (config.loss.class_balanced_beta > 0) {
+    class_weights_ =
+        ClassBalancedWeights(dataset.ClassCounts(), config.loss.class_balanced_beta).to(device_);
+  }
 }
 
 LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
@@ -184,11 +188,11 @@ LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Te
   const LossWeights& w = config_.loss;
   // m-L2 belongs to the softmax head's free logits; a margin head's are s cos(theta).
   const bool ml2 = w.head.kind == HeadKind::kSoftmax;
-  return CombineLosses(w, SoftmaxLoss(logits, labels, log_prior_, w.logit_adjust_tau),
-                       reconstruction.defined()
-                           ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
-                           : torch::Tensor(),
-                       ml2 ? MetricL2Loss(logits, w.ml2_reduction) : torch::Tensor());
+  return CombineLosses(
+      w, SoftmaxLoss(logits, labels, log_prior_, w.logit_adjust_tau, class_weights_),
+      reconstruction.defined() ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
+                               : torch::Tensor(),
+      ml2 ? MetricL2Loss(logits, w.ml2_reduction) : torch::Tensor());
 }
 
 absl::Status Trainer::InitializeFrom(const std::string& path) {

@@ -174,7 +174,8 @@ class Trainer {
   std::unique_ptr<GradientAverager> pretrain_averager_, stage1_averager_, stage2_averager_;
   EpochSampler pretrain_samples_, stage2_samples_;
   ClassBalancedSampler balanced_pretrain_samples_;  // training.pretrain_sampling class_balanced
-  torch::Tensor log_prior_;  // [N_c] log class shares on device_, for logit adjustment
+  torch::Tensor log_prior_;      // [N_c] log class shares on device_, for logit adjustment
+  torch::Tensor class_weights_;  // [N_c] class-balanced loss weights on device_ (beta > 0)
   EpochSampler hard_samples_;
   ClassBalancedSampler ur_samples_;
   ClassBalancedSampler second_ur_samples_;  // training.stage1_third_batch "ur"

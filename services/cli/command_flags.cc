@@ -86,7 +86,8 @@ ABSL_FLAG(std::string, plot_script, FTL_PLOT_SCRIPT,
 ABSL_FLAG(std::string, variants, "all",
           "experiment: variants to train, comma-separated, or all: softmax, softmax_ml2, "
           "softmax_ml2_continued, softmax_ml2_images, softmax_ml2_steps, softmax_ml2_cb, "
-          "softmax_ml2_la, ftl_no_transfer, ftl_second_ur, ftl_center, ftl_center_noise, "
+          "softmax_ml2_cbloss, softmax_ml2_la, ftl_no_transfer, ftl_second_ur, ftl_center, "
+          "ftl_center_noise, "
           "ftl_random_basis, ftl (docs/experiments.md; softmax_ml2 always trains when a variant "
           "continues from it)");
 ABSL_FLAG(std::string, seeds, "",

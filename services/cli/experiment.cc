@@ -320,6 +320,7 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
   t->clear_stage1_transfer();
   t->clear_stage1_third_batch();
   spec.mutable_loss()->clear_logit_adjust_tau();
+  spec.mutable_loss()->clear_class_balanced_beta();
   t->set_seed(seed);
   const ExperimentBudget& b = budget_;
   // m-L2's weight: the variant's own candidate, or the one chosen for softmax_ml2 (FTL and the
@@ -355,6 +356,8 @@ v1::JobSpec Experiment::SpecFor(const std::string& variant, const TuningCandidat
     if (IsClassBalanced(variant, o_.head)) t->set_pretrain_sampling("class_balanced");
     if (IsLogitAdjusted(variant, o_.head))
       spec.mutable_loss()->set_logit_adjust_tau(candidate.logit_adjust_tau);
+    if (plan.class_balanced_loss && candidate.cb_horizon > 0)
+      spec.mutable_loss()->set_class_balanced_beta(1.0 - 1.0 / candidate.cb_horizon);
   }
   spec.mutable_data()->set_manifest(
       fs::absolute(split_dir_ / (final_run ? "train.txt" : "fit.txt")).string());
@@ -597,9 +600,7 @@ std::string Experiment::ChosenCell(const std::string& variant) const {
   if (auto outcomes = outcomes_.find(variant); outcomes != outcomes_.end()) {
     for (const TuningOutcome& o : outcomes->second) {
       if (!o.at_edge) continue;
-      edges.push_back(o.knob == TuningKnob::kLearningRate
-                          ? "lr"
-                          : (o.knob == TuningKnob::kAlphaReg ? "alpha_reg" : "tau"));
+      edges.push_back(TuningKnobName(o.knob));
     }
   }
   return edges.empty()
