@@ -23,7 +23,7 @@ mutations=(
   "the ur control's second batch counts no images|common/experiment/variants.cc|s/(plan.third_batch == ThirdBatch::kUr ? 1 : 0)/0/|experiment_variants_test"
   "tuning ties go to the larger of two values equally far from the centre|common/experiment/tuning.cc|s/better = DistanceFromCentre(axis, value) < DistanceFromCentre(axis, best);/better = DistanceFromCentre(axis, value) <= DistanceFromCentre(axis, best);/|experiment_tuning_test"
   "the learning-rate axis is never widened|common/experiment/tuning.cc|s/{3 \\* lr, lr, lr \\/ 3}, 3.0, 2, {}/{3 * lr, lr, lr \\/ 3}, 3.0, 0, {}/|experiment_tuning_test"
-  "a later axis retrains the point the previous one chose|common/experiment/tuning.cc|s/scored_\\[ValueOf(current_, next.knob)\\] = best_score;/(void)best_score;/|experiment_tuning_test"
+  "a later axis retrains the point the previous one chose|common/experiment/tuning.cc|s/scored_\\[centre\\] = best_score;/(void)best_score;/|experiment_tuning_test"
   "the continued variants never try alpha_reg 0|common/experiment/tuning.cc|s/^ *{0.0}});/{}});/|experiment_tuning_test"
   "a failed tuning run scores as a finished one with score 0|common/experiment/tuning.cc|s/std::isnan(raw) ? -std::numeric_limits<double>::infinity() : raw/std::isnan(raw) ? 0.0 : raw/|experiment_tuning_test"
   "the class-balanced loss weighs by inverse counts, not effective numbers|common/ftl/losses.cc|s/const torch::Tensor w = (1.0 - beta) \\/ (1.0 - torch::pow(beta, n));/const torch::Tensor w = 1.0 \\/ n;/|ftl_math_test"

@@ -140,62 +140,44 @@ double ChooseOnAxis(const TuningAxis& axis, const std::map<double, double>& scor
   return best;
 }
 
-CoordinateTuner::CoordinateTuner(TuningCandidate start, std::vector<TuningAxis> axes,
-                                 std::string lr_name)
-    : axes_(std::move(axes)), lr_name_(std::move(lr_name)), current_(std::move(start)) {
-  for (const TuningAxis& axis : axes_) {
-    switch (axis.knob) {
-      case TuningKnob::kLearningRate:
-        current_.lr = axis.centre;
-        break;
-      case TuningKnob::kAlphaReg:
-        current_.alpha_reg = axis.centre;
-        break;
-      case TuningKnob::kLogitAdjustTau:
-        current_.logit_adjust_tau = axis.centre;
-        break;
-      case TuningKnob::kClassBalancedHorizon:
-        current_.cb_horizon = axis.centre;
-        break;
-    }
-  }
-  if (!axes_.empty()) {
-    values_ = axes_[0].initial;
-    values_.insert(values_.end(), axes_[0].fixed.begin(), axes_[0].fixed.end());
-  }
-  current_.label = TuningLabel(current_, lr_name_);
-}
+namespace {
 
-double CoordinateTuner::ValueOf(const TuningCandidate& c, TuningKnob knob) const {
+// The field of `c` that `knob` sets (const or not, as `c` is).
+template <typename Candidate>
+auto& KnobIn(Candidate& c, TuningKnob knob) {
   switch (knob) {
-    case TuningKnob::kLearningRate:
-      return c.lr;
     case TuningKnob::kAlphaReg:
       return c.alpha_reg;
     case TuningKnob::kLogitAdjustTau:
       return c.logit_adjust_tau;
     case TuningKnob::kClassBalancedHorizon:
       return c.cb_horizon;
+    case TuningKnob::kLearningRate:
+      break;
   }
   return c.lr;
 }
 
+// An axis' values to score first: its geometric ones, then its fixed ones.
+std::vector<double> FirstValues(const TuningAxis& axis) {
+  std::vector<double> values = axis.initial;
+  values.insert(values.end(), axis.fixed.begin(), axis.fixed.end());
+  return values;
+}
+
+}  // namespace
+
+CoordinateTuner::CoordinateTuner(TuningCandidate start, std::vector<TuningAxis> axes,
+                                 std::string lr_name)
+    : axes_(std::move(axes)), lr_name_(std::move(lr_name)), current_(std::move(start)) {
+  for (const TuningAxis& axis : axes_) KnobIn(current_, axis.knob) = axis.centre;
+  if (!axes_.empty()) values_ = FirstValues(axes_[0]);
+  current_.label = TuningLabel(current_, lr_name_);
+}
+
 TuningCandidate CoordinateTuner::At(double value) const {
   TuningCandidate c = current_;
-  switch (axes_[axis_].knob) {
-    case TuningKnob::kLearningRate:
-      c.lr = value;
-      break;
-    case TuningKnob::kAlphaReg:
-      c.alpha_reg = value;
-      break;
-    case TuningKnob::kLogitAdjustTau:
-      c.logit_adjust_tau = value;
-      break;
-    case TuningKnob::kClassBalancedHorizon:
-      c.cb_horizon = value;
-      break;
-  }
+  KnobIn(c, axes_[axis_].knob) = value;
   c.label = TuningLabel(c, lr_name_);
   return c;
 }
@@ -211,7 +193,7 @@ std::vector<TuningCandidate> CoordinateTuner::Next() {
 
 void CoordinateTuner::Record(const TuningCandidate& candidate, double score) {
   if (Done()) return;
-  scored_[ValueOf(candidate, axes_[axis_].knob)] = score;
+  scored_[KnobIn(candidate, axes_[axis_].knob)] = score;
   if (!std::isnan(score)) any_success_ = true;
   Advance();
 }
@@ -253,11 +235,11 @@ void CoordinateTuner::Advance() {
     if (Done()) return;
     // The next axis starts at the point just chosen: its centre is scored already.
     const TuningAxis& next = axes_[axis_];
-    values_ = next.initial;
-    values_.insert(values_.end(), next.fixed.begin(), next.fixed.end());
-    scored_[ValueOf(current_, next.knob)] = best_score;
-    if (std::find(values_.begin(), values_.end(), ValueOf(current_, next.knob)) == values_.end())
-      values_.push_back(ValueOf(current_, next.knob));
+    values_ = FirstValues(next);
+    const double centre = KnobIn(current_, next.knob);
+    scored_[centre] = best_score;
+    if (std::find(values_.begin(), values_.end(), centre) == values_.end())
+      values_.push_back(centre);
   }
 }
 

@@ -111,7 +111,6 @@ class CoordinateTuner {
   bool AnySucceeded() const { return any_success_; }
 
  private:
-  double ValueOf(const TuningCandidate& c, TuningKnob knob) const;
   TuningCandidate At(double value) const;  // current_ with the current axis' knob at `value`
   // Advances past every axis whose values are all scored (widening or choosing).
   void Advance();

@@ -170,15 +170,19 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
     balanced_pretrain_samples_ =
         ClassBalancedSampler(dataset.labels, all_classes, t.seed, SampleStream::kPretrain);
   }
+  const torch::Tensor class_counts =
+      config.loss.logit_adjust_tau > 0 || config.loss.class_balanced_beta > 0
+          ? dataset.ClassCounts()
+          : torch::Tensor();
   if (config.loss.logit_adjust_tau > 0) {
     // log of each class's share of the training images; a class without images (possible with a
     // manifest) gets the smallest share instead of log 0.
-    const torch::Tensor counts = dataset.ClassCounts().to(torch::kFloat64).clamp_min(1.0);
+    const torch::Tensor counts = class_counts.to(torch::kFloat64).clamp_min(1.0);
     log_prior_ = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device_);
   }
   if (config.loss.class_balanced_beta > 0) {
     class_weights_ =
-        ClassBalancedWeights(dataset.ClassCounts(), config.loss.class_balanced_beta).to(device_);
+        ClassBalancedWeights(class_counts, config.loss.class_balanced_beta).to(device_);
   }
 }
 

@@ -87,8 +87,8 @@ ABSL_FLAG(std::string, variants, "all",
           "experiment: variants to train, comma-separated, or all: softmax, softmax_ml2, "
           "softmax_ml2_continued, softmax_ml2_images, softmax_ml2_steps, softmax_ml2_cb, "
           "softmax_ml2_cbloss, softmax_ml2_la, ftl_no_transfer, ftl_second_ur, ftl_center, "
-          "ftl_center_noise, "
-          "ftl_random_basis, ftl (docs/experiments.md; softmax_ml2 always trains when a variant "
+          "ftl_center_noise, ftl_random_basis, ftl (docs/experiments.md; softmax_ml2 always trains "
+          "when a variant "
           "continues from it)");
 ABSL_FLAG(std::string, seeds, "",
           "experiment: training seeds of the final runs, e.g. 1,2,3 (default: --seed, --seed+1, "
@@ -103,8 +103,8 @@ ABSL_FLAG(uint64_t, tuning_seed, 0,
           "--seeds + 1)");
 ABSL_FLAG(std::string, grid, "full",
           "experiment: tuning per variant, the same rule for every variant: full (learning rate x "
-          "{3, 1, 1/3} widened towards an edge choice, then alpha_reg / tau where the variant has "
-          "them; docs/experiments.md) or quick (learning rate x {1, 1/3})");
+          "{3, 1, 1/3} widened towards an edge choice, then alpha_reg / tau / cb_beta where the "
+          "variant has them; docs/experiments.md) or quick (learning rate x {1, 1/3})");
 ABSL_FLAG(int, jobs, 1, "experiment: trainings run side by side (each with --ranks ranks)");
 // The auto rule's numbers come from its constants, so the help cannot drift from the code.
 ABSL_FLAG(std::string, budget, "auto",
@@ -139,7 +139,8 @@ ABSL_FLAG(
     "softmax_ml2");
 ABSL_FLAG(bool, tune, true,
           "experiment: choose each variant's hyper-parameters (learning rate; alpha_reg for "
-          "softmax_ml2 and the continued variants, tau for softmax_ml2_la) by --grid on the "
+          "softmax_ml2 and the continued variants, tau for softmax_ml2_la, beta for "
+          "softmax_ml2_cbloss) by --grid on the "
           "validation split with --tuning_seed before the final runs; docs/experiments.md");
 ABSL_FLAG(std::string, pairs, "",
           "experiment: an LFW-format pairs file (default: generated from the hold-out images)");
@@ -205,14 +206,14 @@ const std::vector<ToolCommand>& ToolCommands() {
        "        writes results.csv/results_seeds.csv/results.md. --data with --labels reads IDX\n"
        "        (Fashion-MNIST), --data NAME.rec reads RecordIO (NAME.idx beside it). With\n"
        "        --head arcface (cosface) the base is that head alone: arcface vs FTL.",
-       {"data",        "labels",      "out",        "regular",      "ur_images",
-        "holdout",     "validation",  "min_train",  "roles",        "ur_validation_beyond_budget",
-        "train_list",  "seed",        "seeds",      "tuning_seed",  "variants",
-        "budget",      "grid",        "tune",       "preset",       "backbone",
-        "head",        "input_size",  "channels",   "center_crop",  "batch_size",
-        "pretrain_lr", "stage_lr",    "pairs",      "pairs_images", "folds",
-        "per_fold",    "ranks",       "threads",    "jobs",         "worker_binary",
-        "mpirun",      "base_config", "plot_script"}},
+       {"data",          "labels",      "out",         "regular",     "ur_images",
+        "holdout",       "validation",  "min_train",   "roles",       "ur_validation_beyond_budget",
+        "train_list",    "seed",        "seeds",       "tuning_seed", "splits",
+        "variants",      "budget",      "grid",        "tune",        "preset",
+        "backbone",      "head",        "input_size",  "channels",    "center_crop",
+        "batch_size",    "pretrain_lr", "stage_lr",    "pairs",       "pairs_images",
+        "folds",         "per_fold",    "ranks",       "threads",     "jobs",
+        "worker_binary", "mpirun",      "base_config", "plot_script"}},
       {"pack",
        "  ftl pack --data DIR --out NAME.rec\n"
        "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)",

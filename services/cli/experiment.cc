@@ -126,6 +126,13 @@ double ValidationScore(const RunResult& r) {
 // CSV values at full precision ("nan" when missing).
 std::string CsvNumber(double v) { return absl::StrFormat("%.10g", v); }
 std::string Cell(double v) { return std::isnan(v) ? "-" : absl::StrFormat("%.4f", v); }
+// "+0.0231 ± 0.0077 (3/0)": FTL's paired difference, and in how many pairs it was higher / lower.
+std::string PairedCell(const PairedDifference& p) {
+  const MeanSe& d = p.difference;
+  return absl::StrCat(std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean),
+                      std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se), " (", p.higher, "/",
+                      p.lower, ")");
+}
 
 absl::StatusOr<RunResult> ReadRunResult(const std::string& name, const std::string& output_dir) {
   const absl::StatusOr<std::string> text =
@@ -516,6 +523,7 @@ absl::Status Experiment::Tune() {
   // search asks for next, run side by side).
   for (const bool from_scratch : {true, false}) {
     std::map<std::string, CoordinateTuner> tuners;
+    std::map<std::string, int64_t> planned;  // tuning runs before any widening (PlanRuns' count)
     for (const std::string& variant : Selected(from_scratch)) {
       if (!tune_) {
         TuningCandidate fixed = StartOf(variant);
@@ -526,6 +534,7 @@ absl::Status Experiment::Tune() {
       }
       tuners.emplace(variant,
                      CoordinateTuner(StartOf(variant), AxesOf(variant), LrNameOf(variant)));
+      planned[variant] = InitialTuningRunsOf(variant);
     }
     std::map<std::string, int64_t> issued;  // tuning runs per variant so far
     std::map<std::string, std::map<std::string, const Run*>> run_of;  // variant, label -> run
@@ -541,7 +550,7 @@ absl::Status Experiment::Tune() {
           run->candidate = candidate;
           run->spec =
               SpecFor(variant, candidate, run->seed, false, run->dir, tuned_ml2_checkpoint_);
-          if (issued[variant] > InitialTuningRunsOf(variant)) {
+          if (issued[variant] > planned[variant]) {
             absl::MutexLock lock(&print_mutex_);
             progress_.Plan(1, IterationsOf(variant));  // a widening the plan did not count
           }
@@ -789,12 +798,8 @@ absl::Status Experiment::WriteResults() {
       if (variant == "ftl") continue;
       md << "| " << variant << " |";
       for (const char* column : kPairedColumns) {
-        const PairedDifference p =
-            PairedDifferenceOf(values["ftl"][column], values[variant][column]);
-        const MeanSe& d = p.difference;
-        md << " " << (std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean))
-           << (std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se)) << " (" << p.higher << "/"
-           << p.lower << ") |";
+        md << " " << PairedCell(PairedDifferenceOf(values["ftl"][column], values[variant][column]))
+           << " |";
       }
       md << "\n";
     }
@@ -815,9 +820,10 @@ absl::Status Experiment::WriteResults() {
   if (tune_) {
     md << "Tuning: " << tuning_runs_ << " runs with seed " << o_.tuning_seed
        << " on fit.txt, scored on validation.txt; "
-       << (o_.grid == "full" ? "every axis widened towards an edge choice (twice for the "
-                               "learning rate, once for alpha_reg and tau), \"(edge: ...)\" "
-                               "where a choice stayed on one"
+       << (o_.grid == "full" ? "an edge choice widened its axis (the learning rate up to twice, "
+                               "softmax_ml2's alpha_reg, tau and cb_beta once, the continued "
+                               "variants' alpha_reg never), \"(edge: ...)\" where a choice "
+                               "stayed on one"
                              : "the quick grid (lr x {1, 1/3}, not widened)")
        << ".\n";
   }
@@ -864,12 +870,6 @@ absl::Status WriteSplitResults(const ExperimentOptions& o, const std::vector<uin
     return absl::StrCat(std::isnan(m.mean) ? "-" : absl::StrFormat("%.4f", m.mean),
                         std::isnan(m.se) ? "" : absl::StrFormat(" ± %.4f", m.se));
   };
-  auto paired_cell = [](const PairedDifference& p) {
-    const MeanSe& d = p.difference;
-    return absl::StrCat(std::isnan(d.mean) ? "-" : absl::StrFormat("%+.4f", d.mean),
-                        std::isnan(d.se) ? "" : absl::StrFormat(" ± %.4f", d.se), " (", p.higher,
-                        "/", p.lower, ")");
-  };
   std::ostringstream md, csv;
   csv << "variant,column,mean_over_splits,se_over_splits,splits,ftl_minus_over_splits,"
          "ftl_minus_se_over_splits,ftl_higher_splits,ftl_lower_splits,ftl_minus_over_runs,"
@@ -908,7 +908,7 @@ absl::Status WriteSplitResults(const ExperimentOptions& o, const std::vector<uin
       for (const char* column : kPairedColumns) {
         const auto& a = over_splits ? split_means["ftl"][column] : all_runs["ftl"][column];
         const auto& b = over_splits ? split_means[variant][column] : all_runs[variant][column];
-        md << " " << paired_cell(PairedDifferenceOf(a, b)) << " |";
+        md << " " << PairedCell(PairedDifferenceOf(a, b)) << " |";
       }
       md << "\n";
     }
