@@ -24,16 +24,25 @@ Dataset DataWithYaw() {
   return d;
 }
 
+// The network's and the classifier's parameters by name.
+torch::OrderedDict<std::string, torch::Tensor> AllParameters(Trainer& t) {
+  auto all = t.model()->named_parameters();
+  for (const auto& p : t.classifier().named_parameters()) all.insert(p.key(), p.value());
+  return all;
+}
+
 void CopyParameters(Trainer& from, Trainer& to) {
   torch::NoGradGuard no_grad;
-  const auto src = from.model()->parameters();
-  auto dst = to.model()->parameters();
-  for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+  const auto src = AllParameters(from);
+  auto dst = AllParameters(to);
+  ASSERT_EQ(src.size(), dst.size());
+  for (const auto& item : src) dst[item.key()].copy_(item.value());
 }
 
 void ExpectSameParameters(Trainer& a, Trainer& b, double tolerance) {
-  const auto pa = a.model()->named_parameters();
-  const auto pb = b.model()->named_parameters();
+  const auto pa = AllParameters(a);
+  auto pb = AllParameters(b);
+  ASSERT_EQ(pa.size(), pb.size());
   for (const auto& item : pa) {
     EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], tolerance, tolerance))
         << item.key() << " max diff " << (item.value() - pb[item.key()]).abs().max().item<double>();

@@ -76,7 +76,8 @@ TEST_F(EvaluatorTest, RunsVerificationPairsAndHoldOutRank1) {
   Trainer trainer(config_, edges, *comm_);
   trainer.Pretrain(40);
   Evaluator evaluator(config_, edges, *comm_);
-  const EvaluationMetrics result = evaluator.Evaluate(trainer.model(), trainer.regular_classes());
+  const EvaluationMetrics result =
+      evaluator.Evaluate(trainer.model(), trainer.classifier(), trainer.regular_classes());
   ASSERT_TRUE(result.verification && result.holdout);
   EXPECT_EQ(result.verification->pairs_listed, 10);
   EXPECT_EQ(result.holdout->probes, 2);  // the stranger is left out
@@ -126,7 +127,8 @@ TEST_F(EvaluatorTest, BinSetsAreValidatedWithTheMirrorImage) {
   Trainer trainer(config_, data, *comm_);
   trainer.Pretrain(20);
   Evaluator evaluator(config_, data, *comm_);
-  const EvaluationMetrics result = evaluator.Evaluate(trainer.model(), trainer.regular_classes());
+  const EvaluationMetrics result =
+      evaluator.Evaluate(trainer.model(), trainer.classifier(), trainer.regular_classes());
   ASSERT_EQ(result.bin_sets.count("tiny"), 1u);
   const auto named = result.Named();
   EXPECT_EQ(named.at("bin_tiny_acc_f"), result.bin_sets.at("tiny").on_f.accuracy);
@@ -165,14 +167,16 @@ TEST_F(EvaluatorTest, BinSetsAreValidatedWithTheMirrorImage) {
   // An unreadable set is left out, not fatal.
   config_.evaluation.bin_sets = {::testing::TempDir() + "/no_such.bin"};
   Evaluator missing(config_, data, *comm_);
-  EXPECT_TRUE(missing.Evaluate(trainer.model(), trainer.regular_classes()).bin_sets.empty());
+  EXPECT_TRUE(missing.Evaluate(trainer.model(), trainer.classifier(), trainer.regular_classes())
+                  .bin_sets.empty());
 }
 
 TEST_F(EvaluatorTest, NothingConfiguredNothingReported) {
   const Dataset data = testing::SyntheticDataset({6, 2});
   Trainer trainer(config_, data, *comm_);
   Evaluator evaluator(config_, data, *comm_);
-  const EvaluationMetrics result = evaluator.Evaluate(trainer.model(), trainer.regular_classes());
+  const EvaluationMetrics result =
+      evaluator.Evaluate(trainer.model(), trainer.classifier(), trainer.regular_classes());
   EXPECT_FALSE(result.verification);
   EXPECT_FALSE(result.holdout);
   EXPECT_TRUE(result.Named().empty());
@@ -184,7 +188,8 @@ TEST_F(EvaluatorTest, UnreadableSourcesAreLeftOutNotFatal) {
   config_.evaluation.holdout_path = ::testing::TempDir() + "/no_such_holdout";
   Trainer trainer(config_, data, *comm_);
   Evaluator evaluator(config_, data, *comm_);
-  const EvaluationMetrics result = evaluator.Evaluate(trainer.model(), trainer.regular_classes());
+  const EvaluationMetrics result =
+      evaluator.Evaluate(trainer.model(), trainer.classifier(), trainer.regular_classes());
   EXPECT_FALSE(result.verification);
   EXPECT_FALSE(result.holdout);
 }

@@ -40,7 +40,7 @@ torch::Tensor Embed(torch::jit::Module& module, const torch::Tensor& images) {
 
 TEST(EmbeddingModuleTest, EqualsTheTrainersFeaturesOnGAndF) {
   torch::manual_seed(5);
-  FtlModel model(Small32(), 7);
+  FtlModel model(Small32());
   model->eval();
   const torch::Tensor images = torch::randint(0, 256, {6, 1, 32, 32}).to(torch::kUInt8);
   for (FeatureLayer layer : {FeatureLayer::kG, FeatureLayer::kF}) {
@@ -71,7 +71,7 @@ TEST(EmbeddingModuleTest, EqualsTheTrainersFeaturesOnGAndF) {
 // module: the trainer's feature extraction to 1e-5.
 TEST(EmbeddingModuleTest, EqualsTheTrainersFeaturesOnRealFaces) {
   torch::manual_seed(8);
-  FtlModel model(Small32(), 5);
+  FtlModel model(Small32());
   model->eval();
   ImageOptions options;
   options.size = 32;
@@ -105,7 +105,7 @@ TEST(EmbeddingModuleTest, PaperPresetInColourToo) {
   torch::manual_seed(6);
   ModelShape shape = *ModelPreset("paper");
   shape.input_size = 40;
-  FtlModel model(shape, 3);
+  FtlModel model(shape);
   model->eval();
   const torch::Tensor images = torch::randint(0, 256, {2, 3, 40, 40}).to(torch::kUInt8);
   EmbeddingModuleOptions options;
@@ -125,7 +125,7 @@ TEST(EmbeddingModuleTest, ArcFaceTorchBackbonesToo) {
     ModelShape shape = *ModelPreset(backbone);
     shape.input_size = 32;  // the MobileFaceNet's GDC kernel 2x2
     shape.feature_dim = 16;
-    FtlModel model(shape, 3);
+    FtlModel model(shape);
     {
       torch::NoGradGuard no_grad;
       for (torch::Tensor& b : model->buffers()) {
@@ -146,7 +146,7 @@ TEST(EmbeddingModuleTest, ArcFaceTorchBackbonesToo) {
 }
 
 TEST(EmbeddingModuleTest, WrongDtypeOrShapeIsAClearError) {
-  FtlModel model(Small32(), 3);
+  FtlModel model(Small32());
   absl::StatusOr<torch::jit::Module> module = BuildEmbeddingModule(model, Small32(), {});
   ASSERT_TRUE(module.ok()) << module.status();
   const auto message = [&](const torch::Tensor& input) -> std::string {
@@ -227,14 +227,13 @@ TEST(FineTuneTest, TakesTrainedLayersAndKeepsAFreshClassifier) {
   const auto want = source.model()->named_parameters();
   {
     Trainer tuned(config, second, *comm);
-    const torch::Tensor fresh_classifier = tuned.model()->classifier->weight.clone();
+    const torch::Tensor fresh_classifier = testing::ClassifierWeight(tuned.classifier()).clone();
     ASSERT_TRUE(tuned.FineTuneFrom(dir).ok());
     for (const auto& p : tuned.model()->named_parameters()) {
-      if (p.key().rfind("classifier", 0) == 0) continue;
       EXPECT_TRUE(torch::equal(p.value(), want[p.key()])) << p.key();
     }
-    EXPECT_EQ(tuned.model()->classifier->weight.size(0), 5);
-    EXPECT_TRUE(torch::equal(tuned.model()->classifier->weight, fresh_classifier));
+    EXPECT_EQ(tuned.classifier().num_classes(), 5);
+    EXPECT_TRUE(torch::equal(testing::ClassifierWeight(tuned.classifier()), fresh_classifier));
   }
   {
     Trainer tuned(config, second, *comm);

@@ -1,13 +1,14 @@
 // The margin heads against a naive reference: each logit written out with acos/cos in double
 // precision, the cross-entropy as -z_y + log sum exp z, gradients by central differences.
-#include "common/model/margin_head.h"
+#include "common/classifier/margin_head.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "common/model/ftl_model.h"
+#include "common/classifier/replicated_classifier.h"
+#include "common/ftl/losses.h"
 #include "tests/test_util.h"
 
 namespace ftl {
@@ -123,28 +124,98 @@ TEST(MarginHeadTest, ArcFaceBranchesAtHandWorkedValues) {
                               torch::tensor({{2.0, -1.0}})));
 }
 
-// The model's margin head: cos between normalised f and W rows, then MarginLogits.
-TEST(MarginHeadTest, ModelLogitsUseNormalisedFeaturesAndWeights) {
+// The classifier's margin head: cos between normalised f and W rows, then MarginLogits.
+TEST(MarginHeadTest, ClassifierLogitsUseNormalisedFeaturesAndWeights) {
   JobConfig config = testing::TinyJobConfig();
-  const HeadConfig head = Head(HeadKind::kArcFace, 10, 1, 0.3, 0);
+  LossWeights loss;
+  loss.head = Head(HeadKind::kArcFace, 10, 1, 0.3, 0);
   torch::manual_seed(3);
-  FtlModel model(config.model, 5, head);
+  ReplicatedClassifier classifier(config.model.feature_dim, 5, loss);
   const torch::Tensor f = torch::randn({3, config.model.feature_dim}) * 7.0;
   const torch::Tensor y = torch::tensor({4, 0, 2}, torch::kInt64);
-  const torch::Tensor w = model->classifier_weight().detach();
-  const torch::Tensor logits = model->Logits(f, y).detach();
-  const torch::Tensor plain = model->Logits(f).detach();
+  const torch::Tensor w = classifier.weight().detach();
+  const torch::Tensor logits = classifier.Logits(f, y).detach();
+  const torch::Tensor plain = classifier.Logits(f).detach();
   for (int64_t i = 0; i < 3; ++i) {
     for (int64_t j = 0; j < 5; ++j) {
       const double c = (f[i].dot(w[j]) / (f[i].norm() * w[j].norm())).item<double>();
-      const double expected = 10 * (j == y[i].item<int64_t>() ? NaiveTarget(c, head) : c);
+      const double expected = 10 * (j == y[i].item<int64_t>() ? NaiveTarget(c, loss.head) : c);
       EXPECT_NEAR(logits[i][j].item<double>(), expected, 1e-4) << i << "," << j;
       EXPECT_NEAR(plain[i][j].item<double>(), 10 * c, 1e-4);
     }
   }
-  // The softmax head is the plain FC.
-  FtlModel softmax(config.model, 5);
-  EXPECT_TRUE(torch::allclose(softmax->Logits(f, y), softmax->classifier->forward(f)));
+  // The loss terms: cross-entropy of the margin logits, no m-L2 under a margin head.
+  const ClassificationTerms terms = classifier.Losses(f, y);
+  EXPECT_NEAR(terms.sfmx.item<double>(),
+              torch::nn::functional::cross_entropy(logits, y).item<double>(), 1e-5);
+  EXPECT_FALSE(terms.reg.defined());
+  // Predictions: no margin; the largest softmax probability of s cos and its class.
+  const ClassPrediction predicted = classifier.Predict(f);
+  const auto [p, label] = torch::softmax(plain, 1).max(1);
+  EXPECT_TRUE(torch::equal(predicted.label, label));
+  EXPECT_TRUE(torch::allclose(predicted.probability, p, 1e-5, 1e-6));
+  // The softmax head is the plain FC, with m-L2 on its logits.
+  ReplicatedClassifier softmax(config.model.feature_dim, 5, LossWeights());
+  const torch::Tensor wf = torch::mm(f, softmax.weight().t());
+  EXPECT_TRUE(torch::allclose(softmax.Logits(f, y), wf));
+  EXPECT_NEAR(softmax.Losses(f, y).reg.item<double>(), wf.pow(2).mean().item<double>(), 1e-4);
+}
+
+// Weight norms, trainability and the checkpoint entries of the replicated classifier.
+TEST(ReplicatedClassifierTest, NormsTrainabilityAndCheckpointEntries) {
+  torch::manual_seed(5);
+  ReplicatedClassifier classifier(4, 3, LossWeights());
+  const torch::Tensor w = classifier.weight().detach();
+  for (int64_t c = 0; c < 3; ++c) {
+    double sum = 0;
+    for (int64_t d = 0; d < 4; ++d) sum += std::pow(w[c][d].item<double>(), 2);
+    EXPECT_NEAR(classifier.WeightNorms()[c].item<double>(), std::sqrt(sum), 1e-6);
+  }
+  EXPECT_EQ(classifier.num_classes(), 3);
+  EXPECT_TRUE(classifier.averages_gradients());
+  classifier.SetTrainable(false);
+  EXPECT_FALSE(classifier.weight().requires_grad());
+  classifier.SetTrainable(true);
+  EXPECT_TRUE(classifier.weight().requires_grad());
+  const auto entries = classifier.CheckpointTensors();
+  ASSERT_EQ(entries.size(), 1u);
+  ASSERT_EQ(entries.count("classifier.weight"), 1u);
+  EXPECT_EQ(classifier.named_parameters().keys(), std::vector<std::string>{"classifier.weight"});
+
+  ReplicatedClassifier other(4, 3, LossWeights());
+  ASSERT_FALSE(torch::equal(other.weight(), classifier.weight()));
+  ASSERT_TRUE(other.LoadCheckpointTensors(entries, "test").ok());
+  EXPECT_TRUE(torch::equal(other.weight(), classifier.weight()));
+  // Another class count, or an entry it does not have, is refused and leaves it unchanged.
+  ReplicatedClassifier wider(4, 5, LossWeights());
+  const torch::Tensor before = wider.weight().detach().clone();
+  EXPECT_FALSE(wider.LoadCheckpointTensors(entries, "test").ok());
+  auto extra = entries;
+  extra["classifier.bias"] = torch::zeros({3});
+  EXPECT_FALSE(other.LoadCheckpointTensors(extra, "test").ok());
+  EXPECT_TRUE(torch::equal(wider.weight(), before));
+}
+
+// Logit adjustment and the class-balanced weights are the classifier's: its softmax loss equals
+// the loss function given the log prior and the weights of the same counts.
+TEST(ReplicatedClassifierTest, LogitAdjustmentAndClassBalancedWeightsFromTheCounts) {
+  LossWeights loss;
+  loss.logit_adjust_tau = 0.7;
+  loss.class_balanced_beta = 0.9;
+  const torch::Tensor counts = torch::tensor({10, 2, 0}, torch::kInt64);
+  torch::manual_seed(6);
+  ReplicatedClassifier classifier(4, 3, loss, counts);
+  const torch::Tensor f = torch::randn({5, 4});
+  const torch::Tensor y = torch::tensor({0, 1, 2, 1, 0}, torch::kInt64);
+  // log shares with a class of no images counted as one: 10/13, 2/13, 1/13.
+  const torch::Tensor log_prior = torch::log(torch::tensor({10.0f, 2.0f, 1.0f}) / 13.0f);
+  const torch::Tensor logits = torch::mm(f, classifier.weight().t());
+  const double want =
+      SoftmaxLoss(logits, y, log_prior, 0.7, ClassBalancedWeights(counts, 0.9)).item<double>();
+  EXPECT_NEAR(classifier.Losses(f, y).sfmx.item<double>(), want, 1e-5);
+  EXPECT_GT(std::abs(want - SoftmaxLoss(logits, y).item<double>()), 1e-3);
+  // Either setting without the counts is a programming error, caught at construction.
+  EXPECT_THROW(ReplicatedClassifier(4, 3, loss), c10::Error);
 }
 
 }  // namespace

@@ -146,7 +146,7 @@ TEST_F(ModelFilesTest, AnExportInSafetensorsFineTunesWithItsLayers) {
   EXPECT_EQ(SniffModelFile(path), ModelFileKind::kSafetensors);
   EXPECT_EQ(SniffModelFile(crafted_), ModelFileKind::kTorchScript);
   Trainer tuned(config_, testing::SyntheticDataset({3, 3, 3}, 32, 1, 9), *comm_);
-  const torch::Tensor fresh_classifier = tuned.model()->classifier->weight.clone();
+  const torch::Tensor fresh_classifier = testing::ClassifierWeight(tuned.classifier()).clone();
   const torch::Tensor fresh_decoder = tuned.model()->dec->parameters().front().clone();
   ASSERT_TRUE(tuned.FineTuneFrom(path).ok());
   const auto want = source.model()->named_parameters();
@@ -158,7 +158,7 @@ TEST_F(ModelFilesTest, AnExportInSafetensorsFineTunesWithItsLayers) {
     }
   }
   EXPECT_GT(compared, 4);
-  EXPECT_TRUE(torch::equal(tuned.model()->classifier->weight, fresh_classifier));
+  EXPECT_TRUE(torch::equal(testing::ClassifierWeight(tuned.classifier()), fresh_classifier));
   EXPECT_TRUE(torch::equal(tuned.model()->dec->parameters().front(), fresh_decoder));
 }
 

@@ -137,18 +137,23 @@ class Stage1ReferenceTest : public ::testing::TestWithParam<ThirdBatch> {
   }
 
   // R's and FC's parameters of `model`, made trainable for the hand-written steps.
-  static std::vector<torch::Tensor> FilterAndClassifier(FtlModel& model) {
-    std::vector<torch::Tensor> params = model->filter->parameters();
-    for (const torch::Tensor& p : model->classifier->parameters()) params.push_back(p);
+  static std::vector<torch::Tensor> FilterAndClassifier(Trainer& trainer) {
+    std::vector<torch::Tensor> params = trainer.model()->filter->parameters();
+    params.push_back(testing::ClassifierWeight(trainer.classifier()));
     for (torch::Tensor& p : params) p.set_requires_grad(true);
     return params;
   }
 
   // The trainer's R and FC against the hand-stepped reference's.
-  static void ExpectSameFilterAndClassifier(Trainer& trainer, FtlModel& expected_model) {
-    const auto ours = trainer.model()->named_parameters();
+  static void ExpectSameFilterAndClassifier(Trainer& trainer, Trainer& expected) {
+    auto named = [](Trainer& t) {
+      auto all = t.model()->named_parameters();
+      for (const auto& p : t.classifier().named_parameters()) all.insert(p.key(), p.value());
+      return all;
+    };
+    const auto ours = named(trainer);
     int compared = 0;
-    for (const auto& item : expected_model->named_parameters()) {
+    for (const auto& item : named(expected)) {
       if (item.key().rfind("filter.", 0) != 0 && item.key().rfind("classifier.", 0) != 0) continue;
       EXPECT_TRUE(torch::allclose(ours[item.key()], item.value(), 1e-5, 1e-5))
           << item.key() << ": max difference "
@@ -186,9 +191,10 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   ASSERT_FALSE(torch::equal(y_r, y_u));
 
   FtlModel& m = reference.model();
-  NaiveAdam adam(FilterAndClassifier(m), config_.training.stage1_lr);
-  auto logits_of = [&m](const torch::Tensor& g) {
-    return m->classifier->forward(m->filter->forward(g));
+  NaiveAdam adam(FilterAndClassifier(reference), config_.training.stage1_lr);
+  const torch::Tensor w = testing::ClassifierWeight(reference.classifier());
+  auto logits_of = [&m, &w](const torch::Tensor& g) {
+    return torch::mm(m->filter->forward(g), w.t());  // W f per row
   };
   adam.Step(NaiveClassifierLoss(logits_of(g_r), y_r, config_.loss.reg));
   adam.Step(NaiveClassifierLoss(logits_of(g_u), y_u, config_.loss.reg));
@@ -260,7 +266,7 @@ TEST_P(Stage1ReferenceTest, OneIterationEqualsManualAdamStepsOnEquationSeven) {
   EXPECT_EQ(report.losses.count("sfmx_third"),
             third != ThirdBatch::kTransfer && third != ThirdBatch::kNone ? 1u : 0u);
   EXPECT_EQ(report.images, (g_third.defined() ? 3 : 2) * batch);
-  ExpectSameFilterAndClassifier(trainer, m);
+  ExpectSameFilterAndClassifier(trainer, reference);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryThirdBatch, Stage1ReferenceTest,
@@ -335,16 +341,17 @@ TEST_F(Stage1ReferenceTest, OneIterationWithArcFaceAndSgdEqualsManualSteps) {
   const FtlStatistics& stats = reference.statistics();
   const auto [y_r, y_u, g_r, g_u] = DrawFirstBatches(reference);
   FtlModel& m = reference.model();
-  NaiveSgd sgd(FilterAndClassifier(m), 0.05, 0.9);
+  NaiveSgd sgd(FilterAndClassifier(reference), 0.05, 0.9);
+  const torch::Tensor w = testing::ClassifierWeight(reference.classifier());
   auto loss_of = [&](const torch::Tensor& g, const torch::Tensor& y) {
-    return NaiveArcFaceLoss(m->filter->forward(g), m->classifier_weight(), y, 8, 0.4);
+    return NaiveArcFaceLoss(m->filter->forward(g), w, y, 8, 0.4);
   };
   sgd.Step(loss_of(g_r, y_r));
   sgd.Step(loss_of(g_u, y_u));
   sgd.Step(loss_of(NaiveTransfer(g_r, y_r, y_u, stats.centers, stats.basis), y_u));
 
   trainer.StageOne(1, 0);
-  ExpectSameFilterAndClassifier(trainer, m);
+  ExpectSameFilterAndClassifier(trainer, reference);
 }
 
 // UpdateStats against a loop over the model's own outputs, one image at a time: g = Enc(x) and

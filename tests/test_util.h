@@ -8,10 +8,17 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/classifier/classifier.h"
 #include "common/config/job_config.h"
 #include "common/data/dataset.h"
 
 namespace ftl::testing {
+
+// W [N_c, D] of a classifier (the parameter itself: it changes as the classifier trains).
+inline torch::Tensor ClassifierWeight(const Classifier& classifier) {
+  const torch::Tensor weight = classifier.named_parameters()["classifier.weight"];
+  return weight;
+}
 
 // A model small enough for many steps per test on one core.
 inline JobConfig TinyJobConfig() {

@@ -122,14 +122,15 @@ std::map<std::string, double> EvaluationMetrics::Named() const {
   return m;
 }
 
-EvaluationMetrics Evaluator::Evaluate(FtlModel& model, const torch::Tensor& is_regular) {
+EvaluationMetrics Evaluator::Evaluate(FtlModel& model, Classifier& classifier,
+                                      const torch::Tensor& is_regular) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
   EvaluationMetrics metrics;
   if (!config_.evaluation.pairs_path.empty()) metrics.verification = Verification(model);
   if (!config_.evaluation.holdout_path.empty() || !config_.evaluation.holdout_manifest.empty()) {
-    metrics.holdout = Holdout(model, is_regular);
+    metrics.holdout = Holdout(model, classifier, is_regular);
   }
   for (const std::string& path : config_.evaluation.bin_sets) {
     std::optional<VerificationMetrics> set = BinSet(model, path);
@@ -310,7 +311,8 @@ absl::Status Evaluator::LoadHoldout() {
   return absl::OkStatus();
 }
 
-std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::Tensor& is_regular) {
+std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, Classifier& classifier,
+                                                 const torch::Tensor& is_regular) {
   if (!holdout_ && !EveryRankOk(LoadHoldout(), "hold-out: ")) {
     holdout_.reset();  // read again at the next evaluation
     return std::nullopt;
@@ -348,9 +350,9 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, const torch::T
     {
       torch::NoGradGuard no_grad;
       // f comes back on the host; the classifier lives on device_.
-      const torch::Tensor probabilities =
-          torch::softmax(model->Logits(f.to(device_)).to(torch::kFloat32), 1).cpu();
-      const auto [p, predicted] = probabilities.max(1);
+      const ClassPrediction prediction = classifier.Predict(f.to(device_));
+      const torch::Tensor p = prediction.probability.cpu();
+      const torch::Tensor predicted = prediction.label.cpu();
       const torch::Tensor ur = is_regular.index_select(0, y).logical_not();
       confidence.index_put_(
           {rows}, torch::stack({p.to(torch::kFloat64), (predicted == y).to(torch::kFloat64),

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "common/classifier/classifier.h"
 #include "common/comm/communicator.h"
 #include "common/config/job_config.h"
 #include "common/data/dataset.h"
@@ -57,14 +58,17 @@ class Evaluator {
             torch::Device device = torch::kCPU);
   ~Evaluator();
 
-  // Runs every configured protocol on `model` (on this evaluator's device) with the UR/regular
-  // split `is_regular` ([N_c] bool). A protocol whose input cannot be read (on any rank) is left
-  // out on every rank, with the reason logged. The hold-out set is read at the first call and kept.
-  EvaluationMetrics Evaluate(FtlModel& model, const torch::Tensor& is_regular);
+  // Runs every configured protocol on `model` and its `classifier` (both on this evaluator's
+  // device) with the UR/regular split `is_regular` ([N_c] bool). A protocol whose input cannot be
+  // read (on any rank) is left out on every rank, with the reason logged. The hold-out set is read
+  // at the first call and kept.
+  EvaluationMetrics Evaluate(FtlModel& model, Classifier& classifier,
+                             const torch::Tensor& is_regular);
 
  private:
   std::optional<VerificationMetrics> Verification(FtlModel& model);
-  std::optional<HoldoutMetrics> Holdout(FtlModel& model, const torch::Tensor& is_regular);
+  std::optional<HoldoutMetrics> Holdout(FtlModel& model, Classifier& classifier,
+                                        const torch::Tensor& is_regular);
   // A .bin set with the mirror image, as InsightFace's validation: each rank embeds a stripe of
   // the images, the embeddings are summed across ranks.
   std::optional<VerificationMetrics> BinSet(FtlModel& model, const std::string& path);

@@ -108,7 +108,7 @@ absl::StatusOr<EmbeddingFile> ReadEmbeddingFile(const std::string& path) {
   out.preset = network->first;
   out.shape = network->second;
   try {
-    out.model = FtlModel(out.shape, 1);
+    out.model = FtlModel(out.shape);
   } catch (const c10::Error& e) {
     return absl::DataLossError(
         absl::StrCat("'", path, "': network ", get(kNetwork),

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "common/model/iresnet.h"
-#include "common/model/margin_head.h"
 #include "common/model/mobilefacenet.h"
 
 namespace ftl {
@@ -169,25 +168,10 @@ torch::Tensor FeatureFilterImpl::forward(torch::Tensor g) {
   return out_->forward(body_->forward(h));
 }
 
-FtlModelImpl::FtlModelImpl(const ModelShape& shape, int num_classes, const HeadConfig& head)
-    : head_(head) {
+FtlModelImpl::FtlModelImpl(const ModelShape& shape) {
   enc = register_module("enc", Encoder(shape));
   if (shape.has_decoder()) dec = register_module("dec", Decoder(shape));
   filter = register_module("filter", FeatureFilter(shape));
-  classifier = register_module(
-      "classifier", nn::Linear(nn::LinearOptions(shape.feature_dim, num_classes).bias(false)));
-}
-
-torch::Tensor FtlModelImpl::Logits(const torch::Tensor& f, const torch::Tensor& labels) {
-  if (head_.kind == HeadKind::kSoftmax) return classifier->forward(f);
-  namespace F = torch::nn::functional;
-  // float32 even inside a bf16 autocast scope: cosines near 1 and the margin need the precision.
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCUDA);
-  const auto unit = F::NormalizeFuncOptions().dim(1).eps(1e-12);
-  const torch::Tensor cosine =
-      torch::mm(F::normalize(f.to(torch::kFloat32), unit),
-                F::normalize(classifier->weight.to(torch::kFloat32), unit).t());
-  return MarginLogits(cosine, labels, head_);
 }
 
 }  // namespace ftl

@@ -1,6 +1,6 @@
 // The paper's network (Sec. 3.2, Fig. 2): encoder Enc (x -> rich feature g), decoder Dec
-// (g -> x'), filter R (g -> identity feature f) and the bias-free linear classifier FC (f ->
-// logits).
+// (g -> x') and filter R (g -> identity feature f). The classifier FC (f -> logits) is a
+// component of its own: common/classifier/classifier.h.
 //
 // The paper presets have no batch normalisation (group normalisation instead): every layer is
 // per-sample, so data-parallel training with R ranks of batch B computes exactly what one process
@@ -89,28 +89,14 @@ class FeatureFilterImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FeatureFilter);
 
-// The four modules together. FC is a bias-free N_c x D linear layer; `head` says how its weights
-// turn f into logits (loss.head).
+// The three modules together (the classifier FC lives in common/classifier).
 class FtlModelImpl : public torch::nn::Module {
  public:
-  FtlModelImpl(const ModelShape& shape, int num_classes, const HeadConfig& head = {});
-
-  // The classifier's logits for f: W f for the softmax head; for a margin head s cos(theta_j)
-  // (f and each W_j normalised, computed in float32), with the target's margin when `labels` is
-  // given (training) and without it when not (inference: the argmax and softmax of evaluation).
-  torch::Tensor Logits(const torch::Tensor& f, const torch::Tensor& labels = torch::Tensor());
-  const HeadConfig& head() const { return head_; }
+  explicit FtlModelImpl(const ModelShape& shape);
 
   Encoder enc{nullptr};
   Decoder dec{nullptr};  // empty for backbones without a decoder (shape.has_decoder())
   FeatureFilter filter{nullptr};
-  torch::nn::Linear classifier{nullptr};
-
-  // W of Eq. 2/3: [N_c, D].
-  torch::Tensor classifier_weight() const { return classifier->weight; }
-
- private:
-  HeadConfig head_;
 };
 TORCH_MODULE(FtlModel);
 

@@ -22,6 +22,7 @@ constexpr char kSteps[] = "ftl.steps";
 constexpr char kRecipe[] = "ftl.recipe";
 
 constexpr char kModel[] = "model/";
+constexpr char kClassifier[] = "model/classifier.";
 constexpr char kOptimizer[] = "optimizer/";
 constexpr char kCenters[] = "stats/centers";
 constexpr char kBasis[] = "stats/basis";
@@ -48,6 +49,7 @@ NamedTensors EncodeTrainerCheckpoint(const TrainerCheckpoint& c) {
   m[kSteps] = absl::StrCat(c.pretrain_step, ",", c.stage1_step, ",", c.stage2_step);
   if (!c.recipe.empty()) m[kRecipe] = c.recipe;
   for (const auto& [name, tensor] : c.model) out.tensors[kModel + name] = tensor;
+  for (const auto& [name, tensor] : c.classifier) out.tensors[kModel + name] = tensor;
   for (const auto& [phase, state] : c.optimizers) {
     for (const auto& [name, tensor] : state) {
       out.tensors[absl::StrCat(kOptimizer, phase, "/", name)] = tensor;
@@ -123,7 +125,8 @@ absl::StatusOr<TrainerCheckpoint> DecodeTrainerCheckpoint(NamedTensors contents,
   int stats_found = 0;
   for (auto& [name, tensor] : contents.tensors) {
     if (StartsWith(name, kModel)) {
-      c.model[name.substr(sizeof(kModel) - 1)] = std::move(tensor);
+      TensorMap& part = StartsWith(name, kClassifier) ? c.classifier : c.model;
+      part[name.substr(sizeof(kModel) - 1)] = std::move(tensor);
       continue;
     }
     if (StartsWith(name, kOptimizer)) {

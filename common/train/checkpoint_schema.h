@@ -7,7 +7,8 @@
 // ftl.images, ftl.feature_dim, ftl.input_size, ftl.channels, ftl.position (the schedule position
 // to resume at), ftl.steps ("pretrain,stage1,stage2" optimizer step counters), and optionally
 // ftl.recipe (common/config/recipe.h; files written before it have none).
-// Tensors: model/<name> (every parameter and buffer of FtlModel), optimizer/<phase>/<parameter>/
+// Tensors: model/<name> (every parameter and buffer of FtlModel, and the classifier's entries,
+// model/classifier.*: Classifier::CheckpointTensors), optimizer/<phase>/<parameter>/
 // <field> for phases pretrain, stage1 and stage2 (common/optim/optimizer_state.h), and after an
 // UpdateStats stats/centers, stats/basis, stats/eigenvalues, stats/mean_distances,
 // stats/hard_mask (uint8), stats/energy_kept (float64, one element).
@@ -46,8 +47,9 @@ struct TrainerCheckpoint {
   int64_t pretrain_step = 0;
   int64_t stage1_step = 0;
   int64_t stage2_step = 0;
-  std::string recipe;  // EncodeRecipe text; "" for a file written before recipes
-  TensorMap model;     // by FtlModel's own names
+  std::string recipe;    // EncodeRecipe text; "" for a file written before recipes
+  TensorMap model;       // by FtlModel's own names
+  TensorMap classifier;  // by the classifier's names ("classifier.weight")
   std::map<std::string, TensorMap> optimizers;  // "pretrain", "stage1", "stage2" -> state
   FtlStatistics stats;                          // written when valid
 };

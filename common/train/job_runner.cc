@@ -103,7 +103,8 @@ absl::StatusOr<std::optional<PhaseOrder>> LocalScheduleDriver::NextPhase() {
 PhaseReport RunEvaluatePhase(Trainer& trainer, Evaluator& evaluator) {
   const auto start = Clock::now();
   PhaseReport report = trainer.Evaluate();
-  report.metrics.merge(evaluator.Evaluate(trainer.model(), trainer.regular_classes()).Named());
+  report.metrics.merge(
+      evaluator.Evaluate(trainer.model(), trainer.classifier(), trainer.regular_classes()).Named());
   report.seconds = SecondsSince(start);
   return report;
 }

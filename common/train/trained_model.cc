@@ -38,16 +38,19 @@ absl::StatusOr<TrainedModel> LoadFile(const std::string& path) {
     }
   }
   // The model is built before its weights are checked: its size must be one the file can hold.
-  const auto classifier = checkpoint.model.find("classifier.weight");
+  // The classifier is not built (export, embedding and fine-tuning leave it), but its shape is
+  // the file's own record of the class count.
+  const auto classifier = checkpoint.classifier.find("classifier.weight");
   if (!PlausibleModelSize(id.feature_dim, id.input_size, id.channels) ||
-      id.num_classes > std::numeric_limits<int>::max() || classifier == checkpoint.model.end() ||
+      id.num_classes > std::numeric_limits<int>::max() ||
+      classifier == checkpoint.classifier.end() || checkpoint.classifier.size() != 1 ||
       !classifier->second.sizes().equals({id.num_classes, id.feature_dim})) {
     return absl::DataLossError(absl::StrCat(
         "checkpoint '", path,
         "': its classes, D, input size or channels are implausible or do not fit its classifier"));
   }
   try {
-    trained.model = FtlModel(trained.shape, static_cast<int>(id.num_classes));
+    trained.model = FtlModel(trained.shape);
   } catch (const c10::Error& e) {
     return absl::DataLossError(
         absl::StrCat("checkpoint '", path, "': network ", id.network,

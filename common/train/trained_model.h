@@ -13,7 +13,7 @@
 
 namespace ftl {
 
-struct TrainedModel {
+struct TrainedModel {       // Enc, Dec and R: the classifier is not built (its shape is checked)
   FtlModel model{nullptr};  // on the CPU, in eval mode
   ModelShape shape;
   std::string preset;

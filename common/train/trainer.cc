@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/checkpoint/checkpoint_file.h"
+#include "common/classifier/replicated_classifier.h"
 #include "common/config/recipe.h"
 #include "common/data/augment.h"
 #include "common/eval/metric_names.h"
@@ -123,11 +124,19 @@ struct Trainer::Optimizers {
 Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& comm,
                  torch::Device device)
     : config_(config), dataset_(dataset), comm_(comm), device_(device) {
+  const torch::Tensor class_counts =
+      config.loss.logit_adjust_tau > 0 || config.loss.class_balanced_beta > 0
+          ? dataset.ClassCounts()
+          : torch::Tensor();
   torch::manual_seed(config.training.seed);
-  model_ = FtlModel(config.model, static_cast<int>(dataset.num_classes()), config.loss.head);
+  model_ = FtlModel(config.model);
   model_->to(device_);
+  // Right after the network, from the same seeded stream: the weights FtlModel's own FC had.
+  classifier_ =
+      std::make_unique<ReplicatedClassifier>(config.model.feature_dim, dataset.num_classes(),
+                                             config.loss, class_counts, device_, autocast());
   // Identical starting weights everywhere, whatever each rank's RNG did.
-  std::vector<torch::Tensor> state = model_->parameters();
+  std::vector<torch::Tensor> state = AllParameters();
   {
     torch::NoGradGuard no_grad;
     comm_.Broadcast(state, 0);
@@ -142,9 +151,11 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   const auto enc = Trainable(*model_->enc, frozen);
   const auto dec = model_->dec ? model_->dec->parameters() : std::vector<torch::Tensor>{};
   const auto filter = model_->filter->parameters();
-  const auto fc = model_->classifier->parameters();
+  const auto fc = classifier_->named_parameters().values();
   const auto all = Concat({enc, dec, filter, fc});
   const auto stage1 = Concat({filter, fc});
+  // A classifier whose rows are this rank's own steps them without the average.
+  const auto averaged_fc = classifier_->averages_gradients() ? fc : std::vector<torch::Tensor>{};
   const auto stage2 = Concat({enc, dec, filter});
   const TrainingConfig& t = config.training;
   const int64_t stage_steps = int64_t{t.rounds} * t.stage_iterations;
@@ -154,8 +165,10 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
       PhaseOptimizer(stage2, t.stage2_optimizer, t.stage2_lr, stage_steps)});
   const auto bucket_bytes = static_cast<int64_t>(config.runtime.bucket_mb * 1024 * 1024);
   const bool overlap = config.runtime.overlap_allreduce.value_or(device_.is_cuda());
-  pretrain_averager_ = std::make_unique<GradientAverager>(all, bucket_bytes, overlap);
-  stage1_averager_ = std::make_unique<GradientAverager>(stage1, bucket_bytes, overlap);
+  pretrain_averager_ = std::make_unique<GradientAverager>(Concat({enc, dec, filter, averaged_fc}),
+                                                          bucket_bytes, overlap);
+  stage1_averager_ =
+      std::make_unique<GradientAverager>(Concat({filter, averaged_fc}), bucket_bytes, overlap);
   stage2_averager_ = std::make_unique<GradientAverager>(stage2, bucket_bytes, overlap);
   const torch::Tensor every_sample = torch::arange(dataset.size(), torch::kInt64);
   pretrain_samples_ = EpochSampler(every_sample, t.seed, SampleStream::kPretrain);
@@ -170,34 +183,27 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
     balanced_pretrain_samples_ =
         ClassBalancedSampler(dataset.labels, all_classes, t.seed, SampleStream::kPretrain);
   }
-  const torch::Tensor class_counts =
-      config.loss.logit_adjust_tau > 0 || config.loss.class_balanced_beta > 0
-          ? dataset.ClassCounts()
-          : torch::Tensor();
-  if (config.loss.logit_adjust_tau > 0) {
-    // log of each class's share of the training images; a class without images (possible with a
-    // manifest) gets the smallest share instead of log 0.
-    const torch::Tensor counts = class_counts.to(torch::kFloat64).clamp_min(1.0);
-    log_prior_ = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device_);
-  }
-  if (config.loss.class_balanced_beta > 0) {
-    class_weights_ =
-        ClassBalancedWeights(class_counts, config.loss.class_balanced_beta).to(device_);
-  }
 }
 
-LossTerms Trainer::ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
+LossTerms Trainer::ClassifierLosses(const torch::Tensor& f, const torch::Tensor& labels,
                                     const torch::Tensor& reconstruction,
                                     const torch::Tensor& x) const {
   const LossWeights& w = config_.loss;
-  // m-L2 belongs to the softmax head's free logits; a margin head's are s cos(theta).
-  const bool ml2 = w.head.kind == HeadKind::kSoftmax;
-  return CombineLosses(
-      w, SoftmaxLoss(logits, labels, log_prior_, w.logit_adjust_tau, class_weights_),
-      reconstruction.defined() ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
-                               : torch::Tensor(),
-      ml2 ? MetricL2Loss(logits, w.ml2_reduction) : torch::Tensor());
+  const ClassificationTerms terms = classifier_->Losses(f, labels);
+  return CombineLosses(w, terms.sfmx,
+                       reconstruction.defined()
+                           ? ReconstructionLoss(reconstruction, x, w.recon_reduction)
+                           : torch::Tensor(),
+                       terms.reg);
 }
+
+torch::OrderedDict<std::string, torch::Tensor> Trainer::ParameterNames() const {
+  torch::OrderedDict<std::string, torch::Tensor> names = model_->named_parameters();
+  for (const auto& p : classifier_->named_parameters()) names.insert(p.key(), p.value());
+  return names;
+}
+
+std::vector<torch::Tensor> Trainer::AllParameters() const { return ParameterNames().values(); }
 
 absl::Status Trainer::InitializeFrom(const std::string& path) {
   return AgreeAndBroadcast(ReadModelWeights(path), "training.init_checkpoint", path);
@@ -214,7 +220,7 @@ absl::Status Trainer::AgreeAndBroadcast(const absl::Status& status, const std::s
     return absl::FailedPreconditionError(
         absl::StrCat(field, ": another rank could not read '", path, "' (see its error)"));
   }
-  std::vector<torch::Tensor> state = model_->parameters();
+  std::vector<torch::Tensor> state = AllParameters();
   torch::NoGradGuard no_grad;
   comm_.Broadcast(state, 0);  // bit-identical ranks whatever each read
   return absl::OkStatus();
@@ -245,10 +251,7 @@ absl::StatusOr<std::string> Trainer::ReadTrainedLayers(const std::string& path) 
                                           s.channels, s.feature_dim, trained->preset));
     }
     const auto source = trained->model->named_parameters();
-    for (auto& p : model_->named_parameters()) {
-      if (p.key().rfind("classifier", 0) == 0) continue;
-      p.value().copy_(source[p.key()]);
-    }
+    for (auto& p : model_->named_parameters()) p.value().copy_(source[p.key()]);
     const auto source_buffers = trained->model->named_buffers();  // batch-norm statistics
     for (auto& b : model_->named_buffers()) b.value().copy_(source_buffers[b.key()]);
     return std::string(model_->dec ? "Enc, Dec, R" : "Enc, R");
@@ -300,8 +303,9 @@ absl::Status Trainer::ReadModelWeights(const std::string& path) {
 
 absl::Status Trainer::LoadModelAndSteps(const std::string& path,
                                         const TrainerCheckpoint& checkpoint) {
-  absl::Status loaded =
-      LoadModuleTensors(*model_, checkpoint.model, "", absl::StrCat("checkpoint '", path, "'"));
+  const std::string source = absl::StrCat("checkpoint '", path, "'");
+  absl::Status loaded = LoadModuleTensors(*model_, checkpoint.model, "", source);
+  if (loaded.ok()) loaded = classifier_->LoadCheckpointTensors(checkpoint.classifier, source);
   if (!loaded.ok()) return absl::DataLossError(loaded.message());
   pretrain_step_ = checkpoint.pretrain_step;
   stage1_step_ = checkpoint.stage1_step;
@@ -378,7 +382,7 @@ void Trainer::SetTrainable(PhaseKind phase) {
   set(*model_->enc, pre || phase == PhaseKind::kStageTwo);
   if (model_->dec) set(*model_->dec, pre || phase == PhaseKind::kStageTwo);
   set(*model_->filter, true);
-  set(*model_->classifier, pre || phase == PhaseKind::kStageOne);
+  classifier_->SetTrainable(pre || phase == PhaseKind::kStageOne);
 }
 
 void Trainer::Step(PhaseOptimizer& phase, GradientAverager& averager, const torch::Tensor& loss) {
@@ -440,14 +444,14 @@ PhaseReport Trainer::TrainOnAllData(PhaseKind phase, int64_t iterations, int rou
   for (int64_t it = 0; it < iterations; ++it) {
     const auto [raw, y] = DeviceBatch(batches->Next());
     const torch::Tensor x = Augment(raw, stream, step);
-    torch::Tensor logits, reconstruction;
+    torch::Tensor f, reconstruction;
     {
       Bf16AutocastScope autocast_scope(autocast());
       const torch::Tensor g = model_->enc->forward(x);
-      logits = model_->Logits(model_->filter->forward(g), y).to(torch::kFloat32);
+      f = model_->filter->forward(g);
       if (model_->dec) reconstruction = model_->dec->forward(g).to(torch::kFloat32);
     }
-    const LossTerms terms = ClassifierLosses(logits, y, reconstruction, x);
+    const LossTerms terms = ClassifierLosses(f, y, reconstruction, x);
     optimizer.ScheduleStep(step);
     Step(optimizer, averager, terms.total);
     ++step;
@@ -575,12 +579,12 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   const bool have_hard = hard_samples_.pool_size() > 0;
   const bool have_ur = !ur_samples_.empty();
   auto classify_loss = [this](const torch::Tensor& g, const torch::Tensor& y) {
-    torch::Tensor logits;
+    torch::Tensor f;
     {
       Bf16AutocastScope autocast_scope(autocast());
-      logits = model_->Logits(model_->filter->forward(g), y).to(torch::kFloat32);
+      f = model_->filter->forward(g);
     }
-    return ClassifierLosses(logits, y, torch::Tensor(), torch::Tensor());
+    return ClassifierLosses(f, y, torch::Tensor(), torch::Tensor());
   };
   // g of images x (the encoder is frozen in stage 1: no graph, and batch norm on its running
   // statistics, as UpdateStats saw it), float32.
@@ -711,7 +715,7 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::ThirdBatchOf(
 
 double Trainer::UrToRegularWeightNormRatio() const {
   torch::NoGradGuard no_grad;
-  const torch::Tensor norms = model_->classifier_weight().norm(2, 1).cpu();
+  const torch::Tensor norms = classifier_->WeightNorms();
   const torch::Tensor regular = is_regular_;
   const int64_t num_regular = regular.sum().item<int64_t>();
   const int64_t num_ur = regular.numel() - num_regular;
@@ -736,14 +740,12 @@ PhaseReport Trainer::Evaluate() {
     pass.Update(begin, local.size(0));
     const BatchPrefetcher::Batch batch = chunks->Next();
     const torch::Tensor y = dataset_.labels.index_select(0, batch.rows);
-    torch::Tensor predicted;
+    torch::Tensor f;
     {
       Bf16AutocastScope autocast_scope(autocast());
-      predicted =
-          model_->Logits(model_->filter->forward(model_->enc->forward(DeviceImages(batch.images))))
-              .argmax(1)
-              .cpu();
+      f = model_->filter->forward(model_->enc->forward(DeviceImages(batch.images)));
     }
+    const torch::Tensor predicted = classifier_->Predict(f).label.cpu();
     const torch::Tensor correct = (predicted == y).to(torch::kFloat64);
     const torch::Tensor regular = is_regular_.index_select(0, y).to(torch::kFloat64);
     counts[0] += (correct * regular).sum();
@@ -783,7 +785,8 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
     checkpoint.stage2_step = stage2_step_;
     checkpoint.recipe = EncodeRecipe(TrainingRecipe(config_));
     checkpoint.model = ModuleTensors(*model_);
-    const NamedParameters names = model_->named_parameters();
+    checkpoint.classifier = classifier_->CheckpointTensors();
+    const NamedParameters names = ParameterNames();
     checkpoint.optimizers["pretrain"] =
         OptimizerStateTensors(*optimizers_->pretrain.optimizer, names);
     checkpoint.optimizers["stage1"] = OptimizerStateTensors(*optimizers_->stage1.optimizer, names);
@@ -860,7 +863,7 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
   // (Shapes of the statistics were checked against the identity, the identity against the job.)
   // A part refused after the model loaded leaves the trainer half-loaded: LoadNewestCheckpoint
   // then loads an older file, which sets every part again, or the job stops.
-  const NamedParameters names = model_->named_parameters();
+  const NamedParameters names = ParameterNames();
   const std::string source = absl::StrCat("checkpoint '", path, "'");
   const std::vector<std::pair<const char*, PhaseOptimizer*>> phases = {
       {"pretrain", &optimizers_->pretrain},
@@ -890,8 +893,7 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
 
 void Trainer::WriteWeightNorms(const std::string& file_name) {
   torch::NoGradGuard no_grad;
-  const torch::Tensor norms =
-      model_->classifier_weight().norm(2, 1).to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor norms = classifier_->WeightNorms().to(torch::kFloat64);
   const torch::Tensor counts = dataset_.ClassCounts();
   std::string text = "class,images,regular,weight_norm\n";
   for (int64_t c = 0; c < dataset_.num_classes(); ++c) {

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "common/classifier/classifier.h"
 #include "common/comm/communicator.h"
 #include "common/comm/gradient_buckets.h"
 #include "common/config/job_config.h"
@@ -92,6 +93,7 @@ class Trainer {
   absl::Status FineTuneFrom(const std::string& path);
 
   FtlModel& model() { return model_; }
+  Classifier& classifier() { return *classifier_; }
   const JobConfig& config() const { return config_; }
   const Dataset& dataset() const { return dataset_; }
   const torch::Device& device() const { return device_; }
@@ -131,10 +133,14 @@ class Trainer {
 
   // Fig. 1b's data: output_dir/<file_name>, one row per class (name, images, regular, norm).
   void WriteWeightNorms(const std::string& file_name);
-  // Eq. 4's weighted terms for a batch (reconstruction left out when undefined), with the
-  // configured reductions and logit adjustment.
-  LossTerms ClassifierLosses(const torch::Tensor& logits, const torch::Tensor& labels,
+  // Eq. 4's weighted terms for identity features f of `labels` (reconstruction left out when
+  // undefined): the classifier's terms and the reconstruction's, with the configured reductions.
+  LossTerms ClassifierLosses(const torch::Tensor& f, const torch::Tensor& labels,
                              const torch::Tensor& reconstruction, const torch::Tensor& x) const;
+  // The network's and the classifier's parameters by name (optimizer state in checkpoints).
+  torch::OrderedDict<std::string, torch::Tensor> ParameterNames() const;
+  // The network's parameters, then the classifier's: what rank 0 broadcasts.
+  std::vector<torch::Tensor> AllParameters() const;
   // FineTuneFrom's read on this rank; returns what was taken ("Enc, Dec, R" or "Enc").
   absl::StatusOr<std::string> ReadTrainedLayers(const std::string& path);
   // Every rank's read succeeded (a collective), then rank 0's weights to all (bit-identical).
@@ -167,6 +173,7 @@ class Trainer {
   Communicator& comm_;
   torch::Device device_;
   FtlModel model_{nullptr};
+  std::unique_ptr<Classifier> classifier_;
   torch::Tensor is_regular_;     // [N_c] bool
   int64_t regular_samples_ = 1;  // samples of regular classes: the terms of Eq. 6's sum V
   std::vector<int64_t> ur_classes_;
@@ -174,8 +181,6 @@ class Trainer {
   std::unique_ptr<GradientAverager> pretrain_averager_, stage1_averager_, stage2_averager_;
   EpochSampler pretrain_samples_, stage2_samples_;
   ClassBalancedSampler balanced_pretrain_samples_;  // training.pretrain_sampling class_balanced
-  torch::Tensor log_prior_;      // [N_c] log class shares on device_, for logit adjustment
-  torch::Tensor class_weights_;  // [N_c] class-balanced loss weights on device_ (beta > 0)
   EpochSampler hard_samples_;
   ClassBalancedSampler ur_samples_;
   ClassBalancedSampler second_ur_samples_;  // training.stage1_third_batch "ur"

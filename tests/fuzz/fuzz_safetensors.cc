@@ -19,7 +19,7 @@ void MaybeWriteSeed() {
   ftl::ModelShape shape = *ftl::ModelPreset("small");
   shape.input_size = 16;
   shape.feature_dim = 8;
-  ftl::FtlModel model(shape, 2);
+  ftl::FtlModel model(shape);
   ftl::EmbeddingModuleOptions options;
   options.features = ftl::FeatureLayer::kF;
   if (!ftl::WriteEmbeddingFile(model, "small", shape, options, seed_path).ok()) std::abort();

@@ -1,7 +1,7 @@
 // The margin heads of arcface_torch (CosFace, ArcFace, the combined margin) as one function of the
 // cosines, so that the model, the tests' naive references and any caller agree on one formula.
-#ifndef FTL_COMMON_MODEL_MARGIN_HEAD_H_
-#define FTL_COMMON_MODEL_MARGIN_HEAD_H_
+#ifndef FTL_COMMON_CLASSIFIER_MARGIN_HEAD_H_
+#define FTL_COMMON_CLASSIFIER_MARGIN_HEAD_H_
 
 #include <torch/torch.h>
 
@@ -23,4 +23,4 @@ torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& lab
 
 }  // namespace ftl
 
-#endif  // FTL_COMMON_MODEL_MARGIN_HEAD_H_
+#endif  // FTL_COMMON_CLASSIFIER_MARGIN_HEAD_H_

@@ -1,4 +1,4 @@
-#include "common/model/margin_head.h"
+#include "common/classifier/margin_head.h"
 
 #include <cmath>
 

@@ -1,0 +1,97 @@
+#include "common/classifier/replicated_classifier.h"
+
+#include "common/classifier/margin_head.h"
+#include "common/ftl/losses.h"
+#include "common/model/autocast.h"
+#include "common/model/module_tensors.h"
+
+namespace ftl {
+namespace {
+
+constexpr char kPrefix[] = "classifier.";
+
+}  // namespace
+
+ReplicatedClassifier::ReplicatedClassifier(int64_t feature_dim, int64_t num_classes,
+                                           const LossWeights& loss,
+                                           const torch::Tensor& class_counts, torch::Device device,
+                                           bool bf16_autocast)
+    : fc_(torch::nn::LinearOptions(feature_dim, num_classes).bias(false)),
+      loss_(loss),
+      autocast_(bf16_autocast) {
+  fc_->to(device);
+  const bool needs_counts = loss.logit_adjust_tau > 0 || loss.class_balanced_beta > 0;
+  TORCH_CHECK(!needs_counts || (class_counts.defined() && class_counts.numel() == num_classes),
+              "logit adjustment and the class-balanced loss need each class's image count");
+  if (loss.logit_adjust_tau > 0) {
+    // log of each class's share of the training images; a class without images (possible with a
+    // manifest) gets the smallest share instead of log 0.
+    const torch::Tensor counts = class_counts.to(torch::kFloat64).clamp_min(1.0);
+    log_prior_ = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device);
+  }
+  if (loss.class_balanced_beta > 0) {
+    class_weights_ = ClassBalancedWeights(class_counts, loss.class_balanced_beta).to(device);
+  }
+}
+
+torch::Tensor ReplicatedClassifier::Logits(const torch::Tensor& f, const torch::Tensor& labels) {
+  if (loss_.head.kind == HeadKind::kSoftmax) return fc_->forward(f);
+  namespace F = torch::nn::functional;
+  // float32 even inside a bf16 autocast scope: cosines near 1 and the margin need the precision.
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCUDA);
+  const auto unit = F::NormalizeFuncOptions().dim(1).eps(1e-12);
+  const torch::Tensor cosine = torch::mm(F::normalize(f.to(torch::kFloat32), unit),
+                                         F::normalize(fc_->weight.to(torch::kFloat32), unit).t());
+  return MarginLogits(cosine, labels, loss_.head);
+}
+
+ClassificationTerms ReplicatedClassifier::Losses(const torch::Tensor& f,
+                                                 const torch::Tensor& labels) {
+  torch::Tensor logits;
+  {
+    Bf16AutocastScope autocast_scope(autocast_);
+    logits = Logits(f, labels).to(torch::kFloat32);
+  }
+  ClassificationTerms terms;
+  terms.sfmx = SoftmaxLoss(logits, labels, log_prior_, loss_.logit_adjust_tau, class_weights_);
+  // m-L2 belongs to the softmax head's free logits; a margin head's are s cos(theta).
+  if (loss_.head.kind == HeadKind::kSoftmax) terms.reg = MetricL2Loss(logits, loss_.ml2_reduction);
+  return terms;
+}
+
+ClassPrediction ReplicatedClassifier::Predict(const torch::Tensor& f) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor logits;
+  {
+    Bf16AutocastScope autocast_scope(autocast_);
+    logits = Logits(f).to(torch::kFloat32);
+  }
+  auto [probability, label] = torch::softmax(logits, 1).max(1);
+  return {label, probability};
+}
+
+torch::Tensor ReplicatedClassifier::WeightNorms() const {
+  torch::NoGradGuard no_grad;
+  return fc_->weight.norm(2, 1).cpu();
+}
+
+torch::OrderedDict<std::string, torch::Tensor> ReplicatedClassifier::named_parameters() const {
+  torch::OrderedDict<std::string, torch::Tensor> out;
+  for (const auto& p : fc_->named_parameters()) out.insert(kPrefix + p.key(), p.value());
+  return out;
+}
+
+void ReplicatedClassifier::SetTrainable(bool trainable) {
+  for (torch::Tensor& p : fc_->parameters()) p.set_requires_grad(trainable);
+}
+
+std::map<std::string, torch::Tensor> ReplicatedClassifier::CheckpointTensors() const {
+  return ModuleTensors(*fc_, kPrefix);
+}
+
+absl::Status ReplicatedClassifier::LoadCheckpointTensors(
+    const std::map<std::string, torch::Tensor>& tensors, const std::string& source) {
+  return LoadModuleTensors(*fc_, tensors, kPrefix, source);
+}
+
+}  // namespace ftl
