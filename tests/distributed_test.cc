@@ -7,6 +7,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <thread>
 
+#include "common/classifier/class_partition.h"
+#include "common/classifier/distributed_ops.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/data/image_stream.h"
 #include "common/train/trainer.h"
@@ -109,6 +111,64 @@ TEST(DistributedTest, AllGatherReduceScatterAndMaxEqualTheNaiveReference) {
   std::vector<torch::Tensor> every;
   for (int r = 0; r < size; ++r) every.push_back(TensorOfRank(r, {3, 4}, torch::kFloat64).t());
   EXPECT_TRUE(torch::equal(g_comm->AllGather(transposed), torch::cat(every)));
+}
+
+// The sharded classifier's losses (classifier/distributed_ops.h) on R ranks, each holding the
+// rows of its classes (7 classes: 4 + 3 on 2 ranks, 3 + 2 + 2 on 3), against a naive loop over the
+// whole batch and every class on one process: the same loss on every rank, the gradient of each
+// rank's weight rows, and R times the gradient of its feature rows (GatherRows' factor, undone by
+// the data-parallel average).
+TEST(DistributedTest, ShardedSoftmaxAndMetricL2EqualANaiveLoopOverAllClasses) {
+  const int size = g_comm->size(), rank = g_comm->rank();
+  const int64_t batch = 3, dim = 5, classes = 7;
+  torch::manual_seed(21);  // the same draws on every rank
+  const torch::Tensor features = torch::randn({size * batch, dim}, torch::kFloat64) * 2;
+  const torch::Tensor weights = torch::randn({classes, dim}, torch::kFloat64);
+  // Every class of some rank's shard among the labels, and repeats.
+  const torch::Tensor labels = torch::randint(0, classes, {size * batch}, torch::kInt64);
+  const torch::Tensor class_weights = torch::rand({classes}, torch::kFloat64) + 0.5;
+  const ClassRange range = ClassRangeOf(classes, rank, size);
+
+  for (const bool weighted : {false, true}) {
+    const torch::Tensor f_local =
+        features.slice(0, rank * batch, (rank + 1) * batch).clone().requires_grad_(true);
+    const torch::Tensor w_local =
+        weights.slice(0, range.start, range.end()).clone().requires_grad_(true);
+    const torch::Tensor z = torch::mm(GatherRows(f_local, *g_comm), w_local.t());
+    const torch::Tensor loss =
+        ShardedSoftmaxLoss(z, labels, range, *g_comm, weighted ? class_weights : torch::Tensor()) +
+        0.3 * ShardedMetricL2Loss(z, classes, Reduction::kMean, *g_comm) +
+        0.1 * ShardedMetricL2Loss(z, classes, Reduction::kSum, *g_comm);
+    loss.backward();
+
+    const torch::Tensor f_all = features.clone().requires_grad_(true);
+    const torch::Tensor w_all = weights.clone().requires_grad_(true);
+    torch::Tensor naive = torch::zeros({}, torch::kFloat64);
+    for (int64_t i = 0; i < size * batch; ++i) {
+      const int64_t y = labels[i].item<int64_t>();
+      torch::Tensor exp_sum = torch::zeros({}, torch::kFloat64), squares = exp_sum;
+      for (int64_t j = 0; j < classes; ++j) {
+        const torch::Tensor zij = f_all[i].dot(w_all[j]);
+        exp_sum = exp_sum + zij.exp();
+        squares = squares + zij * zij;
+      }
+      const double weight = weighted ? class_weights[y].item<double>() : 1.0;
+      naive = naive + weight * (exp_sum.log() - f_all[i].dot(w_all[y])) +
+              0.3 * squares / static_cast<double>(classes) + 0.1 * squares;
+    }
+    naive = naive / static_cast<double>(size * batch);
+    naive.backward();
+
+    EXPECT_NEAR(loss.item<double>(), naive.item<double>(), 1e-10) << "weighted " << weighted;
+    const torch::Tensor every_loss = g_comm->AllGather(loss.detach().reshape({1}));
+    EXPECT_EQ((every_loss.max() - every_loss.min()).item<double>(), 0.0);  // the same everywhere
+    EXPECT_TRUE(torch::allclose(w_local.grad(), w_all.grad().slice(0, range.start, range.end()),
+                                1e-9, 1e-11));
+    EXPECT_TRUE(torch::allclose(
+        f_local.grad(),
+        f_all.grad().slice(0, rank * batch, (rank + 1) * batch) * static_cast<double>(size), 1e-9,
+        1e-11));
+  }
 }
 
 TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {
