@@ -9,6 +9,8 @@
 
 #include "common/classifier/class_partition.h"
 #include "common/classifier/distributed_ops.h"
+#include "common/classifier/replicated_classifier.h"
+#include "common/classifier/sharded_classifier.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/data/image_stream.h"
 #include "common/train/trainer.h"
@@ -168,6 +170,82 @@ TEST(DistributedTest, ShardedSoftmaxAndMetricL2EqualANaiveLoopOverAllClasses) {
         f_local.grad(),
         f_all.grad().slice(0, rank * batch, (rank + 1) * batch) * static_cast<double>(size), 1e-9,
         1e-11));
+  }
+}
+
+// The sharded classifier on R ranks against a replicated one holding the same W, on the global
+// batch: the loss terms on every rank, each rank's rows' gradients and R times its features'
+// (softmax + m-L2 with logit adjustment and the class-balanced loss; ArcFace), predictions, weight
+// norms, the gathered checkpoint entry; and its initial rows do not depend on the rank count.
+TEST(DistributedTest, ShardedClassifierEqualsAReplicatedOneOnTheGlobalBatch) {
+  const int size = g_comm->size(), rank = g_comm->rank();
+  const int64_t batch = 4, dim = 6, classes = 7;
+  const torch::Tensor counts = torch::tensor({30, 2, 5, 1, 12, 3, 7}, torch::kInt64);
+  LossWeights softmax;
+  softmax.logit_adjust_tau = 0.8;
+  softmax.class_balanced_beta = 0.9;
+  LossWeights arcface;
+  arcface.head.kind = HeadKind::kArcFace;
+  arcface.head.scale = 16;
+  arcface.head.m2 = 0.3;
+  for (const LossWeights& loss : {softmax, arcface}) {
+    ShardedClassifier sharded(dim, classes, loss, *g_comm, /*seed=*/5, counts);
+    EXPECT_FALSE(sharded.averages_gradients());
+    EXPECT_EQ(sharded.local_weight().size(0), ClassRangeOf(classes, rank, size).count);
+    const auto whole = sharded.CheckpointTensors();
+    ASSERT_EQ(whole.count("classifier.weight"), 1u);
+    // The same rows on one rank: initialisation independent of R.
+    std::unique_ptr<Communicator> alone = CreateLocalCommunicator();
+    ShardedClassifier one(dim, classes, loss, *alone, 5, counts);
+    EXPECT_TRUE(torch::equal(one.local_weight(), whole.at("classifier.weight")));
+    ReplicatedClassifier replicated(dim, classes, loss, counts);
+    ASSERT_TRUE(replicated.LoadCheckpointTensors(whole, "test").ok());
+
+    torch::manual_seed(31);  // the same batch on every rank
+    const torch::Tensor features = torch::randn({size * batch, dim}) * 3;
+    const torch::Tensor labels = torch::randint(0, classes, {size * batch}, torch::kInt64);
+    const torch::Tensor f_local =
+        features.slice(0, rank * batch, (rank + 1) * batch).clone().requires_grad_(true);
+    const ClassificationTerms terms =
+        sharded.Losses(f_local, labels.slice(0, rank * batch, (rank + 1) * batch));
+    const torch::Tensor f_all = features.clone().requires_grad_(true);
+    const ClassificationTerms want = replicated.Losses(f_all, labels);
+    EXPECT_NEAR(terms.sfmx.item<double>(), want.sfmx.item<double>(), 1e-5);
+    ASSERT_EQ(terms.reg.defined(), want.reg.defined());
+    torch::Tensor total = terms.sfmx, want_total = want.sfmx;
+    if (want.reg.defined()) {
+      EXPECT_NEAR(terms.reg.item<double>(), want.reg.item<double>(), 1e-4);
+      total = total + 0.1 * terms.reg;
+      want_total = want_total + 0.1 * want.reg;
+    }
+    total.backward();
+    want_total.backward();
+    const ClassRange range = sharded.range();
+    EXPECT_TRUE(torch::allclose(sharded.local_weight().grad(),
+                                replicated.weight().grad().slice(0, range.start, range.end()), 1e-4,
+                                1e-6));
+    EXPECT_TRUE(torch::allclose(f_local.grad(),
+                                f_all.grad().slice(0, rank * batch, (rank + 1) * batch) * size,
+                                1e-4, 1e-6));
+
+    const ClassPrediction predicted = sharded.Predict(f_local.detach());
+    const ClassPrediction expected = replicated.Predict(f_all.detach());
+    EXPECT_TRUE(
+        torch::equal(predicted.label, expected.label.slice(0, rank * batch, (rank + 1) * batch)))
+        << predicted.label << expected.label;
+    EXPECT_TRUE(torch::allclose(predicted.probability,
+                                expected.probability.slice(0, rank * batch, (rank + 1) * batch),
+                                1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(sharded.WeightNorms(), replicated.WeightNorms(), 1e-6, 1e-7));
+
+    // Reading a whole W takes this rank's rows; another class count is refused.
+    ShardedClassifier reloaded(dim, classes, loss, *g_comm, /*seed=*/6, counts);
+    ASSERT_FALSE(torch::equal(reloaded.local_weight(), sharded.local_weight()));
+    ASSERT_TRUE(reloaded.LoadCheckpointTensors(whole, "test").ok());
+    EXPECT_TRUE(torch::equal(reloaded.local_weight(), sharded.local_weight()));
+    const std::map<std::string, torch::Tensor> wider = {
+        {"classifier.weight", torch::zeros({classes + 1, dim})}};
+    EXPECT_FALSE(reloaded.LoadCheckpointTensors(wider, "test").ok());
   }
 }
 

@@ -8,7 +8,8 @@ torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& lab
                            const HeadConfig& head) {
   TORCH_CHECK(head.kind != HeadKind::kSoftmax, "MarginLogits needs a margin head");
   if (!labels.defined()) return cosine * head.scale;
-  const torch::Tensor index = labels.to(cosine.device(), torch::kInt64).unsqueeze(1);
+  const torch::Tensor y = labels.to(cosine.device(), torch::kInt64);
+  const torch::Tensor index = y.clamp_min(0).unsqueeze(1);
   const torch::Tensor target = cosine.gather(1, index).squeeze(1);
   torch::Tensor margined;
   if (head.m1 == 1.0 && head.m3 == 0.0) {
@@ -28,6 +29,8 @@ torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& lab
     const torch::Tensor theta = target.clamp(-1.0 + 1e-7, 1.0 - 1e-7).acos();
     margined = (theta * head.m1 + head.m2).cos() - head.m3;
   }
+  // A row whose target is in another rank's columns (-1) writes its own cosine back.
+  margined = torch::where(y >= 0, margined, target);
   return cosine.scatter(1, index, margined.unsqueeze(1)) * head.scale;
 }
 

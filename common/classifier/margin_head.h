@@ -9,9 +9,10 @@
 
 namespace ftl {
 
-// cosine: [B, N] cos(theta_j) between normalised features and class weights; labels: [B] int64,
-// or undefined (inference: no margin). Returns s * cos(theta_j) with each row's target entry
-// replaced by the head's margin:
+// cosine: [B, N] cos(theta_j) between normalised features and class weights; labels: [B] int64
+// column of each row's target, -1 for a row whose target is not among these columns (a sharded
+// classifier's other ranks; no margin on that row), or undefined (inference: no margin). Returns s
+// * cos(theta_j) with each row's target entry replaced by the head's margin:
 //   m1 = 1, m3 = 0 (ArcFace): cos(theta + m2) where theta + m2 <= pi, i.e. cos(theta) >
 //     cos(pi - m2); beyond it cos(theta) - m2 sin(pi - m2) (monotone, as arcface_torch), or with
 //     easy_margin cos(theta) wherever cos(theta) <= 0;
