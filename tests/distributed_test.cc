@@ -237,6 +237,15 @@ TEST(DistributedTest, ShardedClassifierEqualsAReplicatedOneOnTheGlobalBatch) {
                                 expected.probability.slice(0, rank * batch, (rank + 1) * batch),
                                 1e-5, 1e-6));
     EXPECT_TRUE(torch::allclose(sharded.WeightNorms(), replicated.WeightNorms(), 1e-6, 1e-7));
+    // Uneven rows (the last chunks of evaluation stripes): rank r passes r rows, rank 0 none.
+    const torch::Tensor some = features.slice(0, 0, rank);
+    const ClassPrediction uneven = sharded.Predict(some);
+    ASSERT_EQ(uneven.label.size(0), rank);
+    if (rank > 0) {
+      EXPECT_TRUE(torch::equal(uneven.label, replicated.Predict(some).label));
+      EXPECT_TRUE(
+          torch::allclose(uneven.probability, replicated.Predict(some).probability, 1e-5, 1e-6));
+    }
 
     // Reading a whole W takes this rank's rows; another class count is refused.
     ShardedClassifier reloaded(dim, classes, loss, *g_comm, /*seed=*/6, counts);

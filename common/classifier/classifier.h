@@ -43,7 +43,8 @@ class Classifier {
   // (when the head has one) at each row's target, gradients to f and to the weights.
   virtual ClassificationTerms Losses(const torch::Tensor& f, const torch::Tensor& labels) = 0;
 
-  // Without margins or gradients.
+  // Without margins or gradients. Ranks may pass different numbers of rows (none included), but
+  // every rank calls it as often as the others: a sharded classifier's is a collective.
   virtual ClassPrediction Predict(const torch::Tensor& f) = 0;
 
   // ||W_c|| per class: [N_c] float32 on the CPU.

@@ -107,8 +107,13 @@ ClassificationTerms ShardedClassifier::Losses(const torch::Tensor& f, const torc
 
 ClassPrediction ShardedClassifier::Predict(const torch::Tensor& f) {
   torch::NoGradGuard no_grad;
+  // Ranks may pass different row counts (the last chunks of their stripes): padded to the most.
   const int64_t rows = f.size(0);
-  const torch::Tensor features = comm_.AllGather(f.to(torch::kFloat32).contiguous());
+  const int64_t widest =
+      comm_.AllGather(torch::tensor({rows}, torch::kInt64)).max().item<int64_t>();
+  torch::Tensor padded = torch::zeros({widest, weight_.size(1)}, weight_.options());
+  padded.slice(0, 0, rows).copy_(f);
+  const torch::Tensor features = comm_.AllGather(padded.detach());
   torch::Tensor logits;
   {
     Bf16AutocastScope autocast_scope(autocast_);
@@ -125,7 +130,7 @@ ClassPrediction ShardedClassifier::Predict(const torch::Tensor& f) {
   std::vector<torch::Tensor> negated_ids = {
       torch::where(local_max == row_max, -(local_arg + range_.start), none)};
   comm_.AllReduceMax(negated_ids);
-  const int64_t first = comm_.rank() * rows;
+  const int64_t first = comm_.rank() * widest;
   ClassPrediction out;
   out.label = (-negated_ids[0]).slice(0, first, first + rows);
   out.probability = sums[0].reciprocal().slice(0, first, first + rows);

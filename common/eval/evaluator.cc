@@ -343,7 +343,16 @@ std::optional<HoldoutMetrics> Evaluator::Holdout(FtlModel& model, Classifier& cl
   torch::Tensor confidence = torch::zeros({holdout_->size(), 3}, torch::kFloat64);
   const torch::Tensor probe_rows =
       torch::arange(comm_.rank(), holdout_->size(), comm_.size(), torch::kInt64);
-  for (int64_t begin = 0; begin < probe_rows.size(0); begin += kBatch) {
+  // As many classifier calls on every rank (a sharded classifier's are collectives): rank 0's
+  // stripe is the longest; a rank past the end of its own passes no rows.
+  const int64_t calls =
+      ((holdout_->size() + comm_.size() - 1) / comm_.size() + kBatch - 1) / kBatch;
+  for (int64_t call = 0; call < calls; ++call) {
+    const int64_t begin = call * kBatch;
+    if (begin >= probe_rows.size(0)) {
+      classifier.Predict(torch::empty({0, dim}, device_));
+      continue;
+    }
     const torch::Tensor rows = probe_rows.slice(0, begin, begin + kBatch);
     const torch::Tensor y = holdout_->labels.index_select(0, rows);
     const auto [g, f] = Features(model, ImageBatch(*holdout_, rows));

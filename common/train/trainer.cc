@@ -203,7 +203,14 @@ torch::OrderedDict<std::string, torch::Tensor> Trainer::ParameterNames() const {
   return names;
 }
 
-std::vector<torch::Tensor> Trainer::AllParameters() const { return ParameterNames().values(); }
+std::vector<torch::Tensor> Trainer::AllParameters() const {
+  std::vector<torch::Tensor> out = model_->parameters();
+  // A classifier whose rows are each rank's own is not rank 0's to hand out.
+  if (classifier_->averages_gradients()) {
+    for (const torch::Tensor& p : classifier_->named_parameters().values()) out.push_back(p);
+  }
+  return out;
+}
 
 absl::Status Trainer::InitializeFrom(const std::string& path) {
   return AgreeAndBroadcast(ReadModelWeights(path), "training.init_checkpoint", path);
@@ -571,8 +578,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   model_->train();
   // Fig. 1b per class, before and after this stage 1: the bias it is meant to remove (written
   // outside the phase's timing).
-  if (comm_.rank() == 0)
-    WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
+  WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_before.csv"));
   const auto start = std::chrono::steady_clock::now();
   const double ratio_before = UrToRegularWeightNormRatio();
   const int64_t global_batch = int64_t{config_.training.batch_size} * comm_.size();
@@ -664,8 +670,7 @@ PhaseReport Trainer::StageOne(int64_t iterations, int round, const ProgressCallb
   }
   SetTrainable(PhaseKind::kPretrain);
   PhaseReport report = FinishReport("stage1", round, iterations, Seconds(start), images, sums);
-  if (comm_.rank() == 0)
-    WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
+  WriteWeightNorms(absl::StrCat("weight_norms_stage1_r", round, "_after.csv"));
   report.metrics[metric_names::kUrRegularNormRatioBefore] = ratio_before;
   report.metrics[metric_names::kUrRegularNormRatioAfter] = UrToRegularWeightNormRatio();
   return report;
@@ -736,7 +741,15 @@ PhaseReport Trainer::Evaluate() {
   torch::Tensor counts = torch::zeros({4}, torch::kFloat64);
   const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);
   PassProgress pass("evaluate", n, comm_.rank(), config_.runtime.progress_seconds);
-  for (int64_t begin = 0; begin < local.size(0); begin += kEncodeBatch) {
+  // As many classifier calls on every rank (a sharded classifier's are collectives): rank 0's
+  // stripe is the longest; a rank past the end of its own passes no rows.
+  const int64_t calls = ((n + comm_.size() - 1) / comm_.size() + kEncodeBatch - 1) / kEncodeBatch;
+  for (int64_t call = 0; call < calls; ++call) {
+    const int64_t begin = call * kEncodeBatch;
+    if (begin >= local.size(0)) {
+      classifier_->Predict(torch::empty({0, config_.model.feature_dim}, device_));
+      continue;
+    }
     pass.Update(begin, local.size(0));
     const BatchPrefetcher::Batch batch = chunks->Next();
     const torch::Tensor y = dataset_.labels.index_select(0, batch.rows);
@@ -763,13 +776,15 @@ PhaseReport Trainer::Evaluate() {
   if (c[3] > 0) m[metric_names::kTrainTop1Ur] = c[2] / c[3];
   const double ratio = UrToRegularWeightNormRatio();
   if (!std::isnan(ratio)) m[metric_names::kUrRegularNormRatio] = ratio;
-  if (comm_.rank() == 0) WriteWeightNorms("weight_norms.csv");
+  WriteWeightNorms("weight_norms.csv");
   report.seconds = Seconds(start);
   return report;
 }
 
 absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_position) {
   SyncBuffers();  // every rank resumes from rank 0's batch-norm statistics, as it saved them
+  // Every rank: a sharded classifier gathers its rows for rank 0 to write.
+  std::map<std::string, torch::Tensor> classifier_tensors = classifier_->CheckpointTensors();
   absl::Status status;
   if (comm_.rank() == 0) {
     TrainerCheckpoint checkpoint;
@@ -785,7 +800,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
     checkpoint.stage2_step = stage2_step_;
     checkpoint.recipe = EncodeRecipe(TrainingRecipe(config_));
     checkpoint.model = ModuleTensors(*model_);
-    checkpoint.classifier = classifier_->CheckpointTensors();
+    checkpoint.classifier = std::move(classifier_tensors);
     const NamedParameters names = ParameterNames();
     checkpoint.optimizers["pretrain"] =
         OptimizerStateTensors(*optimizers_->pretrain.optimizer, names);
@@ -893,7 +908,9 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
 
 void Trainer::WriteWeightNorms(const std::string& file_name) {
   torch::NoGradGuard no_grad;
+  // Every rank: a sharded classifier's norms are gathered.
   const torch::Tensor norms = classifier_->WeightNorms().to(torch::kFloat64);
+  if (comm_.rank() != 0) return;
   const torch::Tensor counts = dataset_.ClassCounts();
   std::string text = "class,images,regular,weight_norm\n";
   for (int64_t c = 0; c < dataset_.num_classes(); ++c) {

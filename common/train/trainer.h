@@ -131,7 +131,8 @@ class Trainer {
   PhaseReport TrainOnAllData(PhaseKind phase, int64_t iterations, int round,
                              const ProgressCallback& progress);
 
-  // Fig. 1b's data: output_dir/<file_name>, one row per class (name, images, regular, norm).
+  // Fig. 1b's data: output_dir/<file_name>, one row per class (name, images, regular, norm),
+  // written by rank 0; every rank calls it.
   void WriteWeightNorms(const std::string& file_name);
   // Eq. 4's weighted terms for identity features f of `labels` (reconstruction left out when
   // undefined): the classifier's terms and the reconstruction's, with the configured reductions.
@@ -139,7 +140,8 @@ class Trainer {
                              const torch::Tensor& reconstruction, const torch::Tensor& x) const;
   // The network's and the classifier's parameters by name (optimizer state in checkpoints).
   torch::OrderedDict<std::string, torch::Tensor> ParameterNames() const;
-  // The network's parameters, then the classifier's: what rank 0 broadcasts.
+  // The network's parameters, then the classifier's where they are replicated: what rank 0
+  // broadcasts.
   std::vector<torch::Tensor> AllParameters() const;
   // FineTuneFrom's read on this rank; returns what was taken ("Enc, Dec, R" or "Enc").
   absl::StatusOr<std::string> ReadTrainedLayers(const std::string& path);
