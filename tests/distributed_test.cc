@@ -247,6 +247,12 @@ TEST(DistributedTest, ShardedClassifierEqualsAReplicatedOneOnTheGlobalBatch) {
           torch::allclose(uneven.probability, replicated.Predict(some).probability, 1e-5, 1e-6));
     }
 
+    // Per-class rows (an optimizer's state of W) gathered in class order and cut back.
+    const torch::Tensor state = sharded.local_weight().detach() * 2 + 1;
+    const torch::Tensor every = sharded.EveryClassRows(state);
+    EXPECT_TRUE(torch::equal(every, whole.at("classifier.weight") * 2 + 1));
+    EXPECT_TRUE(torch::equal(sharded.OwnRows(every), state));
+    EXPECT_TRUE(torch::equal(replicated.EveryClassRows(every), every));
     // Reading a whole W takes this rank's rows; another class count is refused.
     ShardedClassifier reloaded(dim, classes, loss, *g_comm, /*seed=*/6, counts);
     ASSERT_FALSE(torch::equal(reloaded.local_weight(), sharded.local_weight()));

@@ -62,6 +62,12 @@ class Classifier {
   // stage 1), off in stage 2.
   virtual void SetTrainable(bool trainable) = 0;
 
+  // A per-class tensor of this rank's rows ([its classes, ...], e.g. an optimizer's state of the
+  // weights) as every class's [N_c, ...] in class order, and back. A collective for a classifier
+  // whose ranks hold different rows; the tensor itself for a replicated one.
+  virtual torch::Tensor EveryClassRows(const torch::Tensor& own_rows) const = 0;
+  virtual torch::Tensor OwnRows(const torch::Tensor& every_class_rows) const = 0;
+
   // The checkpoint's entries for the classifier, named as named_parameters() names them
   // (detached; they share memory with the weights).
   virtual std::map<std::string, torch::Tensor> CheckpointTensors() const = 0;

@@ -38,6 +38,10 @@ class ReplicatedClassifier final : public Classifier {
   torch::Tensor WeightNorms() const override;
   torch::OrderedDict<std::string, torch::Tensor> named_parameters() const override;
   bool averages_gradients() const override { return true; }
+  torch::Tensor EveryClassRows(const torch::Tensor& own_rows) const override { return own_rows; }
+  torch::Tensor OwnRows(const torch::Tensor& every_class_rows) const override {
+    return every_class_rows;
+  }
   void SetTrainable(bool trainable) override;
   std::map<std::string, torch::Tensor> CheckpointTensors() const override;
   absl::Status LoadCheckpointTensors(const std::map<std::string, torch::Tensor>& tensors,

@@ -153,6 +153,12 @@ torch::Tensor ShardedClassifier::GatherClassRows(const torch::Tensor& rows) cons
   return torch::cat(parts);
 }
 
+torch::Tensor ShardedClassifier::OwnRows(const torch::Tensor& every_class_rows) const {
+  TORCH_CHECK(every_class_rows.dim() >= 1 && every_class_rows.size(0) == num_classes_,
+              "OwnRows: a tensor of ", num_classes_, " rows");
+  return every_class_rows.slice(0, range_.start, range_.end());
+}
+
 torch::Tensor ShardedClassifier::WeightNorms() const {
   torch::NoGradGuard no_grad;
   return GatherClassRows(weight_.norm(2, 1)).cpu();

@@ -50,6 +50,11 @@ class ShardedClassifier final : public Classifier {
   // This rank's rows, named "classifier.weight" (their optimizer state is this rank's too).
   torch::OrderedDict<std::string, torch::Tensor> named_parameters() const override;
   bool averages_gradients() const override { return false; }
+  torch::Tensor EveryClassRows(const torch::Tensor& own_rows) const override {
+    return GatherClassRows(own_rows);
+  }
+  // Rows range() of `every_class_rows` [N_c, ...].
+  torch::Tensor OwnRows(const torch::Tensor& every_class_rows) const override;
   void SetTrainable(bool trainable) override;
   // The whole W, gathered from every rank ("classifier.weight" [N_c, D]): the same file as a
   // replicated classifier's, so any rank count reads it.

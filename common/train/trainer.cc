@@ -203,6 +203,30 @@ torch::OrderedDict<std::string, torch::Tensor> Trainer::ParameterNames() const {
   return names;
 }
 
+bool Trainer::IsClassifierRowState(const std::string& entry) const {
+  const size_t slash = entry.rfind('/');
+  if (slash == std::string::npos || entry.substr(slash + 1) == "step") return false;
+  return classifier_->named_parameters().contains(entry.substr(0, slash));
+}
+
+std::map<std::string, TensorMap> Trainer::OptimizerStates() const {
+  std::map<std::string, TensorMap> out;
+  const bool rows_apart = !classifier_->averages_gradients();
+  if (comm_.rank() != 0 && !rows_apart) return out;  // rank 0 writes them
+  const NamedParameters names = ParameterNames();
+  out["pretrain"] = OptimizerStateTensors(*optimizers_->pretrain.optimizer, names);
+  out["stage1"] = OptimizerStateTensors(*optimizers_->stage1.optimizer, names);
+  out["stage2"] = OptimizerStateTensors(*optimizers_->stage2.optimizer, names);
+  if (!rows_apart) return out;
+  // Every rank in the same order (std::map's): each entry's gather is a collective.
+  for (auto& [phase, state] : out) {
+    for (auto& [name, tensor] : state) {
+      if (IsClassifierRowState(name)) tensor = classifier_->EveryClassRows(tensor);
+    }
+  }
+  return out;
+}
+
 std::vector<torch::Tensor> Trainer::AllParameters() const {
   std::vector<torch::Tensor> out = model_->parameters();
   // A classifier whose rows are each rank's own is not rank 0's to hand out.
@@ -785,6 +809,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
   SyncBuffers();  // every rank resumes from rank 0's batch-norm statistics, as it saved them
   // Every rank: a sharded classifier gathers its rows for rank 0 to write.
   std::map<std::string, torch::Tensor> classifier_tensors = classifier_->CheckpointTensors();
+  std::map<std::string, TensorMap> optimizer_states = OptimizerStates();
   absl::Status status;
   if (comm_.rank() == 0) {
     TrainerCheckpoint checkpoint;
@@ -801,11 +826,7 @@ absl::Status Trainer::SaveCheckpoint(const std::string& path, int64_t schedule_p
     checkpoint.recipe = EncodeRecipe(TrainingRecipe(config_));
     checkpoint.model = ModuleTensors(*model_);
     checkpoint.classifier = std::move(classifier_tensors);
-    const NamedParameters names = ParameterNames();
-    checkpoint.optimizers["pretrain"] =
-        OptimizerStateTensors(*optimizers_->pretrain.optimizer, names);
-    checkpoint.optimizers["stage1"] = OptimizerStateTensors(*optimizers_->stage1.optimizer, names);
-    checkpoint.optimizers["stage2"] = OptimizerStateTensors(*optimizers_->stage2.optimizer, names);
+    checkpoint.optimizers = std::move(optimizer_states);
     checkpoint.stats = stats_;
     status = WriteCheckpointFile(path, EncodeTrainerCheckpoint(checkpoint));
   }
@@ -888,10 +909,15 @@ absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, Checkpo
   FTL_RETURN_IF_ERROR(LoadModelAndSteps(path, checkpoint));
   for (const auto& [phase, optimizer] : phases) {
     const auto it = checkpoint.optimizers.find(phase);
-    const TensorMap none;
-    absl::Status loaded =
-        LoadOptimizerStateTensors(*optimizer->optimizer, names,
-                                  it == checkpoint.optimizers.end() ? none : it->second, source);
+    TensorMap state = it == checkpoint.optimizers.end() ? TensorMap() : it->second;
+    // The file holds every class's rows of the classifier's state; this rank steps its own.
+    for (auto& [name, tensor] : state) {
+      if (IsClassifierRowState(name) && tensor.dim() >= 1 &&
+          tensor.size(0) == classifier_->num_classes()) {
+        tensor = classifier_->OwnRows(tensor);
+      }
+    }
+    absl::Status loaded = LoadOptimizerStateTensors(*optimizer->optimizer, names, state, source);
     if (!loaded.ok()) return absl::DataLossError(loaded.message());
   }
   stats_ = FtlStatistics();

@@ -140,6 +140,14 @@ class Trainer {
                              const torch::Tensor& reconstruction, const torch::Tensor& x) const;
   // The network's and the classifier's parameters by name (optimizer state in checkpoints).
   torch::OrderedDict<std::string, torch::Tensor> ParameterNames() const;
+  // Whether optimizer-state entry "<parameter>/<field>" is per row of the classifier's weights
+  // (every field but Adam's step count).
+  bool IsClassifierRowState(const std::string& entry) const;
+  // The phase optimizers' states as a checkpoint holds them ("pretrain", "stage1", "stage2"),
+  // with every class's rows of the classifier's state. Every rank calls it (a sharded
+  // classifier's rows are gathered); the maps are empty on ranks other than 0 when there is
+  // nothing to gather.
+  std::map<std::string, std::map<std::string, torch::Tensor>> OptimizerStates() const;
   // The network's parameters, then the classifier's where they are replicated: what rank 0
   // broadcasts.
   std::vector<torch::Tensor> AllParameters() const;
