@@ -253,6 +253,17 @@ TEST(DistributedTest, ShardedClassifierEqualsAReplicatedOneOnTheGlobalBatch) {
     EXPECT_TRUE(torch::equal(every, whole.at("classifier.weight") * 2 + 1));
     EXPECT_TRUE(torch::equal(sharded.OwnRows(every), state));
     EXPECT_TRUE(torch::equal(replicated.EveryClassRows(every), every));
+    // An exact tie between the first and the last class (on the first and the last rank): the
+    // lower class, as the replicated argmax.
+    if (loss.head.kind == HeadKind::kSoftmax) {
+      torch::Tensor tied = whole.at("classifier.weight").clone();
+      tied[classes - 1].copy_(tied[0]);
+      ShardedClassifier tie(dim, classes, loss, *g_comm, /*seed=*/5, counts);
+      ASSERT_TRUE(tie.LoadCheckpointTensors({{"classifier.weight", tied}}, "test").ok());
+      const torch::Tensor f_tie = (tied[0] * 50).expand({rank + 1, dim}).contiguous();
+      EXPECT_TRUE(torch::equal(tie.Predict(f_tie).label, torch::zeros({rank + 1}, torch::kInt64)));
+    }
+
     // Reading a whole W takes this rank's rows; another class count is refused.
     ShardedClassifier reloaded(dim, classes, loss, *g_comm, /*seed=*/6, counts);
     ASSERT_FALSE(torch::equal(reloaded.local_weight(), sharded.local_weight()));
@@ -262,6 +273,24 @@ TEST(DistributedTest, ShardedClassifierEqualsAReplicatedOneOnTheGlobalBatch) {
         {"classifier.weight", torch::zeros({classes + 1, dim})}};
     EXPECT_FALSE(reloaded.LoadCheckpointTensors(wider, "test").ok());
   }
+}
+
+// Past one initialisation block (4096 rows): the rows each rank draws are still those one rank
+// draws for all classes.
+TEST(DistributedTest, ShardedInitialRowsAcrossBlocksDoNotDependOnTheRankCount) {
+  const int64_t classes = 2 * ShardedClassifier::kInitBlockRows + 3;
+  ShardedClassifier sharded(2, classes, LossWeights(), *g_comm, /*seed=*/9);
+  std::unique_ptr<Communicator> alone = CreateLocalCommunicator();
+  ShardedClassifier one(2, classes, LossWeights(), *alone, 9);
+  EXPECT_TRUE(
+      torch::equal(sharded.CheckpointTensors().at("classifier.weight"), one.local_weight()));
+  const ClassRange range = sharded.range();
+  EXPECT_TRUE(
+      torch::equal(sharded.local_weight(), one.local_weight().slice(0, range.start, range.end())));
+  // Blocks differ from each other (a seed per block, not one stream restarted).
+  EXPECT_FALSE(torch::equal(one.local_weight().slice(0, 0, 3),
+                            one.local_weight().slice(0, ShardedClassifier::kInitBlockRows,
+                                                     ShardedClassifier::kInitBlockRows + 3)));
 }
 
 TEST(DistributedTest, UpdateStatsEqualsSingleProcess) {

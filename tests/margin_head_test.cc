@@ -192,7 +192,13 @@ TEST(ReplicatedClassifierTest, NormsTrainabilityAndCheckpointEntries) {
   EXPECT_FALSE(wider.LoadCheckpointTensors(entries, "test").ok());
   auto extra = entries;
   extra["classifier.bias"] = torch::zeros({3});
+  const torch::Tensor other_before = other.weight().detach().clone();
+  ReplicatedClassifier third(4, 3, LossWeights());
+  ASSERT_TRUE(other.LoadCheckpointTensors(third.CheckpointTensors(), "test").ok());
+  ASSERT_FALSE(torch::equal(other.weight(), other_before));
+  ASSERT_TRUE(other.LoadCheckpointTensors(entries, "test").ok());
   EXPECT_FALSE(other.LoadCheckpointTensors(extra, "test").ok());
+  EXPECT_TRUE(torch::equal(other.weight(), classifier.weight()));
   EXPECT_TRUE(torch::equal(wider.weight(), before));
 }
 

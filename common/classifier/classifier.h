@@ -26,8 +26,8 @@ struct ClassificationTerms {
   torch::Tensor reg;   // Eq. 3: m-L2 on the logits; undefined under a margin head
 };
 
-// Inference on features: per row the class with the largest softmax probability (ties to the
-// lower class, as torch's max) and that probability, on the features' device.
+// Inference on features, in float32 without autocast: per row the class of the largest logit
+// (ties to the lower class) and its softmax probability, on the features' device.
 struct ClassPrediction {
   torch::Tensor label;        // [B] int64
   torch::Tensor probability;  // [B] float32
@@ -69,7 +69,8 @@ class Classifier {
   virtual torch::Tensor OwnRows(const torch::Tensor& every_class_rows) const = 0;
 
   // The checkpoint's entries for the classifier, named as named_parameters() names them
-  // (detached; they share memory with the weights).
+  // (detached; a replicated classifier's share memory with its weights, a sharded one's are
+  // gathered copies).
   virtual std::map<std::string, torch::Tensor> CheckpointTensors() const = 0;
   // All or nothing: InvalidArgument naming the entry and `source` for a missing entry, one of
   // another shape or dtype, or one the classifier does not have; the weights are then unchanged.

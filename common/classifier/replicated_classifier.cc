@@ -61,13 +61,12 @@ ClassificationTerms ReplicatedClassifier::Losses(const torch::Tensor& f,
 
 ClassPrediction ReplicatedClassifier::Predict(const torch::Tensor& f) {
   torch::NoGradGuard no_grad;
-  torch::Tensor logits;
-  {
-    Bf16AutocastScope autocast_scope(autocast_);
-    logits = Logits(f).to(torch::kFloat32);
-  }
-  auto [probability, label] = torch::softmax(logits, 1).max(1);
-  return {label, probability};
+  // float32, outside autocast, whatever precision f was computed in.
+  const torch::Tensor logits = Logits(f.to(torch::kFloat32));
+  ClassPrediction out;
+  out.label = logits.argmax(1);
+  out.probability = std::get<0>(torch::softmax(logits, 1).max(1));
+  return out;
 }
 
 torch::Tensor ReplicatedClassifier::WeightNorms() const {

@@ -114,11 +114,8 @@ ClassPrediction ShardedClassifier::Predict(const torch::Tensor& f) {
   torch::Tensor padded = torch::zeros({widest, weight_.size(1)}, weight_.options());
   padded.slice(0, 0, rows).copy_(f);
   const torch::Tensor features = comm_.AllGather(padded.detach());
-  torch::Tensor logits;
-  {
-    Bf16AutocastScope autocast_scope(autocast_);
-    logits = LocalLogits(features, torch::Tensor()).to(torch::kFloat32);
-  }
+  // float32 without autocast, as the replicated classifier predicts.
+  const torch::Tensor logits = LocalLogits(features, torch::Tensor());
   auto [local_max, local_arg] = logits.max(1);
   std::vector<torch::Tensor> maxima = {local_max.clone()};  // reduced in place; local_max is kept
   comm_.AllReduceMax(maxima);
@@ -156,7 +153,8 @@ torch::Tensor ShardedClassifier::GatherClassRows(const torch::Tensor& rows) cons
 torch::Tensor ShardedClassifier::OwnRows(const torch::Tensor& every_class_rows) const {
   TORCH_CHECK(every_class_rows.dim() >= 1 && every_class_rows.size(0) == num_classes_,
               "OwnRows: a tensor of ", num_classes_, " rows");
-  return every_class_rows.slice(0, range_.start, range_.end());
+  // A copy: a view would keep the whole [N_c, ...] tensor alive.
+  return every_class_rows.slice(0, range_.start, range_.end()).clone();
 }
 
 torch::Tensor ShardedClassifier::WeightNorms() const {

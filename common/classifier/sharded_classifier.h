@@ -5,11 +5,12 @@
 // every gradient equal a ReplicatedClassifier's on the global batch, with 1/R of the weights per
 // rank. Its rows' gradients are exact on their own: they are not averaged across ranks.
 //
-// Every method except num_classes(), named_parameters(), averages_gradients() and SetTrainable()
-// is a collective: all ranks call it, in the same order, with the same number of rows.
+// Losses, Predict, WeightNorms, EveryClassRows and CheckpointTensors are collectives: all ranks
+// call them in the same order (Losses with the same number of rows; Predict with any). The others
+// are local.
 //
-// Not yet used by the trainer (issue 31 step 3: model.classifier_sharding, negative sampling,
-// clipping across shards and the trainer's collective call counts are to come).
+// Not yet used by the trainer (issue 31 step 3: model.classifier_sharding, negative sampling and
+// clipping across shards are to come).
 #ifndef FTL_COMMON_CLASSIFIER_SHARDED_CLASSIFIER_H_
 #define FTL_COMMON_CLASSIFIER_SHARDED_CLASSIFIER_H_
 

@@ -335,8 +335,23 @@ absl::Status Trainer::ReadModelWeights(const std::string& path) {
 absl::Status Trainer::LoadModelAndSteps(const std::string& path,
                                         const TrainerCheckpoint& checkpoint) {
   const std::string source = absl::StrCat("checkpoint '", path, "'");
-  absl::Status loaded = LoadModuleTensors(*model_, checkpoint.model, "", source);
-  if (loaded.ok()) loaded = classifier_->LoadCheckpointTensors(checkpoint.classifier, source);
+  // All or nothing: the classifier first (each load is), put back if the network is refused.
+  std::vector<torch::Tensor> classifier_before;
+  for (const torch::Tensor& p : classifier_->named_parameters().values()) {
+    classifier_before.push_back(p.detach().clone());
+  }
+  absl::Status loaded = classifier_->LoadCheckpointTensors(checkpoint.classifier, source);
+  if (loaded.ok()) {
+    loaded = LoadModuleTensors(*model_, checkpoint.model, "", source);
+    if (!loaded.ok()) {
+      torch::NoGradGuard no_grad;
+      const auto now = classifier_->named_parameters().values();
+      for (size_t i = 0; i < now.size(); ++i) {
+        torch::Tensor p = now[i];
+        p.copy_(classifier_before[i]);
+      }
+    }
+  }
   if (!loaded.ok()) return absl::DataLossError(loaded.message());
   pretrain_step_ = checkpoint.pretrain_step;
   stage1_step_ = checkpoint.stage1_step;
