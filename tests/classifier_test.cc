@@ -32,9 +32,9 @@ TEST(ClassPartitionTest, ContiguousRangesInRankOrderCoverEveryClassOnce) {
   const ClassRange middle = ClassRangeOf(7, 1, 3);  // 3, 2, 2
   EXPECT_EQ(middle.start, 3);
   EXPECT_EQ(middle.count, 2);
-  EXPECT_TRUE(middle.Holds(4));
-  EXPECT_FALSE(middle.Holds(5));
-  EXPECT_FALSE(middle.Holds(2));
+  // Labels 3 and 4 are its columns 0 and 1; the others another rank's (-1).
+  EXPECT_TRUE(torch::equal(ColumnsIn(middle, torch::tensor({4, 5, 2, 3, 0, 6}, torch::kInt64)),
+                           torch::tensor({1, -1, -1, 0, -1, -1}, torch::kInt64)));
 }
 
 TEST(ClassPartitionTest, FewerClassesThanRanksOrARankOutsideAreRefused) {

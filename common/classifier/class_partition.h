@@ -13,7 +13,6 @@ struct ClassRange {
   int64_t start = 0;
   int64_t count = 0;
   int64_t end() const { return start + count; }
-  bool Holds(int64_t label) const { return label >= start && label < end(); }
 };
 
 // Rank `rank` of `ranks`: N_c / R classes, one more for the first N_c % R ranks (arcface_torch's

@@ -1,5 +1,6 @@
 #include "common/classifier/distributed_ops.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace ftl {
@@ -47,6 +48,32 @@ torch::Tensor SumAcrossRanks(const torch::Tensor& x, Communicator& comm) {
   return SumAcrossRanksFunction::apply(x, Address(comm));
 }
 
+std::pair<torch::Tensor, int64_t> GatherUnevenRows(const torch::Tensor& rows, Communicator& comm) {
+  const torch::Tensor counts = comm.AllGather(torch::tensor({rows.size(0)}, torch::kInt64));
+  const auto n = counts.accessor<int64_t, 1>();
+  int64_t widest = 0, first = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    widest = std::max(widest, n[r]);
+    if (r < comm.rank()) first += n[r];
+  }
+  // Padded to the widest (AllGather takes one shape), then each rank's real rows.
+  std::vector<int64_t> shape = rows.sizes().vec();
+  shape[0] = widest;
+  torch::Tensor padded = torch::zeros(shape, rows.options());
+  padded.slice(0, 0, rows.size(0)).copy_(rows);
+  const torch::Tensor gathered = comm.AllGather(padded);
+  std::vector<torch::Tensor> parts;
+  for (int r = 0; r < comm.size(); ++r) {
+    parts.push_back(gathered.slice(0, r * widest, r * widest + n[r]));
+  }
+  return {torch::cat(parts), first};
+}
+
+torch::Tensor ColumnsIn(const ClassRange& range, const torch::Tensor& labels) {
+  const torch::Tensor here = (labels >= range.start) & (labels < range.end());
+  return torch::where(here, labels - range.start, torch::full_like(labels, -1));
+}
+
 torch::Tensor ShardedSoftmaxLoss(const torch::Tensor& local_logits, const torch::Tensor& labels,
                                  const ClassRange& range, Communicator& comm,
                                  const torch::Tensor& class_weights) {
@@ -66,10 +93,10 @@ torch::Tensor ShardedSoftmaxLoss(const torch::Tensor& local_logits, const torch:
   }
   const torch::Tensor exp_sums = (local_logits - row_max.unsqueeze(1)).exp().sum(1);
   // Each row's target logit lives on the rank owning its class; the others add 0.
-  const torch::Tensor owned = (y >= range.start) & (y < range.end());
-  const torch::Tensor column = (y - range.start).clamp(0, range.count - 1).unsqueeze(1);
-  const torch::Tensor targets =
-      torch::where(owned, local_logits.gather(1, column).squeeze(1), torch::zeros_like(exp_sums));
+  const torch::Tensor columns = ColumnsIn(range, y);
+  const torch::Tensor targets = torch::where(
+      columns >= 0, local_logits.gather(1, columns.clamp_min(0).unsqueeze(1)).squeeze(1),
+      torch::zeros_like(exp_sums));
   const torch::Tensor summed = SumAcrossRanks(torch::stack({exp_sums, targets}), comm);
   const torch::Tensor per_row = row_max + summed[0].log() - summed[1];
   if (!class_weights.defined()) return per_row.mean();

@@ -12,6 +12,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "common/classifier/class_partition.h"
 #include "common/comm/communicator.h"
@@ -25,6 +26,13 @@ namespace ftl {
 // average that follows divides the backbone's gradients by R: with the factor they come out as
 // the gradient of that loss, as a replicated classifier's would (Partial FC once left it out).
 torch::Tensor GatherRows(const torch::Tensor& local, Communicator& comm);
+
+// Every rank's `rows` ([n_r, ...], n_r may differ by rank, same trailing shape and dtype) stacked
+// in rank order, and where this rank's rows start in it. Not differentiable.
+std::pair<torch::Tensor, int64_t> GatherUnevenRows(const torch::Tensor& rows, Communicator& comm);
+
+// Each label's column among `range`'s classes ([B] int64), -1 where another rank holds the class.
+torch::Tensor ColumnsIn(const ClassRange& range, const torch::Tensor& labels);
 
 // The sum over ranks of `x` (a new tensor). Backward: the identity. Valid where every rank uses
 // the sum in the same way, as the losses below do: each rank's gradient of its own addend is then

@@ -34,4 +34,14 @@ torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& lab
   return cosine.scatter(1, index, margined.unsqueeze(1)) * head.scale;
 }
 
+torch::Tensor MarginHeadLogits(const torch::Tensor& f, const torch::Tensor& w,
+                               const torch::Tensor& labels, const HeadConfig& head) {
+  namespace F = torch::nn::functional;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCUDA);
+  const auto unit = F::NormalizeFuncOptions().dim(1).eps(1e-12);
+  const torch::Tensor cosine = torch::mm(F::normalize(f.to(torch::kFloat32), unit),
+                                         F::normalize(w.to(torch::kFloat32), unit).t());
+  return MarginLogits(cosine, labels, head);
+}
+
 }  // namespace ftl

@@ -22,6 +22,12 @@ namespace ftl {
 torch::Tensor MarginLogits(const torch::Tensor& cosine, const torch::Tensor& labels,
                            const HeadConfig& head);
 
+// A margin head on features f [B, D] and class weights w [N, D]: MarginLogits of the cosines
+// between the normalised rows, all in float32 even inside a bf16 autocast scope (cosines near 1
+// and the margin need the precision). `labels` as MarginLogits'.
+torch::Tensor MarginHeadLogits(const torch::Tensor& f, const torch::Tensor& w,
+                               const torch::Tensor& labels, const HeadConfig& head);
+
 }  // namespace ftl
 
 #endif  // FTL_COMMON_CLASSIFIER_MARGIN_HEAD_H_

@@ -20,29 +20,14 @@ ReplicatedClassifier::ReplicatedClassifier(int64_t feature_dim, int64_t num_clas
       loss_(loss),
       autocast_(bf16_autocast) {
   fc_->to(device);
-  const bool needs_counts = loss.logit_adjust_tau > 0 || loss.class_balanced_beta > 0;
-  TORCH_CHECK(!needs_counts || (class_counts.defined() && class_counts.numel() == num_classes),
-              "logit adjustment and the class-balanced loss need each class's image count");
-  if (loss.logit_adjust_tau > 0) {
-    // log of each class's share of the training images; a class without images (possible with a
-    // manifest) gets the smallest share instead of log 0.
-    const torch::Tensor counts = class_counts.to(torch::kFloat64).clamp_min(1.0);
-    log_prior_ = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device);
-  }
-  if (loss.class_balanced_beta > 0) {
-    class_weights_ = ClassBalancedWeights(class_counts, loss.class_balanced_beta).to(device);
-  }
+  ClassLossTensors tensors = ClassLossTensorsOf(loss, class_counts, num_classes, device);
+  log_prior_ = std::move(tensors.log_prior);
+  class_weights_ = std::move(tensors.class_weights);
 }
 
 torch::Tensor ReplicatedClassifier::Logits(const torch::Tensor& f, const torch::Tensor& labels) {
   if (loss_.head.kind == HeadKind::kSoftmax) return fc_->forward(f);
-  namespace F = torch::nn::functional;
-  // float32 even inside a bf16 autocast scope: cosines near 1 and the margin need the precision.
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCUDA);
-  const auto unit = F::NormalizeFuncOptions().dim(1).eps(1e-12);
-  const torch::Tensor cosine = torch::mm(F::normalize(f.to(torch::kFloat32), unit),
-                                         F::normalize(fc_->weight.to(torch::kFloat32), unit).t());
-  return MarginLogits(cosine, labels, loss_.head);
+  return MarginHeadLogits(f, fc_->weight, labels, loss_.head);
 }
 
 ClassificationTerms ReplicatedClassifier::Losses(const torch::Tensor& f,

@@ -55,35 +55,19 @@ ShardedClassifier::ShardedClassifier(int64_t feature_dim, int64_t num_classes,
       loss_(loss),
       autocast_(bf16_autocast) {
   weight_ = InitialRows(range_, num_classes, feature_dim, seed).to(device).set_requires_grad(true);
-  const bool needs_counts = loss.logit_adjust_tau > 0 || loss.class_balanced_beta > 0;
-  TORCH_CHECK(!needs_counts || (class_counts.defined() && class_counts.numel() == num_classes),
-              "logit adjustment and the class-balanced loss need each class's image count");
-  if (loss.logit_adjust_tau > 0) {
-    // As ReplicatedClassifier: log shares, a class without images counted as one.
-    const torch::Tensor counts = class_counts.to(torch::kFloat64).clamp_min(1.0);
-    log_prior_ = torch::log(counts / counts.sum())
-                     .slice(0, range_.start, range_.end())
-                     .to(torch::kFloat32)
-                     .to(device);
+  ClassLossTensors tensors = ClassLossTensorsOf(loss, class_counts, num_classes, device);
+  // The prior of this rank's classes; the weights stay whole (the rows' labels are global).
+  if (tensors.log_prior.defined()) {
+    log_prior_ = tensors.log_prior.slice(0, range_.start, range_.end()).clone();
   }
-  if (loss.class_balanced_beta > 0) {
-    class_weights_ = ClassBalancedWeights(class_counts, loss.class_balanced_beta).to(device);
-  }
+  class_weights_ = std::move(tensors.class_weights);
 }
 
 torch::Tensor ShardedClassifier::LocalLogits(const torch::Tensor& features,
                                              const torch::Tensor& labels) {
   if (loss_.head.kind == HeadKind::kSoftmax) return torch::mm(features, weight_.t());
-  namespace F = torch::nn::functional;
-  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::DispatchKey::AutocastCUDA);
-  const auto unit = F::NormalizeFuncOptions().dim(1).eps(1e-12);
-  const torch::Tensor cosine = torch::mm(F::normalize(features.to(torch::kFloat32), unit),
-                                         F::normalize(weight_.to(torch::kFloat32), unit).t());
-  if (!labels.defined()) return MarginLogits(cosine, labels, loss_.head);
-  const torch::Tensor here = (labels >= range_.start) & (labels < range_.end());
-  const torch::Tensor columns =
-      torch::where(here, labels - range_.start, torch::full_like(labels, -1));
-  return MarginLogits(cosine, columns, loss_.head);
+  return MarginHeadLogits(features, weight_, labels.defined() ? ColumnsIn(range_, labels) : labels,
+                          loss_.head);
 }
 
 ClassificationTerms ShardedClassifier::Losses(const torch::Tensor& f, const torch::Tensor& labels) {
@@ -107,13 +91,9 @@ ClassificationTerms ShardedClassifier::Losses(const torch::Tensor& f, const torc
 
 ClassPrediction ShardedClassifier::Predict(const torch::Tensor& f) {
   torch::NoGradGuard no_grad;
-  // Ranks may pass different row counts (the last chunks of their stripes): padded to the most.
+  // Ranks may pass different row counts (the last chunks of their stripes).
   const int64_t rows = f.size(0);
-  const int64_t widest =
-      comm_.AllGather(torch::tensor({rows}, torch::kInt64)).max().item<int64_t>();
-  torch::Tensor padded = torch::zeros({widest, weight_.size(1)}, weight_.options());
-  padded.slice(0, 0, rows).copy_(f);
-  const torch::Tensor features = comm_.AllGather(padded.detach());
+  const auto [features, first] = GatherUnevenRows(f.to(torch::kFloat32), comm_);
   // float32 without autocast, as the replicated classifier predicts.
   const torch::Tensor logits = LocalLogits(features, torch::Tensor());
   auto [local_max, local_arg] = logits.max(1);
@@ -127,27 +107,10 @@ ClassPrediction ShardedClassifier::Predict(const torch::Tensor& f) {
   std::vector<torch::Tensor> negated_ids = {
       torch::where(local_max == row_max, -(local_arg + range_.start), none)};
   comm_.AllReduceMax(negated_ids);
-  const int64_t first = comm_.rank() * widest;
   ClassPrediction out;
   out.label = (-negated_ids[0]).slice(0, first, first + rows);
   out.probability = sums[0].reciprocal().slice(0, first, first + rows);
   return out;
-}
-
-torch::Tensor ShardedClassifier::GatherClassRows(const torch::Tensor& rows) const {
-  const int size = comm_.size();
-  const int64_t widest = ClassRangeOf(num_classes_, 0, size).count;  // the first ranks' ranges
-  std::vector<int64_t> padded_shape = rows.sizes().vec();
-  padded_shape[0] = widest;
-  torch::Tensor padded = torch::zeros(padded_shape, rows.options());
-  padded.slice(0, 0, rows.size(0)).copy_(rows);
-  const torch::Tensor gathered = comm_.AllGather(padded);
-  std::vector<torch::Tensor> parts;
-  for (int r = 0; r < size; ++r) {
-    parts.push_back(
-        gathered.slice(0, r * widest, r * widest + ClassRangeOf(num_classes_, r, size).count));
-  }
-  return torch::cat(parts);
 }
 
 torch::Tensor ShardedClassifier::OwnRows(const torch::Tensor& every_class_rows) const {
@@ -159,7 +122,7 @@ torch::Tensor ShardedClassifier::OwnRows(const torch::Tensor& every_class_rows) 
 
 torch::Tensor ShardedClassifier::WeightNorms() const {
   torch::NoGradGuard no_grad;
-  return GatherClassRows(weight_.norm(2, 1)).cpu();
+  return EveryClassRows(weight_.norm(2, 1)).cpu();
 }
 
 torch::OrderedDict<std::string, torch::Tensor> ShardedClassifier::named_parameters() const {
@@ -172,7 +135,7 @@ void ShardedClassifier::SetTrainable(bool trainable) { weight_.set_requires_grad
 
 std::map<std::string, torch::Tensor> ShardedClassifier::CheckpointTensors() const {
   torch::NoGradGuard no_grad;
-  return {{kWeightName, GatherClassRows(weight_.detach())}};
+  return {{kWeightName, EveryClassRows(weight_.detach())}};
 }
 
 absl::Status ShardedClassifier::LoadCheckpointTensors(

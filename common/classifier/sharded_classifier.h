@@ -22,6 +22,7 @@
 
 #include "common/classifier/class_partition.h"
 #include "common/classifier/classifier.h"
+#include "common/classifier/distributed_ops.h"
 #include "common/comm/communicator.h"
 #include "common/config/job_config.h"
 
@@ -51,8 +52,9 @@ class ShardedClassifier final : public Classifier {
   // This rank's rows, named "classifier.weight" (their optimizer state is this rank's too).
   torch::OrderedDict<std::string, torch::Tensor> named_parameters() const override;
   bool averages_gradients() const override { return false; }
+  // Ranks' rows in rank order, which is class order.
   torch::Tensor EveryClassRows(const torch::Tensor& own_rows) const override {
-    return GatherClassRows(own_rows);
+    return GatherUnevenRows(own_rows, comm_).first;
   }
   // Rows range() of `every_class_rows` [N_c, ...].
   torch::Tensor OwnRows(const torch::Tensor& every_class_rows) const override;
@@ -68,8 +70,6 @@ class ShardedClassifier final : public Classifier {
   // Logits of this rank's classes for gathered features F [RB, D]; with `labels` (global ids)
   // a margin head's margin at the targets this rank owns.
   torch::Tensor LocalLogits(const torch::Tensor& features, const torch::Tensor& labels);
-  // Every rank's rows of `rows` ([count_r, ...], uneven) as one tensor in class order.
-  torch::Tensor GatherClassRows(const torch::Tensor& rows) const;
 
   Communicator& comm_;
   int64_t num_classes_;

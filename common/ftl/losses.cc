@@ -47,4 +47,20 @@ LossTerms CombineLosses(const LossWeights& weights, const torch::Tensor& sfmx,
   return terms;
 }
 
+ClassLossTensors ClassLossTensorsOf(const LossWeights& loss, const torch::Tensor& class_counts,
+                                    int64_t num_classes, torch::Device device) {
+  const bool needs_counts = loss.logit_adjust_tau > 0 || loss.class_balanced_beta > 0;
+  TORCH_CHECK(!needs_counts || (class_counts.defined() && class_counts.numel() == num_classes),
+              "logit adjustment and the class-balanced loss need each class's image count");
+  ClassLossTensors out;
+  if (loss.logit_adjust_tau > 0) {
+    const torch::Tensor counts = class_counts.to(torch::kFloat64).clamp_min(1.0);
+    out.log_prior = torch::log(counts / counts.sum()).to(torch::kFloat32).to(device);
+  }
+  if (loss.class_balanced_beta > 0) {
+    out.class_weights = ClassBalancedWeights(class_counts, loss.class_balanced_beta).to(device);
+  }
+  return out;
+}
+
 }  // namespace ftl

@@ -30,6 +30,17 @@ torch::Tensor SoftmaxLoss(const torch::Tensor& logits, const torch::Tensor& labe
 // without images counts as one. [N_c] float32 from int64 or float `counts`; beta in (0, 1).
 torch::Tensor ClassBalancedWeights(const torch::Tensor& counts, double beta);
 
+// The per-class tensors the softmax loss's options need, from each class's training-image count
+// ([N_c]; required when either option is on): log of each class's share of the images (a class
+// without images counted as one, not log 0) for logit adjustment, and ClassBalancedWeights for
+// the class-balanced loss; float32 on `device`, undefined where the option is off.
+struct ClassLossTensors {
+  torch::Tensor log_prior;
+  torch::Tensor class_weights;
+};
+ClassLossTensors ClassLossTensorsOf(const LossWeights& loss, const torch::Tensor& class_counts,
+                                    int64_t num_classes, torch::Device device);
+
 // Eq. 3, m-L2: ||W^T f||^2 with the paper's W^T f read as the classifier output W f (the only
 // reading with matching shapes). kSum: the squared norm of the logit vector, averaged over the
 // batch; kMean: the mean squared logit over batch x classes (kSum / N_c). With free logits,
