@@ -33,7 +33,10 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
 #include "common/blas/blas.h"
+#include "common/classifier/replicated_classifier.h"
+#include "common/classifier/sharded_classifier.h"
 #include "common/comm/device_communicator.h"
+#include "common/comm/gradient_buckets.h"
 #include "common/comm/mpi_communicator.h"
 #include "common/config/job_config.h"
 #include "common/data/batch_prefetcher.h"
@@ -63,6 +66,9 @@ ABSL_FLAG(bool, set_blas_threads, true,
           "give OpenBLAS the --threads count (false: its own default, all cores; to measure)");
 ABSL_FLAG(bool, overlap, true, "overlap the gradient all-reduce with backward");
 ABSL_FLAG(double, bucket_mb, 25.0, "gradient bucket size");
+ABSL_FLAG(std::string, sharding, "replicated",
+          "classifier_step: replicated (every rank all rows, their gradient averaged) or sharded "
+          "(each rank 1/R of the rows, Partial FC)");
 ABSL_FLAG(std::string, data, "", "image folder (loader)");
 ABSL_FLAG(double, center_crop, 1.0, "centre crop of the source images (streaming; LFW: 0.5)");
 ABSL_FLAG(int, loader_threads, 1, "loader threads of the streamed run (streaming)");
@@ -587,6 +593,65 @@ int Fc() {
   return 0;
 }
 
+// One classifier step as the trainer takes it at the sizes of --classes, --dim and --batch (per
+// rank), the softmax + m-L2 head and Adam: the loss forward and backward (the feature gradient
+// included), the gradient average a replicated classifier needs across ranks, the optimizer step.
+// Prints the best of --iterations after --warmup (rank 0's; the collectives keep the ranks in
+// step) and the bytes of classifier state one rank holds: weights, gradients, Adam's moments.
+int ClassifierStep(Communicator& comm) {
+  const int64_t classes = absl::GetFlag(FLAGS_classes), batch = absl::GetFlag(FLAGS_batch),
+                dim = absl::GetFlag(FLAGS_dim);
+  const std::string sharding = absl::GetFlag(FLAGS_sharding);
+  LossWeights loss;  // softmax + 0.25 m-L2, the paper's head
+  std::unique_ptr<Classifier> classifier;
+  torch::manual_seed(1);
+  if (sharding == "sharded") {
+    classifier = std::make_unique<ShardedClassifier>(dim, classes, loss, comm, 1);
+  } else if (sharding == "replicated") {
+    classifier = std::make_unique<ReplicatedClassifier>(dim, classes, loss);
+  } else {
+    std::cerr << "--sharding: replicated or sharded, got '" << sharding << "'\n";
+    return 2;
+  }
+  const std::vector<torch::Tensor> weights = classifier->named_parameters().values();
+  torch::optim::Adam adam(weights, torch::optim::AdamOptions(1e-3));
+  GradientAverager averager(
+      classifier->averages_gradients() ? weights : std::vector<torch::Tensor>{},
+      static_cast<int64_t>(absl::GetFlag(FLAGS_bucket_mb) * 1024 * 1024));
+  torch::manual_seed(100 + comm.rank());
+  const torch::Tensor f = torch::randn({batch, dim}).requires_grad_(true);
+  const torch::Tensor y = torch::randint(classes, {batch}, torch::kInt64);
+  auto step = [&] {
+    adam.zero_grad();
+    f.mutable_grad() = torch::Tensor();
+    const ClassificationTerms terms = classifier->Losses(f, y);
+    (loss.sfmx * terms.sfmx + loss.reg * terms.reg).backward();
+    if (comm.size() > 1 && classifier->averages_gradients()) averager.Average(comm);
+    adam.step();
+  };
+  for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) step();
+  double best = 1e30;
+  for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_iterations)); ++i) {
+    const auto start = Clock::now();
+    step();
+    best = std::min(best, Since(start));
+  }
+  int64_t state_bytes = 0;
+  for (const torch::Tensor& w : weights) {
+    state_bytes += w.nbytes();
+    if (w.grad().defined()) state_bytes += w.grad().nbytes();
+  }
+  for (const auto& [key, state] : adam.state()) {
+    const auto& adam_state = static_cast<const torch::optim::AdamParamState&>(*state);
+    state_bytes += adam_state.exp_avg().nbytes() + adam_state.exp_avg_sq().nbytes();
+  }
+  if (comm.rank() == 0) {
+    Print("classifier_step_ms", 1000.0 * best);
+    PrintCount("classifier_state_bytes_per_rank", state_bytes);
+  }
+  return 0;
+}
+
 int Growth() {
   std::vector<double> classes = {1000, 10000, 100000}, stats_t, fc_t;
   for (double c : classes) {
@@ -613,10 +678,12 @@ int main(int argc, char** argv) {
   ftl::ReexecForBetterOpenBlasCore(argv);
   std::unique_ptr<ftl::Communicator> comm = ftl::CreateMpiCommunicator(&argc, &argv);
   absl::SetProgramUsageMessage(
-      "ftl_bench step|update_stats|loader|streaming|allreduce|growth|fc [flags]: see bench/run.sh");
+      "ftl_bench step|update_stats|loader|streaming|allreduce|growth|fc|classifier_step [flags]: "
+      "see bench/run.sh");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {
-    std::cerr << "usage: ftl_bench step|update_stats|loader|streaming|allreduce|growth|fc [flags] "
+    std::cerr << "usage: ftl_bench "
+                 "step|update_stats|loader|streaming|allreduce|growth|fc|classifier_step [flags] "
                  "(--help)\n";
     return 2;
   }
@@ -648,6 +715,7 @@ int main(int argc, char** argv) {
   if (command == "allreduce") return ftl::AllReduce(*comm);
   if (command == "growth") return ftl::Growth();
   if (command == "fc") return ftl::Fc();
+  if (command == "classifier_step") return ftl::ClassifierStep(*comm);
   std::cerr << "unknown command '" << command << "'\n";
   return 2;
 }

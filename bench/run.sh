@@ -16,10 +16,15 @@
 #                           installs OpenBLAS) / on Debian's reference BLAS, forced through
 #                           LD_LIBRARY_PATH: the FC product and step at 20K classes (batch 256, D 512),
 #                           a whole `small` step at 20K classes, UpdateStats at 1,000 classes
+#   fc_sharded_2r_vs_replicated  the classifier step (100K classes, D 512, batch 128 per rank) of 2
+#                           ranks holding half the classes each / of 1 rank holding them all, same
+#                           global batch; fc_sharded_vs_data_parallel_2r against 2 replicated ranks;
+#                           and the classifier state bytes per rank at 1M classes
 # plus the share of step time waiting on the gradient all-reduce (blocking vs overlapped) and the
 # growth exponents of UpdateStats and the FC step. About 18 minutes on 2 cores (3 of them the BLAS pair).
 #   bench/run.sh [BUILD_DIR]        (default build/, made by scripts/setup.sh)
 #   FTL_BENCH_ONLY=blas bench/run.sh   only the BLAS comparison (about 3 minutes)
+#   FTL_BENCH_ONLY=classifier bench/run.sh   the BLAS pair, then the classifier step only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -69,6 +74,35 @@ blas_ratios() {
   echo "blas_update_stats_vs_reference: $(ratio "$(best2 blas_stats_reference update_stats_s)" "$(best2 blas_stats update_stats_s)")   (installed $(best2 blas_stats update_stats_s) s, reference $(best2 blas_stats_reference update_stats_s) s)"
 }
 if [[ ${FTL_BENCH_ONLY:-} == blas ]]; then echo "== ratios"; blas_ratios; exit 0; fi
+
+# 0b. The classifier step (forward, backward, gradient average, Adam) at 100K classes, D 512, batch
+#     128 per rank: sharded over 2 ranks (Partial FC at rate 1), replicated on 2 data-parallel ranks
+#     (the FC gradient all-reduced), and replicated on 1 rank of the same global batch (256).
+#     Alternated twice, the best of each. Then the classifier state one rank holds at 1M classes.
+classifier_flags=(classifier_step --classes 100000 --dim 512 --iterations 3 --warmup 1 --threads 1)
+for i in 1 2; do
+  run "fc_sharded_2r_$i" "${mpirun[@]}" "$bench" "${classifier_flags[@]}" --batch 128 --sharding sharded
+  run "fc_replicated_2r_$i" "${mpirun[@]}" "$bench" "${classifier_flags[@]}" --batch 128 --sharding replicated
+  run "fc_replicated_1r_$i" "$bench" "${classifier_flags[@]}" --batch 256 --sharding replicated
+done
+million_flags=(classifier_step --classes 1000000 --dim 512 --batch 32 --iterations 1 --warmup 0 --threads 1)
+run fc_state_sharded_2r_1m "${mpirun[@]}" "$bench" "${million_flags[@]}" --sharding sharded
+run fc_state_replicated_1m "$bench" "${million_flags[@]}" --sharding replicated
+classifier_ratios() {
+  local sharded replicated_2r replicated_1r
+  sharded=$(best2x fc_sharded_2r classifier_step_ms)
+  replicated_2r=$(best2x fc_replicated_2r classifier_step_ms)
+  replicated_1r=$(best2x fc_replicated_1r classifier_step_ms)
+  echo "fc_sharded_2r_vs_replicated: $(ratio "$sharded" "$replicated_1r")   (target <= 0.6; 2 sharded ranks $sharded ms, 1 replicated rank of the same global batch $replicated_1r ms)"
+  echo "fc_sharded_vs_data_parallel_2r: $(ratio "$sharded" "$replicated_2r")   (2 data-parallel replicated ranks $replicated_2r ms)"
+  echo "fc_sample_0.1_vs_1.0: not measured (loss.sample_rate is not built yet)"
+  local sharded_bytes replicated_bytes
+  sharded_bytes=$(value "$out/fc_state_sharded_2r_1m" classifier_state_bytes_per_rank)
+  replicated_bytes=$(value "$out/fc_state_replicated_1m" classifier_state_bytes_per_rank)
+  echo "classifier_state_bytes_per_rank_1m: sharded over 2 ranks $sharded_bytes, replicated $replicated_bytes (ratio $(ratio "$sharded_bytes" "$replicated_bytes"); weights, gradients and Adam's moments at D 512)"
+}
+best2x() { best "$(value "$out/${1}_1" "$2")" "$(value "$out/${1}_2" "$2")"; }  # best2x NAME KEY
+if [[ ${FTL_BENCH_ONLY:-} == classifier ]]; then echo "== ratios"; classifier_ratios; exit 0; fi
 
 step_flags=(--preset small --batch 32 --iterations 30 --warmup 5 --classes 100)
 # 1. Our step vs PyTorch's, alternated twice; the best of each.
@@ -139,6 +173,7 @@ run growth "$bench" growth --threads 1
 
 echo "== ratios"
 blas_ratios
+classifier_ratios
 echo "step_vs_pytorch: $(ratio "$pytorch_ms" "$ours_ms")   (target >= 1.10; ours $ours_ms ms, PyTorch $pytorch_ms ms)"
 echo "iresnet18_step_vs_pytorch: $(ratio "$iresnet_pytorch_ms" "$iresnet_ours_ms")   (target >= 1.05; ours $iresnet_ours_ms ms, Debian PyTorch $(value "$out/iresnet_pytorch1" torch) $iresnet_pytorch_ms ms)"
 if [[ -f $out/iresnet_pypi1 ]]; then

@@ -184,6 +184,29 @@ TEST(JobConfigTest, IResNetBackbonesHaveNoDecoder) {
   }
 }
 
+TEST(JobConfigTest, ClassifierShardingIsReplicatedUnlessAskedAndNotPartOfTheRecipe) {
+  absl::StatusOr<JobConfig> plain = Parse(WithData(""));
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->classifier_sharding, ClassifierSharding::kReplicated);
+  absl::StatusOr<JobConfig> sharded =
+      Parse(WithData(R"(, "model": {"classifier_sharding": "sharded"})"));
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  EXPECT_EQ(sharded->classifier_sharding, ClassifierSharding::kSharded);
+  absl::StatusOr<JobConfig> replicated =
+      Parse(WithData(R"(, "model": {"classifier_sharding": "replicated"})"));
+  ASSERT_TRUE(replicated.ok()) << replicated.status();
+  EXPECT_EQ(replicated->classifier_sharding, ClassifierSharding::kReplicated);
+  // Where the rows live does not change a step: a job resumes under the other setting.
+  EXPECT_TRUE(RecipeDifferences(TrainingRecipe(*plain), TrainingRecipe(*sharded)).empty());
+  absl::StatusOr<JobConfig> bad =
+      Parse(WithData(R"(, "model": {"classifier_sharding": "partial"})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find(
+                "model.classifier_sharding: must be one of replicated, sharded; got \"partial\""),
+            std::string::npos)
+      << bad.status();
+}
+
 // arcface_torch's MobileFaceNet (get_mbf) is configured as the IResNets are: its layout, R chosen,
 // no decoder, an input side that is a multiple of 16.
 TEST(JobConfigTest, MobileFaceNetIsAnArcFaceTorchBackbone) {

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <filesystem>
 #include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <thread>
@@ -28,14 +29,18 @@ Dataset DataWithYaw() {
   return d;
 }
 
-// The network's and the classifier's parameters by name.
+// The network's and the classifier's parameters by name, the classifier's rows of every class
+// (a sharded classifier's gathered: a collective when `t` is on g_comm).
 torch::OrderedDict<std::string, torch::Tensor> AllParameters(Trainer& t) {
   auto all = t.model()->named_parameters();
-  for (const auto& p : t.classifier().named_parameters()) all.insert(p.key(), p.value());
+  for (const auto& p : t.classifier().named_parameters())
+    all.insert(p.key(), t.classifier().EveryClassRows(p.value().detach()));
   return all;
 }
 
+// `to` holds the whole classifier (replicated).
 void CopyParameters(Trainer& from, Trainer& to) {
+  ASSERT_TRUE(to.classifier().averages_gradients());
   torch::NoGradGuard no_grad;
   const auto src = AllParameters(from);
   auto dst = AllParameters(to);
@@ -50,6 +55,15 @@ void ExpectSameParameters(Trainer& a, Trainer& b, double tolerance) {
   for (const auto& item : pa) {
     EXPECT_TRUE(torch::allclose(item.value(), pb[item.key()], tolerance, tolerance))
         << item.key() << " max diff " << (item.value() - pb[item.key()]).abs().max().item<double>();
+  }
+}
+
+void ExpectSameLosses(const PhaseReport& a, const PhaseReport& b, double tolerance) {
+  ASSERT_EQ(a.losses.size(), b.losses.size()) << a.phase;
+  for (const auto& [name, value] : a.losses) {
+    ASSERT_TRUE(b.losses.count(name)) << a.phase << " " << name;
+    EXPECT_NEAR(value, b.losses.at(name), tolerance * std::max(1.0, std::abs(value)))
+        << a.phase << " " << name;
   }
 }
 
@@ -393,25 +407,46 @@ TEST(DistributedTest, StreamingRanksReadOnlyTheirRowsAndTrainAsOneRank) {
   EXPECT_EQ(std::vector<std::string>(after.begin() + before, after.end()), stripe);
 }
 
-// Trains `config` on the two ranks and, beside it, on one rank with the doubled batch from the
-// same weights (every phase), and expects the same parameters; returns the one-rank trainer (it
-// uses `local`, which must outlive it).
+// Trains `config` on g_comm's R ranks and, beside it, on one rank with the R-fold batch and the
+// classifier replicated, from the same weights (every phase), and expects the same losses,
+// centres and parameters; returns the one-rank trainer (it uses `local`, which must outlive it).
+std::unique_ptr<Trainer> ExpectRanksEqualOneRankOfTheWholeBatch(const JobConfig& config,
+                                                                const Dataset& data,
+                                                                Communicator& local) {
+  Trainer distributed(config, data, *g_comm);
+  if (config.classifier_sharding == ClassifierSharding::kSharded) {
+    // Really split: this rank holds its range of the classes only.
+    EXPECT_FALSE(distributed.classifier().averages_gradients());
+    EXPECT_EQ(distributed.classifier().named_parameters()["classifier.weight"].size(0),
+              ClassRangeOf(data.num_classes(), g_comm->rank(), g_comm->size()).count);
+  }
+  JobConfig whole = config;
+  whole.training.batch_size = g_comm->size() * config.training.batch_size;
+  whole.classifier_sharding = ClassifierSharding::kReplicated;
+  auto single = std::make_unique<Trainer>(whole, data, local);
+  CopyParameters(distributed, *single);
+  std::vector<PhaseReport> reports[2];
+  Trainer* trainers[2] = {&distributed, single.get()};
+  for (int i = 0; i < 2; ++i) {
+    Trainer* t = trainers[i];
+    reports[i].push_back(t->Pretrain(3));
+    reports[i].push_back(t->UpdateStats());
+    reports[i].push_back(t->StageOne(2, 0));
+    reports[i].push_back(t->StageTwo(2, 0));
+  }
+  for (size_t p = 0; p < reports[0].size(); ++p)
+    ExpectSameLosses(reports[0][p], reports[1][p], 1e-5);
+  EXPECT_TRUE(
+      torch::allclose(distributed.statistics().centers, single->statistics().centers, 1e-5, 1e-5));
+  ExpectSameParameters(distributed, *single, 1e-5);
+  return single;
+}
+
 std::unique_ptr<Trainer> ExpectTwoRanksEqualOneRankOfDoubleBatch(const JobConfig& config,
                                                                  const Dataset& data,
                                                                  Communicator& local) {
-  Trainer distributed(config, data, *g_comm);
-  JobConfig doubled = config;
-  doubled.training.batch_size = 2 * config.training.batch_size;
-  auto single = std::make_unique<Trainer>(doubled, data, local);
-  CopyParameters(distributed, *single);
-  for (Trainer* t : {&distributed, single.get()}) {
-    t->Pretrain(3);
-    t->UpdateStats();
-    t->StageOne(2, 0);
-    t->StageTwo(2, 0);
-  }
-  ExpectSameParameters(distributed, *single, 1e-5);
-  return single;
+  EXPECT_EQ(g_comm->size(), 2);
+  return ExpectRanksEqualOneRankOfTheWholeBatch(config, data, local);
 }
 
 TEST(DistributedTest, TwoRanksOfBatchBEqualOneRankOfBatchTwoB) {
@@ -444,6 +479,92 @@ TEST(DistributedTest, TwoRanksEqualOneRankWithFlipsCropsArcFaceAndScheduledSgd) 
   const Dataset data = DataWithYaw();
   std::unique_ptr<Communicator> local = CreateLocalCommunicator();
   ExpectTwoRanksEqualOneRankOfDoubleBatch(config, data, *local);
+}
+
+// Partial FC at sample rate 1: with the classifier's rows split across the ranks (3 ranks: 3, 2
+// and 2 of the 7 classes), the softmax + m-L2 head with logit adjustment and class-balanced
+// weights trains as one rank holding them all, through pre-training, statistics and both stages.
+TEST(DistributedTest, ShardedClassifierTrainsAsOneReplicatedRank) {
+  JobConfig config = testing::TinyJobConfig();
+  config.classifier_sharding = ClassifierSharding::kSharded;
+  config.loss.logit_adjust_tau = 1.0;
+  config.loss.class_balanced_beta = 0.9;
+  const Dataset data = DataWithYaw();
+  std::unique_ptr<Communicator> local = CreateLocalCommunicator();
+  ExpectRanksEqualOneRankOfTheWholeBatch(config, data, *local);
+}
+
+// ... and with an ArcFace head, SGD with weight decay and the gradient clipped by the whole
+// model's norm (the shards' parts summed across ranks; a rank clipping by its own would differ).
+TEST(DistributedTest, ShardedClassifierWithArcFaceAndClippingTrainsAsOneReplicatedRank) {
+  JobConfig config = testing::TinyJobConfig();
+  testing::UseArcFaceSgdRecipe(&config, /*warmup=*/1, /*clip=*/0.5);
+  config.classifier_sharding = ClassifierSharding::kSharded;
+  config.training.pretrain_iterations = 3;
+  const Dataset data = DataWithYaw();
+  std::unique_ptr<Communicator> local = CreateLocalCommunicator();
+  ExpectRanksEqualOneRankOfTheWholeBatch(config, data, *local);
+}
+
+// A sharded run's checkpoint holds the whole classifier and its optimizer state: one process
+// resumes it (replicated, the whole batch) and continues as the ranks do.
+TEST(DistributedTest, ShardedCheckpointResumesOnOneRankAsTheRanksContinue) {
+  JobConfig config = testing::TinyJobConfig();
+  config.classifier_sharding = ClassifierSharding::kSharded;
+  const Dataset data = DataWithYaw();
+  Trainer distributed(config, data, *g_comm);
+  distributed.Pretrain(3);
+  distributed.UpdateStats();
+  distributed.StageOne(2, 0);
+  const std::string dir = ::testing::TempDir() + "/sharded_resume";
+  if (g_comm->rank() == 0) std::filesystem::create_directories(dir);
+  const std::string path = dir + "/ckpt.ftlckpt";
+  ASSERT_TRUE(distributed.SaveCheckpoint(path, 4).ok());
+  // The same rank count, from the file: each rank cuts its rows of the weights and state.
+  Trainer reloaded(config, data, *g_comm);
+  ASSERT_TRUE(reloaded.LoadCheckpoint(path, CheckpointUse::kAnyRun).ok());
+  for (Trainer* t : {&distributed, &reloaded}) {
+    t->StageOne(2, 0);  // the classifier's optimizer state matters here
+    t->StageTwo(2, 0);
+  }
+  ExpectSameParameters(distributed, reloaded, 1e-6);
+  for (ClassifierSharding alone_sharding :
+       {ClassifierSharding::kReplicated, ClassifierSharding::kSharded}) {
+    JobConfig whole = config;
+    whole.training.batch_size = g_comm->size() * config.training.batch_size;
+    whole.classifier_sharding = alone_sharding;
+    std::unique_ptr<Communicator> local = CreateLocalCommunicator();
+    Trainer alone(whole, data, *local);
+    absl::StatusOr<int64_t> position = alone.LoadCheckpoint(path, CheckpointUse::kAnyRun);
+    ASSERT_TRUE(position.ok()) << position.status();
+    EXPECT_EQ(*position, 4);
+    alone.StageOne(2, 0);
+    alone.StageTwo(2, 0);
+    ExpectSameParameters(distributed, alone, 1e-5);
+  }
+}
+
+// A rank that cannot load its part of a checkpoint (here: a file only rank 0 has) fails the load
+// on every rank, so that no rank trains on while another moves to an older checkpoint.
+TEST(DistributedTest, ACheckpointOneRankCannotLoadFailsOnEveryRank) {
+  JobConfig config = testing::TinyJobConfig();
+  config.classifier_sharding = ClassifierSharding::kSharded;
+  const Dataset data = DataWithYaw();
+  Trainer trainer(config, data, *g_comm);
+  const std::string dir = ::testing::TempDir() + "/one_rank_loads";
+  if (g_comm->rank() == 0) std::filesystem::create_directories(dir);
+  const std::string good = dir + "/ckpt.ftlckpt";
+  ASSERT_TRUE(trainer.SaveCheckpoint(good, 1).ok());
+  const std::string mine = g_comm->rank() == 0 ? good : dir + "/missing.ftlckpt";
+  const absl::StatusOr<int64_t> loaded = trainer.LoadCheckpoint(mine);
+  ASSERT_FALSE(loaded.ok()) << "rank " << g_comm->rank();
+  if (g_comm->rank() == 0) {
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss) << loaded.status();
+    EXPECT_NE(loaded.status().message().find("another rank could not load it"), std::string::npos)
+        << loaded.status();
+  }
+  // Every rank loads the file all can read.
+  EXPECT_TRUE(trainer.LoadCheckpoint(good).ok());
 }
 
 // An IResNet on two ranks: channels-last weights broadcast and averaged, batch-norm statistics

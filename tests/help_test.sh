@@ -29,7 +29,7 @@ has client "ftl submit" && has client "--coordinator"
 help_of client_h "$ftl" -h
 has client_h "ftl submit"
 
-for command in split pairs eval experiment pack export embed verify; do
+for command in split pairs eval experiment pack synth export embed verify; do
   help_of "$command" "$ftl" "$command" --help
   has "$command" "ftl $command"
 done
@@ -43,4 +43,6 @@ has embed "--manifest" && has embed "--threads=0"
 lacks embed "--variants"
 lacks verify "--manifest"
 lacks pack "--seed"
+has synth "--identities" && has synth "--regular_images" && has synth "--seed"
+lacks synth "--variants"
 echo PASS

@@ -99,5 +99,43 @@ TEST(OptimizerTest, ClippingScalesTheGlobalNorm) {
   EXPECT_NEAR(q.grad()[0].item<double>(), 0.8, 1e-6);
 }
 
+// Two ranks, each holding the same network parameter `shared` and its own rows `rows` of a split
+// one, clip as one process holding `shared` and both ranks' rows would.
+TEST(OptimizerTest, ClippingASplitModelTakesTheNormOfTheWholeModel) {
+  torch::manual_seed(3);
+  const torch::Tensor shared_grad = torch::randn({4}, torch::kFloat64);
+  const torch::Tensor rows_grad[2] = {torch::randn({3, 2}, torch::kFloat64),
+                                      torch::randn({2, 2}, torch::kFloat64)};
+  // The reference: torch's clipping over everything.
+  torch::Tensor whole_shared = torch::zeros({4}, torch::kFloat64).requires_grad_(true);
+  torch::Tensor whole_rows = torch::zeros({5, 2}, torch::kFloat64).requires_grad_(true);
+  whole_shared.mutable_grad() = shared_grad.clone();
+  whole_rows.mutable_grad() = torch::cat({rows_grad[0], rows_grad[1]});
+  const double whole_norm = torch::nn::utils::clip_grad_norm_({whole_shared, whole_rows}, 1.0);
+  ASSERT_GT(whole_norm, 1.5);  // so that it clips
+  // Each rank's squared row norm, as the all-reduce would see them.
+  const double other_rank_squared[2] = {rows_grad[1].pow(2).sum().item<double>(),
+                                        rows_grad[0].pow(2).sum().item<double>()};
+  for (int rank = 0; rank < 2; ++rank) {
+    torch::Tensor shared = torch::zeros({4}, torch::kFloat64).requires_grad_(true);
+    torch::Tensor rows = torch::zeros_like(rows_grad[rank]).requires_grad_(true);
+    auto optimizer = MakeOptimizer({shared, rows}, OptimizerConfig{}, 0.1);
+    shared.mutable_grad() = shared_grad.clone();
+    rows.mutable_grad() = rows_grad[rank].clone();
+    int calls = 0;
+    const double norm = ClipGradientNorm(*optimizer, 1.0, {rows}, [&](double own) {
+      ++calls;
+      EXPECT_NEAR(own, rows_grad[rank].pow(2).sum().item<double>(), 1e-12);
+      return own + other_rank_squared[rank];
+    });
+    EXPECT_EQ(calls, 1);
+    EXPECT_NEAR(norm, whole_norm, 1e-9);
+    EXPECT_TRUE(torch::allclose(shared.grad(), whole_shared.grad(), 1e-9, 1e-12)) << rank;
+    const torch::Tensor mine =
+        rank == 0 ? whole_rows.grad().slice(0, 0, 3) : whole_rows.grad().slice(0, 3, 5);
+    EXPECT_TRUE(torch::allclose(rows.grad(), mine, 1e-9, 1e-12)) << rank;
+  }
+}
+
 }  // namespace
 }  // namespace ftl

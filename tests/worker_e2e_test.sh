@@ -2,7 +2,8 @@
 # End to end: `mpirun -np 2 ftl_worker` on a Yale B split at 32x32 (27 identities, 13 cut to 5
 # images, one corrupt image added) runs every phase, writes checkpoints and summary.json, and stage 1 moves
 # the UR classifier weight norms toward the regular ones. Then: a corrupt newest checkpoint is
-# skipped on resume, another run's checkpoint is refused, and bad configs exit with code 2 naming the field.
+# skipped on resume, another run's checkpoint is refused, the classifier sharded across 3 ranks
+# resumes the run, and bad configs exit with code 2 naming the field.
 set -euo pipefail
 worker=$1
 mpiexec=$2
@@ -95,6 +96,37 @@ grep -q "training.stage1_lr: 0.0001 in the checkpoint, 0.0003 in this job" "$wor
   > "$work/changed.log" 2>&1 || { cat "$work/changed.log"; fail "--resume_despite_changes failed"; }
 grep -q "despite 1 changed setting(s) (--resume_despite_changes): training.stage1_lr" "$work/changed.log" ||
   { cat "$work/changed.log"; fail "the deliberate change is not logged"; }
+
+# The classifier sharded across 3 ranks (Partial FC) resumes the replicated 2-rank run: the
+# checkpoint holds the whole classifier, each rank takes its rows (27 = 9 + 9 + 9 classes), the
+# rounds train and the checkpoint it writes again holds all 27 rows.
+# (The replicated run's first checkpoint, after pre-training, in a folder of its own.)
+mkdir "$work/sharded_out" && cp "$work/out/ckpt-000001.ftlckpt" "$work/sharded_out/"
+sed -e 's/"input_size": 32}/"input_size": 32, "classifier_sharding": "sharded"}/' \
+  -e "s#\"$work/out\"#\"$work/sharded_out\"#" "$work/job.json" > "$work/sharded.json"
+grep -q '"classifier_sharding": "sharded"' "$work/sharded.json" || fail "sharded config not made"
+grep -q "sharded_out" "$work/sharded.json" || fail "sharded config's output folder not set"
+"$mpiexec" --oversubscribe -np 3 "$worker" --config "$work/sharded.json" --threads 1 --resume "$work/sharded_out" \
+  > "$work/sharded.log" 2>&1 || { cat "$work/sharded.log"; fail "sharded resume on 3 ranks failed"; }
+grep -q "resumed from .*ckpt-000001.ftlckpt at schedule position 2" "$work/sharded.log" ||
+  { cat "$work/sharded.log"; fail "the sharded run did not resume the replicated one"; }
+grep -q "stage1 round 0" "$work/sharded.log" || fail "the sharded run did not train"
+[[ $(tail -n +2 "$work/sharded_out/weight_norms.csv" | wc -l) == 27 ]] || fail "sharded weight_norms.csv rows"
+python3 - "$work/sharded_out/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+if not s["finished"] or s["world_size"] != 3:
+    print("FAIL: sharded run: finished", s["finished"], "world size", s["world_size"]); sys.exit(1)
+PY
+# Fewer identities than ranks: refused before any work, naming the field.
+sed 's/"cut_classes": 13, "cut_to_images": 5}/"max_classes": 2}/' "$work/sharded.json" > "$work/few.json"
+grep -q '"max_classes": 2}' "$work/few.json" || fail "2-identity config not made"
+code=0
+"$mpiexec" --oversubscribe -np 3 "$worker" --config "$work/few.json" --threads 1 > "$work/few.log" 2>&1 || code=$?
+[[ $code != 0 ]] || fail "2 identities on 3 sharded ranks: accepted"
+grep -q 'model.classifier_sharding: "sharded" gives every rank at least one identity; the data has 2 identities for 3 ranks' \
+  "$work/few.log" || { cat "$work/few.log"; fail "2 identities on 3 ranks: the error does not name the field"; }
+! grep -q "\[pretrain\]" "$work/few.log" || fail "2 identities on 3 ranks: trained before refusing"
 
 # Bad configs: exit code 2, message naming the field, before any work.
 expect_refused() {  # expect_refused CONFIG PATTERN

@@ -9,8 +9,8 @@
 // call them in the same order (Losses with the same number of rows; Predict with any). The others
 // are local.
 //
-// Not yet used by the trainer (issue 31 step 3: model.classifier_sharding, negative sampling and
-// clipping across shards are to come).
+// The trainer builds it for model.classifier_sharding "sharded". Negative sampling
+// (loss.sample_rate) is not there yet (issue 31 step 3).
 #ifndef FTL_COMMON_CLASSIFIER_SHARDED_CLASSIFIER_H_
 #define FTL_COMMON_CLASSIFIER_SHARDED_CLASSIFIER_H_
 

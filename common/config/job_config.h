@@ -232,11 +232,17 @@ struct EvaluationConfig {
   std::vector<std::string> bin_sets;  // InsightFace .bin verification sets
 };
 
+// Where the classifier's rows live (model.classifier_sharding): the whole N_c x D on every rank,
+// its gradient averaged with the network's, or each rank a contiguous range of classes
+// (Partial FC; common/classifier/sharded_classifier.h).
+enum class ClassifierSharding { kReplicated, kSharded };
+
 struct JobConfig {
   std::string name = "ftl-job";
   std::string preset = "small";
   ModelShape model;
   std::string init_from;  // model.init_from: fine-tune from this model's Enc, Dec, R
+  ClassifierSharding classifier_sharding = ClassifierSharding::kReplicated;
   DataConfig data;
   LossWeights loss;
   TrainingConfig training;

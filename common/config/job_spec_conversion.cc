@@ -412,6 +412,10 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
   if (!spec.has_data()) return absl::InvalidArgumentError("data: is required");
   FTL_RETURN_IF_ERROR(FillModel(spec.model(), &config));
   config.init_from = spec.model().init_from();
+  FTL_RETURN_IF_ERROR(ParseChoice<ClassifierSharding>(
+      "model.classifier_sharding", spec.model().classifier_sharding(),
+      {{"replicated", ClassifierSharding::kReplicated}, {"sharded", ClassifierSharding::kSharded}},
+      &config.classifier_sharding));
   if (!config.init_from.empty() && !spec.training().init_checkpoint().empty()) {
     return absl::InvalidArgumentError(
         "model.init_from: give it or training.init_checkpoint, not both (init_checkpoint continues "

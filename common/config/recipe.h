@@ -5,7 +5,8 @@
 // fields that differ.
 //
 // Left out on purpose: paths (data may move), runtime settings (rank count, threads, device,
-// output folder), evaluation, and training.rounds, so that a finished run can be extended by more
+// output folder), model.classifier_sharding (where the rows live, not what a step computes),
+// evaluation, and training.rounds, so that a finished run can be extended by more
 // rounds. Shapes the tensors carry (classes, images, D) are checked separately.
 #ifndef FTL_COMMON_CONFIG_RECIPE_H_
 #define FTL_COMMON_CONFIG_RECIPE_H_

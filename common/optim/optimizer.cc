@@ -51,4 +51,35 @@ double ClipGradientNorm(torch::optim::Optimizer& optimizer, double max_norm) {
   return torch::nn::utils::clip_grad_norm_(params, max_norm);
 }
 
+double ClipGradientNorm(torch::optim::Optimizer& optimizer, double max_norm,
+                        const std::vector<torch::Tensor>& split,
+                        const std::function<double(double)>& sum_across_ranks) {
+  torch::NoGradGuard no_grad;
+  auto is_split = [&split](const torch::Tensor& p) {
+    for (const torch::Tensor& s : split) {
+      if (s.is_same(p)) return true;
+    }
+    return false;
+  };
+  std::vector<torch::Tensor> grads;
+  double same_everywhere = 0.0;
+  double own = 0.0;
+  for (const torch::optim::OptimizerParamGroup& group : optimizer.param_groups()) {
+    for (const torch::Tensor& p : group.params()) {
+      if (!p.grad().defined()) continue;
+      grads.push_back(p.grad());
+      const double squared = p.grad().to(torch::kFloat64).pow(2).sum().item<double>();
+      (is_split(p) ? own : same_everywhere) += squared;
+    }
+  }
+  // Before any early return: the other ranks are in the same collective.
+  const double norm = std::sqrt(same_everywhere + sum_across_ranks(own));
+  // torch.nn.utils.clip_grad_norm_'s rule.
+  const double scale = max_norm / (norm + 1e-6);
+  if (scale < 1.0) {
+    for (torch::Tensor& g : grads) g.mul_(scale);
+  }
+  return norm;
+}
+
 }  // namespace ftl

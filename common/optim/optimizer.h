@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -33,6 +34,15 @@ void SetLearningRate(torch::optim::Optimizer& optimizer, double lr);
 // Scales the gradients of `optimizer`'s parameters so that their global L2 norm is at most
 // `max_norm` (torch.nn.utils.clip_grad_norm_); returns the norm before clipping.
 double ClipGradientNorm(torch::optim::Optimizer& optimizer, double max_norm);
+
+// The same for a model split across ranks: the parameters in `split` hold different rows on each
+// rank (a sharded classifier's), the others the same values everywhere. Their squared gradient
+// norm is summed across ranks by `sum_across_ranks` (a collective: every rank calls it once), so
+// that every rank scales by the norm of the whole model's gradient, as one process holding it all
+// would.
+double ClipGradientNorm(torch::optim::Optimizer& optimizer, double max_norm,
+                        const std::vector<torch::Tensor>& split,
+                        const std::function<double(double)>& sum_across_ranks);
 
 }  // namespace ftl
 

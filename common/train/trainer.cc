@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "common/checkpoint/checkpoint_file.h"
 #include "common/classifier/replicated_classifier.h"
+#include "common/classifier/sharded_classifier.h"
 #include "common/config/recipe.h"
 #include "common/data/augment.h"
 #include "common/eval/metric_names.h"
@@ -131,10 +132,17 @@ Trainer::Trainer(const JobConfig& config, const Dataset& dataset, Communicator& 
   torch::manual_seed(config.training.seed);
   model_ = FtlModel(config.model);
   model_->to(device_);
-  // Right after the network, from the same seeded stream: the weights FtlModel's own FC had.
-  classifier_ =
-      std::make_unique<ReplicatedClassifier>(config.model.feature_dim, dataset.num_classes(),
-                                             config.loss, class_counts, device_, autocast());
+  if (config.classifier_sharding == ClassifierSharding::kSharded) {
+    // Its rows from its own seeded blocks: the same weights for any rank count.
+    classifier_ = std::make_unique<ShardedClassifier>(
+        config.model.feature_dim, dataset.num_classes(), config.loss, comm_, config.training.seed,
+        class_counts, device_, autocast());
+  } else {
+    // Right after the network, from the same seeded stream: the weights FtlModel's own FC had.
+    classifier_ =
+        std::make_unique<ReplicatedClassifier>(config.model.feature_dim, dataset.num_classes(),
+                                               config.loss, class_counts, device_, autocast());
+  }
   // Identical starting weights everywhere, whatever each rank's RNG did.
   std::vector<torch::Tensor> state = AllParameters();
   {
@@ -240,14 +248,18 @@ absl::Status Trainer::InitializeFrom(const std::string& path) {
   return AgreeAndBroadcast(ReadModelWeights(path), "training.init_checkpoint", path);
 }
 
+bool Trainer::AllRanksSucceeded(const absl::Status& status) {
+  std::vector<torch::Tensor> failures = {torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kFloat64)};
+  comm_.AllReduceSum(failures);
+  return failures[0].item<double>() == 0;
+}
+
 absl::Status Trainer::AgreeAndBroadcast(const absl::Status& status, const std::string& field,
                                         const std::string& path) {
   // Every rank read the file itself (it must be visible to all); agree on the outcome before
   // the broadcast, so that a rank that could not read it does not leave the others waiting.
-  std::vector<torch::Tensor> failures = {torch::tensor({status.ok() ? 0.0 : 1.0}, torch::kFloat64)};
-  comm_.AllReduceSum(failures);
-  if (!status.ok()) return status;
-  if (failures[0].item<double>() > 0) {
+  if (!AllRanksSucceeded(status)) {
+    if (!status.ok()) return status;
     return absl::FailedPreconditionError(
         absl::StrCat(field, ": another rank could not read '", path, "' (see its error)"));
   }
@@ -436,9 +448,20 @@ void Trainer::Step(PhaseOptimizer& phase, GradientAverager& averager, const torc
   averager.BeginBackward(comm_);
   loss.backward();
   averager.FinishBackward(comm_);
-  // After the average: every rank clips the same gradients by the same norm.
-  if (phase.config.clip_grad_norm > 0)
-    ClipGradientNorm(*phase.optimizer, phase.config.clip_grad_norm);
+  // After the average: every rank clips by the same norm, that of the whole model's gradient
+  // (a sharded classifier's rows' part summed across ranks).
+  if (phase.config.clip_grad_norm > 0) {
+    if (classifier_->averages_gradients()) {
+      ClipGradientNorm(*phase.optimizer, phase.config.clip_grad_norm);
+    } else {
+      ClipGradientNorm(*phase.optimizer, phase.config.clip_grad_norm,
+                       classifier_->named_parameters().values(), [this](double own) {
+                         std::vector<torch::Tensor> sum = {torch::tensor({own}, torch::kFloat64)};
+                         comm_.AllReduceSum(sum);
+                         return sum[0].item<double>();
+                       });
+    }
+  }
   phase.optimizer->step();
 }
 
@@ -879,6 +902,19 @@ absl::StatusOr<TrainerCheckpoint> Trainer::ReadOwnCheckpoint(const std::string& 
 }
 
 absl::StatusOr<int64_t> Trainer::LoadCheckpoint(const std::string& path, CheckpointUse use) {
+  absl::StatusOr<int64_t> position = LoadCheckpointOnThisRank(path, use);
+  // Each rank takes its own part (a sharded classifier's rows, their optimizer state), and may
+  // refuse it alone: the ranks go on, or move to an older checkpoint, together.
+  if (!AllRanksSucceeded(position.status())) {
+    if (!position.ok()) return position.status();
+    return absl::DataLossError(
+        absl::StrCat("checkpoint '", path, "': another rank could not load it (see its error)"));
+  }
+  return position;
+}
+
+absl::StatusOr<int64_t> Trainer::LoadCheckpointOnThisRank(const std::string& path,
+                                                          CheckpointUse use) {
   FTL_ASSIGN_OR_RETURN(const TrainerCheckpoint checkpoint, ReadOwnCheckpoint(path));
   if (use == CheckpointUse::kSameRun || use == CheckpointUse::kChangedRun) {
     if (checkpoint.recipe.empty()) {

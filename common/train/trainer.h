@@ -75,7 +75,9 @@ class Trainer {
   // Saves modules, optimizers, statistics, sampler steps and `schedule_position` (rank 0 writes;
   // every rank must call). Atomic; see checkpoint_file.h.
   absl::Status SaveCheckpoint(const std::string& path, int64_t schedule_position);
-  // Loads a checkpoint made for this model and dataset; returns its schedule position. With
+  // Loads a checkpoint made for this model and dataset; returns its schedule position. Every
+  // rank must call; all succeed or all fail (a rank that loaded its part is told another could
+  // not, DataLoss), so that LoadNewestCheckpoint moves every rank to the same older file. With
   // kSameRun, InvalidArgument naming up to 5 differing settings when the checkpoint was trained
   // with another recipe (a file without a recipe loads, with a log line).
   absl::StatusOr<int64_t> LoadCheckpoint(const std::string& path,
@@ -153,6 +155,10 @@ class Trainer {
   std::vector<torch::Tensor> AllParameters() const;
   // FineTuneFrom's read on this rank; returns what was taken ("Enc, Dec, R" or "Enc").
   absl::StatusOr<std::string> ReadTrainedLayers(const std::string& path);
+  // Whether `status` is OK on every rank (a collective).
+  bool AllRanksSucceeded(const absl::Status& status);
+  // LoadCheckpoint's load on this rank.
+  absl::StatusOr<int64_t> LoadCheckpointOnThisRank(const std::string& path, CheckpointUse use);
   // Every rank's read succeeded (a collective), then rank 0's weights to all (bit-identical).
   absl::Status AgreeAndBroadcast(const absl::Status& read, const std::string& field,
                                  const std::string& path);

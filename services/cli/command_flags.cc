@@ -5,6 +5,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/protocol/budget.h"
@@ -18,9 +19,10 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, labels, "",
           "split/pairs/experiment/embed: the IDX labels file, or a RecordIO .idx elsewhere");
 ABSL_FLAG(std::string, out, "",
-          "split/experiment/eval/embed: output folder; pairs/pack/export: output file");
+          "split/experiment/eval/embed: output folder; pairs/pack/export/synth: output file");
 ABSL_FLAG(int, regular, 0,
-          "split/experiment: K identities stay regular (--roles says which), the others are UR");
+          "split/experiment: K identities stay regular (--roles says which), the others are UR; "
+          "synth: the first K identities get --regular_images images");
 ABSL_FLAG(std::string, roles, "auto",
           "split/experiment: which K stay regular: by_count (the K with most images, ties by "
           "name: the same people for every --seed), drawn (K drawn from --seed among the "
@@ -31,17 +33,22 @@ ABSL_FLAG(bool, ur_validation_beyond_budget, true,
           "--ur_images where it has them, so that tuning trains it on as many images as the final "
           "runs (false: carved from its --ur_images, as before December 2026)");
 ABSL_FLAG(int, ur_images, 0,
-          "split/experiment: the other identities keep at most k training images (0 = all)");
+          "split/experiment: the other identities keep at most k training images (0 = all); "
+          "synth: the other identities get 1 to k images (0 = 5)");
+ABSL_FLAG(int64_t, identities, 0, "synth: identities to generate");
+ABSL_FLAG(std::string, regular_images, "21-40",
+          "synth: MIN-MAX images of each regular identity (uniform)");
+ABSL_FLAG(int, size, 32, "synth: image side in pixels (square, grey PNG)");
 ABSL_FLAG(int, holdout, 0, "split/experiment: hold out n probe images per identity");
 ABSL_FLAG(int, min_train, 1,
           "split/experiment: hold out only where at least this many training images remain");
 ABSL_FLAG(int, validation, 2,
           "split/experiment: images per identity carved from the training images to choose "
           "hyper-parameters on (never the hold-out probes)");
-ABSL_FLAG(
-    uint64_t, seed, 1,
-    "split/pairs/experiment: seed of the split and pairs (experiment: also the first training "
-    "seed unless --seeds is given)");
+ABSL_FLAG(uint64_t, seed, 1,
+          "split/pairs/experiment/synth: seed of the split, pairs or generated set (experiment: "
+          "also the first training "
+          "seed unless --seeds is given)");
 ABSL_FLAG(std::string, train_list, "",
           "split/experiment: only these identities (LFW people file such as peopleDevTrain.txt, or "
           "one name per line)");
@@ -218,6 +225,12 @@ const std::vector<ToolCommand>& ToolCommands() {
        "  ftl pack --data DIR --out NAME.rec\n"
        "        an image folder as InsightFace RecordIO (NAME.rec + NAME.idx)",
        {"data", "out"}},
+      {"synth",
+       "  ftl synth --out NAME.rec --identities N --regular K [--regular_images 21-40]\n"
+       "        [--ur_images 5] [--size 32] [--seed 1]\n"
+       "        a generated long-tailed identity set as InsightFace RecordIO, for scale runs:\n"
+       "        K identities with MIN-MAX images, the others 1 to --ur_images (seeded)",
+       {"out", "identities", "regular", "regular_images", "ur_images", "size", "seed"}},
       {"export",
        "  ftl export --checkpoint FILE|DIR --out encoder.pt [--features f|g] [--format onnx]\n"
        "        the encoder as TorchScript (torch.jit.load), ONNX or safetensors: uint8 images\n"
@@ -347,6 +360,32 @@ absl::StatusOr<PackCommandOptions> PackOptionsFromFlags() {
     return absl::InvalidArgumentError(
         "usage: ftl pack --data IMAGE_FOLDER --out NAME.rec   (writes NAME.rec and NAME.idx)");
   }
+  return o;
+}
+
+absl::StatusOr<SynthCommandOptions> SynthOptionsFromFlags() {
+  SynthCommandOptions o;
+  o.out = absl::GetFlag(FLAGS_out);
+  if (o.out.size() < 5 || !EndsWith(o.out, ".rec") || absl::GetFlag(FLAGS_identities) == 0) {
+    return absl::InvalidArgumentError(
+        "usage: ftl synth --out NAME.rec --identities N --regular K [--regular_images 21-40] "
+        "[--ur_images 5] [--size 32] [--seed 1]   (writes NAME.rec and NAME.idx)");
+  }
+  SyntheticSetOptions& s = o.set;
+  s.identities = absl::GetFlag(FLAGS_identities);
+  s.regular = absl::GetFlag(FLAGS_regular);
+  const std::string range = absl::GetFlag(FLAGS_regular_images);
+  const std::vector<std::string> bounds = absl::StrSplit(range, '-');
+  if (bounds.size() != 2 || !absl::SimpleAtoi(bounds[0], &s.min_regular_images) ||
+      !absl::SimpleAtoi(bounds[1], &s.max_regular_images)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--regular_images: MIN-MAX such as 21-40, got \"", range, "\""));
+  }
+  s.min_ur_images = 1;
+  s.max_ur_images = absl::GetFlag(FLAGS_ur_images) == 0 ? 5 : absl::GetFlag(FLAGS_ur_images);
+  s.size = absl::GetFlag(FLAGS_size);
+  s.seed = absl::GetFlag(FLAGS_seed);
+  FTL_RETURN_IF_ERROR(CheckSyntheticSetOptions(s));
   return o;
 }
 

@@ -32,6 +32,7 @@ absl::StatusOr<PairsCommandOptions> PairsOptionsFromFlags();
 absl::StatusOr<EvalCommandOptions> EvalOptionsFromFlags();
 absl::StatusOr<ExperimentOptions> ExperimentOptionsFromFlags();
 absl::StatusOr<PackCommandOptions> PackOptionsFromFlags();
+absl::StatusOr<SynthCommandOptions> SynthOptionsFromFlags();
 absl::StatusOr<ExportCommandOptions> ExportOptionsFromFlags();
 absl::StatusOr<EmbedCommandOptions> EmbedOptionsFromFlags();
 // `bins`: every --bin given (the flag may be repeated), gathered from argv before parsing.

@@ -6,6 +6,7 @@
 //   ftl eval        eval_command.cc        metrics, figures and pictures of a checkpoint
 //   ftl experiment  experiment.h           softmax / softmax + m-L2 / FTL and baselines
 //   ftl pack        pack_command.cc        an image folder as InsightFace RecordIO
+//   ftl synth       pack_command.cc        a generated long-tailed set as InsightFace RecordIO
 //   ftl export      export_command.cc      a trained encoder as TorchScript or ONNX
 //   ftl embed       embed_command.cc       images to embeddings.npy + names.txt
 //   ftl verify      verify_command.cc      10-fold accuracy on InsightFace .bin sets
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "common/config/job_config.h"
+#include "common/data/synthetic_set.h"
 #include "common/protocol/protocol.h"
 
 namespace ftl {
@@ -50,6 +52,12 @@ struct PackCommandOptions {
   std::string out;   // NAME.rec (NAME.idx beside it)
 };
 int RunPack(const PackCommandOptions& options);
+
+struct SynthCommandOptions {
+  std::string out;  // NAME.rec (NAME.idx beside it)
+  SyntheticSetOptions set;
+};
+int RunSynth(const SynthCommandOptions& options);
 
 struct ExportCommandOptions {
   std::string checkpoint;              // a file, or a folder (its newest checkpoint that loads)

@@ -2,8 +2,8 @@
 //
 //   ftl submit job.json        ftl status ID       ftl list [--state RUNNING]
 //   ftl cancel ID              ftl watch ID        ftl manifest ID
-//   ftl split | pairs | eval | experiment | pack | export | embed | verify   (exec ftl_tools;
-//   commands.h)
+//   ftl split | pairs | eval | experiment | pack | synth | export | embed | verify   (exec
+//   ftl_tools; commands.h)
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -102,7 +102,8 @@ const char* CodeName(grpc::StatusCode code) {
 
 bool IsLocalTool(const std::string& command) {
   return command == "split" || command == "pairs" || command == "eval" || command == "experiment" ||
-         command == "pack" || command == "export" || command == "embed" || command == "verify";
+         command == "pack" || command == "synth" || command == "export" || command == "embed" ||
+         command == "verify";
 }
 
 int Fail(const std::string& message, int code = 1) {
@@ -467,7 +468,8 @@ int main(int argc, char** argv) {
       "Flags: --coordinator HOST:PORT, --token_file FILE, --json. Exit codes: 0 ok, 1 error\n"
       "(the server's, printed as one line), 2 bad usage.\n"
       "Local tools (no coordinator; run by ftl_tools beside ftl, `ftl COMMAND --help` for flags):\n"
-      "  split, pairs, eval, experiment, pack, export, embed, verify -- see `ftl split --help`.");
+      "  split, pairs, eval, experiment, pack, synth, export, embed, verify -- see `ftl split "
+      "--help`.");
   if (ftl::HelpRequested(argc, argv)) {
     std::cout << "ftl: " << absl::ProgramUsageMessage() << "\n\nFlags of the client commands:\n"
               << ftl::DescribeFlags(ftl::FlagsDefinedIn("services/cli/ftl_main.cc"));

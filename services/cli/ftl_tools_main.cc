@@ -42,10 +42,11 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   const std::string command = args.size() >= 2 ? args[1] : "";
   if (args.size() != 2) {
-    std::cerr << "ftl: error: usage: ftl split|pairs|eval|experiment|pack|export|embed|verify "
-                 "--flags (see ftl "
-                 "split "
-                 "--help)\n";
+    std::cerr
+        << "ftl: error: usage: ftl split|pairs|eval|experiment|pack|synth|export|embed|verify "
+           "--flags (see ftl "
+           "split "
+           "--help)\n";
     return 2;
   }
   // Each command's options are read from the flags once, here; a usage error exits 2.
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   if (command == "eval") return run(ftl::EvalOptionsFromFlags(), ftl::RunEval);
   if (command == "experiment") return run(ftl::ExperimentOptionsFromFlags(), ftl::RunExperiment);
   if (command == "pack") return run(ftl::PackOptionsFromFlags(), ftl::RunPack);
+  if (command == "synth") return run(ftl::SynthOptionsFromFlags(), ftl::RunSynth);
   if (command == "export") return run(ftl::ExportOptionsFromFlags(), ftl::RunExport);
   if (command == "embed") return run(ftl::EmbedOptionsFromFlags(), ftl::RunEmbed);
   if (command == "verify") return run(ftl::VerifyOptionsFromFlags(bins), ftl::RunVerify);

@@ -145,6 +145,14 @@ absl::Status RunJob(const JobConfig& config, const WorkerOptions& options, Phase
                                                    " identity; at least 2 are needed"));
   }
 
+  if (config.classifier_sharding == ClassifierSharding::kSharded &&
+      dataset.num_classes() < comm.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model.classifier_sharding: \"sharded\" gives every rank at least one identity; the data "
+        "has ",
+        dataset.num_classes(), " identities for ", comm.size(),
+        " ranks (use \"replicated\" or fewer ranks)"));
+  }
   Trainer trainer(config, dataset, comm, options.device);
   Evaluator evaluator(config, dataset, comm, options.device);
   const Schedule schedule(ScheduleConfigFor(config));
