@@ -21,7 +21,7 @@
 #                           global batch; fc_sharded_vs_data_parallel_2r against 2 replicated ranks;
 #                           and the classifier state bytes per rank at 1M classes
 # plus the share of step time waiting on the gradient all-reduce (blocking vs overlapped) and the
-# growth exponents of UpdateStats and the FC step. About 18 minutes on 2 cores (3 of them the BLAS pair).
+# growth exponents of UpdateStats and the FC step. About 23 minutes on 2 cores (3 of them the BLAS pair, 5 the classifier step).
 #   bench/run.sh [BUILD_DIR]        (default build/, made by scripts/setup.sh)
 #   FTL_BENCH_ONLY=blas bench/run.sh   only the BLAS comparison (about 3 minutes)
 #   FTL_BENCH_ONLY=classifier bench/run.sh   the BLAS pair, then the classifier step only
@@ -102,7 +102,7 @@ classifier_ratios() {
   echo "classifier_state_bytes_per_rank_1m: sharded over 2 ranks $sharded_bytes, replicated $replicated_bytes (ratio $(ratio "$sharded_bytes" "$replicated_bytes"); weights, gradients and Adam's moments at D 512)"
 }
 best2x() { best "$(value "$out/${1}_1" "$2")" "$(value "$out/${1}_2" "$2")"; }  # best2x NAME KEY
-if [[ ${FTL_BENCH_ONLY:-} == classifier ]]; then echo "== ratios"; classifier_ratios; exit 0; fi
+if [[ ${FTL_BENCH_ONLY:-} == classifier ]]; then echo "== ratios"; blas_ratios; classifier_ratios; exit 0; fi
 
 step_flags=(--preset small --batch 32 --iterations 30 --warmup 5 --classes 100)
 # 1. Our step vs PyTorch's, alternated twice; the best of each.

@@ -44,6 +44,11 @@ TEST(JobConfigTest, DefaultsFollowThePaper) {
   EXPECT_EQ(c->training.stage1_lr, 1e-5);
   EXPECT_EQ(c->training.method, Method::kFtl);
   EXPECT_EQ(c->preset, "small");
+  EXPECT_EQ(c->evaluation.train_top1_max_images, 50000);  // ours, not the paper's
+  absl::StatusOr<JobConfig> all =
+      Parse(WithData(R"(, "evaluation": {"train_top1_max_images": 0})"));
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->evaluation.train_top1_max_images, 0);
 }
 
 // Issue 13's switches: reductions, logit adjustment, sampling, the transfer ablation, the starting
@@ -336,6 +341,8 @@ TEST(JobConfigTest, BadValuesAreRefusedNamingTheField) {
   ExpectRefused(R"({"model": {}})", "data");
   ExpectRefused(R"({"data": {"format": "tfrecord", "path": "x"}})", "data.format");
   ExpectRefused(WithData(R"(, "runtime": {"device": "gpu"})"), "runtime.device");
+  ExpectRefused(WithData(R"(, "evaluation": {"train_top1_max_images": -1})"),
+                "evaluation.train_top1_max_images");
 }
 
 // NaN compares false with every bound, so a plain range check lets it through (issue 16).

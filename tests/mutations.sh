@@ -55,6 +55,8 @@ mutations=(
   "a sharded checkpoint holds only rank 0's rows of the optimizer state|common/train/trainer.cc|s/if (IsClassifierRowState(name)) tensor = classifier_->EveryClassRows(tensor);/(void)name;/|distributed_test"
   "a sharded resume keeps every class's optimizer rows on every rank|common/train/trainer.cc|s/        tensor = classifier_->OwnRows(tensor);/        (void)tensor;/|distributed_test"
   "a rank that cannot load its part of a checkpoint leaves the others training|common/train/trainer.cc|s/if (!AllRanksSucceeded(position.status())) {/if (!position.ok()) {/|distributed_test"
+  "the training top-1 classifies every image whatever its cap|common/train/trainer.cc|s/cap > 0 \&\& dataset_.size() > cap ?/false ?/|trainer_test"
+  "evaluation.train_top1_max_images is not read|common/config/job_spec_conversion.cc|s/e.has_train_top1_max_images(),/false,/|config_test"
   "the synthetic set draws few patterns for many identities|common/data/synthetic_set.cc|s/Draws draws(StreamSeed(o.seed, k, -2));/Draws draws(StreamSeed(o.seed, k % 2, -2));/|recordio_test"
   "the synthetic set gives regular identities UR counts|common/data/synthetic_set.cc|s/return k < o.regular ? draws.Between/return k < 0 ? draws.Between/|recordio_test"
   "the sharded margin lands on a column of every rank|common/classifier/distributed_ops.cc|s/return torch::where(here, labels - range.start, torch::full_like(labels, -1));/return (labels - range.start).clamp(0, range.count - 1);/|distributed_test classifier_test"

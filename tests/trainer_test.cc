@@ -455,5 +455,49 @@ TEST_F(TrainerTest, EvaluateReportsAccuracyAndNormRatio) {
   EXPECT_NEAR(m.at("ur_regular_norm_ratio"), trainer.UrToRegularWeightNormRatio(), 1e-12);
 }
 
+// With evaluation.train_top1_max_images below the set's size, the training top-1 classifies
+// every k-th image only (k = ceil(N / max)): the same figures as classifying exactly those images.
+TEST_F(TrainerTest, TrainingTop1ClassifiesEveryKthImageUnderTheCap) {
+  JobConfig capped = config_;
+  capped.evaluation.train_top1_max_images = 13;  // 38 images: every 3rd, 13 of them
+  Trainer trainer(capped, data_, *comm_);
+  trainer.Pretrain(3);
+  const PhaseReport report = trainer.Evaluate();
+  ASSERT_EQ(data_.size(), 38);
+  EXPECT_EQ(report.images, 13);
+
+  // The reference: the 13 images as a set of their own, the same classes and roles, every image
+  // classified, the trained weights copied in.
+  const torch::Tensor rows = torch::arange(0, data_.size(), 3, torch::kInt64);
+  Dataset sampled = data_;
+  sampled.images = data_.images.index_select(0, rows);
+  sampled.labels = data_.labels.index_select(0, rows);
+  sampled.sample_names.clear();
+  for (int64_t i = 0; i < rows.size(0); ++i)
+    sampled.sample_names.push_back(data_.sample_names[rows[i].item<int64_t>()]);
+  sampled.regular_classes = RegularClassMask(data_, config_.data.ur_max_images);
+  JobConfig all = config_;
+  all.evaluation.train_top1_max_images = 0;
+  Trainer reference(all, sampled, *comm_);
+  {
+    torch::NoGradGuard no_grad;
+    auto from = trainer.model()->named_parameters();
+    for (auto& p : reference.model()->named_parameters()) p.value().copy_(from[p.key()]);
+    auto from_fc = trainer.classifier().named_parameters();
+    for (auto& p : reference.classifier().named_parameters()) p.value().copy_(from_fc[p.key()]);
+    auto buffers = trainer.model()->named_buffers();
+    for (auto& b : reference.model()->named_buffers()) b.value().copy_(buffers[b.key()]);
+  }
+  const PhaseReport expected = reference.Evaluate();
+  EXPECT_EQ(expected.images, 13);
+  for (const char* metric : {"train_top1_regular", "train_top1_ur"}) {
+    ASSERT_TRUE(report.metrics.count(metric) && expected.metrics.count(metric)) << metric;
+    EXPECT_DOUBLE_EQ(report.metrics.at(metric), expected.metrics.at(metric)) << metric;
+  }
+  // Uncapped, all 38.
+  Trainer whole(all, data_, *comm_);
+  EXPECT_EQ(whole.Evaluate().images, 38);
+}
+
 }  // namespace
 }  // namespace ftl

@@ -229,7 +229,8 @@ struct EvaluationConfig {
   std::string pairs_images;
   std::string holdout_path;
   std::string holdout_manifest;
-  std::vector<std::string> bin_sets;  // InsightFace .bin verification sets
+  std::vector<std::string> bin_sets;      // InsightFace .bin verification sets
+  int64_t train_top1_max_images = 50000;  // 0 = every training image
 };
 
 // Where the classifier's rows live (model.classifier_sharding): the whole N_c x D on every rank,

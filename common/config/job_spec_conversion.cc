@@ -479,6 +479,9 @@ absl::StatusOr<JobConfig> JobConfigFromSpec(const v1::JobSpec& spec) {
                        e.holdout_path(),
                        e.holdout_manifest(),
                        {e.bin_sets().begin(), e.bin_sets().end()}};
+  FTL_RETURN_IF_ERROR(Take("evaluation.train_top1_max_images", e.has_train_top1_max_images(),
+                           e.train_top1_max_images(), int64_t{0}, int64_t{1} << 40,
+                           &config.evaluation.train_top1_max_images));
   if (e.bin_sets_size() > 8) {
     return absl::InvalidArgumentError(
         absl::StrCat("evaluation.bin_sets: at most 8 sets, got ", e.bin_sets_size()));

@@ -797,8 +797,15 @@ PhaseReport Trainer::Evaluate() {
   torch::NoGradGuard no_grad;
   model_->eval();
   const auto start = std::chrono::steady_clock::now();
-  const int64_t n = dataset_.size();
-  const torch::Tensor local = torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64);
+  // Every image, or every k-th (k = ceil(N / max)): a systematic sample across the identities,
+  // the same whatever the rank count.
+  const int64_t cap = config_.evaluation.train_top1_max_images;
+  const int64_t stride =
+      cap > 0 && dataset_.size() > cap ? (dataset_.size() + cap - 1) / cap : int64_t{1};
+  const torch::Tensor classified = torch::arange(0, dataset_.size(), stride, torch::kInt64);
+  const int64_t n = classified.size(0);
+  const torch::Tensor local =
+      classified.index_select(0, torch::arange(comm_.rank(), n, comm_.size(), torch::kInt64));
   // [correct regular, total regular, correct UR, total UR]
   torch::Tensor counts = torch::zeros({4}, torch::kFloat64);
   const std::unique_ptr<BatchPrefetcher> chunks = StripeBatches(local);

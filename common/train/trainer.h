@@ -68,8 +68,10 @@ class Trainer {
   PhaseReport UpdateStats();
   PhaseReport StageOne(int64_t iterations, int round, const ProgressCallback& progress = nullptr);
   PhaseReport StageTwo(int64_t iterations, int round, const ProgressCallback& progress = nullptr);
-  // The training set by the classifier (top-1 per class group), Fig. 1b's norm ratio and
-  // output_dir/weight_norms.csv (rank 0). Hold-out and pairs protocols: common/eval/evaluator.h.
+  // The training set by the classifier (top-1 per class group; at most
+  // evaluation.train_top1_max_images images, every k-th; report.images says how many), Fig. 1b's
+  // norm ratio and output_dir/weight_norms.csv (rank 0). Hold-out and pairs protocols:
+  // common/eval/evaluator.h.
   PhaseReport Evaluate();
 
   // Saves modules, optimizers, statistics, sampler steps and `schedule_position` (rank 0 writes;
