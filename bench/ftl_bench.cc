@@ -568,6 +568,18 @@ double FcStepSeconds(int64_t classes) {
   return Since(start) / repeats;
 }
 
+// The best time of --iterations runs of `work` after --warmup untimed ones.
+double BestSeconds(const std::function<void()>& work) {
+  for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) work();
+  double best = 1e30;
+  for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_iterations)); ++i) {
+    const auto start = Clock::now();
+    work();
+    best = std::min(best, Since(start));
+  }
+  return best;
+}
+
 // The FC alone at the sizes of --classes, --batch, --dim: the product and the whole step, each the
 // best of --iterations after --warmup.
 int Fc() {
@@ -575,18 +587,8 @@ int Fc() {
                 dim = absl::GetFlag(FLAGS_dim);
   torch::manual_seed(1);
   FcBench fc(classes, batch, dim);
-  auto best_seconds = [](const std::function<void()>& work) {
-    for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) work();
-    double best = 1e30;
-    for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_iterations)); ++i) {
-      const auto start = Clock::now();
-      work();
-      best = std::min(best, Since(start));
-    }
-    return best;
-  };
-  const double product = best_seconds([&] { fc.Product(); });
-  const double step = best_seconds([&] { fc.Step(); });
+  const double product = BestSeconds([&] { fc.Product(); });
+  const double step = BestSeconds([&] { fc.Step(); });
   Print("fc_product_ms", 1000.0 * product);
   Print("fc_product_gflops", 2.0 * batch * dim * classes / product / 1e9);
   Print("fc_step_ms", 1000.0 * step);
@@ -629,13 +631,7 @@ int ClassifierStep(Communicator& comm) {
     if (comm.size() > 1 && classifier->averages_gradients()) averager.Average(comm);
     adam.step();
   };
-  for (int i = 0; i < absl::GetFlag(FLAGS_warmup); ++i) step();
-  double best = 1e30;
-  for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_iterations)); ++i) {
-    const auto start = Clock::now();
-    step();
-    best = std::min(best, Since(start));
-  }
+  const double best = BestSeconds(step);
   int64_t state_bytes = 0;
   for (const torch::Tensor& w : weights) {
     state_bytes += w.nbytes();
